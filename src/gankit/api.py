@@ -1,0 +1,77 @@
+"""The Python API: `train(...)` a run and `load(path)` a trained model to sample from it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import config as config_mod
+from .config import Config
+from .errors import CheckpointError, ConfigError
+from .train import RunResult, Trainer, build_model
+from .train import checkpoint as ckpt
+
+
+def make_config(preset: str = "dcgan", overrides: list[str] | None = None, **sections: Any) -> Config:
+    """A preset, then nested dict sections (`data={"source": "mnist"}`), then `key=value` strings."""
+    cfg = config_mod.from_preset(preset)
+    for section, values in sections.items():
+        config_mod._merge(cfg, {section: values})
+    return config_mod.validate(config_mod.apply_overrides(cfg, overrides or []))
+
+
+def train(config: Config | str = "dcgan", out: str | Path = "runs/gankit", *, resume: bool = False,
+          download: bool = False, progress: bool | None = None, **sections: Any) -> RunResult:
+    """Train a run. `config` is a Config or a preset name; sections override parts of it:
+
+    >>> gankit.train("dcgan", out="runs/demo", data={"source": "digits"}, train={"steps": 500})
+    """
+    cfg = config if isinstance(config, Config) else make_config(config, **sections)
+    if isinstance(config, Config) and sections:
+        config_mod._merge(cfg, sections)
+    return Trainer(cfg, out, resume=resume, download=download, progress=progress).run()
+
+
+class Generator:
+    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had them)."""
+
+    def __init__(self, path: str | Path):
+        self.path, state = ckpt.load_latest(path)
+        try:
+            self.config = config_mod.from_dict(state["config"])
+            data = state["data"]
+            self.sample_shape = tuple(data["sample_shape"])
+            self.num_classes = int(data["num_classes"])
+            self.recipe = build_model(self.config, self.sample_shape, self.num_classes)
+            for name, net in self.recipe.nets.items():
+                net.load_state_dict(state["nets"][name])
+            self.nets = dict(self.recipe.nets)
+            for name, weights in (state.get("ema") or {}).items():
+                self.nets[name].load_state_dict(weights)
+        except (KeyError, RuntimeError, TypeError, ValueError, ConfigError) as e:
+            raise CheckpointError(f"{self.path} does not hold a usable gankit model: "
+                                  f"{str(e).splitlines()[0]}") from None
+        for net in self.nets.values():
+            net.eval().requires_grad_(False)
+        self.step = int(state["step"])
+        self.health = state["health"]["history"]
+        self.used_ema = bool(state.get("ema"))
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: torch.Tensor | None = None, seed: int = 0,
+               batch_size: int = 1000) -> torch.Tensor:
+        """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed."""
+        if n < 1:
+            raise ConfigError("the number of samples must be at least 1")
+        rng = torch.Generator().manual_seed(seed)
+        latents = self.recipe.latents(n, rng)
+        chunks = [self.recipe.generate(latents[i:i + batch_size],
+                                       None if labels is None else labels[i:i + batch_size], nets=self.nets)
+                  for i in range(0, n, batch_size)]
+        return torch.cat(chunks).float().contiguous()
+
+
+def load(path: str | Path) -> Generator:
+    """Load a run directory (its newest checkpoint) or a checkpoint file."""
+    return Generator(path)

@@ -1,0 +1,181 @@
+"""The `gankit` command. Every user mistake ends in one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from . import config as config_mod
+from .errors import ConfigError, GankitError
+
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line instead of usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model", description="Train a model from a preset.")
+    p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)")
+    p.add_argument("--data", default=None, help="digits (default), mnist, folder or toy2d")
+    p.add_argument("--data-dir", default=None, help="folder of the mnist files or of images")
+    p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help="train for N optimizer steps")
+    length.add_argument("--minutes", type=float, default=None, help="train for a wall-clock budget")
+    p.add_argument("--out", default=None, help="run directory (default runs/PRESET-DATA)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--config", default=None, help="start from a config.yaml instead of a preset")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.ema=null")
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="sample a trained model to a PNG grid or .npz")
+    p.add_argument("run", help="run directory or checkpoint file")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("-o", "--output", default=None, help="PNG grid to write")
+    p.add_argument("--npz", default=None, help=".npz to write (uint8 under the key 'images')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row")
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="print a run's config, step and last health verdict")
+    p.add_argument("run", help="run directory or checkpoint file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gankit", description="Train, diagnose and evaluate GANs.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+    _add_sample(sub)
+    _add_info(sub)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"gankit {__version__}"
+
+
+def train_config(args: argparse.Namespace) -> config_mod.Config:
+    """Preset (or saved run config on --resume, or --config), then flags, then key=value overrides."""
+    out = Path(args.out) if args.out else None
+    if args.resume:
+        if out is None:
+            raise ConfigError("--resume needs --out RUN_DIR")
+        if not (out / "config.yaml").is_file():
+            raise ConfigError(f"nothing to resume: {out / 'config.yaml'} does not exist")
+        cfg = config_mod.load(out / "config.yaml")
+        if args.preset and args.preset != cfg.preset:
+            raise ConfigError(f"{out} was trained with preset '{cfg.preset}', not '{args.preset}'")
+    elif args.config:
+        cfg = config_mod.load(args.config)
+    else:
+        cfg = config_mod.from_preset(args.preset or "dcgan")
+    if args.data:
+        cfg.data.source = args.data
+    if args.data_dir:
+        cfg.data.dir = args.data_dir
+    if args.steps is not None:
+        cfg.train.steps, cfg.train.minutes = args.steps, None
+    if args.minutes is not None:
+        cfg.train.minutes, cfg.train.steps = args.minutes, None
+    if args.seed is not None:
+        if args.resume and args.seed != cfg.train.seed:
+            raise ConfigError("--seed cannot change when resuming a run")
+        cfg.train.seed = args.seed
+    config_mod.apply_overrides(cfg, args.overrides)
+    return config_mod.validate(cfg)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import Trainer
+
+    cfg = train_config(args)
+    out = args.out or f"runs/{cfg.preset}-{cfg.data.source}"
+    trainer = Trainer(cfg, out, resume=args.resume, download=args.download,
+                      progress=False if args.no_progress else None)
+    if args.resume:
+        print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
+    result = trainer.run()
+    s = result.summary
+    grid = sorted((result.run_dir / "samples").glob("*.png"))
+    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; "
+          f"health: {'healthy' if s['healthy'] else 'NOT healthy'} (final verdict: {s['final_verdict']}; "
+          f"{', '.join(f'{k} x{v}' for k, v in s['counts'].items())})")
+    if result.checkpoint:
+        print(f"checkpoint: {result.checkpoint}")
+    if grid:
+        print(f"samples: {grid[-1]}")
+    if result.status == "interrupted":
+        print(f"interrupted: continue with  gankit train --out {out} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_DIVERGED if result.status == "diverged" else 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .api import load
+    from .export import save_npz, save_png
+
+    if not args.output and not args.npz:
+        raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
+    model = load(args.run)
+    samples = model.sample(args.n, seed=args.seed)
+    if args.output:
+        print(f"wrote {save_png(samples, args.output, args.nrow)}")
+    if args.npz:
+        print(f"wrote {save_npz(samples, args.npz)}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .train import checkpoint as ckpt
+
+    path, state = ckpt.load_latest(args.run)
+    last = (state.get("health", {}).get("history") or [{}])[-1]
+    info = {"checkpoint": str(path), "step": state.get("step"), "train_seconds": state.get("elapsed"),
+            "data": state.get("data"), "ema": bool(state.get("ema")), "last_health": last,
+            "config": state.get("config")}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"checkpoint: {path}\nstep: {info['step']}  (trained {info['train_seconds']:.0f} s)")
+    print(f"data: {info['data']}\nEMA weights: {'yes' if info['ema'] else 'no'}")
+    verdict = last.get("verdict", "none yet")
+    print(f"last health: {verdict}" + (f" -> {last['remedy']}" if last.get("remedy") else ""))
+    print("config:")
+    print(config_mod.from_dict(state["config"]).to_yaml().rstrip())
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "info": cmd_info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = lambda msg, category, *a, **k: f"gankit: warning: {msg}\n"
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except GankitError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

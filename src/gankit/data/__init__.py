@@ -1,0 +1,34 @@
+"""Every data source becomes one in-memory `Dataset` of tensors."""
+from __future__ import annotations
+
+from ..config import DataConfig
+from ..errors import DataError
+from .base import Dataset, convert_channels, resize_uint8, to_float, to_uint8
+from .digits import load_digits
+from .folder import load_folder
+from .mnist import load_mnist
+from .toy2d import load_toy2d
+
+SOURCES = ("digits", "mnist", "folder", "toy2d")
+
+
+def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
+    """Load a source and bring it to the configured resolution and channels."""
+    if cfg.source == "toy2d":
+        return load_toy2d(cfg.toy, cfg.toy_samples, seed)
+    if cfg.source == "digits":
+        data = load_digits()
+    elif cfg.source == "mnist":
+        data = load_mnist(cfg.dir, cfg.split, fetch=download)
+    elif cfg.source == "folder":
+        return load_folder(cfg.dir, cfg.resolution or 64, cfg.channels or 3)
+    else:
+        raise DataError(f"unknown data source '{cfg.source}' (choose from: {', '.join(SOURCES)})")
+    x = data.x
+    if cfg.resolution is not None:
+        x = resize_uint8(x, cfg.resolution)
+    x = convert_channels(x, cfg.channels)
+    return Dataset(x, data.y, name=data.name)
+
+
+__all__ = ["Dataset", "load_dataset", "to_float", "to_uint8", "SOURCES"]

@@ -1,0 +1,79 @@
+"""The one in-memory dataset type every source produces.
+
+Images are kept as uint8 NCHW (4x smaller than float) and converted a whole batch at a time, so
+the hot path is one index and one vectorized conversion: no per-item Python.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import DataError
+
+
+@dataclass
+class Dataset:
+    x: torch.Tensor                 # uint8 [N, C, H, W] images, or float32 [N, D] points
+    y: torch.Tensor | None = None   # int64 [N] class labels, when the source has them
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.x) == 0:
+            raise DataError(f"data source '{self.name}' has no samples")
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.y.max()) + 1 if self.y is not None else 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, index: torch.Tensor) -> torch.Tensor:
+        """Float batch for the networks: images in [-1, 1], points as they are."""
+        return to_float(self.x[index])
+
+    def all(self) -> torch.Tensor:
+        return to_float(self.x)
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    return x.float()
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats to uint8, rounding to nearest (the inverse of `to_float` on its grid)."""
+    return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def resize_uint8(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Resize a uint8 NCHW stack once at load time (area-averaging when shrinking)."""
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x
+    shrinking = resolution < x.shape[-1]
+    out = F.interpolate(x.float(), size=(resolution, resolution),
+                        mode="area" if shrinking else "bilinear",
+                        **({} if shrinking else {"align_corners": False}))
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def convert_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
+    if channels is None or x.shape[1] == channels:
+        return x
+    if channels == 3 and x.shape[1] == 1:
+        return x.expand(-1, 3, -1, -1).contiguous()
+    if channels == 1 and x.shape[1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (x.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+    raise DataError(f"cannot convert {x.shape[1]} channels to {channels}")

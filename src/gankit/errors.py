@@ -1,0 +1,20 @@
+"""Typed errors: everything a user can get wrong raises one of these, never a bare traceback.
+
+The CLI turns any `GankitError` into a one-line message and exit code 2.
+"""
+
+
+class GankitError(Exception):
+    """Base class for errors caused by user input (config, data, files)."""
+
+
+class ConfigError(GankitError, ValueError):
+    """Unknown preset, option or value; an architecture that cannot be built."""
+
+
+class DataError(GankitError, ValueError):
+    """A data source that is missing, empty, corrupt or of the wrong format."""
+
+
+class CheckpointError(GankitError, OSError):
+    """A checkpoint that is not gankit's, is truncated, or could not be written."""

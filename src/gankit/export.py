@@ -1,0 +1,71 @@
+"""Samples out of the process: PNG grids (images, or scatter plots for 2D points) and .npz arrays."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data.base import to_uint8
+from .errors import GankitError
+
+
+def grid(images_uint8: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile N x C x H x W uint8 images into one H' x W' (x C) array with `pad` black pixels between."""
+    n, c, h, w = images_uint8.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    out = np.zeros((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.uint8)
+    arr = images_uint8.cpu().numpy()
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        out[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = arr[i]
+    return out[0] if c == 1 else out.transpose(1, 2, 0)
+
+
+def scatter(points: torch.Tensor, size: int = 512, extent: float | None = None) -> np.ndarray:
+    """Draw 2D points as a white-on-dark RGB image (no plotting library needed)."""
+    pts = points.detach().float().cpu().numpy()
+    extent = extent or max(1.0, float(np.abs(pts).max()) * 1.1) if len(pts) else 1.0
+    img = np.full((size, size, 3), 20, dtype=np.uint8)
+    img[size // 2, :, :] = img[:, size // 2, :] = 60  # axes
+    ij = ((pts / extent + 1) * 0.5 * (size - 1)).round().astype(int)
+    keep = (ij >= 0).all(1) & (ij < size).all(1)
+    ij = ij[keep]
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            xs, ys = np.clip(ij[:, 0] + dx, 0, size - 1), np.clip(size - 1 - ij[:, 1] + dy, 0, size - 1)
+            img[ys, xs] = (250, 200, 60)
+    return img
+
+
+def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG."""
+    from PIL import Image
+
+    path = Path(path)
+    arr = grid(to_uint8(samples), nrow) if samples.dim() == 4 else scatter(samples)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(path)
+    except OSError as e:
+        raise GankitError(f"could not write {path}: {e.strerror or e}") from None
+    return path
+
+
+def save_npz(samples: torch.Tensor, path: str | Path) -> Path:
+    """uint8 images under `images` (N x H x W for one channel, N x H x W x C else); points as float32."""
+    path = Path(path)
+    if samples.dim() == 4:
+        arr = to_uint8(samples).cpu().numpy()
+        arrays = {"images": arr[:, 0] if arr.shape[1] == 1 else arr.transpose(0, 2, 3, 1)}
+    else:
+        arrays = {"points": samples.detach().float().cpu().numpy()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    except OSError as e:
+        raise GankitError(f"could not write {path}: {e.strerror or e}") from None
+    return path

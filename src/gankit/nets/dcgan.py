@@ -1,0 +1,74 @@
+"""DCGAN (Radford et al. 2015): strided (transposed) convolutions, batch norm, no pooling and no
+fully connected hidden layers; ReLU + Tanh in G, LeakyReLU 0.2 in D.
+
+Any resolution R = b * 2^k with a base b in 4..7 and k >= 1 can be built (8, 16, 28, 32, 64, ...):
+G grows b x b -> R by doubling, D shrinks R -> b x b by halving and ends in one b x b convolution.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+def plan(resolution: int) -> tuple[int, int]:
+    """(base, number of doublings) for a resolution, or a ConfigError saying what can be built."""
+    r, k = resolution, 0
+    while r > 7 and r % 2 == 0:
+        r, k = r // 2, k + 1
+    if not (4 <= r <= 7 and k >= 1):
+        raise ConfigError(f"dcgan cannot build resolution {resolution}: it needs b*2^k with b in 4..7"
+                          " and k >= 1 (e.g. 8, 16, 28, 32, 64)")
+    return r, k
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) convolutions and N(1, 0.02) batch-norm scales, as the DCGAN paper prescribes."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _widths(width: int, k: int) -> list[int]:
+    """Channels from the b x b stage up to the last hidden stage: width * 2^(k-1) ... width."""
+    return [width * 2 ** (k - 1 - i) for i in range(k)]
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int, width: int, resolution: int, channels: int):
+        super().__init__()
+        base, k = plan(resolution)
+        widths = _widths(width, k)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+        self.apply(init_dcgan_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(len(z), self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, width: int, resolution: int, channels: int):
+        super().__init__()
+        base, k = plan(resolution)
+        widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, inplace=True)]
+        layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0))
+        self.net = nn.Sequential(*layers)
+        self.apply(init_dcgan_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()

@@ -1,0 +1,157 @@
+"""Checkpoints as single safetensors files, written atomically.
+
+Everything (weights, EMA, optimizer state, RNG states, step, config, health history) goes into
+one safetensors file: tensors as tensors, the rest as JSON in its metadata. Loading therefore never
+unpickles anything, and one rename makes the whole checkpoint appear at once or not at all.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..errors import CheckpointError
+
+FORMAT = "gankit-checkpoint"
+VERSION = 1
+NAME = re.compile(r"step_(\d+)\.safetensors$")
+
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """Replace tensors in a nested structure by references; dict keys keep their int/str type."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        return {"__items__": [[k, _flatten(v, tensors, f"{prefix}/{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_flatten(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)],
+                "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__items__" in obj:
+            return {k: _unflatten(v, tensors) for k, v in obj["__items__"]}
+        if "__list__" in obj:
+            items = [_unflatten(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename: the target is either the old file or the complete new one."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        reason = "disk full" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else e.strerror
+        raise CheckpointError(f"could not write {path} ({reason}); earlier files are kept") from None
+    _fsync_dir(path.parent)
+
+
+def save(path: str | Path, state: dict[str, Any]) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"cannot create {path.parent}: {e.strerror}") from None
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(state, tensors, "s")
+    data = st_save(tensors, metadata={"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)})
+    atomic_write(path, data)
+    return path
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
+    try:
+        header_len = int.from_bytes(raw[:8], "little")
+        if not 0 < header_len <= len(raw) - 8:
+            raise ValueError("bad header length")
+        header = json.loads(raw[8:8 + header_len])
+        meta = header.get("__metadata__") or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError("no gankit metadata")
+        tensors = st_load(raw)
+        return _unflatten(json.loads(meta["state"]), tensors)
+    except Exception as e:  # any parse failure means "not a (complete) gankit checkpoint"
+        raise CheckpointError(f"{path} is not a gankit checkpoint or is truncated ({type(e).__name__})") from None
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint files in a folder, oldest step first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    return folder / f"step_{step:07d}.safetensors"
+
+
+def resolve(path: str | Path) -> Path:
+    """A run directory (its newest checkpoint that loads) or a checkpoint file."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    candidates = list_checkpoints(folder)
+    if not candidates:
+        raise CheckpointError(f"no checkpoint found in {path}")
+    return candidates[-1]
+
+
+def load_latest(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Load a checkpoint file, or the newest readable one of a run, warning about damaged ones."""
+    path = Path(path)
+    if path.is_file():
+        return path, load(path)
+    newest = resolve(path)
+    for candidate in reversed(list_checkpoints(newest.parent)):
+        try:
+            return candidate, load(candidate)
+        except CheckpointError as e:
+            warnings.warn(f"{e}; trying an older checkpoint", stacklevel=2)
+    raise CheckpointError(f"no readable checkpoint in {path}")
+
+
+def prune(folder: Path, keep: int) -> None:
+    for old in list_checkpoints(folder)[:-keep]:
+        old.unlink(missing_ok=True)

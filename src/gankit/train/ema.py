@@ -1,0 +1,37 @@
+"""Exponential moving average of network weights (Karras et al.; Yazici et al. 2019 for GANs)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA:
+    """Keeps averaged copies of some nets. Float buffers (batch-norm statistics) are averaged
+    too, so an averaged G normalizes with statistics that match its averaged weights."""
+
+    def __init__(self, nets: dict[str, nn.Module], names: tuple[str, ...], decay: float, start: int = 0):
+        self.decay, self.start = decay, start
+        self.nets = {n: copy.deepcopy(nets[n]).requires_grad_(False).eval() for n in names}
+        self._sources = {n: nets[n] for n in names}
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Called after optimizer step `step` (0-based); copies outright before `start`."""
+        weight = 1.0 if step < self.start else 1.0 - self.decay
+        for name, avg in self.nets.items():
+            src = self._sources[name]
+            avg_t = [t for t in (*avg.parameters(), *avg.buffers()) if t.is_floating_point()]
+            src_t = [t for t in (*src.parameters(), *src.buffers()) if t.is_floating_point()]
+            torch._foreach_lerp_(avg_t, src_t, weight)
+            for a, s in zip(avg.buffers(), src.buffers()):
+                if not a.is_floating_point():
+                    a.copy_(s)
+
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {n: m.state_dict() for n, m in self.nets.items()}
+
+    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        for n, m in self.nets.items():
+            m.load_state_dict(state[n])

@@ -1,0 +1,124 @@
+"""Health diagnostics: turn each log interval's numbers into a verdict and a remedy.
+
+The numbers come from the step itself (losses, D's outputs, gradient norms) plus one small batch
+for diversity. The rules follow the failure modes the GAN papers describe: a D that wins and
+starves G of gradient (Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017), mode collapse
+(Salimans et al. 2016), oscillation instead of convergence, and divergence.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+STABLE = "stable"
+WARMING_UP = "warming up"
+D_WINNING = "D winning"
+VANISHING = "D winning: G gradients vanishing"
+COLLAPSE = "mode collapse suspected"
+OSCILLATING = "oscillating"
+DIVERGED = "diverged"
+
+REMEDIES = {
+    STABLE: "",
+    WARMING_UP: "",
+    D_WINNING: "D rejects nearly every fake: lower lr_d or raise lr_g, or make D smaller",
+    VANISHING: "use the non-saturating loss (loss.kind=non-saturating), lower lr_d, or make D smaller",
+    COLLAPSE: "G covers few modes: lower lr_g, use EMA (train.ema=0.999), a larger batch, "
+              "or resume from an earlier checkpoint",
+    OSCILLATING: "losses swing instead of settling: lower both learning rates, use beta1=0.5, or EMA",
+    DIVERGED: "a loss or weight became NaN/Inf: lower the learning rates and resume from the last checkpoint",
+}
+
+
+@dataclass
+class Thresholds:
+    warmup_intervals: int = 2        # intervals (and steps, below) before collapse/oscillation
+    warmup_steps: int = 500          # rules may fire: a fresh G is near-constant by construction
+    d_win_acc: float = 0.95          # D's accuracy above this ...
+    d_win_fake: float = 0.10         # ... with mean D(G(z)) below this ...
+    d_win_intervals: int = 2         # ... for this many intervals in a row: D winning
+    vanish_factor: float = 1e-2      # G's grad norm below this share of its early median: vanishing
+    collapse_ratio: float = 0.5      # generated/real pairwise distance below this: collapse
+    collapse_intervals: int = 2
+    oscillation_window: int = 4
+    oscillation_acc_std: float = 0.15
+
+
+def pairwise_diversity(x: torch.Tensor) -> float:
+    """Mean Euclidean distance between distinct samples of a batch."""
+    flat = x.detach().float().flatten(1)
+    return float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
+
+
+@dataclass
+class HealthMonitor:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    history: list[dict[str, float | str]] = field(default_factory=list)
+
+    def observe(self, stats: dict[str, float], step: int | None = None) -> tuple[str, str]:
+        """Add one interval's figures; return (verdict, remedy) and store both in the history."""
+        record: dict[str, float | str] = dict(stats)
+        verdict = self._judge(stats, step)
+        record["verdict"], record["remedy"] = verdict, REMEDIES[verdict]
+        self.history.append(record)
+        return verdict, REMEDIES[verdict]
+
+    def _recent(self, key: str, n: int) -> list[float]:
+        values = [h[key] for h in self.history[-(n - 1):] if key in h] if n > 1 else []
+        return [float(v) for v in values]
+
+    def _judge(self, s: dict[str, float], step: int | None) -> str:
+        t = self.thresholds
+        if any(not math.isfinite(v) for v in s.values() if isinstance(v, float)):
+            return DIVERGED
+        n_seen = len(self.history) + 1
+        if self._d_winning(s):
+            early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]
+            if early and "grad_norm_g" in s:
+                early_median = sorted(early)[len(early) // 2]
+                if s["grad_norm_g"] < t.vanish_factor * early_median:
+                    return VANISHING
+            return D_WINNING
+        if n_seen <= t.warmup_intervals or (step is not None and step < t.warmup_steps):
+            return WARMING_UP
+        if "diversity" in s:
+            ratios = self._recent("diversity", t.collapse_intervals) + [s["diversity"]]
+            if len(ratios) >= t.collapse_intervals and max(ratios) < t.collapse_ratio:
+                return COLLAPSE
+        if "d_acc" in s:
+            accs = self._recent("d_acc", t.oscillation_window) + [s["d_acc"]]
+            if len(accs) >= t.oscillation_window and _std(accs) > t.oscillation_acc_std:
+                return OSCILLATING
+        return STABLE
+
+    def _d_winning(self, s: dict[str, float]) -> bool:
+        t = self.thresholds
+        if "d_acc" not in s or "d_fake" not in s:
+            return False
+        window = self.history[-(t.d_win_intervals - 1):] if t.d_win_intervals > 1 else []
+        rows = [*window, s]
+        return len(rows) >= t.d_win_intervals and all(
+            "d_acc" in r and float(r["d_acc"]) >= t.d_win_acc and float(r["d_fake"]) <= t.d_win_fake
+            for r in rows)
+
+    def summary(self) -> dict[str, object]:
+        """Counts of verdicts and whether the run ended healthy (its last intervals stable)."""
+        verdicts = [str(h["verdict"]) for h in self.history]
+        counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+        judged = [v for v in verdicts if v != WARMING_UP]
+        tail = judged[-3:]
+        healthy = bool(tail) and all(v == STABLE for v in tail)
+        return {"healthy": healthy, "final_verdict": verdicts[-1] if verdicts else None, "counts": counts}
+
+    def state_dict(self) -> dict[str, object]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.history = list(state["history"])  # type: ignore[arg-type]
+
+
+def _std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))

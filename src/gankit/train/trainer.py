@@ -1,0 +1,332 @@
+"""The one trainer: every recipe runs through this loop.
+
+It owns what all model families share: seeds and RNG streams, batching from the in-memory
+dataset, EMA, the wall-clock budget, logging to `metrics.jsonl`, health verdicts, sample grids,
+checkpoints (periodic, on Ctrl-C, never after NaN) and exact resume.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from tqdm import tqdm
+
+from .. import config as config_mod
+from ..config import Config
+from ..data import Dataset, load_dataset
+from ..errors import CheckpointError, GankitError
+from ..export import save_png
+from ..recipes import Recipe, build_recipe
+from . import checkpoint as ckpt
+from .ema import EMA
+from .health import DIVERGED, HealthMonitor, pairwise_diversity
+
+GRID_SIZE = 64
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    status: str                      # completed | interrupted | diverged
+    checkpoint: Path | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def build_model(cfg: Config, sample_shape: tuple[int, ...], num_classes: int) -> Recipe:
+    """Networks initialised from the config's seed, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        return build_recipe(cfg, sample_shape, num_classes)
+
+
+class BatchSampler:
+    """Epoch-wise random permutations derived from (seed, epoch): stateless, so resuming at step
+    s needs nothing but s, and any rank or restart sees the same order."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if batch_size > n:
+            raise GankitError(f"batch size {batch_size} exceeds the {n} samples of the data set")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.per_epoch = n // batch_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, pos = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+        return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
+
+
+class _StopRequest:
+    """Turns the first Ctrl-C/SIGTERM into a request honoured at the next step boundary, so the
+    saved checkpoint is never of a half-done step; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def _finite(tensors: list[torch.Tensor]) -> bool:
+    return bool(torch.stack(torch._foreach_norm(tensors)).isfinite().all()) if tensors else True
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, download: bool = False,
+                 progress: bool | None = None, echo: Callable[[str], None] | None = None,
+                 data: Dataset | None = None):
+        self.cfg = config_mod.validate(cfg)
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.progress = progress
+        self._echo = echo or (lambda line: print(line, file=sys.stderr))
+        self._bar: tqdm | None = None
+        t = cfg.train
+        resume_from = self._check_run_dir(resume)
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
+        self.recipe = build_model(cfg, self.data.sample_shape, self.data.num_classes)
+        self.channels_last = t.channels_last and self.data.is_image
+        if self.channels_last:
+            for net in self.recipe.nets.values():
+                net.to(memory_format=torch.channels_last)
+        self.ema = EMA(self.recipe.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
+        self.sampler = BatchSampler(len(self.data), cfg.optim.batch_size, t.seed)
+        self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
+        self.fixed_latents = self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
+        self.health = HealthMonitor()
+        self.step, self.elapsed = 0, 0.0
+        self.last_checkpoint: Path | None = None
+        if resume_from is not None:
+            self._restore(*resume_from)
+
+    # ---- run directory and checkpoints -------------------------------------------------------
+    def _check_run_dir(self, resume: bool) -> tuple[Path, dict[str, Any]] | None:
+        existing = ckpt.list_checkpoints(self.ckpt_dir)
+        if resume:
+            if not existing:
+                raise CheckpointError(f"nothing to resume: no checkpoint in {self.ckpt_dir}")
+            return ckpt.load_latest(self.run_dir)
+        if existing:
+            raise GankitError(f"{self.run_dir} already holds a run with checkpoints: "
+                              "pass --resume to continue it, or choose another --out")
+        return None
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(), "step": self.step, "elapsed": self.elapsed,
+            "data": {"name": self.data.name, "sample_shape": list(self.data.sample_shape),
+                     "num_classes": self.data.num_classes},
+            "nets": {n: m.state_dict() for n, m in self.recipe.nets.items()},
+            "optimizers": {n: o.state_dict() for n, o in self.recipe.optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema else None,
+            "rng": {"noise": self.noise_rng.get_state()},
+            "fixed_latents": self.fixed_latents,
+            "health": self.health.state_dict(),
+        }
+
+    def _restore(self, path: Path, state: dict[str, Any]) -> None:
+        try:
+            for n, m in self.recipe.nets.items():
+                m.load_state_dict(state["nets"][n])
+            for n, o in self.recipe.optimizers.items():
+                o.load_state_dict(state["optimizers"][n])
+            if self.ema:
+                self.ema.load_state_dict(state["ema"])
+            self.noise_rng.set_state(state["rng"]["noise"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"checkpoint {path} does not match this run's config: "
+                                  f"{str(e).splitlines()[0]}") from None
+        self.fixed_latents = state["fixed_latents"]
+        self.health.load_state_dict(state["health"])
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.last_checkpoint = path
+
+    def save_checkpoint(self) -> Path:
+        weights = [t for m in self.recipe.nets.values() for t in m.state_dict().values() if t.is_floating_point()]
+        if not _finite(weights):
+            raise FloatingPointError("weights are not finite")
+        path = ckpt.save(ckpt.checkpoint_path(self.ckpt_dir, self.step), self._state())
+        ckpt.prune(self.ckpt_dir, self.cfg.train.keep_checkpoints)
+        self.last_checkpoint = path
+        return path
+
+    # ---- outputs -----------------------------------------------------------------------------
+    def echo(self, line: str) -> None:
+        if self._bar is not None and not self._bar.disable:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            self._echo(line)
+
+    def sampling_nets(self) -> dict[str, torch.nn.Module]:
+        return {**self.recipe.nets, **(self.ema.nets if self.ema else {})}
+
+    @torch.no_grad()
+    def save_grid(self) -> Path:
+        nets = self.sampling_nets()
+        modes = {n: m.training for n, m in nets.items()}
+        for m in nets.values():
+            m.eval()
+        try:
+            samples = self.recipe.generate(self.fixed_latents, nets=nets)
+        finally:
+            for n, m in nets.items():
+                m.train(modes[n])
+        return save_png(samples, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+
+    def _log(self, stats: dict[str, torch.Tensor], real: torch.Tensor, images_per_s: float) -> dict[str, Any]:
+        fake = stats.pop("_samples", None)
+        values = {k: float(v) for k, v in stats.items()}
+        if fake is not None:
+            real_div = pairwise_diversity(real[: len(fake)])
+            values["diversity"] = pairwise_diversity(fake) / real_div if real_div > 0 else float("nan")
+        verdict, remedy = self.health.observe(values, self.step)
+        record = {"step": self.step, "time_s": round(self.elapsed, 3), **values,
+                  "img_per_s": round(images_per_s, 1), "verdict": verdict}
+        if remedy:
+            record["remedy"] = remedy
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.echo(format_line(record))
+        return record
+
+    def _trim_metrics(self) -> None:
+        """On resume, drop log lines written after the checkpoint (they will be written again)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def _should_continue(self, deadline: float | None) -> bool:
+        steps = self.cfg.train.steps
+        if steps is not None and self.step >= steps:
+            return False
+        return deadline is None or time.monotonic() < deadline
+
+    def run(self) -> RunResult:
+        t = self.cfg.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
+        self._trim_metrics()
+        stop = _StopRequest()
+        deadline = time.monotonic() + 60 * t.minutes if t.minutes else None
+        bad = torch.zeros((), dtype=torch.bool)
+        status = "completed"
+        interval_start, interval_images = time.monotonic(), 0
+        with stop.installed(), self._progress_bar() as bar:
+            self._bar = bar
+            while self._should_continue(deadline) and not stop.requested:
+                step_start = time.monotonic()
+                index = self.sampler.indices(self.step)
+                x = self.data.batch(index)
+                y = self.data.y[index] if self.data.y is not None else None
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                log_now = (self.step + 1) % t.log_every == 0
+                stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=log_now)
+                bad |= ~(torch.isfinite(stats["loss_d"]) & torch.isfinite(stats["loss_g"]))
+                if self.ema:
+                    self.ema.update(self.step)
+                self.step += 1
+                self.elapsed += time.monotonic() - step_start
+                interval_images += len(x)
+                bar.update(1 if t.steps else 0)
+                if log_now or self.step % t.checkpoint_every == 0:
+                    if bool(bad):
+                        status = "diverged"
+                        break
+                if log_now:
+                    now = time.monotonic()
+                    self._log(stats, x, interval_images / max(now - interval_start, 1e-9))
+                    interval_start, interval_images = now, 0
+                    if not t.steps and deadline:
+                        bar.n = min(bar.total, round(t.minutes * 60 - (deadline - now)))
+                        bar.refresh()
+                if self.step % t.sample_every == 0:
+                    self.save_grid()
+                if self.step % t.checkpoint_every == 0:
+                    self._checkpoint_or_diverge()
+            if status == "completed" and bool(bad):
+                status = "diverged"
+            if status == "diverged":
+                self.health.observe({"loss_d": float("nan")})
+                self.echo(f"step {self.step}: {DIVERGED}: a loss became NaN/Inf. Training stopped; "
+                          f"last good checkpoint: {self.last_checkpoint or 'none'}")
+            else:
+                if stop.requested:
+                    status = "interrupted"
+                if self.step % t.checkpoint_every != 0 or self.last_checkpoint is None:
+                    self._checkpoint_or_diverge()
+                if self.step % t.sample_every != 0:
+                    self.save_grid()
+            self._bar = None
+        summary = {**self.health.summary(), "steps": self.step, "train_seconds": round(self.elapsed, 1)}
+        return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
+
+    def _checkpoint_or_diverge(self) -> None:
+        try:
+            self.save_checkpoint()
+        except FloatingPointError:
+            self.echo(f"step {self.step}: weights are NaN/Inf; checkpoint not written, "
+                      f"last good one kept: {self.last_checkpoint or 'none'}")
+            raise GankitError(f"training diverged at step {self.step}; last good checkpoint: "
+                              f"{self.last_checkpoint or 'none'}") from None
+
+    @contextmanager
+    def _progress_bar(self) -> Iterator[tqdm]:
+        t = self.cfg.train
+        total = (t.steps - self.step) if t.steps else round(t.minutes * 60)
+        disable = None if self.progress is None else not self.progress
+        bar = tqdm(total=total, unit="step" if t.steps else "s", disable=disable, dynamic_ncols=True,
+                   leave=False, file=sys.stderr)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+
+def format_line(r: dict[str, Any]) -> str:
+    """One human line per log interval: losses, D's view, gradient norms, diversity, verdict."""
+    def f(key: str, fmt: str) -> str:
+        v = r.get(key)
+        return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+
+    parts = [f"step {r['step']:>7d}",
+             f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}",
+             f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} acc {f('d_acc', '.2f')}",
+             f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
+             f"div {f('diversity', '.2f')}",
+             f"{f('img_per_s', '.0f')} img/s",
+             str(r.get("verdict", ""))]
+    line = " | ".join(parts)
+    return line + (f" -> {r['remedy']}" if r.get("remedy") else "")

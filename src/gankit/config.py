@@ -158,8 +158,11 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"expected true/false, got '{text}'")
         return value
-    if "float" in str(type_hint) and isinstance(value, (int, float)):
-        return float(value)
+    if "float" in str(type_hint):
+        try:
+            return float(value if isinstance(value, (int, float)) else text)  # YAML reads 1e-4 as text
+        except ValueError:
+            raise ConfigError(f"expected a number, got '{text}'") from None
     if "int" in str(type_hint) and "float" not in str(type_hint):
         if "list" in str(type_hint):
             if not (isinstance(value, list) and all(isinstance(v, int) for v in value)):

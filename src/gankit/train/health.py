@@ -42,8 +42,8 @@ class Thresholds:
     vanish_factor: float = 1e-2      # G's grad norm below this share of its early median: vanishing
     collapse_ratio: float = 0.5      # generated/real pairwise distance below this: collapse
     collapse_intervals: int = 2
-    oscillation_window: int = 4
-    oscillation_acc_std: float = 0.15
+    oscillation_window: int = 5      # D's accuracy reversing direction by more than
+    oscillation_swing: float = 0.25  # this, twice or more within the window: oscillating
 
 
 def pairwise_diversity(x: torch.Tensor) -> float:
@@ -89,7 +89,7 @@ class HealthMonitor:
                 return COLLAPSE
         if "d_acc" in s:
             accs = self._recent("d_acc", t.oscillation_window) + [s["d_acc"]]
-            if len(accs) >= t.oscillation_window and _std(accs) > t.oscillation_acc_std:
+            if _reversals(accs, t.oscillation_swing) >= 2:
                 return OSCILLATING
         return STABLE
 
@@ -119,6 +119,7 @@ class HealthMonitor:
         self.history = list(state["history"])  # type: ignore[arg-type]
 
 
-def _std(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+def _reversals(values: list[float], swing: float) -> int:
+    """How often a series changes direction by steps larger than `swing` (one jump is no swing)."""
+    big = [b - a for a, b in zip(values[:-1], values[1:]) if abs(b - a) > swing]
+    return sum(1 for a, b in zip(big[:-1], big[1:]) if (a > 0) != (b > 0))

@@ -1,0 +1,53 @@
+"""Evaluate a trained model against real data with a feature extractor: FID, KID, IS,
+precision/recall, density/coverage and the class histogram of its samples."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from . import distribution as dist
+from .classifier import predict
+from .modes import class_histogram
+
+METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
+
+
+def parse_metrics(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none)'} (choose from: {', '.join(METRICS)})")
+    return names
+
+
+def compare_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor | None,
+                     metrics: list[str], seed: int = 0) -> dict[str, Any]:
+    """All requested metrics from features (and logits, for IS and classes)."""
+    out: dict[str, Any] = {}
+    if "fid" in metrics:
+        out["fid"] = dist.fid(real_feats, fake_feats)
+    if "kid" in metrics:
+        out["kid"], out["kid_se"] = dist.kid(real_feats, fake_feats, seed=seed)
+    if "pr" in metrics:
+        out["precision"], out["recall"] = dist.precision_recall(real_feats, fake_feats, k=3)
+    if "dc" in metrics:
+        out["density"], out["coverage"] = dist.density_coverage(real_feats, fake_feats, k=5)
+    if fake_logits is not None and "is" in metrics:
+        out["is"], out["is_std"] = dist.inception_score(fake_logits)
+    if fake_logits is not None and "classes" in metrics:
+        hist = class_histogram(fake_logits.argmax(1), fake_logits.shape[1])
+        out["classes_covered"] = hist["classes_covered"]
+        out["min_class_share"] = hist["min_share"]
+        out["class_counts"] = [int(c) for c in hist["counts"]]
+    return out
+
+
+@torch.no_grad()
+def evaluate_samples(classifier: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     metrics: list[str], seed: int = 0) -> dict[str, Any]:
+    """Metrics of `fake` images against `real` images ([-1, 1]), in the classifier's feature space."""
+    _, real_feats = predict(classifier, real)
+    fake_logits, fake_feats = predict(classifier, fake)
+    return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)

@@ -1,0 +1,33 @@
+"""Shared fixtures: tiny, fast configs and the shared MNIST files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import Config
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+def tiny_config(preset: str = "dcgan", steps: int = 20, **train) -> Config:
+    """A few-second run on the embedded 8x8 digits with narrow networks."""
+    overrides = {"data": {"source": "digits"}, "train": {"steps": steps, "log_every": 5, "sample_every": 10,
+                                                        "checkpoint_every": 10, **train}}
+    if preset == "dcgan":
+        overrides["model"] = {"width": 8}
+    else:
+        overrides["model"] = {"hidden": [32, 64]}
+    return gankit.make_config(preset, **overrides)
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip("shared MNIST files not found")
+    return MNIST_DIR

@@ -1,0 +1,142 @@
+"""The CLI end to end, in subprocesses: exit codes, one-line errors, files written."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.train import checkpoint as ckpt
+
+TINY = ["model.width=8", "train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10"]
+
+
+def gankit(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gankit", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("gankit: error: ")]
+    assert len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0]), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    proc = gankit("train", "--steps", 20, "--out", out, "--seed", 1, *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert "checkpoint:" in proc.stdout and "samples:" in proc.stdout and "health:" in proc.stdout
+    assert "step      20 | loss D" in proc.stderr
+    return out
+
+
+def test_sample_png_and_npz(run_dir, tmp_path):
+    proc = gankit("sample", run_dir, "-n", 10, "-o", tmp_path / "g.png", "--npz", tmp_path / "s.npz", "--seed", 2)
+    assert proc.returncode == 0, proc.stderr
+    images = np.load(tmp_path / "s.npz")["images"]
+    assert images.shape == (10, 8, 8) and images.dtype == np.uint8
+    assert Image.open(tmp_path / "g.png").size == (4 * 10 + 2, 3 * 10 + 2)
+    again = gankit("sample", run_dir, "-n", 10, "--npz", tmp_path / "t.npz", "--seed", 2)
+    assert again.returncode == 0 and np.array_equal(np.load(tmp_path / "t.npz")["images"], images)
+
+
+def test_info_prints_config_step_and_health(run_dir):
+    proc = gankit("info", run_dir)
+    assert proc.returncode == 0
+    assert "step: 20" in proc.stdout and "preset: dcgan" in proc.stdout and "last health:" in proc.stdout
+
+
+def test_resume_extends_a_run(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    proc = gankit("train", "--out", copy, "--resume", "--steps", 30)
+    assert proc.returncode == 0, proc.stderr
+    assert ckpt.load(ckpt.resolve(copy))["step"] == 30
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--preset", "biggan"], "unknown preset 'biggan'"),
+    (["train", "--data", "imagenet"], "unknown data source 'imagenet'"),
+    (["train", "--frobnicate"], "unrecognized arguments"),
+    (["train", "model.depth=3"], "unknown option 'model.depth'"),
+    (["train", "--data", "mnist", "--data-dir", "/no/such/dir"], "does not exist"),
+    (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
+    (["train", "--steps", "0"], "steps must be at least 1"),
+    (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
+    assert_one_line_error(gankit(*args, "--out", tmp_path / "r") if args[0] == "train" else gankit(*args), fragment)
+
+
+def test_empty_image_folder_and_corrupt_images(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(gankit("train", "--data", "folder", "--data-dir", tmp_path / "empty", "--out", tmp_path / "r"),
+                          "has no images")
+    good = tmp_path / "imgs"
+    good.mkdir()
+    for i in range(8):
+        Image.new("L", (20, 20), 30 * i).save(good / f"{i}.png")
+    (good / "bad.png").write_bytes(b"not an image")
+    proc = gankit("train", "--data", "folder", "--data-dir", good, "--out", tmp_path / "f", "--steps", 2,
+                  "data.resolution=8", "data.channels=1", "optim.batch_size=4", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipping unreadable image" in proc.stderr and "bad.png" in proc.stderr
+
+
+def test_checkpoints_that_are_not_ours(tmp_path):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    assert_one_line_error(gankit("sample", bad, "-o", tmp_path / "g.png"), "not a gankit checkpoint")
+    assert_one_line_error(gankit("info", bad), "not a gankit checkpoint")
+
+
+def test_existing_run_is_never_overwritten(run_dir):
+    before = ckpt.resolve(run_dir).read_bytes()
+    assert_one_line_error(gankit("train", "--out", run_dir, "--steps", 5), "already holds a run")
+    assert ckpt.resolve(run_dir).read_bytes() == before
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--steps", "100000", "--out", str(out),
+                             "--no-progress", *TINY], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "metrics.jsonl").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout and "--resume" in stderr and "Traceback" not in stderr
+    step = ckpt.load(ckpt.resolve(out))["step"]
+    assert 5 <= step < 100000
+    resumed = gankit("train", "--out", out, "--resume", "--steps", step + 5)
+    assert resumed.returncode == 0 and ckpt.load(ckpt.resolve(out))["step"] == step + 5
+
+
+def test_disk_full_while_saving_is_one_line_and_keeps_files(tmp_path):
+    import resource
+
+    out = tmp_path / "run"
+    assert gankit("train", "--steps", 10, "--out", out, *TINY).returncode == 0
+    before = ckpt.resolve(out).read_bytes()
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
+
+    proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--out", str(out), "--resume", "--steps", "20",
+                           "--no-progress"], capture_output=True, text=True, preexec_fn=limit, timeout=120)
+    assert_one_line_error(proc, "disk full")
+    assert ckpt.resolve(out).read_bytes() == before
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]

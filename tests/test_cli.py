@@ -43,7 +43,7 @@ def test_sample_png_and_npz(run_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     images = np.load(tmp_path / "s.npz")["images"]
     assert images.shape == (10, 8, 8) and images.dtype == np.uint8
-    assert Image.open(tmp_path / "g.png").size == (4 * 10 + 2, 3 * 10 + 2)
+    assert Image.open(tmp_path / "g.png").size == (4 * 26 + 2, 3 * 26 + 2)  # 8x8 tiles drawn 3x
     again = gankit("sample", run_dir, "-n", 10, "--npz", tmp_path / "t.npz", "--seed", 2)
     assert again.returncode == 0 and np.array_equal(np.load(tmp_path / "t.npz")["images"], images)
 

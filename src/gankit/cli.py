@@ -54,6 +54,28 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _add_classifier(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-classifier", help="train the digit classifier used for FID and class counts")
+    p.add_argument("--data", default="mnist", help="mnist (default) or digits")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--holdout", type=float, default=0.2, help="last share of the samples held out (default 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help="classifier .safetensors to write")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="measure a trained model against real data")
+    p.add_argument("run", help="run directory or checkpoint file")
+    p.add_argument("--classifier", required=True, help="digit classifier from `gankit train-classifier`")
+    p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--metrics", default="fid,kid,pr,dc,classes", help="comma list of: fid,kid,is,pr,dc,classes")
+    p.add_argument("-n", type=int, default=10000, help="number of generated samples (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, diagnose and evaluate GANs.")
     parser.add_argument("--version", action="version", version=_version())
@@ -61,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sample(sub)
     _add_info(sub)
+    _add_classifier(sub)
+    _add_eval(sub)
     return parser
 
 
@@ -113,8 +137,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = trainer.run()
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
+    health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]
     print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; "
-          f"health: {'healthy' if s['healthy'] else 'NOT healthy'} (final verdict: {s['final_verdict']}; "
+          f"health: {health} (final verdict: {s['final_verdict']}; "
           f"{', '.join(f'{k} x{v}' for k, v in s['counts'].items())})")
     if result.checkpoint:
         print(f"checkpoint: {result.checkpoint}")
@@ -161,7 +186,56 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "info": cmd_info}
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .metrics.classifier import save_classifier, train_classifier
+
+    if not 0.0 < args.holdout < 1.0:
+        raise ConfigError("--holdout must be between 0 and 1")
+    if args.epochs < 1:
+        raise ConfigError("--epochs must be at least 1")
+    data = load_dataset(config_mod.DataConfig(source=args.data, dir=args.data_dir))
+    model, report = train_classifier(data, epochs=args.epochs, holdout=args.holdout, seed=args.seed,
+                                     log=lambda line: print(line, file=sys.stderr))
+    path = save_classifier(model, report, args.output, data.name)
+    print(f"held-out accuracy {report.holdout_accuracy:.4f} on {report.holdout_size} {data.name} images "
+          f"(trained on the first {report.train_size}); wrote {path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .api import load
+    from .data import load_dataset
+    from .metrics.classifier import load_classifier
+    from .metrics.evaluate import evaluate_samples, parse_metrics
+
+    metrics = parse_metrics(args.metrics)
+    if args.n < 2:
+        raise ConfigError("-n must be at least 2")
+    model = load(args.run)
+    data_cfg = config_mod.DataConfig(**{**model.config.data.__dict__})
+    if args.data:
+        data_cfg.source = args.data
+    if args.data_dir:
+        data_cfg.dir = args.data_dir
+    real = load_dataset(data_cfg)
+    if not real.is_image:
+        raise ConfigError("eval with a classifier needs image data")
+    classifier = load_classifier(args.classifier)
+    results = evaluate_samples(classifier, real.all(), model.sample(args.n, seed=args.seed), metrics, args.seed)
+    results = {"checkpoint": str(model.path), "step": model.step, "n": args.n, "reference": real.name,
+               "reference_n": len(real), **results}
+    for key, value in results.items():
+        print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
+    if args.json:
+        from .train.checkpoint import atomic_write
+
+        atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "info": cmd_info,
+            "train-classifier": cmd_train_classifier, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,8 @@ class ModelConfig:
     z_dim: int = 100
     width: int = 64                 # dcgan: channels of the widest-resolution layer
     hidden: list[int] = field(default_factory=lambda: [256, 512])  # mlp: G hidden sizes (D reversed)
+    minibatch_std: int = 0          # dcgan D: group size of a minibatch-stddev channel; 0 disables
+    d_norm: str = "batch"           # dcgan D: batch | none
 
 
 @dataclass
@@ -93,10 +95,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.9, "beta2": 0.999},
         "train": {"ema": None},
     },
-    # DCGAN (Radford et al. 2015) architecture, with defaults tuned so a few CPU minutes on MNIST
-    # give clean digits of every class across seeds (see README, "Choosing the defaults").
+    # DCGAN (Radford et al. 2015) architecture, with defaults measured to give clean digits of every
+    # class in 5 CPU minutes on MNIST across seeds (README, "Choosing the dcgan defaults"): width 32
+    # (3x the steps of width 64 in the same time), D without batch norm (with it, D cannot see a
+    # batch's class imbalance and the rarest class fell to 2.8%), EMA of G.
     "dcgan": {
-        "model": {"arch": "dcgan", "z_dim": 100, "width": 64},
+        "model": {"arch": "dcgan", "z_dim": 100, "width": 32, "d_norm": "none"},
         "loss": {"kind": "non-saturating"},
         "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         "train": {"ema": 0.999, "ema_start": 200},
@@ -225,6 +229,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("learning rates must be positive")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError("train.ema must be a decay in (0, 1), or null to disable")
+    if cfg.model.d_norm not in ("batch", "none"):
+        raise ConfigError(f"unknown model.d_norm '{cfg.model.d_norm}' (choose from: batch, none)")
+    if cfg.model.minibatch_std < 0:
+        raise ConfigError("model.minibatch_std must be 0 (off) or a group size")
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):

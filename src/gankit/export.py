@@ -27,7 +27,8 @@ def grid(images_uint8: torch.Tensor, nrow: int | None = None, pad: int = 2) -> n
 def scatter(points: torch.Tensor, size: int = 512, extent: float | None = None) -> np.ndarray:
     """Draw 2D points as a white-on-dark RGB image (no plotting library needed)."""
     pts = points.detach().float().cpu().numpy()
-    extent = extent or max(1.0, float(np.abs(pts).max()) * 1.1) if len(pts) else 1.0
+    if extent is None:
+        extent = max(1.0, float(np.abs(pts).max()) * 1.1) if len(pts) else 1.0
     img = np.full((size, size, 3), 20, dtype=np.uint8)
     img[size // 2, :, :] = img[:, size // 2, :] = 60  # axes
     ij = ((pts / extent + 1) * 0.5 * (size - 1)).round().astype(int)
@@ -40,12 +41,20 @@ def scatter(points: torch.Tensor, size: int = 512, extent: float | None = None) 
     return img
 
 
-def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG."""
+def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None, min_tile: int = 28) -> Path:
+    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG. Images smaller than
+    `min_tile` pixels are enlarged by an integer factor (nearest neighbour) so 8x8 digits stay visible."""
     from PIL import Image
 
     path = Path(path)
-    arr = grid(to_uint8(samples), nrow) if samples.dim() == 4 else scatter(samples)
+    if samples.dim() == 4:
+        factor = max(1, min_tile // samples.shape[-1])
+        images = to_uint8(samples)
+        if factor > 1:
+            images = images.repeat_interleave(factor, 2).repeat_interleave(factor, 3)
+        arr = grid(images, nrow)
+    else:
+        arr = scatter(samples)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr).save(path)

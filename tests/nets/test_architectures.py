@@ -40,3 +40,24 @@ def test_dcgan_builds_every_supported_size(resolution, channels):
 def test_dcgan_refuses_sizes_it_cannot_build(resolution):
     with pytest.raises(ConfigError, match=f"resolution {resolution}"):
         DCGANGenerator(16, 8, resolution, 1)
+
+
+def test_minibatch_std_sees_a_batch_without_variety():
+    from gankit.nets.dcgan import MinibatchStd
+
+    layer = MinibatchStd(group_size=4)
+    same = torch.ones(8, 3, 2, 2)
+    out = layer(same)
+    assert out.shape == (8, 4, 2, 2) and out[:, 3].max() < 1e-3
+    varied = torch.randn(8, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    expected = varied.view(4, 2, 3, 2, 2).var(0, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))
+    assert torch.allclose(layer(varied)[:2, 3, 0, 0], expected, atol=1e-6)
+    d = DCGANDiscriminator(8, 28, 1, minibatch_std=4)
+    assert d(torch.randn(8, 1, 28, 28)).shape == (8,)
+
+
+def test_dcgan_discriminator_without_batch_norm():
+    d = DCGANDiscriminator(8, 32, 3, norm="none")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.allclose(d(x)[:2], d(x[:2]), atol=1e-6)  # no batch statistics: samples are independent

@@ -20,7 +20,10 @@ def test_equilibrium_is_stable_after_warm_up():
     mon = HealthMonitor()
     verdicts = [mon.observe(_healthy(), 100 * (i + 1))[0] for i in range(8)]
     assert verdicts[:4] == [health.WARMING_UP] * 4 and verdicts[-1] == health.STABLE
-    assert mon.summary()["healthy"]
+    assert mon.summary()["healthy"] is True
+    short = HealthMonitor()
+    short.observe(_healthy(), 100)
+    assert short.summary()["healthy"] is None  # too short to judge
 
 
 def test_d_winning_and_vanishing_gradients():
@@ -31,7 +34,7 @@ def test_d_winning_and_vanishing_gradients():
     starving = [_healthy(d_acc=1.0, d_real=0.99, d_fake=0.001, grad_norm_g=1e-4)] * 2
     mon, verdicts = _feed(early + starving)
     assert verdicts[-1] == health.VANISHING and "non-saturating" in mon.history[-1]["remedy"]
-    assert not mon.summary()["healthy"]
+    assert mon.summary()["healthy"] is False
 
 
 def test_mode_collapse_needs_consecutive_low_diversity():
@@ -57,3 +60,11 @@ def test_pairwise_diversity_of_identical_samples_is_zero():
 
     assert health.pairwise_diversity(torch.ones(5, 3)) == 0.0
     assert abs(health.pairwise_diversity(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) - 5.0) < 1e-6
+
+
+def test_vanishing_is_caught_even_when_g_starved_from_the_first_intervals():
+    """The minimax seed-mlp on MNIST: G's gradient is ~1e-8 from the second interval on."""
+    win = dict(d_acc=1.0, d_real=1.0, d_fake=0.0, diversity=0.1)
+    records = [_healthy(grad_norm_g=2.7e-2, **win)] + [_healthy(grad_norm_g=1e-8, **win)] * 5
+    _, verdicts = _feed(records)
+    assert verdicts[1:] == [health.VANISHING] * 5

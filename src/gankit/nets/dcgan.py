@@ -58,15 +58,35 @@ class DCGANGenerator(nn.Module):
         return self.net(z.view(len(z), self.z_dim, 1, 1))
 
 
+class MinibatchStd(nn.Module):
+    """Appends the batch's feature standard deviation as one more channel (Karras et al. 2018), so
+    D can see a lack of variety across a batch and G is pushed to cover more modes."""
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = max(d for d in range(1, min(self.group_size, n) + 1) if n % d == 0)
+        y = x.reshape(g, n // g, c * h * w)                        # sample i is in subgroup i % (n // g)
+        std = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt().mean(1)
+        return torch.cat([x, std.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)], 1)
+
+
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, width: int, resolution: int, channels: int):
+    def __init__(self, width: int, resolution: int, channels: int, minibatch_std: int = 0, norm: str = "batch"):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, inplace=True)]
-        layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0))
+            normed = norm == "batch"
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=not normed), *([nn.BatchNorm2d(b)] if normed else []),
+                       nn.LeakyReLU(0.2, inplace=True)]
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
+        layers.append(nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
 

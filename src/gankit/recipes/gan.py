@@ -24,7 +24,7 @@ def build_nets(cfg: Config, sample_shape: tuple[int, ...]) -> dict[str, nn.Modul
         if height != width:
             raise ConfigError(f"dcgan needs square images, got {height}x{width}")
         return {"G": DCGANGenerator(m.z_dim, m.width, height, channels),
-                "D": DCGANDiscriminator(m.width, height, channels)}
+                "D": DCGANDiscriminator(m.width, height, channels, m.minibatch_std, m.d_norm)}
     raise ConfigError(f"unknown architecture '{cfg.model.arch}'")
 
 

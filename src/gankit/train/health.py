@@ -39,7 +39,7 @@ class Thresholds:
     d_win_acc: float = 0.95          # D's accuracy above this ...
     d_win_fake: float = 0.10         # ... with mean D(G(z)) below this ...
     d_win_intervals: int = 2         # ... for this many intervals in a row: D winning
-    vanish_factor: float = 1e-2      # G's grad norm below this share of its early median: vanishing
+    vanish_factor: float = 1e-2      # G's grad norm below this share of its early peak: vanishing
     collapse_ratio: float = 0.5      # generated/real pairwise distance below this: collapse
     collapse_intervals: int = 2
     oscillation_window: int = 5      # D's accuracy reversing direction by more than
@@ -77,8 +77,7 @@ class HealthMonitor:
         if self._d_winning(s):
             early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]
             if early and "grad_norm_g" in s:
-                early_median = sorted(early)[len(early) // 2]
-                if s["grad_norm_g"] < t.vanish_factor * early_median:
+                if s["grad_norm_g"] < t.vanish_factor * max(early):  # peak: the early intervals may already be starved
                     return VANISHING
             return D_WINNING
         if n_seen <= t.warmup_intervals or (step is not None and step < t.warmup_steps):
@@ -104,12 +103,13 @@ class HealthMonitor:
             for r in rows)
 
     def summary(self) -> dict[str, object]:
-        """Counts of verdicts and whether the run ended healthy (its last intervals stable)."""
+        """Counts of verdicts and whether the run ended healthy (its last intervals stable);
+        `healthy` is None when the run was too short to judge (still warming up)."""
         verdicts = [str(h["verdict"]) for h in self.history]
         counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
         judged = [v for v in verdicts if v != WARMING_UP]
         tail = judged[-3:]
-        healthy = bool(tail) and all(v == STABLE for v in tail)
+        healthy = all(v == STABLE for v in tail) if tail else None
         return {"healthy": healthy, "final_verdict": verdicts[-1] if verdicts else None, "counts": counts}
 
     def state_dict(self) -> dict[str, object]:

@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.metrics.classifier import load_classifier, predict, random_shift, train_classifier
+from gankit.metrics.evaluate import evaluate_samples
+
+
+@pytest.fixture(scope="module")
+def digits_classifier():
+    data = load_dataset(DataConfig(source="digits"))
+    return data, *train_classifier(data, epochs=6, holdout=0.2, seed=0, batch_size=64)
+
+
+def test_classifier_learns_the_embedded_digits(digits_classifier):
+    _, _, report = digits_classifier
+    assert report.train_size == 1438 and report.holdout_size == 359
+    assert report.holdout_accuracy > 0.9
+
+
+def test_random_shift_moves_content_and_pads_with_background():
+    x = torch.full((1, 1, 6, 6), -1.0)
+    x[0, 0, 2, 3] = 1.0
+    shifted = random_shift(x.expand(50, -1, -1, -1), 2, torch.Generator().manual_seed(0))
+    positions = {tuple((s[0] == 1.0).nonzero()[0].tolist()) for s in shifted}
+    assert len(positions) > 5 and all(abs(r - 2) <= 2 and abs(c - 3) <= 2 for r, c in positions)
+    assert (shifted == 1.0).sum() == 50 and set(shifted.unique().tolist()) == {-1.0, 1.0}
+
+
+def test_real_data_against_itself_and_against_noise(digits_classifier):
+    data, model, _ = digits_classifier
+    real = data.all()
+    same = evaluate_samples(model, real[:800], real[:800], ["fid", "classes"])
+    noise = evaluate_samples(model, real[:800], torch.rand(800, 1, 8, 8) * 2 - 1, ["fid", "classes"])
+    assert same["fid"] < 1e-3 and same["classes_covered"] == 10
+    assert noise["fid"] > 10 * max(same["fid"], 1e-2)
+
+
+def test_cli_train_classifier_then_eval(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "gankit", *map(str, args)], capture_output=True, text=True)
+
+    proc = run("train-classifier", "--data", "digits", "--epochs", "2", "-o", tmp_path / "clf.safetensors")
+    assert proc.returncode == 0 and "held-out accuracy" in proc.stdout, proc.stderr
+    load_classifier(tmp_path / "clf.safetensors")
+    assert run("train", "--steps", "10", "--out", tmp_path / "r", "model.width=8").returncode == 0
+    proc = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "-n", "200",
+               "--metrics", "fid,classes,pr", "--json", tmp_path / "e.json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["fid"] > 0 and sum(result["class_counts"]) == 200 and 0 <= result["precision"] <= 1
+    bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "r" / "config.yaml")
+    assert bad.returncode == 2 and "not a gankit classifier" in bad.stderr
+    bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "fid,xyz")
+    assert bad.returncode == 2 and "unknown metric" in bad.stderr

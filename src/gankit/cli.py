@@ -67,7 +67,10 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="measure a trained model against real data")
     p.add_argument("run", help="run directory or checkpoint file")
-    p.add_argument("--classifier", required=True, help="digit classifier from `gankit train-classifier`")
+    p.add_argument("--features", "--classifier", dest="features", required=True,
+                   help="feature extractor: a classifier .safetensors from `gankit train-classifier`, "
+                        "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module")
+    p.add_argument("--cache-dir", default=None, help="reference-feature cache (default ~/.cache/gankit)")
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--metrics", default="fid,kid,pr,dc,classes", help="comma list of: fid,kid,is,pr,dc,classes")
@@ -206,8 +209,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import load
     from .data import load_dataset
-    from .metrics.classifier import load_classifier
-    from .metrics.evaluate import evaluate_samples, parse_metrics
+    from .metrics.evaluate import evaluate, parse_metrics
+    from .metrics.extractors import load_extractor
 
     metrics = parse_metrics(args.metrics)
     if args.n < 2:
@@ -220,11 +223,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data_cfg.dir = args.data_dir
     real = load_dataset(data_cfg)
     if not real.is_image:
-        raise ConfigError("eval with a classifier needs image data")
-    classifier = load_classifier(args.classifier)
-    results = evaluate_samples(classifier, real.all(), model.sample(args.n, seed=args.seed), metrics, args.seed)
+        raise ConfigError("eval needs image data (2D points: see the toy2d mode-coverage protocol)")
+    extractor = load_extractor(args.features)
+    results = evaluate(extractor, real, model.sample(args.n, seed=args.seed), metrics, args.seed,
+                       Path(args.cache_dir) if args.cache_dir else None)
     results = {"checkpoint": str(model.path), "step": model.step, "n": args.n, "reference": real.name,
-               "reference_n": len(real), **results}
+               "reference_n": len(real), "features": extractor.key, **results}
     for key, value in results.items():
         print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
     if args.json:

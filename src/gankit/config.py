@@ -62,6 +62,10 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    eval_every: int | None = None   # steps between evaluations of the sampling weights; None: never
+    eval_features: str | None = None  # extractor spec, as `gankit eval --features`
+    eval_metrics: str = "fid"       # comma list, as `gankit eval --metrics`
+    eval_samples: int = 2000
     threads: int | None = None      # torch intra-op threads; None leaves torch's default
     channels_last: bool = True
 
@@ -223,6 +227,10 @@ def validate(cfg: Config) -> Config:
     for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
         if getattr(t, name) < 1:
             raise ConfigError(f"train.{name} must be at least 1")
+    if t.eval_every is not None and (t.eval_every < 1 or not t.eval_features):
+        raise ConfigError("train.eval_every needs a positive interval and train.eval_features (e.g. a classifier)")
+    if t.eval_samples < 2:
+        raise ConfigError("train.eval_samples must be at least 2")
     if o.batch_size < 2:
         raise ConfigError("optim.batch_size must be at least 2")
     if min(o.lr_g, o.lr_d) <= 0:

@@ -6,10 +6,15 @@ from typing import Any
 
 import torch
 
+from pathlib import Path
+
+from ..data import Dataset
 from ..errors import ConfigError
 from . import distribution as dist
 from .classifier import predict
+from .extractors import Extractor
 from .modes import class_histogram
+from .reference import reference_features
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
 
@@ -50,4 +55,16 @@ def evaluate_samples(classifier: torch.nn.Module, real: torch.Tensor, fake: torc
     """Metrics of `fake` images against `real` images ([-1, 1]), in the classifier's feature space."""
     _, real_feats = predict(classifier, real)
     fake_logits, fake_feats = predict(classifier, fake)
+    return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
+
+
+def evaluate(extractor: Extractor, real: Dataset, fake: torch.Tensor, metrics: list[str], seed: int = 0,
+             cache_dir: Path | None = None) -> dict[str, Any]:
+    """Metrics of `fake` against a real data set, its features cached per extractor."""
+    needs_logits = {"is", "classes"} & set(metrics)
+    real_feats = reference_features(real, extractor, cache_dir)
+    fake_feats, fake_logits = extractor(fake)
+    if needs_logits and fake_logits is None:
+        raise ConfigError(f"metrics {', '.join(sorted(needs_logits))} need a classifier's logits; "
+                          "this feature extractor has none")
     return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)

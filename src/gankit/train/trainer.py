@@ -124,6 +124,7 @@ class Trainer:
         self.health = HealthMonitor()
         self.step, self.elapsed = 0, 0.0
         self.last_checkpoint: Path | None = None
+        self.evaluator = self._build_evaluator() if t.eval_every else None
         if resume_from is not None:
             self._restore(*resume_from)
 
@@ -190,16 +191,7 @@ class Trainer:
 
     @torch.no_grad()
     def save_grid(self) -> Path:
-        nets = self.sampling_nets()
-        modes = {n: m.training for n, m in nets.items()}
-        for m in nets.values():
-            m.eval()
-        try:
-            samples = self.recipe.generate(self.fixed_latents, nets=nets)
-        finally:
-            for n, m in nets.items():
-                m.train(modes[n])
-        return save_png(samples, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        return save_png(self._generate_eval(self.fixed_latents), self.run_dir / "samples" / f"step_{self.step:07d}.png")
 
     def _log(self, stats: dict[str, torch.Tensor], real: torch.Tensor, images_per_s: float) -> dict[str, Any]:
         fake = stats.pop("_samples", None)
@@ -225,6 +217,47 @@ class Trainer:
         keep = [line for line in path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= self.step]
         path.write_text("".join(line + "\n" for line in keep))
+
+    def _build_evaluator(self) -> Callable[[], dict[str, Any]]:
+        """FID (and friends) of the sampling weights against the training data, reference cached."""
+        from ..metrics.evaluate import evaluate, parse_metrics
+        from ..metrics.extractors import load_extractor
+
+        t = self.cfg.train
+        metrics = parse_metrics(t.eval_metrics)
+        extractor = load_extractor(t.eval_features)  # type: ignore[arg-type]
+        latents = self.recipe.latents(t.eval_samples, torch.Generator().manual_seed(t.seed + 3))
+
+        @torch.no_grad()
+        def run() -> dict[str, Any]:
+            samples = self._generate_eval(latents)
+            return evaluate(extractor, self.data, samples, metrics, t.seed)
+
+        return run
+
+    @torch.no_grad()
+    def _generate_eval(self, latents: torch.Tensor) -> torch.Tensor:
+        """Samples from the sampling weights (EMA when on) in eval mode, in chunks."""
+        nets = self.sampling_nets()
+        modes = {n: m.training for n, m in nets.items()}
+        for m in nets.values():
+            m.eval()
+        try:
+            return torch.cat([self.recipe.generate(latents[i:i + 500], nets=nets) for i in range(0, len(latents), 500)])
+        finally:
+            for n, m in nets.items():
+                m.train(modes[n])
+
+    def _evaluate(self) -> None:
+        assert self.evaluator is not None
+        start = time.monotonic()
+        results = self.evaluator()
+        record = {"step": self.step, "eval": {k: v for k, v in results.items() if not isinstance(v, list)},
+                  "eval_seconds": round(time.monotonic() - start, 2)}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.echo(f"eval step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in record["eval"].items()
+                                                          if isinstance(v, float)))
 
     # ---- the loop ----------------------------------------------------------------------------
     def _should_continue(self, deadline: float | None) -> bool:
@@ -274,6 +307,8 @@ class Trainer:
                         bar.refresh()
                 if self.step % t.sample_every == 0:
                     self.save_grid()
+                if self.evaluator and self.step % t.eval_every == 0:
+                    self._evaluate()
                 if self.step % t.checkpoint_every == 0:
                     self._checkpoint_or_diverge()
             if status == "completed" and bool(bad):
@@ -289,6 +324,8 @@ class Trainer:
                     self._checkpoint_or_diverge()
                 if self.step % t.sample_every != 0:
                     self.save_grid()
+                if self.evaluator and self.step % t.eval_every != 0:
+                    self._evaluate()
             self._bar = None
         summary = {**self.health.summary(), "steps": self.step, "train_seconds": round(self.elapsed, 1)}
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)

@@ -1,0 +1,73 @@
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from gankit.config import DataConfig
+from gankit.data import Dataset, load_dataset
+from gankit.errors import ConfigError
+from gankit.metrics.evaluate import evaluate
+from gankit.metrics.extractors import load_extractor, to_inception_input
+from gankit.metrics.reference import data_key, reference_features
+from gankit.train import Trainer
+
+USER_MODULE = """
+import torch
+from torch import nn
+
+def make():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Tanh())
+"""
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "feats.py"
+    path.write_text(USER_MODULE)
+    return path
+
+
+def test_user_module_extractor_and_cached_reference(user_file, tmp_path):
+    extractor = load_extractor(f"{user_file}:make")
+    data = load_dataset(DataConfig(source="digits"))
+    first = reference_features(data, extractor, tmp_path / "cache")
+    files = list((tmp_path / "cache").iterdir())
+    assert first.shape == (1797, 16) and len(files) == 1 and data_key(data) in files[0].name
+    assert torch.equal(reference_features(data, extractor, tmp_path / "cache"), first)
+    other = Dataset(data.x.flip(-1), data.y, name="digits")
+    assert data_key(other) != data_key(data)
+    result = evaluate(extractor, data, data.all()[:500], ["fid", "pr"], cache_dir=tmp_path / "cache")
+    assert result["fid"] < 1.0 and result["precision"] > 0.9
+    with pytest.raises(ConfigError, match="need a classifier"):
+        evaluate(extractor, data, data.all()[:50], ["classes"], cache_dir=tmp_path / "cache")
+
+
+def test_bad_extractor_specs(tmp_path, user_file):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_extractor(f"{tmp_path / 'nope.py'}:make")
+    with pytest.raises(ConfigError, match="no callable 'build'"):
+        load_extractor(f"{user_file}:build")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity installed")
+def test_inception_without_torch_fidelity_is_a_clear_error():
+    with pytest.raises(ConfigError, match="torch-fidelity"):
+        load_extractor("inception")
+
+
+def test_inception_input_is_uint8_rgb():
+    x = to_inception_input(torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3))
+    assert x.dtype == torch.uint8 and x.shape == (1, 3, 1, 3) and x[0, :, 0].tolist() == [[0, 128, 255]] * 3
+
+
+def test_training_logs_fid_over_time(user_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_config(steps=20, eval_every=10, eval_features=f"{user_file}:make", eval_samples=200,
+                      eval_metrics="fid,pr")
+    Trainer(cfg, tmp_path / "run", progress=False).run()
+    evals = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"eval"' in x]
+    assert [e["step"] for e in evals] == [10, 20]
+    assert all(e["eval"]["fid"] > 0 and 0 <= e["eval"]["recall"] <= 1 for e in evals)

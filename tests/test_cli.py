@@ -140,3 +140,17 @@ def test_disk_full_while_saving_is_one_line_and_keeps_files(tmp_path):
     assert_one_line_error(proc, "disk full")
     assert ckpt.resolve(out).read_bytes() == before
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
+    import json
+
+    out = tmp_path / "ring"
+    proc = gankit("train", "--preset", "seed-mlp", "--data", "toy2d", "--steps", 30, "--out", out,
+                  "model.hidden=[32,32]", "train.log_every=10")
+    assert proc.returncode == 0, proc.stderr
+    proc = gankit("eval", out, "-n", 500, "--json", tmp_path / "e.json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["n_modes"] == 8 and 0 <= result["modes_captured"] <= 8 and sum(result["per_mode_counts"]) <= 500
+    assert_one_line_error(gankit("eval", tmp_path / "ring", "--data", "digits"), "need --features")

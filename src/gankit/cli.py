@@ -67,9 +67,10 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="measure a trained model against real data")
     p.add_argument("run", help="run directory or checkpoint file")
-    p.add_argument("--features", "--classifier", dest="features", required=True,
+    p.add_argument("--features", "--classifier", dest="features", default=None,
                    help="feature extractor: a classifier .safetensors from `gankit train-classifier`, "
-                        "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module")
+                        "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module; "
+                        "not needed for toy2d runs, which are scored by mode coverage")
     p.add_argument("--cache-dir", default=None, help="reference-feature cache (default ~/.cache/gankit)")
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
@@ -221,14 +222,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data_cfg.source = args.data
     if args.data_dir:
         data_cfg.dir = args.data_dir
-    real = load_dataset(data_cfg)
-    if not real.is_image:
-        raise ConfigError("eval needs image data (2D points: see the toy2d mode-coverage protocol)")
-    extractor = load_extractor(args.features)
-    results = evaluate(extractor, real, model.sample(args.n, seed=args.seed), metrics, args.seed,
-                       Path(args.cache_dir) if args.cache_dir else None)
-    results = {"checkpoint": str(model.path), "step": model.step, "n": args.n, "reference": real.name,
-               "reference_n": len(real), "features": extractor.key, **results}
+    header = {"checkpoint": str(model.path), "step": model.step, "n": args.n}
+    if data_cfg.source == "toy2d":
+        from .data.toy2d import mixture
+        from .metrics.modes import mode_coverage_2d
+
+        centers, std = mixture(data_cfg.toy)
+        coverage = mode_coverage_2d(model.sample(args.n, seed=args.seed), centers, std)
+        results = {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
+    else:
+        if not args.features:
+            raise ConfigError("image runs need --features (a classifier from `gankit train-classifier`, "
+                              "'inception', or FILE.py:FACTORY)")
+        real = load_dataset(data_cfg)
+        extractor = load_extractor(args.features)
+        results = evaluate(extractor, real, model.sample(args.n, seed=args.seed), metrics, args.seed,
+                           Path(args.cache_dir) if args.cache_dir else None)
+        results = {**header, "reference": real.name, "reference_n": len(real), "features": extractor.key,
+                   **results}
     for key, value in results.items():
         print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
     if args.json:

@@ -62,6 +62,7 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    health_classifier: str | None = None  # digit classifier: class histogram of samples in the health check
     eval_every: int | None = None   # steps between evaluations of the sampling weights; None: never
     eval_features: str | None = None  # extractor spec, as `gankit eval --features`
     eval_metrics: str = "fid"       # comma list, as `gankit eval --metrics`

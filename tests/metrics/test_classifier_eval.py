@@ -58,3 +58,15 @@ def test_cli_train_classifier_then_eval(tmp_path):
     assert bad.returncode == 2 and "not a gankit classifier" in bad.stderr
     bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "fid,xyz")
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
+
+
+def test_health_check_reads_the_class_histogram(digits_classifier, tmp_path):
+    from conftest import tiny_config
+    from gankit.metrics.classifier import save_classifier
+    from gankit.train import Trainer
+
+    data, model, report = digits_classifier
+    path = save_classifier(model, report, tmp_path / "clf.safetensors", data.name)
+    Trainer(tiny_config(steps=10, health_classifier=str(path)), tmp_path / "run", progress=False).run()
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(0.0 < r["top_class_share"] <= 1.0 and 1 <= r["classes_seen"] <= 10 for r in records)

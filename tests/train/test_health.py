@@ -68,3 +68,8 @@ def test_vanishing_is_caught_even_when_g_starved_from_the_first_intervals():
     records = [_healthy(grad_norm_g=2.7e-2, **win)] + [_healthy(grad_norm_g=1e-8, **win)] * 5
     _, verdicts = _feed(records)
     assert verdicts[1:] == [health.VANISHING] * 5
+
+
+def test_class_histogram_collapse_when_one_class_dominates():
+    _, verdicts = _feed([_healthy(top_class_share=0.12)] * 3 + [_healthy(top_class_share=0.87)] * 2)
+    assert verdicts[-2:] == [health.STABLE, health.COLLAPSE]

@@ -21,7 +21,8 @@ class Recipe(Protocol):
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator,
                    want_stats: bool) -> dict[str, torch.Tensor]:
-        """One step; returns scalar tensors (losses always; diagnostics when `want_stats`).
+        """One step; returns scalar tensors: `loss*` keys always (the trainer watches them for NaN/Inf),
+        diagnostics when `want_stats`.
 
         Values stay tensors so no step waits on the device; the trainer reads them at log time.
         """

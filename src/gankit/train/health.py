@@ -42,6 +42,7 @@ class Thresholds:
     vanish_factor: float = 1e-2      # G's grad norm below this share of its early peak: vanishing
     collapse_ratio: float = 0.5      # generated/real pairwise distance below this: collapse
     collapse_intervals: int = 2
+    collapse_class_share: float = 0.5  # with a classifier: one class above this share of samples
     oscillation_window: int = 5      # D's accuracy reversing direction by more than
     oscillation_swing: float = 0.25  # this, twice or more within the window: oscillating
 
@@ -74,23 +75,38 @@ class HealthMonitor:
         if any(not math.isfinite(v) for v in s.values() if isinstance(v, float)):
             return DIVERGED
         n_seen = len(self.history) + 1
-        if self._d_winning(s):
-            early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]
-            if early and "grad_norm_g" in s:
-                if s["grad_norm_g"] < t.vanish_factor * max(early):  # peak: the early intervals may already be starved
-                    return VANISHING
+        d_winning = self._d_winning(s)
+        if d_winning and self._g_starved(s):
+            return VANISHING
+        warming = n_seen <= t.warmup_intervals or (step is not None and step < t.warmup_steps)
+        if not warming and self._collapsed(s):
+            return COLLAPSE
+        if d_winning:
             return D_WINNING
-        if n_seen <= t.warmup_intervals or (step is not None and step < t.warmup_steps):
+        if warming:
             return WARMING_UP
-        if "diversity" in s:
-            ratios = self._recent("diversity", t.collapse_intervals) + [s["diversity"]]
-            if len(ratios) >= t.collapse_intervals and max(ratios) < t.collapse_ratio:
-                return COLLAPSE
         if "d_acc" in s:
             accs = self._recent("d_acc", t.oscillation_window) + [s["d_acc"]]
             if _reversals(accs, t.oscillation_swing) >= 2:
                 return OSCILLATING
         return STABLE
+
+    def _g_starved(self, s: dict[str, float]) -> bool:
+        early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]
+        # the early peak, not median: with the minimax loss G may be starved from the second interval
+        return bool(early) and "grad_norm_g" in s and s["grad_norm_g"] < self.thresholds.vanish_factor * max(early)
+
+    def _collapsed(self, s: dict[str, float]) -> bool:
+        """Low diversity, or (with a classifier) one class dominating, for consecutive intervals."""
+        t = self.thresholds
+        for key, low_is_bad, limit in (("diversity", True, t.collapse_ratio),
+                                       ("top_class_share", False, t.collapse_class_share)):
+            if key in s:
+                values = self._recent(key, t.collapse_intervals) + [s[key]]
+                if len(values) >= t.collapse_intervals and all((v < limit) if low_is_bad else (v > limit)
+                                                               for v in values):
+                    return True
+        return False
 
     def _d_winning(self, s: dict[str, float]) -> bool:
         t = self.thresholds

@@ -125,6 +125,7 @@ class Trainer:
         self.step, self.elapsed = 0, 0.0
         self.last_checkpoint: Path | None = None
         self.evaluator = self._build_evaluator() if t.eval_every else None
+        self.class_probe = self._build_class_probe() if t.health_classifier else None
         if resume_from is not None:
             self._restore(*resume_from)
 
@@ -199,6 +200,8 @@ class Trainer:
         if fake is not None:
             real_div = pairwise_diversity(real[: len(fake)])
             values["diversity"] = pairwise_diversity(fake) / real_div if real_div > 0 else float("nan")
+        if self.class_probe:
+            values.update(self.class_probe())
         verdict, remedy = self.health.observe(values, self.step)
         record = {"step": self.step, "time_s": round(self.elapsed, 3), **values,
                   "img_per_s": round(images_per_s, 1), "verdict": verdict}
@@ -217,6 +220,20 @@ class Trainer:
         keep = [line for line in path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= self.step]
         path.write_text("".join(line + "\n" for line in keep))
+
+    def _build_class_probe(self) -> Callable[[], dict[str, float]]:
+        """Class histogram of 256 samples from fixed latents: collapse the distance ratio misses."""
+        from ..metrics.classifier import load_classifier, predict
+
+        classifier = load_classifier(self.cfg.train.health_classifier)  # type: ignore[arg-type]
+        latents = self.recipe.latents(256, torch.Generator().manual_seed(self.cfg.train.seed + 4))
+
+        def run() -> dict[str, float]:
+            logits, _ = predict(classifier, self._generate_eval(latents))
+            counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
+            return {"top_class_share": float(counts.max()) / len(latents), "classes_seen": float((counts > 0).sum())}
+
+        return run
 
     def _build_evaluator(self) -> Callable[[], dict[str, Any]]:
         """FID (and friends) of the sampling weights against the training data, reference cached."""
@@ -287,7 +304,7 @@ class Trainer:
                     x = x.contiguous(memory_format=torch.channels_last)
                 log_now = (self.step + 1) % t.log_every == 0
                 stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=log_now)
-                bad |= ~(torch.isfinite(stats["loss_d"]) & torch.isfinite(stats["loss_g"]))
+                bad |= ~torch.isfinite(torch.stack([v for k, v in stats.items() if k.startswith("loss")])).all()
                 if self.ema:
                     self.ema.update(self.step)
                 self.step += 1
@@ -362,7 +379,7 @@ def format_line(r: dict[str, Any]) -> str:
              f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}",
              f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} acc {f('d_acc', '.2f')}",
              f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
-             f"div {f('diversity', '.2f')}",
+             f"div {f('diversity', '.2f')}" + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
              f"{f('img_per_s', '.0f')} img/s",
              str(r.get("verdict", ""))]
     line = " | ".join(parts)

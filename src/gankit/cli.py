@@ -236,7 +236,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
                               "'inception', or FILE.py:FACTORY)")
         real = load_dataset(data_cfg)
         extractor = load_extractor(args.features)
-        results = evaluate(extractor, real, model.sample(args.n, seed=args.seed), metrics, args.seed,
+        fake = model.sample(args.n, seed=args.seed)
+        if data_cfg.source == "stacked-mnist":
+            from .metrics.classifier import load_classifier
+            from .metrics.evaluate import stacked_mnist_modes
+
+            metrics = [m for m in metrics if m not in ("is", "classes")]  # per-channel modes instead
+            header.update(stacked_mnist_modes(load_classifier(args.features), fake))
+        results = evaluate(extractor, real, fake, metrics, args.seed,
                            Path(args.cache_dir) if args.cache_dir else None)
         results = {**header, "reference": real.name, "reference_n": len(real), "features": extractor.key,
                    **results}

@@ -18,13 +18,14 @@ from .errors import ConfigError
 
 @dataclass
 class DataConfig:
-    source: str = "digits"          # digits | mnist | folder | toy2d
+    source: str = "digits"          # digits | mnist | folder | toy2d | stacked-mnist
     dir: str | None = None          # folder for mnist / folder sources
     split: str = "auto"             # mnist: train | test | auto (whichever files are there)
     resolution: int | None = None   # None: the source's native size (digits 8, mnist 28)
     channels: int | None = None     # None: the source's native channels; 1 or 3 to convert
     toy: str = "ring"               # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
     toy_samples: int = 50_000
+    stacked_samples: int = 50_000   # stacked-mnist: images of three digits drawn from the MNIST files
 
 
 @dataclass
@@ -213,8 +214,9 @@ def validate(cfg: Config) -> Config:
     t, o = cfg.train, cfg.optim
     if cfg.recipe not in ("gan",):
         raise ConfigError(f"unknown recipe '{cfg.recipe}'")
-    if cfg.data.source not in ("digits", "mnist", "folder", "toy2d"):
-        raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: digits, mnist, folder, toy2d)")
+    sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
+    if cfg.data.source not in sources:
+        raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")
     if cfg.model.arch not in ("mlp", "dcgan"):
         raise ConfigError(f"unknown architecture '{cfg.model.arch}' (choose from: mlp, dcgan)")
     if cfg.loss.kind not in ("non-saturating", "minimax"):

@@ -102,3 +102,16 @@ def test_toy2d_mixtures():
     assert ring.x.shape == (4000, 2) and abs(float(radius.mean()) - 2.0) < 0.01
     grid = load_dataset(DataConfig(source="toy2d", toy="grid", toy_samples=5000))
     assert grid.num_classes == 25 and float(grid.x.abs().max()) < 4.5
+
+
+def test_stacked_mnist_has_a_thousand_modes(mnist_dir):
+    d = load_dataset(DataConfig(source="stacked-mnist", dir=str(mnist_dir), stacked_samples=20000))
+    mnist = load_dataset(DataConfig(source="mnist", dir=str(mnist_dir)))
+    assert d.x.shape == (20000, 3, 28, 28) and d.y.unique().numel() == 1000
+    # each channel is a real MNIST digit whose label is the matching decimal digit of the mode
+    first = d.x[0]
+    matches = [(mnist.x[:, 0] == first[c]).all(-1).all(-1).nonzero().flatten() for c in range(3)]
+    digits = [int(mnist.y[m[0]]) for m in matches]
+    assert int(d.y[0]) == digits[0] * 100 + digits[1] * 10 + digits[2]
+    again = load_dataset(DataConfig(source="stacked-mnist", dir=str(mnist_dir), stacked_samples=20000))
+    assert torch.equal(again.x, d.x)

@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -70,3 +71,16 @@ def test_health_check_reads_the_class_histogram(digits_classifier, tmp_path):
     Trainer(tiny_config(steps=10, health_classifier=str(path)), tmp_path / "run", progress=False).run()
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(0.0 < r["top_class_share"] <= 1.0 and 1 <= r["classes_seen"] <= 10 for r in records)
+
+
+def test_stacked_modes_of_real_stacks_cover_what_they_hold(digits_classifier):
+    from gankit.data.stacked_mnist import stack_digits
+    from gankit.metrics.evaluate import stacked_mnist_modes
+
+    data, model, _ = digits_classifier
+    stacked = stack_digits(data, 3000, seed=0)
+    result = stacked_mnist_modes(model, stacked.all())
+    true_modes = stacked.y.unique().numel()
+    assert result["modes_captured"] >= 0.8 * true_modes and result["kl_to_uniform"] < 0.5
+    single = stacked_mnist_modes(model, stacked.all()[:1].expand(500, -1, -1, -1))
+    assert single["modes_captured"] == 1 and abs(single["kl_to_uniform"] - math.log(1000)) < 1e-6

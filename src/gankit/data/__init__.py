@@ -7,9 +7,10 @@ from .base import Dataset, convert_channels, resize_uint8, to_float, to_uint8
 from .digits import load_digits
 from .folder import load_folder
 from .mnist import load_mnist
+from .stacked_mnist import stack_digits
 from .toy2d import load_toy2d
 
-SOURCES = ("digits", "mnist", "folder", "toy2d")
+SOURCES = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
 
 
 def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
@@ -20,6 +21,9 @@ def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Data
         data = load_digits()
     elif cfg.source == "mnist":
         data = load_mnist(cfg.dir, cfg.split, fetch=download)
+    elif cfg.source == "stacked-mnist":
+        # one fixed draw (seed 0) so every run and every evaluation sees the same stacked set
+        data = stack_digits(load_mnist(cfg.dir, cfg.split, fetch=download), cfg.stacked_samples, seed=0)
     elif cfg.source == "folder":
         return load_folder(cfg.dir, cfg.resolution or 64, cfg.channels or 3)
     else:

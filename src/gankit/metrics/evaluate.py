@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from . import distribution as dist
 from .classifier import predict
 from .extractors import Extractor
-from .modes import class_histogram
+from .modes import class_histogram, mode_histogram_stats, stacked_mode_ids
 from .reference import reference_features
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
@@ -68,3 +68,13 @@ def evaluate(extractor: Extractor, real: Dataset, fake: torch.Tensor, metrics: l
         raise ConfigError(f"metrics {', '.join(sorted(needs_logits))} need a classifier's logits; "
                           "this feature extractor has none")
     return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
+
+
+@torch.no_grad()
+def stacked_mnist_modes(classifier: torch.nn.Module, images: torch.Tensor) -> dict[str, Any]:
+    """Modes captured (of 1,000) and KL(p_model || uniform) in nats: each channel's digit read by
+    the digit classifier, as in the Unrolled-GAN / VEEGAN / PacGAN protocol."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ConfigError(f"Stacked MNIST samples must be N x 3 x H x W, got {tuple(images.shape)}")
+    digits = torch.stack([predict(classifier, images[:, c:c + 1])[0].argmax(1) for c in range(3)], 1)
+    return mode_histogram_stats(stacked_mode_ids(digits), 1000)

@@ -154,3 +154,10 @@ def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["n_modes"] == 8 and 0 <= result["modes_captured"] <= 8 and sum(result["per_mode_counts"]) <= 500
     assert_one_line_error(gankit("eval", tmp_path / "ring", "--data", "digits"), "need --features")
+
+
+def test_unwritable_output_is_one_line(run_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(gankit("sample", run_dir, "-o", blocker / "grid.png"), "could not write")
+    assert_one_line_error(gankit("train", "--steps", 5, "--out", blocker / "run"), "file")

@@ -271,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as e:  # a log, grid or output file that cannot be written (disk full, permissions)
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"gankit: error: {e.strerror or e}{where}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

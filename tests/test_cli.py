@@ -1,5 +1,4 @@
 """The CLI end to end, in subprocesses: exit codes, one-line errors, files written."""
-import os
 import signal
 import subprocess
 import sys

@@ -8,7 +8,7 @@ import torch
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
-from gankit.metrics.classifier import load_classifier, predict, random_shift, train_classifier
+from gankit.metrics.classifier import load_classifier, random_shift, train_classifier
 from gankit.metrics.evaluate import evaluate_samples
 
 

@@ -6,7 +6,6 @@ from torch import nn
 
 from .. import losses
 from ..config import Config
-from ..data import Dataset
 from ..errors import ConfigError
 from ..nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 

@@ -160,3 +160,12 @@ def test_unwritable_output_is_one_line(run_dir, tmp_path):
     blocker.write_text("x")
     assert_one_line_error(gankit("sample", run_dir, "-o", blocker / "grid.png"), "could not write")
     assert_one_line_error(gankit("train", "--steps", 5, "--out", blocker / "run"), "file")
+
+
+def test_sample_and_classifier_argument_errors(run_dir, tmp_path):
+    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "grid.xyz"), "give the grid a .png name")
+    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "--nrow", -1), "at least 1")
+    assert_one_line_error(gankit("train-classifier", "--data", "digits", "--holdout", "0.95", "-o",
+                                 tmp_path / "c.safetensors"), "need at least one batch")
+    assert_one_line_error(gankit("train", "--data", "mnist", "--data-dir", tmp_path, "--download",
+                                 "data.split=foo", "--out", tmp_path / "r"), "unknown mnist split")

@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model", description="Train a model from a preset.")
     p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)")
-    p.add_argument("--data", default=None, help="digits (default), mnist, folder or toy2d")
+    p.add_argument("--data", default=None, help="digits (default), mnist, folder, toy2d or stacked-mnist")
     p.add_argument("--data-dir", default=None, help="folder of the mnist files or of images")
     p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
     length = p.add_mutually_exclusive_group()
@@ -71,7 +71,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="feature extractor: a classifier .safetensors from `gankit train-classifier`, "
                         "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module; "
                         "not needed for toy2d runs, which are scored by mode coverage")
-    p.add_argument("--cache-dir", default=None, help="reference-feature cache (default ~/.cache/gankit)")
+    p.add_argument("--cache-dir", default=None, help="reference-feature cache (default ~/.cache/gankit/reference)")
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--metrics", default="fid,kid,pr,dc,classes", help="comma list of: fid,kid,is,pr,dc,classes")

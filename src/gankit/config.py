@@ -5,8 +5,8 @@ result lives here and nowhere else.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,11 @@ def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
                 raise ConfigError(f"option '{where}{key}' is a section, not a value")
             _merge(current, value, f"{where}{key}.")
         else:
-            setattr(obj, key, copy.deepcopy(value))
+            text = value if isinstance(value, str) else json.dumps(value)
+            try:
+                setattr(obj, key, _parse_value(text, current, _field_type(obj, key)))
+            except ConfigError as e:
+                raise ConfigError(f"option '{where}{key}': {e}") from None
 
 
 def from_preset(name: str) -> Config:
@@ -144,8 +148,12 @@ def from_dict(d: dict[str, Any]) -> Config:
 def load(path: str | Path) -> Config:
     try:
         d = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"cannot read config {path}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"config {path} is not valid YAML{where}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"config {path} is not a mapping")
     return from_dict(d)
@@ -182,7 +190,7 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
             raise ConfigError(f"expected an integer, got '{text}'")
         return value
     if "str" in str(type_hint):
-        return str(value)
+        return text.strip()  # as written: a folder called "yes" stays "yes"
     return value
 
 
@@ -244,6 +252,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"unknown model.d_norm '{cfg.model.d_norm}' (choose from: batch, none)")
     if cfg.model.minibatch_std < 0:
         raise ConfigError("model.minibatch_std must be 0 (off) or a group size")
+    if cfg.model.width < 1 or any(h < 1 for h in cfg.model.hidden):
+        raise ConfigError("model.width and model.hidden sizes must be at least 1")
+    if t.threads is not None and t.threads < 1:
+        raise ConfigError("train.threads must be at least 1")
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):

@@ -47,6 +47,8 @@ def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None, m
     from PIL import Image
 
     path = Path(path)
+    if nrow is not None and nrow < 1:
+        raise GankitError(f"images per row must be at least 1, got {nrow}")
     if samples.dim() == 4:
         factor = max(1, min_tile // samples.shape[-1])
         images = to_uint8(samples)
@@ -58,6 +60,8 @@ def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None, m
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr).save(path)
+    except ValueError:  # PIL: no image format for this file name
+        raise GankitError(f"could not write {path}: give the grid a .png name") from None
     except OSError as e:
         raise GankitError(f"could not write {path}: {e.strerror or e}") from None
     return path

@@ -70,5 +70,10 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
 def test_prune_keeps_the_newest(tmp_path):
     for s in (1, 2, 3, 4):
         ckpt.save(ckpt.checkpoint_path(tmp_path, s), {"step": s})
-    ckpt.prune(tmp_path, 2)
+    ckpt.prune(tmp_path, ckpt.checkpoint_path(tmp_path, 4), 2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000003.safetensors", "step_0000004.safetensors"]
+    # after falling back from a damaged step-9 file, saving step 5 must not delete step 5 itself
+    ckpt.checkpoint_path(tmp_path, 9).write_bytes(b"damaged")
+    ckpt.save(ckpt.checkpoint_path(tmp_path, 5), {"step": 5})
+    ckpt.prune(tmp_path, ckpt.checkpoint_path(tmp_path, 5), 1)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000005.safetensors", "step_0000009.safetensors"]

@@ -79,3 +79,48 @@ def test_dcgan_trains_on_rgb_16px_and_points_with_the_mlp(tmp_path):
     Trainer(cfg, tmp_path / "pts", progress=False).run()
     points = gankit.load(tmp_path / "pts").sample(5)
     assert points.shape == (5, 2) and points.abs().max() > 0  # linear output: not squashed by tanh
+
+
+def test_resume_refuses_changes_to_what_is_trained(tmp_path):
+    import pytest
+
+    from gankit.errors import GankitError
+
+    Trainer(tiny_config(steps=10), tmp_path, progress=False).run()
+    changed = tiny_config(steps=20)
+    changed.optim.lr_g = 0.1
+    with pytest.raises(GankitError, match="cannot change optim.lr_g"):
+        Trainer(changed, tmp_path, resume=True, progress=False)
+    longer = tiny_config(steps=20, log_every=2)
+    assert Trainer(longer, tmp_path, resume=True, progress=False).run().step == 20
+
+
+def test_resume_survives_a_log_line_cut_short(tmp_path):
+    Trainer(tiny_config(steps=10), tmp_path, progress=False).run()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 11, "ti')
+    Trainer(tiny_config(steps=15), tmp_path, resume=True, progress=False).run()
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15]
+
+
+def test_fresh_run_never_overwrites_files_of_an_earlier_run(tmp_path):
+    import pytest
+
+    from gankit.errors import GankitError
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 3}\n')
+    with pytest.raises(GankitError, match="already holds metrics.jsonl"):
+        Trainer(tiny_config(steps=5), tmp_path, progress=False)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 3}\n'
+
+
+def test_nan_weights_at_a_checkpoint_end_the_run_as_diverged(tmp_path):
+    trainer = Trainer(tiny_config(steps=10), tmp_path, progress=False)
+    trainer.run()
+    good = ckpt.resolve(tmp_path).read_bytes()
+    trainer.cfg.train.steps = 20
+    with torch.no_grad():
+        next(trainer.recipe.nets["G"].parameters()).fill_(float("inf"))
+    result = trainer.run()
+    assert result.status == "diverged" and ckpt.resolve(tmp_path).read_bytes() == good

@@ -67,13 +67,13 @@ def load_mnist(folder: str | None, split: str = "auto", fetch: bool = False) -> 
     if not folder:
         raise DataError("the mnist source needs a folder: --data-dir DIR")
     path = Path(folder).expanduser()
+    if split not in ("auto", "train", "test"):
+        raise DataError(f"unknown mnist split '{split}' (choose from: train, test, auto)")
     if fetch:
         download(path, "train" if split == "auto" else split)
     if not path.is_dir():
         raise DataError(f"data folder {path} does not exist (add --download to fetch MNIST there)")
     splits = ["train", "test"] if split == "auto" else [split]
-    if split not in ("auto", "train", "test"):
-        raise DataError(f"unknown mnist split '{split}' (choose from: train, test, auto)")
     for s in splits:
         images = _find(path, f"{PREFIX[s]}-images-idx3-ubyte")
         if images is not None:

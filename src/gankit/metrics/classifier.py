@@ -59,6 +59,10 @@ def train_classifier(data: Dataset, epochs: int = 8, holdout: float = 0.2, seed:
     if data.y is None or not data.is_image:
         raise DataError(f"'{data.name}' has no class labels to train a classifier on")
     train_idx, test_idx = split(len(data), holdout)
+    n_train, n_test = train_idx.stop - train_idx.start, test_idx.stop - test_idx.start
+    if n_train < batch_size or n_test < 1:
+        raise DataError(f"holdout {holdout} leaves {n_train} training and {n_test} held-out images of "
+                        f"{len(data)}: need at least one batch ({batch_size}) and one held-out image")
     x_all = data.all()
     x, y, x_test, y_test = x_all[train_idx], data.y[train_idx], x_all[test_idx], data.y[test_idx]
     with torch.random.fork_rng(devices=[]):

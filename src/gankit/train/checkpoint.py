@@ -152,6 +152,14 @@ def load_latest(path: str | Path) -> tuple[Path, dict[str, Any]]:
     raise CheckpointError(f"no readable checkpoint in {path}")
 
 
-def prune(folder: Path, keep: int) -> None:
-    for old in list_checkpoints(folder)[:-keep]:
+def prune(folder: Path, newest: Path, keep: int) -> None:
+    """Delete all but the `keep` newest checkpoints up to `newest` (the one just written); files of
+    later steps (left by an earlier, longer run) are not this run's to delete."""
+    older = [p for p in list_checkpoints(folder) if _step(p) < _step(newest)]
+    for old in older[:max(0, len(older) - (keep - 1))]:
         old.unlink(missing_ok=True)
+
+
+def _step(path: Path) -> int:
+    match = NAME.match(path.name)
+    return int(match.group(1)) if match else -1

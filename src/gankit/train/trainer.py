@@ -93,6 +93,23 @@ class _StopRequest:
                 signal.signal(s, h)
 
 
+#: options a resumed run may change: how long it trains and what it logs, not what it trains
+RESUMABLE_CHANGES = {"train.steps", "train.minutes", "train.log_every", "train.sample_every",
+                     "train.checkpoint_every", "train.keep_checkpoints", "train.threads", "train.eval_every",
+                     "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier"}
+
+
+def _changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(saved) | set(current)):
+        a, b, name = saved.get(key), current.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{name}.")
+        elif a != b and name not in RESUMABLE_CHANGES:
+            keys.append(name)
+    return keys
+
+
 def _finite(tensors: list[torch.Tensor]) -> bool:
     return bool(torch.stack(torch._foreach_norm(tensors)).isfinite().all()) if tensors else True
 
@@ -139,6 +156,10 @@ class Trainer:
         if existing:
             raise GankitError(f"{self.run_dir} already holds a run with checkpoints: "
                               "pass --resume to continue it, or choose another --out")
+        leftovers = [n for n in ("config.yaml", "metrics.jsonl") if (self.run_dir / n).exists()]
+        if leftovers:
+            raise GankitError(f"{self.run_dir} already holds {' and '.join(leftovers)} (a run without a "
+                              "checkpoint?): choose another --out or remove them")
         return None
 
     def _state(self) -> dict[str, Any]:
@@ -155,6 +176,10 @@ class Trainer:
         }
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
+        changed = _changed_keys(state["config"], self.cfg.to_dict())
+        if changed:
+            raise GankitError(f"cannot change {', '.join(changed)} when resuming {self.run_dir}: "
+                              "the checkpoint was trained with other values")
         try:
             for n, m in self.recipe.nets.items():
                 m.load_state_dict(state["nets"][n])
@@ -176,7 +201,7 @@ class Trainer:
         if not _finite(weights):
             raise FloatingPointError("weights are not finite")
         path = ckpt.save(ckpt.checkpoint_path(self.ckpt_dir, self.step), self._state())
-        ckpt.prune(self.ckpt_dir, self.cfg.train.keep_checkpoints)
+        ckpt.prune(self.ckpt_dir, path, self.cfg.train.keep_checkpoints)
         self.last_checkpoint = path
         return path
 
@@ -217,9 +242,14 @@ class Trainer:
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step]
-        path.write_text("".join(line + "\n" for line in keep))
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= self.step:
+                    keep.append(line)
+            except (json.JSONDecodeError, AttributeError):
+                continue  # a line cut short by a crash
+        ckpt.atomic_write(path, "".join(line + "\n" for line in keep).encode())
 
     def _build_class_probe(self) -> Callable[[], dict[str, float]]:
         """Class histogram of 256 samples from fixed latents: collapse the distance ratio misses."""
@@ -286,8 +316,8 @@ class Trainer:
     def run(self) -> RunResult:
         t = self.cfg.train
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
         self._trim_metrics()
+        ckpt.atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
         stop = _StopRequest()
         deadline = time.monotonic() + 60 * t.minutes if t.minutes else None
         bad = torch.zeros((), dtype=torch.bool)
@@ -311,10 +341,11 @@ class Trainer:
                 self.elapsed += time.monotonic() - step_start
                 interval_images += len(x)
                 bar.update(1 if t.steps else 0)
-                if log_now or self.step % t.checkpoint_every == 0:
-                    if bool(bad):
-                        status = "diverged"
-                        break
+                boundary = log_now or any(self.step % every == 0 for every in
+                                          (t.checkpoint_every, t.sample_every, t.eval_every or 0) if every)
+                if boundary and bool(bad):
+                    status = "diverged"
+                    break
                 if log_now:
                     now = time.monotonic()
                     self._log(stats, x, interval_images / max(now - interval_start, 1e-9))
@@ -326,19 +357,21 @@ class Trainer:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every == 0:
                     self._evaluate()
-                if self.step % t.checkpoint_every == 0:
-                    self._checkpoint_or_diverge()
+                if self.step % t.checkpoint_every == 0 and not self._checkpoint_if_finite():
+                    status = "diverged"
+                    break
             if status == "completed" and bool(bad):
                 status = "diverged"
+            if status == "completed" and stop.requested:
+                status = "interrupted"
+            if status != "diverged" and (self.step % t.checkpoint_every != 0 or self.last_checkpoint is None):
+                if not self._checkpoint_if_finite():
+                    status = "diverged"
             if status == "diverged":
                 self.health.observe({"loss_d": float("nan")})
-                self.echo(f"step {self.step}: {DIVERGED}: a loss became NaN/Inf. Training stopped; "
+                self.echo(f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
                           f"last good checkpoint: {self.last_checkpoint or 'none'}")
             else:
-                if stop.requested:
-                    status = "interrupted"
-                if self.step % t.checkpoint_every != 0 or self.last_checkpoint is None:
-                    self._checkpoint_or_diverge()
                 if self.step % t.sample_every != 0:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every != 0:
@@ -347,14 +380,13 @@ class Trainer:
         summary = {**self.health.summary(), "steps": self.step, "train_seconds": round(self.elapsed, 1)}
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
 
-    def _checkpoint_or_diverge(self) -> None:
+    def _checkpoint_if_finite(self) -> bool:
+        """Save a checkpoint unless the weights are NaN/Inf (then keep the last good one)."""
         try:
             self.save_checkpoint()
         except FloatingPointError:
-            self.echo(f"step {self.step}: weights are NaN/Inf; checkpoint not written, "
-                      f"last good one kept: {self.last_checkpoint or 'none'}")
-            raise GankitError(f"training diverged at step {self.step}; last good checkpoint: "
-                              f"{self.last_checkpoint or 'none'}") from None
+            return False
+        return True
 
     @contextmanager
     def _progress_bar(self) -> Iterator[tqdm]:

@@ -200,6 +200,8 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         dotted, text = item.split("=", 1)
+        if dotted.strip() in ("preset", "recipe"):
+            raise ConfigError(f"'{dotted.strip()}' is chosen with --preset, not as an option")
         *path, key = dotted.strip().split(".")
         obj: Any = cfg
         for part in path:

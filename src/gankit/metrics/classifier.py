@@ -18,7 +18,7 @@ from safetensors.torch import save as st_save
 from ..data import Dataset
 from ..errors import CheckpointError, DataError
 from ..nets import DigitClassifier
-from ..train.checkpoint import atomic_write
+from ..train.checkpoint import atomic_write, read_metadata
 
 FORMAT = "gankit-classifier"
 
@@ -102,8 +102,7 @@ def load_classifier(path: str | Path) -> DigitClassifier:
     path = Path(path)
     try:
         raw = path.read_bytes()
-        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
-        meta = header.get("__metadata__") or {}
+        meta = read_metadata(raw)
         if meta.get("format") != FORMAT:
             raise ValueError("not a classifier")
         model = DigitClassifier(channels=int(meta["channels"]), num_classes=int(meta["num_classes"]))

@@ -92,6 +92,14 @@ def save(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def read_metadata(raw: bytes) -> dict[str, str]:
+    """The string metadata of a safetensors file's header, without reading its tensors."""
+    header_len = int.from_bytes(raw[:8], "little")
+    if not 0 < header_len <= len(raw) - 8:
+        raise ValueError("bad header length")
+    return json.loads(raw[8:8 + header_len]).get("__metadata__") or {}
+
+
 def load(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
@@ -99,11 +107,7 @@ def load(path: str | Path) -> dict[str, Any]:
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
     try:
-        header_len = int.from_bytes(raw[:8], "little")
-        if not 0 < header_len <= len(raw) - 8:
-            raise ValueError("bad header length")
-        header = json.loads(raw[8:8 + header_len])
-        meta = header.get("__metadata__") or {}
+        meta = read_metadata(raw)
         if meta.get("format") != FORMAT:
             raise ValueError("no gankit metadata")
         tensors = st_load(raw)

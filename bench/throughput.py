@@ -1,6 +1,9 @@
 """Training throughput: gankit's trainer against the plain PyTorch loop the seed code writes.
 
 Both sides train the same networks (same architecture, same initial weights) on the MNIST files.
+gankit's figure is the trainer's own images/s over one log interval (the loop with its batching,
+steps and the log step's diagnostics; a run's start and final checkpoint excluded), the
+reference's the wall time of its loop.
 The reference is the loop of the PyTorch DCGAN example: a per-item `Dataset` doing ToTensor +
 Normalize work in Python, a shuffling `DataLoader`, D ending in a Sigmoid with `nn.BCELoss`, and
 default Adam. Timings alternate between the two sides in one process, and medians are reported.
@@ -84,7 +87,7 @@ def reference_loop(G: nn.Module, D: nn.Module, z_dim: int, loader: DataLoader, c
 
 def measure(preset: str, data_dir: str, steps: int, repeats: int, overrides: list[str]) -> dict:
     cfg = gankit.make_config(preset, data={"source": "mnist", "dir": data_dir},
-                             train={"steps": 1, "log_every": 100, "sample_every": 10**9,
+                             train={"steps": 1, "log_every": steps, "sample_every": 10**9,
                                     "checkpoint_every": 10**9}, overrides=overrides)
     data = load_dataset(cfg.data)
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="gankit-bench-"), progress=False, data=data,
@@ -95,19 +98,25 @@ def measure(preset: str, data_dir: str, steps: int, repeats: int, overrides: lis
     G = nets["G"]
     reference = reference_loop(G, nets["D"], cfg.model.z_dim, loader, cfg)
 
-    def gankit_run(n_steps: int) -> int:
-        trainer.cfg.train.steps = trainer.step + n_steps
+    def gankit_rate() -> float:
+        """The trainer's own images/s over one log interval of `steps` steps: the training loop,
+        not the run's start and end (config file, final checkpoint)."""
+        trainer.cfg.train.steps = trainer.step + steps
         trainer.run()
-        return n_steps * cfg.optim.batch_size
+        last = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1]
+        return float(json.loads(last)["img_per_s"])
 
-    gankit_run(max(5, steps // 5))  # warm up both sides (allocator, kernels)
+    def reference_rate() -> float:
+        start = time.perf_counter()
+        n = reference(steps)
+        return n / (time.perf_counter() - start)
+
+    gankit_rate()  # warm up both sides (allocator, kernels)
     reference(max(5, steps // 5))
     rates: dict[str, list[float]] = {"gankit": [], "reference": []}
     for _ in range(repeats):
-        for name, fn in (("gankit", gankit_run), ("reference", reference)):
-            start = time.perf_counter()
-            n = fn(steps)
-            rates[name].append(n / (time.perf_counter() - start))
+        rates["gankit"].append(gankit_rate())
+        rates["reference"].append(reference_rate())
     g, r = statistics.median(rates["gankit"]), statistics.median(rates["reference"])
     return {"preset": preset, "gankit_img_s": round(g, 1), "reference_img_s": round(r, 1), "ratio": round(g / r, 3),
             "batch_size": cfg.optim.batch_size, "threads": torch.get_num_threads(), "repeats": repeats,

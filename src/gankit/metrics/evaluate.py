@@ -12,7 +12,7 @@ from ..data import Dataset
 from ..errors import ConfigError
 from . import distribution as dist
 from .classifier import predict
-from .extractors import Extractor
+from .extractors import Extractor, classifier_extractor
 from .modes import class_histogram, mode_histogram_stats, stacked_mode_ids
 from .reference import reference_features
 
@@ -52,9 +52,11 @@ def compare_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_lo
 @torch.no_grad()
 def evaluate_samples(classifier: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      metrics: list[str], seed: int = 0) -> dict[str, Any]:
-    """Metrics of `fake` images against `real` images ([-1, 1]), in the classifier's feature space."""
-    _, real_feats = predict(classifier, real)
-    fake_logits, fake_feats = predict(classifier, fake)
+    """Metrics of `fake` images against `real` images ([-1, 1]), in the classifier's feature space
+    (uncached: `evaluate` is the cached path for whole data sets)."""
+    extractor = classifier_extractor(classifier)
+    real_feats, _ = extractor(real)
+    fake_feats, fake_logits = extractor(fake)
     return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
 
 

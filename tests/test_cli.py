@@ -169,3 +169,21 @@ def test_sample_and_classifier_argument_errors(run_dir, tmp_path):
                                  tmp_path / "c.safetensors"), "need at least one batch")
     assert_one_line_error(gankit("train", "--data", "mnist", "--data-dir", tmp_path, "--download",
                                  "data.split=foo", "--out", tmp_path / "r"), "unknown mnist split")
+
+
+def test_conditional_sampling_by_label_and_by_class(tmp_path):
+    out = tmp_path / "c"
+    assert gankit("train", "--preset", "cgan", "--steps", 10, "--out", out, *TINY).returncode == 0
+    proc = gankit("sample", out, "--by-class", "-n", 35, "-o", tmp_path / "rows.png", "--npz", tmp_path / "r.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(tmp_path / "r.npz")["images"].shape[0] == 30  # 3 per class, one row each
+    width, height = Image.open(tmp_path / "rows.png").size
+    assert height > width  # 10 rows of 3
+    assert gankit("sample", out, "--label", 7, "-n", 4, "--npz", tmp_path / "7.npz").returncode == 0
+    assert_one_line_error(gankit("sample", out, "--label", 10, "-o", tmp_path / "x.png"), "not a class")
+    assert_one_line_error(gankit("sample", out, "--label", 1, "--by-class", "-o", tmp_path / "x.png"),
+                          "not allowed with")
+
+
+def test_labels_for_an_unconditional_model_are_refused(run_dir, tmp_path):
+    assert_one_line_error(gankit("sample", run_dir, "--label", 3, "-o", tmp_path / "x.png"), "conditional model")

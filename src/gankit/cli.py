@@ -6,10 +6,13 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import config as config_mod
 from .errors import ConfigError, GankitError
+
+if TYPE_CHECKING:
+    import torch
 
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -46,6 +49,10 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--npz", default=None, help=".npz to write (uint8 under the key 'images')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
+    labels = p.add_mutually_exclusive_group()
+    labels.add_argument("--label", type=int, default=None, help="conditional models: every sample of this class")
+    labels.add_argument("--by-class", action="store_true",
+                        help="conditional models: one row per class, -n samples in all")
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +87,25 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="run a published protocol end to end and print ours beside the papers' rows",
+                       description="Train PRESET on a benchmark protocol, evaluate it the papers' way and print "
+                                   "the published results of the same protocol beside ours.")
+    p.add_argument("protocol", help="toy2d (ring and grid), stacked-mnist or mnist")
+    p.add_argument("--preset", required=True, help=f"one of: {', '.join(config_mod.PRESETS)}")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST files (stacked-mnist, mnist)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    length.add_argument("--minutes", type=float, default=None, help="wall-clock training budget per run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier", default=None,
+                   help="digit classifier .safetensors (default: trained on --data-dir once, kept in --out)")
+    p.add_argument("--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--progress", action="store_true", help="show the training progress bars")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, diagnose and evaluate GANs.")
     parser.add_argument("--version", action="version", version=_version())
@@ -89,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_classifier(sub)
     _add_eval(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -155,6 +182,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_DIVERGED if result.status == "diverged" else 0
 
 
+def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | None:
+    """The labels `--label` / `--by-class` ask for, checked against what the model was trained on."""
+    import torch
+
+    if args.label is None and not args.by_class:
+        return None
+    if not num_classes:
+        raise ConfigError("--label and --by-class need a conditional model (model.conditional=true, e.g. --preset cgan)")
+    if args.label is not None:
+        if not 0 <= args.label < num_classes:
+            raise ConfigError(f"--label {args.label} is not a class of this model (0..{num_classes - 1})")
+        return torch.full((args.n,), args.label, dtype=torch.long)
+    per_class = args.n // num_classes
+    if per_class < 1:
+        raise ConfigError(f"--by-class needs -n of at least {num_classes} (one per class)")
+    args.n = per_class * num_classes
+    return torch.arange(num_classes).repeat_interleave(per_class)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .api import load
     from .export import save_npz, save_png
@@ -162,9 +208,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
     model = load(args.run)
-    samples = model.sample(args.n, seed=args.seed)
+    labels, nrow = sample_labels(model.num_classes if model.config.model.conditional else 0, args), args.nrow
+    if args.by_class:
+        nrow = nrow or args.n // model.num_classes
+    samples = model.sample(args.n, labels=labels, seed=args.seed)
     if args.output:
-        print(f"wrote {save_png(samples, args.output, args.nrow)}")
+        print(f"wrote {save_png(samples, args.output, nrow)}")
     if args.npz:
         print(f"wrote {save_npz(samples, args.npz)}")
     return 0
@@ -256,14 +305,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_report, run_bench, write_json
+
+    out = Path(args.out or f"runs/bench-{args.protocol}-{args.preset}")
+    result = run_bench(args.protocol, args.preset, out, data_dir=args.data_dir, minutes=args.minutes,
+                       steps=args.steps, seed=args.seed, classifier=args.classifier, overrides=args.overrides,
+                       progress=args.progress or None)
+    print(format_report(result))
+    write_json(result, out / "bench.json")
+    if args.json:
+        write_json(result, Path(args.json))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "info": cmd_info,
-            "train-classifier": cmd_train_classifier, "eval": cmd_eval}
+            "train-classifier": cmd_train_classifier, "eval": cmd_eval,
+            "bench": cmd_bench}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """argparse, except that `key=value` overrides may follow the options of commands with a
+    positional argument of their own (`gankit bench mnist --preset dcgan optim.lr_g=1e-4`)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, category, *a, **k: f"gankit: warning: {msg}\n"
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         return COMMANDS[args.command](args)
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)

@@ -30,26 +30,41 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"             # mlp | dcgan
+    arch: str = "dcgan"             # mlp | dcgan | resnet (SNGAN/SAGAN blocks)
     z_dim: int = 100
     width: int = 64                 # dcgan: channels of the widest-resolution layer
     hidden: list[int] = field(default_factory=lambda: [256, 512])  # mlp: G hidden sizes (D reversed)
     minibatch_std: int = 0          # dcgan D: group size of a minibatch-stddev channel; 0 disables
     d_norm: str = "batch"           # dcgan D: batch | none
+    d_dropout: float = 0.0          # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
+    pack: int = 1                   # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
+    conditional: bool = False       # class-conditional G and D: label concatenated (mlp, dcgan: cGAN),
+                                    # conditional batch norm in G + projection D (resnet)
+    d_spectral_norm: bool = False   # spectral normalization of every D layer (SNGAN)
+    g_spectral_norm: bool = False   # ... and of G's (SAGAN)
+    attention_res: int | None = None  # resnet: self-attention block at this resolution (SAGAN)
 
 
 @dataclass
 class LossConfig:
-    kind: str = "non-saturating"    # non-saturating | minimax
+    kind: str = "non-saturating"    # non-saturating | minimax | wasserstein | hinge | lsgan | relativistic
+    gp: float = 0.0                 # WGAN-GP weight of the gradient penalty on interpolates (paper: 10)
+    r1: float = 0.0                 # R1 weight gamma on real data (Mescheder et al. 2018)
+    r1_every: int = 1               # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
+    clip: float | None = None       # WGAN weight clipping of D to [-c, c] (paper: 0.01)
+    diffaugment: str = ""           # DiffAugment policy on D's inputs, e.g. color,translation,cutout
 
 
 @dataclass
 class OptimConfig:
+    name: str = "adam"              # adam | rmsprop (the WGAN paper's: momentum destabilised its critic)
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    lr_decay: str = "none"          # none | linear (to 0 at the last step; needs train.steps)
+    n_critic: int = 1               # D steps per G step, each on its own real batch (WGAN: 5)
 
 
 @dataclass
@@ -111,7 +126,52 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         "train": {"ema": 0.999, "ema_start": 200},
     },
+    # The paper presets below each change what their paper changed, on the dcgan preset's networks
+    # (or the ResNet of SNGAN/SAGAN) so their rows in the README compare like with like.
+    # Goodfellow et al. 2014 as the common PyTorch ports write it: a deeper MLP than seed-mlp
+    # (256-512-1024), non-saturating loss, Adam 2e-4 / 0.5.
+    "gan": {
+        "model": {"arch": "mlp", "z_dim": 100, "hidden": [256, 512, 1024]},
+        "loss": {"kind": "non-saturating"},
+        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+        "train": {"ema": None},
+    },
+    # Mirza & Osindero 2014: G and D both read the label (one-hot next to z; a label map next to
+    # the image), on the dcgan networks.
+    "cgan": {"base": "dcgan", "model": {"conditional": True}},
+    # Mao et al. 2017: least-squares loss (a=0, b=1, c=1), Adam 2e-4 / 0.5.
+    "lsgan": {"base": "dcgan", "loss": {"kind": "lsgan"}},
+    # Arjovsky et al. 2017: Wasserstein critic with weights clipped to 0.01, 5 critic steps per G
+    # step, RMSprop 5e-5; the DCGAN critic keeps its batch norm, as in the paper.
+    "wgan": {"base": "dcgan", "model": {"d_norm": "batch"},
+             "loss": {"kind": "wasserstein", "clip": 0.01},
+             "optim": {"name": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5}},
+    # Gulrajani et al. 2017, Algorithm 1: gradient penalty 10, no batch norm in the critic, 5 critic
+    # steps, Adam 1e-4 with betas (0, 0.9).
+    "wgan-gp": {"base": "dcgan", "model": {"d_norm": "none"},
+                "loss": {"kind": "wasserstein", "gp": 10.0},
+                "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5}},
+    # Miyato et al. 2018: spectral norm on every D layer, hinge loss, their setting C for the
+    # standard CNN (Adam 2e-4, betas 0.5 / 0.999, one D step).
+    "sngan": {"base": "dcgan", "model": {"d_spectral_norm": True}, "loss": {"kind": "hinge"}},
+    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam 2e-4 betas (0, 0.9).
+    # One D step per G step (SNGAN's ResNet used 5): on a CPU budget 5x the G steps matter more.
+    "hinge-resnet": {"base": "dcgan",
+                     "model": {"arch": "resnet", "width": 32, "d_spectral_norm": True},
+                     "loss": {"kind": "hinge"},
+                     "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9}},
+    # Zhang et al. 2019: the ResNet with self-attention (here at 14x14 of 28x28), spectral norm in G
+    # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
+    "sagan": {"base": "hinge-resnet", "model": {"attention_res": 14, "g_spectral_norm": True},
+              "optim": {"lr_g": 1e-4, "lr_d": 4e-4}},
 }
+
+
+def _preset_updates(name: str) -> list[dict[str, Any]]:
+    """A preset's layers of updates, its base's first: presets that change one thing say only that."""
+    spec = dict(PRESETS[name])
+    base = spec.pop("base", None)
+    return [*(_preset_updates(base) if base else []), spec]
 
 
 def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
@@ -135,7 +195,8 @@ def from_preset(name: str) -> Config:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
     cfg = Config(preset=name)
-    _merge(cfg, PRESETS[name])
+    for updates in _preset_updates(name):
+        _merge(cfg, updates)
     return cfg
 
 
@@ -168,6 +229,8 @@ def _field_type(obj: Any, key: str) -> Any:
 
 def _parse_value(text: str, current: Any, type_hint: str) -> Any:
     value = yaml.safe_load(text) if text != "" else None
+    if text == "" and type_hint == "str":
+        return ""  # an empty policy, e.g. loss.diffaugment=
     if value is None:
         if "None" in str(type_hint):
             return None
@@ -219,6 +282,29 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     return cfg
 
 
+ARCHS = ("mlp", "dcgan", "resnet")
+LOSSES = ("non-saturating", "minimax", "wasserstein", "hinge", "lsgan", "relativistic")
+
+
+def _validate_gan_options(cfg: Config) -> None:
+    m, loss = cfg.model, cfg.loss
+    if loss.gp < 0 or loss.r1 < 0:
+        raise ConfigError("loss.gp and loss.r1 are penalty weights and cannot be negative")
+    if loss.r1_every < 1 or cfg.optim.n_critic < 1:
+        raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
+    if loss.clip is not None and loss.clip <= 0:
+        raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
+    if m.pack > 1 and m.conditional:
+        raise ConfigError("model.pack and model.conditional cannot be combined (a packed D input has several labels)")
+    if not 0.0 <= m.d_dropout < 1.0:
+        raise ConfigError("model.d_dropout must be in [0, 1)")
+    if m.attention_res is not None and m.arch != "resnet":
+        raise ConfigError("model.attention_res needs model.arch=resnet")
+    from .augment import parse_policy
+
+    parse_policy(loss.diffaugment)
+
+
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written."""
     t, o = cfg.train, cfg.optim
@@ -227,10 +313,11 @@ def validate(cfg: Config) -> Config:
     sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
     if cfg.data.source not in sources:
         raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")
-    if cfg.model.arch not in ("mlp", "dcgan"):
-        raise ConfigError(f"unknown architecture '{cfg.model.arch}' (choose from: mlp, dcgan)")
-    if cfg.loss.kind not in ("non-saturating", "minimax"):
-        raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: non-saturating, minimax)")
+    if cfg.model.arch not in ARCHS:
+        raise ConfigError(f"unknown architecture '{cfg.model.arch}' (choose from: {', '.join(ARCHS)})")
+    if cfg.loss.kind not in LOSSES:
+        raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: {', '.join(LOSSES)})")
+    _validate_gan_options(cfg)
     if t.steps is None and t.minutes is None:
         raise ConfigError("give a training length: --steps N or --minutes M")
     if t.steps is not None and t.steps < 1:
@@ -246,12 +333,20 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("train.eval_samples must be at least 2")
     if o.batch_size < 2:
         raise ConfigError("optim.batch_size must be at least 2")
+    if o.name not in ("adam", "rmsprop"):
+        raise ConfigError(f"unknown optimizer '{o.name}' (choose from: adam, rmsprop)")
+    if o.lr_decay not in ("none", "linear"):
+        raise ConfigError(f"unknown optim.lr_decay '{o.lr_decay}' (choose from: none, linear)")
+    if o.lr_decay != "none" and t.steps is None:
+        raise ConfigError("optim.lr_decay needs a step budget (--steps), not --minutes")
     if min(o.lr_g, o.lr_d) <= 0:
         raise ConfigError("learning rates must be positive")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError("train.ema must be a decay in (0, 1), or null to disable")
     if cfg.model.d_norm not in ("batch", "none"):
         raise ConfigError(f"unknown model.d_norm '{cfg.model.d_norm}' (choose from: batch, none)")
+    if cfg.model.pack < 1 or o.batch_size % cfg.model.pack:
+        raise ConfigError(f"model.pack must be at least 1 and divide optim.batch_size ({o.batch_size})")
     if cfg.model.minibatch_std < 0:
         raise ConfigError("model.minibatch_std must be 0 (off) or a group size")
     if cfg.model.width < 1 or any(h < 1 for h in cfg.model.hidden):

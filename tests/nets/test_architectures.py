@@ -61,3 +61,60 @@ def test_dcgan_discriminator_without_batch_norm():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
     x = torch.randn(4, 3, 32, 32)
     assert torch.allclose(d(x)[:2], d(x[:2]), atol=1e-6)  # no batch statistics: samples are independent
+
+
+def test_unconditional_state_dict_keys_are_unchanged():
+    """Checkpoints and bit-exact resume depend on these names: a change here breaks old runs."""
+    assert list(MLPGenerator(4, [8], (2,)).state_dict()) == ["net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"]
+    assert list(MLPDiscriminator((2,), [8]).state_dict()) == list(MLPGenerator(4, [8], (2,)).state_dict())
+    bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert list(DCGANGenerator(4, 2, 8, 1).state_dict()) == [
+        "net.0.weight", *[f"net.1.{k}" for k in bn], "net.3.weight", "net.3.bias"]
+    assert list(DCGANDiscriminator(2, 16, 1).state_dict()) == [
+        "net.0.weight", "net.0.bias", "net.2.weight", *[f"net.3.{k}" for k in bn], "net.5.weight", "net.5.bias"]
+
+
+def _cond_nets(num_classes=10, res=16, channels=1):
+    return {"mlp": (MLPGenerator(8, [16], (channels, res, res), num_classes=num_classes),
+                    MLPDiscriminator((channels, res, res), [16], num_classes=num_classes)),
+            "dcgan": (DCGANGenerator(8, 4, res, channels, num_classes=num_classes),
+                      DCGANDiscriminator(4, res, channels, num_classes=num_classes))}
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_conditional_nets_take_labels_and_their_output_depends_on_them(arch):
+    torch.manual_seed(0)
+    g, d = _cond_nets(channels=3)[arch]
+    g.eval()  # batch norm on running statistics: each sample independent of the others
+    d.eval()
+    z, y = torch.randn(4, 8), torch.tensor([0, 3, 9, 3])
+    x = g(z, y)
+    assert x.shape == (4, 3, 16, 16) and d(x, y).shape == (4,)
+    other = (y + 1) % 10
+    assert not torch.allclose(g(z, other), x)
+    assert not torch.allclose(d(x, other), d(x, y))
+    assert torch.allclose(g(z[:2], y[:2]), x[:2], atol=1e-6)  # a label changes only its own sample
+
+
+def test_conditional_layers():
+    nets = _cond_nets(num_classes=10, res=16, channels=3)
+    assert _linear_sizes(nets["mlp"][0])[0] == (8 + 10, 16)       # z and one-hot y
+    assert _linear_sizes(nets["mlp"][1])[0] == (3 * 16 * 16 + 10, 16)
+    g, d = nets["dcgan"]
+    assert g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 1  # one learned label map
+    assert d.label_map.weight.shape == (10, 16 * 16)
+    assert list(d.state_dict())[-1] == "label_map.weight"
+    assert not any(isinstance(m, nn.Linear) for m in [*g.modules(), *d.modules()])  # still DCGAN's rules
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_labels_are_required_by_conditional_and_refused_by_unconditional_nets(arch):
+    g, d = _cond_nets()[arch]
+    z, x, y = torch.randn(2, 8), torch.randn(2, 1, 16, 16), torch.tensor([1, 2])
+    for call in (lambda: g(z), lambda: d(x)):
+        with pytest.raises(ValueError, match="num_classes=10.*pass labels y"):
+            call()
+    g0, d0 = _cond_nets(num_classes=0)[arch]
+    for call in (lambda: g0(z, y), lambda: d0(x, y)):
+        with pytest.raises(ValueError, match="unconditional"):
+            call()

@@ -1,6 +1,9 @@
 """Architectures and building blocks only: no training logic lives here."""
 from .classifier import DigitClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .layers import ConditionalBatchNorm2d, SelfAttention, apply_spectral_norm
 from .mlp import MLPDiscriminator, MLPGenerator
+from .resnet import ResNetDiscriminator, ResNetGenerator
 
-__all__ = ["MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator", "DigitClassifier"]
+__all__ = ["MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator", "DigitClassifier",
+           "ResNetGenerator", "ResNetDiscriminator", "SelfAttention", "ConditionalBatchNorm2d", "apply_spectral_norm"]

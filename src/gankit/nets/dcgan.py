@@ -3,6 +3,9 @@ fully connected hidden layers; ReLU + Tanh in G, LeakyReLU 0.2 in D.
 
 Any resolution R = b * 2^k with a base b in 4..7 and k >= 1 can be built (8, 16, 28, 32, 64, ...):
 G grows b x b -> R by doubling, D shrinks R -> b x b by halving and ends in one b x b convolution.
+
+With num_classes > 0 both are class-conditional (Mirza & Osindero 2014): G reads one_hot(y) next to z,
+D reads a learned per-class R x R map as one extra input channel.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .mlp import check_labels, with_labels
 
 
 def plan(resolution: int) -> tuple[int, int]:
@@ -40,22 +44,26 @@ def _widths(width: int, k: int) -> list[int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, width: int, resolution: int, channels: int):
+    """z (+ one-hot y, see `with_labels`) as a 1 x 1 map -> b x b -> ... -> R x R images in [-1, 1]."""
+
+    def __init__(self, z_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
+            nn.ConvTranspose2d(z_dim + num_classes, widths[0], base, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
+        self.num_classes = num_classes
         self.apply(init_dcgan_weights)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(len(z), self.z_dim, 1, 1))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = with_labels(z.view(len(z), self.z_dim), y, self.num_classes)
+        return self.net(h[:, :, None, None])
 
 
 class MinibatchStd(nn.Module):
@@ -75,11 +83,19 @@ class MinibatchStd(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, width: int, resolution: int, channels: int, minibatch_std: int = 0, norm: str = "batch"):
+    """R x R images (+ a learned per-class R x R map as one more channel) -> b x b -> 1 logit.
+
+    The label enters as a map rather than one-hot channels so that D's input grows by one channel,
+    not num_classes, and the class map can learn where in the image the class matters.
+    """
+
+    def __init__(self, width: int, resolution: int, channels: int, minibatch_std: int = 0, norm: str = "batch",
+                 num_classes: int = 0):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        first = nn.Conv2d(channels + (1 if num_classes else 0), widths[0], 4, 2, 1)
+        layers: list[nn.Module] = [first, nn.LeakyReLU(0.2, inplace=True)]
         for a, b in zip(widths[:-1], widths[1:]):
             normed = norm == "batch"
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=not normed), *([nn.BatchNorm2d(b)] if normed else []),
@@ -88,7 +104,14 @@ class DCGANDiscriminator(nn.Module):
             layers.append(MinibatchStd(minibatch_std))
         layers.append(nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.num_classes = num_classes
+        if num_classes:
+            self.label_map = nn.Embedding(num_classes, resolution * resolution)  # N(0, 1), the images' scale
         self.apply(init_dcgan_weights)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(y, self.num_classes)
+        if self.num_classes:
+            maps = self.label_map(y).view(len(x), 1, *x.shape[2:])
+            x = torch.cat([x, maps.to(x.dtype)], 1)
         return self.net(x).flatten()

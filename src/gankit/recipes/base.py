@@ -18,11 +18,16 @@ class Recipe(Protocol):
     optimizers: dict[str, torch.optim.Optimizer]
     #: nets the trainer keeps an EMA copy of (used for sampling when EMA is on)
     ema_nets: tuple[str, ...]
+    #: real batches of `optim.batch_size` one step consumes (n_critic for a WGAN); the trainer
+    #: hands them over as one tensor
+    batches_per_step: int
+    #: what D's outputs mean to the health monitor (`losses.OUTPUT_KIND`; "none" without a D)
+    output_kind: str
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator,
-                   want_stats: bool) -> dict[str, torch.Tensor]:
-        """One step; returns scalar tensors: `loss*` keys always (the trainer watches them for NaN/Inf),
-        diagnostics when `want_stats`.
+                   want_stats: bool, step: int = 0) -> dict[str, torch.Tensor]:
+        """One step (`step` counts from 0, for schedules such as lazy regularization); returns scalar
+        tensors: `loss*` keys always (the trainer watches them for NaN/Inf), diagnostics when `want_stats`.
 
         Values stay tensors so no step waits on the device; the trainer reads them at log time.
         """

@@ -1,30 +1,67 @@
-"""The GAN family recipe: G and D, their Adam optimizers, one alternating step, sampling."""
+"""The GAN family recipe: G and D, their Adam optimizers, one step (n_critic D updates, one G
+update) and sampling.
+
+Every stabilizer of the classic papers is one option composed here, not a copy of this step: the
+loss pair (`losses.G_LOSSES`/`D_LOSSES`), a penalty on D (WGAN-GP, lazy R1) or weight clipping,
+spectral norm and the architecture (`nets/`), PacGAN packing, DiffAugment of D's inputs, class
+conditioning, n_critic and two learning rates (TTUR: `optim.lr_g` != `optim.lr_d`).
+"""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from .. import losses
+from ..augment import diff_augment
 from ..config import Config
 from ..errors import ConfigError
-from ..nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
+                    ResNetGenerator, apply_spectral_norm)
 
 
-def build_nets(cfg: Config, sample_shape: tuple[int, ...]) -> dict[str, nn.Module]:
+def pack(x: torch.Tensor, k: int) -> torch.Tensor:
+    """PacGAN (Lin et al. 2018): k consecutive samples become one D input, concatenated along
+    channels (images) or features (points), so D sees k samples jointly and can punish a batch
+    that lacks variety."""
+    return x if k == 1 else x.reshape(len(x) // k, k * x.shape[1], *x.shape[2:])
+
+
+def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0) -> dict[str, nn.Module]:
     m = cfg.model
-    if cfg.model.arch == "mlp":
+    classes = num_classes if m.conditional else 0
+    d_shape = (m.pack * sample_shape[0], *sample_shape[1:])  # D's input once packed
+    if m.arch == "mlp":
         is_image = len(sample_shape) == 3
-        return {"G": MLPGenerator(m.z_dim, m.hidden, sample_shape, tanh=is_image),
-                "D": MLPDiscriminator(sample_shape, m.hidden[::-1])}
-    if cfg.model.arch == "dcgan":
+        nets = {"G": MLPGenerator(m.z_dim, m.hidden, sample_shape, tanh=is_image, num_classes=classes),
+                "D": MLPDiscriminator(d_shape, m.hidden[::-1], num_classes=classes, dropout=m.d_dropout)}
+    elif m.arch in ("dcgan", "resnet"):
         if len(sample_shape) != 3:
-            raise ConfigError("dcgan needs image data; use the seed-mlp preset for toy2d points")
+            raise ConfigError(f"{m.arch} needs image data; use an mlp preset (seed-mlp, gan) for toy2d points")
         channels, height, width = sample_shape
         if height != width:
-            raise ConfigError(f"dcgan needs square images, got {height}x{width}")
-        return {"G": DCGANGenerator(m.z_dim, m.width, height, channels),
-                "D": DCGANDiscriminator(m.width, height, channels, m.minibatch_std, m.d_norm)}
-    raise ConfigError(f"unknown architecture '{cfg.model.arch}'")
+            raise ConfigError(f"{m.arch} needs square images, got {height}x{width}")
+        if m.arch == "dcgan":
+            nets = {"G": DCGANGenerator(m.z_dim, m.width, height, channels, num_classes=classes),
+                    "D": DCGANDiscriminator(m.width, height, d_shape[0], m.minibatch_std, m.d_norm,
+                                            num_classes=classes)}
+        else:
+            nets = {"G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, m.attention_res),
+                    "D": ResNetDiscriminator(m.width, height, d_shape[0], classes, m.attention_res,
+                                             spectral_norm=m.d_spectral_norm, minibatch_std=m.minibatch_std)}
+    else:
+        raise ConfigError(f"unknown architecture '{m.arch}'")
+    if m.d_spectral_norm:
+        apply_spectral_norm(nets["D"])  # a no-op on layers already wrapped (resnet)
+    if m.g_spectral_norm:
+        apply_spectral_norm(nets["G"])
+    return nets
+
+
+def make_optimizer(net: nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(net.parameters(), lr=lr, foreach=True)
+    return torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), foreach=True)
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -38,52 +75,105 @@ class GANRecipe:
     ema_nets = ("G",)
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
+        if cfg.model.conditional and num_classes < 2:
+            raise ConfigError("model.conditional needs a data set with class labels (digits, mnist, toy2d)")
         self.cfg = cfg
         self.z_dim = cfg.model.z_dim
-        self.nets = build_nets(cfg, sample_shape)
+        self.num_classes = num_classes if cfg.model.conditional else 0
+        self.nets = build_nets(cfg, sample_shape, num_classes)
         o = cfg.optim
-        self.optimizers = {
-            "G": torch.optim.Adam(self.nets["G"].parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True),
-            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True),
-        }
+        self.optimizers = {"G": make_optimizer(self.nets["G"], o.lr_g, cfg), "D": make_optimizer(self.nets["D"], o.lr_d, cfg)}
         self.d_loss = losses.D_LOSSES[cfg.loss.kind]
         self.g_loss = losses.G_LOSSES[cfg.loss.kind]
+        self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
+        #: real batches one step consumes: one for each D update
+        self.batches_per_step = o.n_critic
 
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=rng)
 
+    def labels(self, n: int) -> torch.Tensor | None:
+        """Balanced labels 0, 1, ..., C-1, 0, ... for a conditional model sampled without labels."""
+        return torch.arange(n) % self.num_classes if self.num_classes else None
+
     def generate(self, latents, labels=None, nets=None):
-        return (nets or self.nets)["G"](latents)
+        G = (nets or self.nets)["G"]
+        if not self.num_classes:
+            return G(latents)
+        labels = self.labels(len(latents)) if labels is None else labels
+        return G(latents, labels.to(latents.device))
 
-    def train_step(self, x, y, rng, want_stats):
-        G, D = self.nets["G"], self.nets["D"]
-        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
-        fake = G(self.latents(len(x), rng).to(x.device))
+    def discriminate(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator | None = None):
+        """D's outputs on x: DiffAugment first (when `rng` is given: the adversarial terms, not the
+        penalties), then packing."""
+        if rng is not None and self.cfg.loss.diffaugment:
+            x = diff_augment(x, self.cfg.loss.diffaugment, rng)
+        D = self.nets["D"]
+        return D(pack(x, self.cfg.model.pack), y) if self.num_classes else D(pack(x, self.cfg.model.pack))
 
-        real_logits, fake_logits = D(x), D(fake.detach())
-        loss_d = self.d_loss(real_logits, fake_logits)
+    def train_step(self, x, y, rng, want_stats, step=0):
+        y = y if self.num_classes else None
+        xs = x.chunk(self.batches_per_step)
+        ys = y.chunk(self.batches_per_step) if y is not None else [None] * len(xs)
+        for i, (x_i, y_i) in enumerate(zip(xs, ys)):
+            last = i == len(xs) - 1
+            fake = self.generate(self.latents(len(x_i), rng).to(x.device), y_i)
+            stats = self._d_step(x_i, y_i, fake.detach(), rng, step, want_stats and last)
+        stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats))
+        return stats
+
+    def _d_step(self, x, y, fake, rng, step, want_stats) -> dict[str, torch.Tensor]:
+        D, opt_d, loss_cfg = self.nets["D"], self.optimizers["D"], self.cfg.loss
+        real_out, fake_out = self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
+        loss_d = self.d_loss(real_out, fake_out)
+        stats = {"loss_d": loss_d.detach()}
+        d_fn = lambda v: self.discriminate(v, y)  # noqa: E731 - penalties see un-augmented inputs
+        if loss_cfg.gp:
+            gp = losses.gradient_penalty(d_fn, x, fake, rng)
+            loss_d = loss_d + loss_cfg.gp * gp
+            stats["gp"] = gp.detach()
+        if loss_cfg.r1 and step % loss_cfg.r1_every == 0:
+            r1 = losses.r1_penalty(d_fn, x)
+            loss_d = loss_d + 0.5 * loss_cfg.r1 * loss_cfg.r1_every * r1  # lazy: k times the weight every k
+            stats["r1"] = r1.detach()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        stats = {"loss_d": loss_d.detach()}
         if want_stats:
             stats["grad_norm_d"] = grad_norm(D)
+            stats.update(output_stats(real_out.detach(), fake_out.detach(), self.output_kind))
         opt_d.step()
+        if loss_cfg.clip is not None:
+            losses.clip_weights_(D, loss_cfg.clip)
+        return stats
 
+    def _g_step(self, x, y, fake, rng, want_stats) -> dict[str, torch.Tensor]:
+        G, D, opt_g = self.nets["G"], self.nets["D"], self.optimizers["G"]
         D.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
-        loss_g = self.g_loss(D(fake))
+        real_out = self.discriminate(x, y, rng) if self.cfg.loss.kind in losses.G_NEEDS_REAL else None
+        loss_g = self.g_loss(self.discriminate(fake, y, rng), real_out)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         D.requires_grad_(True)
-        stats["loss_g"] = loss_g.detach()
+        stats = {"loss_g": loss_g.detach()}
         if want_stats:
             stats["grad_norm_g"] = grad_norm(G)
-            stats.update(logit_stats(real_logits.detach(), fake_logits.detach()))
             stats["_samples"] = fake.detach()  # the trainer measures their diversity
         opt_g.step()
         return stats
 
 
-def logit_stats(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mean D(x), D(G(z)) as probabilities and D's accuracy (real > 0.5, fake < 0.5)."""
-    return {"d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
-            "d_acc": torch.cat([real_logits > 0, fake_logits < 0]).float().mean()}
+def output_stats(real: torch.Tensor, fake: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
+    """D's view of a batch, on the scale its loss gives D's outputs (`losses.OUTPUT_KIND`):
+    logits as probabilities; LSGAN scores (targets 1/0) and hinge margins (+1/-1) as they are,
+    with D's accuracy by the midpoint of the targets; a Wasserstein critic's gap
+    E[D(x)] - E[D(G(z))], the estimate of the W1 distance (no accuracy: a critic does not classify)."""
+    if kind == "logit":
+        real, fake, threshold = torch.sigmoid(real), torch.sigmoid(fake), 0.5
+    else:
+        threshold = 0.5 if kind == "score" else 0.0
+    stats = {"d_real": real.mean(), "d_fake": fake.mean()}
+    if kind == "critic":
+        stats["critic_gap"] = real.mean() - fake.mean()
+    else:
+        stats["d_acc"] = torch.cat([real > threshold, fake < threshold]).float().mean()
+    return stats

@@ -9,7 +9,9 @@ from torch import nn
 
 class EMA:
     """Keeps averaged copies of some nets. Float buffers (batch-norm statistics) are averaged
-    too, so an averaged G normalizes with statistics that match its averaged weights."""
+    too, so an averaged G normalizes with statistics that match its averaged weights; spectral
+    norm's power-iteration vectors (`_u`, `_v`) are copied, since an average of unit vectors is not
+    one."""
 
     def __init__(self, nets: dict[str, nn.Module], names: tuple[str, ...], decay: float, start: int = 0):
         self.decay, self.start = decay, start
@@ -22,11 +24,14 @@ class EMA:
         weight = 1.0 if step < self.start else 1.0 - self.decay
         for name, avg in self.nets.items():
             src = self._sources[name]
-            avg_t = [t for t in (*avg.parameters(), *avg.buffers()) if t.is_floating_point()]
-            src_t = [t for t in (*src.parameters(), *src.buffers()) if t.is_floating_point()]
+            averaged = [(a, s) for (name, a), s in zip(avg.named_buffers(), src.buffers())
+                        if a.is_floating_point() and not name.endswith(("_u", "_v"))]
+            avg_t = [*avg.parameters(), *(a for a, _ in averaged)]
+            src_t = [*src.parameters(), *(s for _, s in averaged)]
             torch._foreach_lerp_(avg_t, src_t, weight)
+            kept = {id(a) for a, _ in averaged}
             for a, s in zip(avg.buffers(), src.buffers()):
-                if not a.is_floating_point():
+                if id(a) not in kept:
                     a.copy_(s)
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:

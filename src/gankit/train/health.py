@@ -24,7 +24,8 @@ REMEDIES = {
     STABLE: "",
     WARMING_UP: "",
     D_WINNING: "D rejects nearly every fake: lower lr_d or raise lr_g, or make D smaller",
-    VANISHING: "use the non-saturating loss (loss.kind=non-saturating), lower lr_d, or make D smaller",
+    VANISHING: "with loss.kind=minimax switch to non-saturating; otherwise lower lr_d, make D smaller or "
+               "regularize it (model.d_spectral_norm=true, loss.r1=1, model.d_dropout=0.3 for an MLP D)",
     COLLAPSE: "G covers few modes: lower lr_g, use EMA (train.ema=0.999), a larger batch, "
               "or resume from an earlier checkpoint",
     OSCILLATING: "losses swing instead of settling: lower both learning rates, use beta1=0.5, or EMA",
@@ -37,7 +38,7 @@ class Thresholds:
     warmup_intervals: int = 2        # intervals (and steps, below) before collapse/oscillation
     warmup_steps: int = 500          # rules may fire: a fresh G is near-constant by construction
     d_win_acc: float = 0.95          # D's accuracy above this ...
-    d_win_fake: float = 0.10         # ... with mean D(G(z)) below this ...
+    # ... with mean D(G(z)) at or below D_CONFIDENT_FAKE of the loss's output scale ...
     d_win_intervals: int = 2         # ... for this many intervals in a row: D winning
     vanish_factor: float = 1e-2      # G's grad norm below this share of its early peak: vanishing
     collapse_ratio: float = 0.5      # generated/real pairwise distance below this: collapse
@@ -53,10 +54,19 @@ def pairwise_diversity(x: torch.Tensor) -> float:
     return float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
 
 
+#: Mean D(G(z)) at or below which D is confident on fakes, on each output scale (`losses.OUTPUT_KIND`):
+#: probability 0.1 for logits, score 0.1 for LSGAN (fake target 0), beyond the margin for hinge
+#: (-1: those fakes no longer train D). A Wasserstein critic has none: it does not saturate, so
+#: G's gradient cannot vanish the way the minimax game's does; its health is the critic gap
+#: (W1 estimate) falling, G's gradient norm and diversity.
+D_CONFIDENT_FAKE = {"logit": 0.10, "score": 0.10, "margin": -1.0}
+
+
 @dataclass
 class HealthMonitor:
     thresholds: Thresholds = field(default_factory=Thresholds)
     history: list[dict[str, float | str]] = field(default_factory=list)
+    output_kind: str = "logit"
 
     def observe(self, stats: dict[str, float], step: int | None = None) -> tuple[str, str]:
         """Add one interval's figures; return (verdict, remedy) and store both in the history."""
@@ -110,12 +120,13 @@ class HealthMonitor:
 
     def _d_winning(self, s: dict[str, float]) -> bool:
         t = self.thresholds
-        if "d_acc" not in s or "d_fake" not in s:
+        confident = D_CONFIDENT_FAKE.get(self.output_kind)
+        if "d_acc" not in s or "d_fake" not in s or confident is None:
             return False
         window = self.history[-(t.d_win_intervals - 1):] if t.d_win_intervals > 1 else []
         rows = [*window, s]
         return len(rows) >= t.d_win_intervals and all(
-            "d_acc" in r and float(r["d_acc"]) >= t.d_win_acc and float(r["d_fake"]) <= t.d_win_fake
+            "d_acc" in r and float(r["d_acc"]) >= t.d_win_acc and float(r["d_fake"]) <= confident
             for r in rows)
 
     def summary(self) -> dict[str, object]:

@@ -135,10 +135,11 @@ class Trainer:
             for net in self.recipe.nets.values():
                 net.to(memory_format=torch.channels_last)
         self.ema = EMA(self.recipe.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
-        self.sampler = BatchSampler(len(self.data), cfg.optim.batch_size, t.seed)
+        self.sampler = BatchSampler(len(self.data), self.recipe.batches_per_step * cfg.optim.batch_size, t.seed)
+        self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.recipe.optimizers.items()}
         self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
         self.fixed_latents = self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
-        self.health = HealthMonitor()
+        self.health = HealthMonitor(output_kind=self.recipe.output_kind)
         self.step, self.elapsed = 0, 0.0
         self.last_checkpoint: Path | None = None
         self.evaluator = self._build_evaluator() if t.eval_every else None
@@ -176,7 +177,8 @@ class Trainer:
         }
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
-        changed = _changed_keys(state["config"], self.cfg.to_dict())
+        # options added since the checkpoint was written read as their defaults (the behaviour it had)
+        changed = _changed_keys(config_mod.from_dict(state["config"]).to_dict(), self.cfg.to_dict())
         if changed:
             raise GankitError(f"cannot change {', '.join(changed)} when resuming {self.run_dir}: "
                               "the checkpoint was trained with other values")
@@ -327,13 +329,15 @@ class Trainer:
             self._bar = bar
             while self._should_continue(deadline) and not stop.requested:
                 step_start = time.monotonic()
+                if self.cfg.optim.lr_decay == "linear":
+                    self._decay_lr()
                 index = self.sampler.indices(self.step)
                 x = self.data.batch(index)
                 y = self.data.y[index] if self.data.y is not None else None
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 log_now = (self.step + 1) % t.log_every == 0
-                stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=log_now)
+                stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=log_now, step=self.step)
                 bad |= ~torch.isfinite(torch.stack([v for k, v in stats.items() if k.startswith("loss")])).all()
                 if self.ema:
                     self.ema.update(self.step)
@@ -380,6 +384,15 @@ class Trainer:
         summary = {**self.health.summary(), "steps": self.step, "train_seconds": round(self.elapsed, 1)}
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
 
+    def _decay_lr(self) -> None:
+        """Linear decay to 0 at the last step: late small steps let G settle on the modes it found
+        instead of orbiting them (measured on the 2D mixtures). A function of the step, so resume
+        continues it exactly."""
+        keep = 1.0 - self.step / self.cfg.train.steps
+        for name, opt in self.recipe.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+                group["lr"] = base * keep
+
     def _checkpoint_if_finite(self) -> bool:
         """Save a checkpoint unless the weights are NaN/Inf (then keep the last good one)."""
         try:
@@ -409,7 +422,8 @@ def format_line(r: dict[str, Any]) -> str:
 
     parts = [f"step {r['step']:>7d}",
              f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}",
-             f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} acc {f('d_acc', '.2f')}",
+             (f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} " +
+              (f"W1 est {f('critic_gap', '.3f')}" if "critic_gap" in r else f"acc {f('d_acc', '.2f')}")),
              f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
              f"div {f('diversity', '.2f')}" + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
              f"{f('img_per_s', '.0f')} img/s",

@@ -1,0 +1,163 @@
+"""The GAN recipe's composable options: each loss, penalty, clipping, n_critic, packing,
+conditioning and DiffAugment, through the real trainer on tiny runs."""
+import pytest
+import torch
+
+import gankit
+from gankit import config as config_mod
+from gankit.errors import ConfigError
+from gankit.losses import OUTPUT_KIND
+from gankit.recipes.gan import GANRecipe, output_stats, pack
+from gankit.train import Trainer
+from gankit.train.health import D_WINNING, HealthMonitor
+
+from conftest import tiny_config
+
+
+def run(tmp_path, preset="dcgan", steps=6, **sections):
+    cfg = tiny_config(preset, steps=steps)
+    for section, values in sections.items():
+        config_mod._merge(cfg, {section: values})
+    trainer = Trainer(config_mod.validate(cfg), tmp_path / "run", progress=False, echo=lambda line: None)
+    return trainer, trainer.run()
+
+
+@pytest.mark.parametrize("kind", sorted(OUTPUT_KIND))
+def test_every_loss_trains_and_logs_its_own_view_of_d(tmp_path, kind):
+    trainer, result = run(tmp_path, loss={"kind": kind})
+    assert result.status == "completed"
+    last = trainer.health.history[-1]
+    assert torch.isfinite(torch.tensor([last["loss_d"], last["loss_g"]])).all()
+    if OUTPUT_KIND[kind] == "critic":
+        assert "critic_gap" in last and "d_acc" not in last
+    else:
+        assert 0.0 <= last["d_acc"] <= 1.0
+
+
+def test_n_critic_updates_d_that_many_times_per_g_step(tmp_path):
+    trainer, _ = run(tmp_path, steps=4, optim={"n_critic": 3})
+    steps_of = lambda opt: int(next(iter(opt.state.values()))["step"])  # noqa: E731
+    assert steps_of(trainer.recipe.optimizers["D"]) == 12
+    assert steps_of(trainer.recipe.optimizers["G"]) == 4
+
+
+def test_weight_clipping_bounds_every_d_weight_after_training(tmp_path):
+    trainer, _ = run(tmp_path, loss={"kind": "wasserstein", "clip": 0.01}, optim={"name": "rmsprop"})
+    assert max(p.abs().max().item() for p in trainer.recipe.nets["D"].parameters()) <= 0.01 + 1e-9
+
+
+def test_gradient_penalty_and_lazy_r1_are_logged_when_applied(tmp_path):
+    trainer, _ = run(tmp_path, steps=10, loss={"kind": "wasserstein", "gp": 10.0})
+    assert all("gp" in h for h in trainer.health.history)
+    trainer, _ = run(tmp_path / "r1", steps=10, loss={"r1": 1.0, "r1_every": 4})
+    # log steps are 5 and 10 (0-based steps 4 and 9): R1 runs on steps 0, 4, 8
+    assert ["r1" in h for h in trainer.health.history] == [True, False]
+
+
+def test_gradient_penalty_changes_the_training_of_d(tmp_path):
+    with_gp, _ = run(tmp_path / "a", steps=3, loss={"kind": "wasserstein", "gp": 10.0})
+    without, _ = run(tmp_path / "b", steps=3, loss={"kind": "wasserstein"})
+    a = torch.cat([p.flatten() for p in with_gp.recipe.nets["D"].parameters()])
+    b = torch.cat([p.flatten() for p in without.recipe.nets["D"].parameters()])
+    assert not torch.allclose(a, b)
+
+
+def test_pack_concatenates_consecutive_samples():
+    x = torch.arange(2 * 3 * 2 * 2.0).view(6, 1, 2, 2)
+    packed = pack(x, 3)
+    assert packed.shape == (2, 3, 2, 2) and torch.equal(packed[1, 2], x[5, 0])
+    assert torch.equal(pack(torch.eye(4), 2), torch.tensor([[1., 0, 0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0, 0, 1]]))
+
+
+def test_packed_d_sees_pack_times_the_channels(tmp_path):
+    trainer, result = run(tmp_path, model={"pack": 4, "width": 8})
+    assert result.status == "completed"
+    assert trainer.recipe.nets["D"].net[0].in_channels == 4
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+def test_conditional_models_follow_the_label(tmp_path, arch):
+    trainer, _ = run(tmp_path, model={"conditional": True, "arch": arch, "width": 8})
+    recipe = trainer.recipe
+    z = recipe.latents(4, torch.Generator().manual_seed(0)).repeat(2, 1)
+    labels = torch.tensor([0, 1, 2, 3, 7, 7, 7, 7])
+    recipe.nets["G"].eval()
+    out = recipe.generate(z, labels)
+    assert out.shape == (8, 1, 8, 8)
+    assert not torch.allclose(out[:4], out[4:])  # same noise, other label, other image
+
+
+def test_conditional_needs_labelled_data():
+    cfg = gankit.make_config("cgan", data={"source": "toy2d"}, model={"arch": "mlp", "hidden": [8]})
+    with pytest.raises(ConfigError, match="class labels"):
+        GANRecipe(cfg, (2,), num_classes=0)
+
+
+def test_diffaugment_runs_are_reproducible_and_differ_from_plain_runs(tmp_path):
+    policy = {"diffaugment": "color,translation,cutout"}
+    a, _ = run(tmp_path / "a", loss=policy)
+    b, _ = run(tmp_path / "b", loss=policy)
+    c, _ = run(tmp_path / "c")
+    weights = lambda t: torch.cat([p.flatten() for p in t.recipe.nets["G"].parameters()])  # noqa: E731
+    assert torch.equal(weights(a), weights(b))
+    assert not torch.equal(weights(a), weights(c))
+
+
+def test_spectral_norm_on_d_and_g_of_a_dcgan(tmp_path):
+    trainer, _ = run(tmp_path, steps=3, model={"d_spectral_norm": True, "g_spectral_norm": True, "width": 8})
+    convs = [m for m in trainer.recipe.nets["D"].modules() if isinstance(m, torch.nn.Conv2d)]
+    wrapped = [m for m in convs if hasattr(m, "parametrizations")]
+    assert len(wrapped) == len(convs) == 2  # 8x8: one strided conv, then the 4x4 one
+    assert any(hasattr(m, "parametrizations") for m in trainer.recipe.nets["G"].modules())
+    conv = wrapped[0]
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+    assert abs(sigma.item() - 1.0) < 0.1
+
+
+def test_output_stats_on_each_scale():
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([-3.0, 0.5])
+    critic = output_stats(real, fake, "critic")
+    assert critic["critic_gap"].item() == pytest.approx(0.5 - (-1.25))
+    assert output_stats(real, fake, "margin")["d_acc"].item() == pytest.approx(0.5)  # 2>0, -3<0 right
+    assert output_stats(torch.tensor([0.9]), torch.tensor([0.2]), "score")["d_acc"].item() == 1.0
+    logit = output_stats(torch.tensor([0.0]), torch.tensor([0.0]), "logit")
+    assert logit["d_real"].item() == 0.5 and logit["d_fake"].item() == 0.5
+
+
+def test_a_wasserstein_critic_is_never_called_winning():
+    """A confident critic is its job, not a failure: only the logit/score/margin scales have a
+    'D winning' verdict."""
+    confident = {"loss_d": -5.0, "d_acc": 1.0, "d_fake": -10.0, "grad_norm_g": 1.0}
+    logit, critic = HealthMonitor(output_kind="margin"), HealthMonitor(output_kind="critic")
+    for _ in range(3):
+        assert critic.observe(dict(confident), step=1000)[0] != D_WINNING
+    verdicts = [logit.observe(dict(confident), step=1000)[0] for _ in range(3)]
+    assert verdicts[-1] == D_WINNING
+
+
+def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
+    dcgan, cgan, sagan = (config_mod.from_preset(p) for p in ("dcgan", "cgan", "sagan"))
+    assert cgan.model.conditional and not dcgan.model.conditional
+    cgan.model.conditional = True
+    dcgan.model.conditional = True
+    assert (cgan.model, cgan.loss, cgan.optim, cgan.train) == (dcgan.model, dcgan.loss, dcgan.optim, dcgan.train)
+    assert sagan.model.arch == "resnet" and sagan.model.d_spectral_norm and sagan.model.g_spectral_norm
+    assert (sagan.optim.lr_g, sagan.optim.lr_d, sagan.loss.kind) == (1e-4, 4e-4, "hinge")
+    for name in config_mod.PRESETS:
+        config_mod.validate(config_mod.from_preset(name))
+
+
+@pytest.mark.parametrize("override, fragment", [
+    (["loss.kind=ragan"], "unknown loss 'ragan'"),
+    (["loss.gp=-1"], "cannot be negative"),
+    (["optim.n_critic=0"], "at least 1"),
+    (["model.pack=3"], "divide optim.batch_size"),
+    (["model.pack=2", "model.conditional=true"], "cannot be combined"),
+    (["model.attention_res=14"], "needs model.arch=resnet"),
+    (["loss.diffaugment=color,zoom"], "zoom"),
+    (["optim.name=sgd"], "unknown optimizer"),
+    (["loss.clip=0"], "must be positive"),
+])
+def test_bad_gan_options_are_config_errors(override, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        gankit.make_config("dcgan", override)

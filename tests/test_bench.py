@@ -1,0 +1,71 @@
+"""`gankit bench`: each protocol end to end on tiny runs; the report carries the papers' rows."""
+import subprocess
+import sys
+
+import pytest
+
+from gankit.bench import format_report, run_bench
+from gankit.errors import ConfigError
+from gankit.metrics.classifier import save_classifier, train_classifier
+from gankit.data import load_dataset
+from gankit.config import DataConfig
+
+TINY_IMAGES = ["model.width=8", "train.log_every=5", "train.sample_every=100", "train.checkpoint_every=100"]
+
+
+@pytest.fixture(scope="module")
+def classifier_path(tmp_path_factory):
+    """A classifier of the embedded digits: it reads any digit image (resized to 28), which is all
+    the plumbing needs; its accuracy is not what these tests measure."""
+    data = load_dataset(DataConfig(source="digits"))
+    model, report = train_classifier(data, epochs=1, holdout=0.2, seed=0, batch_size=64)
+    return save_classifier(model, report, tmp_path_factory.mktemp("clf") / "clf.safetensors", data.name)
+
+
+def test_toy2d_trains_ring_and_grid_and_counts_their_way(tmp_path):
+    result = run_bench("toy2d", "seed-mlp", tmp_path, steps=30, overrides=["model.hidden=[16,16]"])
+    ring, grid = result["rows"]
+    assert (ring["protocol"], ring["of"], grid["protocol"], grid["of"]) == ("ring", 8, "grid", 25)
+    for row in (ring, grid):
+        assert 0 <= row["modes"] <= row["of"] and 0.0 <= row["high_quality"] <= 100.0
+        assert row["steps"] == 30
+    report = format_report(result)
+    assert "gankit seed-mlp" in report and "wall-clock minutes" in report
+    assert result["cpu_minutes"] >= 0 and result["wall_minutes"] > 0
+
+
+def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(tmp_path, mnist_dir, classifier_path):
+    result = run_bench("stacked-mnist", "dcgan", tmp_path, data_dir=str(mnist_dir), steps=10,
+                       classifier=str(classifier_path), overrides=TINY_IMAGES + ["data.stacked_samples=500"])
+    (row,) = result["rows"]
+    assert 1 <= row["modes"] <= 1000 and row["kl"] >= 0.0
+    # KL to uniform is at most log(1000) (all mass on one mode)
+    assert row["kl"] <= 6.908 + 1e-3
+    report = format_report(result)
+    assert "PacGAN" in report and "VEEGAN" in report and "gankit dcgan" in report
+
+
+def test_mnist_reports_ours_and_the_real_floor(tmp_path, mnist_dir, classifier_path):
+    result = run_bench("mnist", "dcgan", tmp_path, data_dir=str(mnist_dir), steps=10,
+                       classifier=str(classifier_path), overrides=TINY_IMAGES)
+    ours, floor = result["rows"]
+    assert floor["method"] == "real data (half vs half)"
+    assert floor["fid"] < ours["fid"]  # ten steps of G are far from real digits; real halves are close
+    assert 1 <= floor["classes_covered"] <= 10 and 0.0 <= floor["precision"] <= 1.0
+    assert "real data (half vs half)" in format_report(result)
+
+
+def test_bad_bench_input_is_a_typed_error(tmp_path):
+    with pytest.raises(ConfigError, match="unknown benchmark"):
+        run_bench("cifar", "dcgan", tmp_path)
+    with pytest.raises(ConfigError, match="needs --data-dir"):
+        run_bench("mnist", "dcgan", tmp_path)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        run_bench("toy2d", "biggan", tmp_path)
+
+
+def test_cli_bench_errors_are_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "gankit", "bench", "mnist", "--preset", "dcgan",
+                           "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("gankit: error:") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "b").exists()

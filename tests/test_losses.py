@@ -62,7 +62,7 @@ def test_relativistic_matches_the_papers_sigmoid_form():
 def test_registries_cover_every_kind_with_one_g_signature():
     assert set(losses.G_LOSSES) == set(losses.D_LOSSES) == set(losses.OUTPUT_KIND) == KINDS
     assert losses.G_NEEDS_REAL == {"relativistic"}
-    assert set(losses.OUTPUT_KIND.values()) == {"logit", "score", "critic", "margin"}
+    assert set(losses.OUTPUT_KIND.values()) == {"logit", "relative-logit", "score", "critic", "margin"}
     for kind, g in losses.G_LOSSES.items():
         assert torch.isfinite(g(FAKE, REAL))
         if kind not in losses.G_NEEDS_REAL:

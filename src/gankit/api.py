@@ -66,6 +66,7 @@ class Generator:
             raise ConfigError("the number of samples must be at least 1")
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng)
+        labels = self.recipe.labels(n) if labels is None else labels  # one cycle over all n, not per chunk
         chunks = [self.recipe.generate(latents[i:i + batch_size],
                                        None if labels is None else labels[i:i + batch_size], nets=self.nets)
                   for i in range(0, n, batch_size)]

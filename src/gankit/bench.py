@@ -37,6 +37,9 @@ def bench_config(protocol: str, preset: str, data: dict[str, Any], minutes: floa
     if steps is not None:
         cfg.train.steps, cfg.train.minutes = steps, None
     config_mod.apply_overrides(cfg, overrides)
+    if cfg.model.conditional and protocol != "mnist":
+        raise ConfigError(f"the {protocol} bench measures unconditional mode coverage, and a conditional model "
+                          "would be handed the mode labels; use an unconditional preset")
     return config_mod.validate(cfg)
 
 
@@ -60,7 +63,11 @@ def _train(cfg: config_mod.Config, run_dir: Path, progress: bool | None) -> dict
     from .api import load
     from .train import Trainer
 
+    if run_dir.exists():
+        raise ConfigError(f"{run_dir} already holds a bench run: choose another --out (or remove it)")
     result = Trainer(cfg, run_dir, progress=progress).run()
+    if result.status == "interrupted":  # Ctrl-C stops the whole bench, not just this run
+        raise KeyboardInterrupt
     return {"model": load(run_dir), "steps": result.step, "verdict": result.summary["final_verdict"],
             "run": str(run_dir)}
 
@@ -164,7 +171,8 @@ def format_report(result: dict[str, Any]) -> str:
                 lines.append(f"  conditional: the classifier reads the asked-for digit in "
                              f"{100 * row['label_agreement']:.1f}% of {MNIST_SAMPLES:,} samples")
             continue
-        lines += [f"{row['protocol']}: modes of {row['of']}, high-quality % (3 std), KL to uniform",
+        measures = "KL to uniform (nats)" if row["protocol"] == "stacked-mnist" else "high-quality % (3 std)"
+        lines += [f"{row['protocol']}: modes captured of {row['of']}, {measures}",
                   f"{'method':<28} {'modes':>7} {'HQ %':>6} {'KL':>6}  source"]
         for pub in result["published"][row["protocol"]]:
             lines.append(f"{pub['method']:<28} {_cell(pub['modes'])} {_cell(pub['high_quality'], 6)} "

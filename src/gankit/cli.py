@@ -186,6 +186,8 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
     """The labels `--label` / `--by-class` ask for, checked against what the model was trained on."""
     import torch
 
+    if args.n < 1:
+        raise ConfigError("-n must be at least 1")
     if args.label is None and not args.by_class:
         return None
     if not num_classes:
@@ -311,7 +313,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/bench-{args.protocol}-{args.preset}")
     result = run_bench(args.protocol, args.preset, out, data_dir=args.data_dir, minutes=args.minutes,
                        steps=args.steps, seed=args.seed, classifier=args.classifier, overrides=args.overrides,
-                       progress=args.progress or None)
+                       progress=args.progress)
     print(format_report(result))
     write_json(result, out / "bench.json")
     if args.json:

@@ -87,13 +87,14 @@ D_LOSSES = {"minimax": d_loss_bce, "non-saturating": d_loss_bce, "wasserstein": 
 G_NEEDS_REAL = frozenset({"relativistic"})
 """G losses whose second argument must be D(real) (the others accept None)."""
 
-OUTPUT_KIND = {"minimax": "logit", "non-saturating": "logit", "relativistic": "logit",
+OUTPUT_KIND = {"minimax": "logit", "non-saturating": "logit", "relativistic": "relative-logit",
                "lsgan": "score", "wasserstein": "critic", "hinge": "margin"}
 """What D's raw output means under each loss, and what equilibrium looks like in it.
 
 - logit: sigmoid(D) is a probability of "real"; at the equilibrium of Goodfellow et al. 2014
-  sigmoid(D) = 0.5 on both real and fake, and D's accuracy by sign is near 50%. For RaGAN the
-  relativistic probability sigmoid(C(x) - E C(G(z))) goes to 0.5 likewise.
+  sigmoid(D) = 0.5 on both real and fake, and D's accuracy by sign is near 50%.
+- relative-logit (RaGAN): the losses see only C(x) - E C(G(z)) and C(G(z)) - E C(x), so C's offset
+  drifts freely; the relativistic probabilities sigmoid of those differences go to 0.5 instead.
 - score (LSGAN, targets 0 fake / 1 real): outputs near 0.5 on both, i.e. D cannot separate them;
   read as a value, not through a sigmoid; accuracy is by the 0.5 threshold.
 - critic (WGAN): no probability. The gap E[D(x)] - E[D(G(z))] estimates the W1 distance (up to

@@ -101,9 +101,7 @@ def test_conditional_layers():
     assert _linear_sizes(nets["mlp"][0])[0] == (8 + 10, 16)       # z and one-hot y
     assert _linear_sizes(nets["mlp"][1])[0] == (3 * 16 * 16 + 10, 16)
     g, d = nets["dcgan"]
-    assert g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 1  # one learned label map
-    assert d.label_map.weight.shape == (10, 16 * 16)
-    assert list(d.state_dict())[-1] == "label_map.weight"
+    assert g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 10  # one-hot label channels
     assert not any(isinstance(m, nn.Linear) for m in [*g.modules(), *d.modules()])  # still DCGAN's rules
 
 
@@ -118,3 +116,14 @@ def test_labels_are_required_by_conditional_and_refused_by_unconditional_nets(ar
     for call in (lambda: g0(z, y), lambda: d0(x, y)):
         with pytest.raises(ValueError, match="unconditional"):
             call()
+
+
+def test_dcgan_projection_d_adds_exactly_the_label_inner_product():
+    torch.manual_seed(0)
+    D = DCGANDiscriminator(8, 28, 1, norm="none", num_classes=10, projection=True)
+    assert D.net[0].in_channels == 1  # no label channels: the label acts at the end
+    x = torch.randn(3, 1, 28, 28)
+    y0, y1 = torch.tensor([0, 0, 0]), torch.tensor([4, 5, 6])
+    features = D.net[:-1](x).sum((2, 3))
+    expected = ((D.embed(y1) - D.embed(y0)) * features).sum(1)
+    torch.testing.assert_close(D(x, y1) - D(x, y0), expected)

@@ -156,8 +156,67 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
     (["model.attention_res=14"], "needs model.arch=resnet"),
     (["loss.diffaugment=color,zoom"], "zoom"),
     (["optim.name=sgd"], "unknown optimizer"),
+    (["loss.gp=10", "model.d_norm=batch"], "per-sample gradients"),
+    (["loss.r1=1", "model.minibatch_std=4"], "per-sample gradients"),
+    (["model.g_norm=layer"], "unknown model.g_norm"),
     (["loss.clip=0"], "must be positive"),
 ])
 def test_bad_gan_options_are_config_errors(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         gankit.make_config("dcgan", override)
+
+
+def test_projection_is_a_dcgan_conditional_option():
+    with pytest.raises(ConfigError, match="model.projection needs"):
+        gankit.make_config("dcgan", ["model.projection=true"])
+    cfg = gankit.make_config("cgan", ["model.projection=true"])
+    recipe = GANRecipe(cfg, (1, 28, 28), num_classes=10)
+    assert recipe.nets["D"].projection
+
+
+def test_gradient_penalty_of_a_packed_linear_d_is_its_closed_form():
+    """With pack=2, D is linear in the packed input: the penalty is (|w| - 1)^2 on D's own input."""
+    cfg = gankit.make_config("seed-mlp", ["model.hidden=[]", "model.pack=2", "loss.kind=wasserstein",
+                                          "loss.gp=1"], data={"source": "toy2d"})
+    recipe = GANRecipe(cfg, (2,))
+    w = recipe.nets["D"].net[0].weight.detach().clone()  # the step updates D in place
+    rng = torch.Generator().manual_seed(0)
+    x, fake = torch.randn(8, 2), torch.randn(8, 2)
+    stats = recipe._d_step(x, None, fake, rng, step=0, want_stats=False)
+    assert stats["gp"].item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+
+
+def test_relativistic_stats_ignore_ds_offset():
+    real, fake = torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.0])
+    a, b = output_stats(real, fake, "relative-logit"), output_stats(real + 5, fake + 5, "relative-logit")
+    for key in ("d_real", "d_fake", "d_acc"):
+        assert a[key].item() == pytest.approx(b[key].item())
+
+
+def test_dropout_runs_are_reproducible_whatever_the_global_rng(tmp_path):
+    def weights(path, noise):
+        torch.manual_seed(noise)  # the global RNG must not matter: dropout is seeded from the run's stream
+        trainer, _ = run(path, preset="seed-mlp", steps=4, model={"d_dropout": 0.3})
+        return torch.cat([p.flatten() for p in trainer.recipe.nets["D"].parameters()])
+    assert torch.equal(weights(tmp_path / "a", 1), weights(tmp_path / "b", 2))
+
+
+def test_resume_refuses_a_new_step_budget_under_lr_decay(tmp_path):
+    run(tmp_path, steps=10, optim={"lr_decay": "linear"})
+    cfg = tiny_config(steps=20)
+    config_mod._merge(cfg, {"optim": {"lr_decay": "linear"}})
+    with pytest.raises(gankit.GankitError, match="lr_decay ends its schedule"):
+        Trainer(cfg, tmp_path / "run", resume=True, progress=False)
+
+
+def test_points_cannot_be_augmented():
+    cfg = gankit.make_config("seed-mlp", ["loss.diffaugment=color"], data={"source": "toy2d"})
+    with pytest.raises(ConfigError, match="needs image data"):
+        GANRecipe(cfg, (2,))
+
+
+def test_gan_preset_has_batch_norm_in_g_and_a_narrower_d():
+    recipe = GANRecipe(gankit.make_config("gan"), (1, 28, 28))
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in recipe.nets["G"].modules())
+    sizes = [m.out_features for m in recipe.nets["D"].modules() if isinstance(m, torch.nn.Linear)]
+    assert sizes == [512, 256, 1]

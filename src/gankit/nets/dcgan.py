@@ -10,6 +10,7 @@ D reads a learned per-class R x R map as one extra input channel.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -83,18 +84,24 @@ class MinibatchStd(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """R x R images (+ a learned per-class R x R map as one more channel) -> b x b -> 1 logit.
+    """R x R images -> b x b -> 1 logit; conditional (num_classes > 0) in one of two ways:
 
-    The label enters as a map rather than one-hot channels so that D's input grows by one channel,
-    not num_classes, and the class map can learn where in the image the class matters.
+    - concatenation (Mirza & Osindero 2014): one-hot(y) as num_classes constant input channels, so
+      every one of D's first filters sees the class at every position. (A learned per-class map in
+      one channel, tried first, left the class to be decoded from local patches of noise: the
+      classifier agreed with the asked-for digit on 82% of samples, against the 95% asked.)
+    - projection (Miyato & Koyama 2018, `projection=True`): the logit gains <embed(y), features>,
+      the features summed over the last b x b stage. It ties D's verdict to the label directly,
+      which concatenation leaves D free to ignore.
     """
 
     def __init__(self, width: int, resolution: int, channels: int, minibatch_std: int = 0, norm: str = "batch",
-                 num_classes: int = 0):
+                 num_classes: int = 0, projection: bool = False):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
-        first = nn.Conv2d(channels + (1 if num_classes else 0), widths[0], 4, 2, 1)
+        self.num_classes, self.projection, self.features = num_classes, projection and num_classes > 0, widths[-1]
+        first = nn.Conv2d(channels + (num_classes if not self.projection else 0), widths[0], 4, 2, 1)
         layers: list[nn.Module] = [first, nn.LeakyReLU(0.2, inplace=True)]
         for a, b in zip(widths[:-1], widths[1:]):
             normed = norm == "batch"
@@ -104,14 +111,19 @@ class DCGANDiscriminator(nn.Module):
             layers.append(MinibatchStd(minibatch_std))
         layers.append(nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
-        self.num_classes = num_classes
-        if num_classes:
-            self.label_map = nn.Embedding(num_classes, resolution * resolution)  # N(0, 1), the images' scale
+        if self.projection:
+            self.embed = nn.Embedding(num_classes, widths[-1])
         self.apply(init_dcgan_weights)
+        if self.projection:
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)  # the scale of the logit layer's weights
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_labels(y, self.num_classes)
+        if self.projection:
+            h = self.net[:-1](x)
+            inner = (self.embed(y) * h[:, :self.features].sum((2, 3))).sum(1)
+            return self.net[-1](h).flatten() + inner
         if self.num_classes:
-            maps = self.label_map(y).view(len(x), 1, *x.shape[2:])
-            x = torch.cat([x, maps.to(x.dtype)], 1)
+            maps = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, maps], 1)
         return self.net(x).flatten()

@@ -70,7 +70,8 @@ class DBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, down: bool, first: bool = False):
         super().__init__()
         self.down, self.first = down, first
-        self.conv1, self.conv2 = nn.Conv2d(c_in, c_in, 3, 1, 1), nn.Conv2d(c_in, c_out, 3, 1, 1)
+        hidden = c_out if first else c_in  # the first block widens at once: in -> out -> out (SNGAN)
+        self.conv1, self.conv2 = nn.Conv2d(c_in, hidden, 3, 1, 1), nn.Conv2d(hidden, c_out, 3, 1, 1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out or down else nn.Identity()
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:

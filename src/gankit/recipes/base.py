@@ -37,6 +37,11 @@ class Recipe(Protocol):
         """The noise `generate` takes; the trainer keeps a fixed batch of it for sample grids."""
         ...
 
+    def labels(self, n: int) -> torch.Tensor | None:
+        """Labels for `n` unlabelled samples of a conditional model (each class in turn); None if
+        the model is unconditional."""
+        ...
+
     def generate(self, latents: torch.Tensor, labels: torch.Tensor | None = None,
                  nets: dict[str, nn.Module] | None = None) -> torch.Tensor:
         """Samples in data space ([-1, 1] images or points), from `nets` (EMA copies) or its own."""

@@ -32,8 +32,10 @@ def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0)
     d_shape = (m.pack * sample_shape[0], *sample_shape[1:])  # D's input once packed
     if m.arch == "mlp":
         is_image = len(sample_shape) == 3
-        nets = {"G": MLPGenerator(m.z_dim, m.hidden, sample_shape, tanh=is_image, num_classes=classes),
-                "D": MLPDiscriminator(d_shape, m.hidden[::-1], num_classes=classes, dropout=m.d_dropout)}
+        d_hidden = m.hidden[::-1] if m.d_hidden is None else m.d_hidden
+        nets = {"G": MLPGenerator(m.z_dim, m.hidden, sample_shape, tanh=is_image, num_classes=classes,
+                                  batch_norm=m.g_norm == "batch"),
+                "D": MLPDiscriminator(d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout)}
     elif m.arch in ("dcgan", "resnet"):
         if len(sample_shape) != 3:
             raise ConfigError(f"{m.arch} needs image data; use an mlp preset (seed-mlp, gan) for toy2d points")
@@ -43,7 +45,7 @@ def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0)
         if m.arch == "dcgan":
             nets = {"G": DCGANGenerator(m.z_dim, m.width, height, channels, num_classes=classes),
                     "D": DCGANDiscriminator(m.width, height, d_shape[0], m.minibatch_std, m.d_norm,
-                                            num_classes=classes)}
+                                            num_classes=classes, projection=m.projection)}
         else:
             nets = {"G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, m.attention_res),
                     "D": ResNetDiscriminator(m.width, height, d_shape[0], classes, m.attention_res,
@@ -77,6 +79,8 @@ class GANRecipe:
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
         if cfg.model.conditional and num_classes < 2:
             raise ConfigError("model.conditional needs a data set with class labels (digits, mnist, toy2d)")
+        if cfg.loss.diffaugment and len(sample_shape) != 3:
+            raise ConfigError("loss.diffaugment needs image data; toy2d points cannot be augmented")
         self.cfg = cfg
         self.z_dim = cfg.model.z_dim
         self.num_classes = num_classes if cfg.model.conditional else 0
@@ -112,12 +116,23 @@ class GANRecipe:
         return D(pack(x, self.cfg.model.pack), y) if self.num_classes else D(pack(x, self.cfg.model.pack))
 
     def train_step(self, x, y, rng, want_stats, step=0):
+        if self.cfg.model.d_dropout:  # nn.Dropout draws from the global RNG: seed it from the saved stream
+            seed = int(torch.randint(2 ** 62, (1,), generator=rng))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self._step(x, y, rng, want_stats, step)
+        return self._step(x, y, rng, want_stats, step)
+
+    def _step(self, x, y, rng, want_stats, step):
         y = y if self.num_classes else None
         xs = x.chunk(self.batches_per_step)
         ys = y.chunk(self.batches_per_step) if y is not None else [None] * len(xs)
         for i, (x_i, y_i) in enumerate(zip(xs, ys)):
             last = i == len(xs) - 1
-            fake = self.generate(self.latents(len(x_i), rng).to(x.device), y_i)
+            # G's step reuses the last critic step's fakes (one G forward saved; WGAN's Algorithm 1
+            # draws fresh z, the same in distribution); earlier critic steps need no graph through G
+            with torch.set_grad_enabled(last):
+                fake = self.generate(self.latents(len(x_i), rng).to(x.device), y_i)
             stats = self._d_step(x_i, y_i, fake.detach(), rng, step, want_stats and last)
         stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats))
         return stats
@@ -127,13 +142,15 @@ class GANRecipe:
         real_out, fake_out = self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
         loss_d = self.d_loss(real_out, fake_out)
         stats = {"loss_d": loss_d.detach()}
-        d_fn = lambda v: self.discriminate(v, y)  # noqa: E731 - penalties see un-augmented inputs
+        # penalties act on D's own inputs: packed, un-augmented (a packed input's gradient is one)
+        k = self.cfg.model.pack
+        d_fn = (lambda v: D(v, y)) if self.num_classes else D
         if loss_cfg.gp:
-            gp = losses.gradient_penalty(d_fn, x, fake, rng)
+            gp = losses.gradient_penalty(d_fn, pack(x, k), pack(fake, k), rng)
             loss_d = loss_d + loss_cfg.gp * gp
             stats["gp"] = gp.detach()
         if loss_cfg.r1 and step % loss_cfg.r1_every == 0:
-            r1 = losses.r1_penalty(d_fn, x)
+            r1 = losses.r1_penalty(d_fn, pack(x, k))
             loss_d = loss_d + 0.5 * loss_cfg.r1 * loss_cfg.r1_every * r1  # lazy: k times the weight every k
             stats["r1"] = r1.detach()
         opt_d.zero_grad(set_to_none=True)
@@ -164,10 +181,14 @@ class GANRecipe:
 
 def output_stats(real: torch.Tensor, fake: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
     """D's view of a batch, on the scale its loss gives D's outputs (`losses.OUTPUT_KIND`):
-    logits as probabilities; LSGAN scores (targets 1/0) and hinge margins (+1/-1) as they are,
+    logits as probabilities; RaGAN's as the relativistic probabilities sigmoid(C(x) - E C(G(z))) and
+    sigmoid(C(G(z)) - E C(x)), since its losses ignore D's offset; LSGAN scores (targets 1/0) and hinge margins (+1/-1) as they are,
     with D's accuracy by the midpoint of the targets; a Wasserstein critic's gap
     E[D(x)] - E[D(G(z))], the estimate of the W1 distance (no accuracy: a critic does not classify)."""
-    if kind == "logit":
+    if kind == "relative-logit":  # RaGAN: only differences matter, D's offset drifts freely
+        real, fake = torch.sigmoid(real - fake.mean()), torch.sigmoid(fake - real.mean())
+        threshold = 0.5
+    elif kind == "logit":
         real, fake, threshold = torch.sigmoid(real), torch.sigmoid(fake), 0.5
     else:
         threshold = 0.5 if kind == "score" else 0.0

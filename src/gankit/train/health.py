@@ -59,7 +59,7 @@ def pairwise_diversity(x: torch.Tensor) -> float:
 #: (-1: those fakes no longer train D). A Wasserstein critic has none: it does not saturate, so
 #: G's gradient cannot vanish the way the minimax game's does; its health is the critic gap
 #: (W1 estimate) falling, G's gradient norm and diversity.
-D_CONFIDENT_FAKE = {"logit": 0.10, "score": 0.10, "margin": -1.0}
+D_CONFIDENT_FAKE = {"logit": 0.10, "relative-logit": 0.10, "score": 0.10, "margin": -1.0}
 
 
 @dataclass

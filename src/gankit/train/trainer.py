@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .. import config as config_mod
 from ..config import Config
 from ..data import Dataset, load_dataset
-from ..errors import CheckpointError, GankitError
+from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import save_png
 from ..recipes import Recipe, build_recipe
 from . import checkpoint as ckpt
@@ -135,7 +135,11 @@ class Trainer:
             for net in self.recipe.nets.values():
                 net.to(memory_format=torch.channels_last)
         self.ema = EMA(self.recipe.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
-        self.sampler = BatchSampler(len(self.data), self.recipe.batches_per_step * cfg.optim.batch_size, t.seed)
+        per_step = self.recipe.batches_per_step * cfg.optim.batch_size
+        if per_step > len(self.data):
+            raise ConfigError(f"a step reads optim.batch_size x optim.n_critic = {per_step} samples, more than "
+                              f"the {len(self.data)} of {self.data.name}")
+        self.sampler = BatchSampler(len(self.data), per_step, t.seed)
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.recipe.optimizers.items()}
         self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
         self.fixed_latents = self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
@@ -178,7 +182,10 @@ class Trainer:
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
         # options added since the checkpoint was written read as their defaults (the behaviour it had)
-        changed = _changed_keys(config_mod.from_dict(state["config"]).to_dict(), self.cfg.to_dict())
+        saved = config_mod.from_dict(state["config"])
+        changed = _changed_keys(saved.to_dict(), self.cfg.to_dict())
+        if self.cfg.optim.lr_decay != "none" and saved.train.steps != self.cfg.train.steps:
+            changed.append("train.steps (optim.lr_decay ends its schedule at the step budget)")
         if changed:
             raise GankitError(f"cannot change {', '.join(changed)} when resuming {self.run_dir}: "
                               "the checkpoint was trained with other values")
@@ -292,7 +299,9 @@ class Trainer:
         for m in nets.values():
             m.eval()
         try:
-            return torch.cat([self.recipe.generate(latents[i:i + 500], nets=nets) for i in range(0, len(latents), 500)])
+            labels = self.recipe.labels(len(latents))
+            return torch.cat([self.recipe.generate(latents[i:i + 500], None if labels is None else labels[i:i + 500],
+                                                   nets=nets) for i in range(0, len(latents), 500)])
         finally:
             for n, m in nets.items():
                 m.train(modes[n])

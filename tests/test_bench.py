@@ -46,9 +46,10 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(tmp_path, mnis
 
 
 def test_mnist_reports_ours_and_the_real_floor(tmp_path, mnist_dir, classifier_path):
-    result = run_bench("mnist", "dcgan", tmp_path, data_dir=str(mnist_dir), steps=10,
+    result = run_bench("mnist", "cgan", tmp_path, data_dir=str(mnist_dir), steps=10,
                        classifier=str(classifier_path), overrides=TINY_IMAGES)
     ours, floor = result["rows"]
+    assert 0.0 <= ours["label_agreement"] <= 1.0  # conditional: 1,000 samples asked of each digit
     assert floor["method"] == "real data (half vs half)"
     assert floor["fid"] < ours["fid"]  # ten steps of G are far from real digits; real halves are close
     assert 1 <= floor["classes_covered"] <= 10 and 0.0 <= floor["precision"] <= 1.0

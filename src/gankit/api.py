@@ -9,6 +9,7 @@ import torch
 from . import config as config_mod
 from .config import Config
 from .errors import CheckpointError, ConfigError
+from .recipes.base import generate_in_chunks
 from .train import RunResult, Trainer, build_model
 from .train import checkpoint as ckpt
 
@@ -66,11 +67,7 @@ class Generator:
             raise ConfigError("the number of samples must be at least 1")
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng)
-        labels = self.recipe.labels(n) if labels is None else labels  # one cycle over all n, not per chunk
-        chunks = [self.recipe.generate(latents[i:i + batch_size],
-                                       None if labels is None else labels[i:i + batch_size], nets=self.nets)
-                  for i in range(0, n, batch_size)]
-        return torch.cat(chunks).float().contiguous()
+        return generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size).float().contiguous()
 
 
 def load(path: str | Path) -> Generator:

@@ -101,23 +101,24 @@ def _stacked_mnist(preset, out, minutes, steps, seed, overrides, progress, data_
 
 def _mnist(preset, out, minutes, steps, seed, overrides, progress, data_dir, classifier):
     from .data import load_dataset
-    from .metrics.classifier import predict
-    from .metrics.evaluate import evaluate_samples
+    from .metrics.evaluate import compare_features
+    from .metrics.extractors import classifier_extractor
 
-    clf = _classifier(classifier, data_dir, out)
+    extract = classifier_extractor(_classifier(classifier, data_dir, out))
     cfg = bench_config("mnist", preset, {"source": "mnist", "dir": data_dir}, minutes, steps, seed, overrides)
     run = _train(cfg, out / f"{preset}-mnist-seed{seed}", progress)
     real = load_dataset(cfg.data).all()
     metrics = ["fid", "pr", "dc", "classes"]
     model = run.pop("model")
-    labels = torch.arange(MNIST_SAMPLES) % 10 if model.config.model.conditional else None  # 1,000 asked of each digit
-    fake = model.sample(MNIST_SAMPLES, labels=labels, seed=seed)
-    ours = evaluate_samples(clf, real, fake, metrics, seed)
+    labels = model.recipe.labels(MNIST_SAMPLES)  # conditional: 1,000 asked of each digit; else None
+    real_feats, real_logits = extract(real)
+    fake_feats, fake_logits = extract(model.sample(MNIST_SAMPLES, labels=labels, seed=seed))
+    ours = compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
     if labels is not None:
-        run["label_agreement"] = round(float((predict(clf, fake)[0].argmax(1) == labels).float().mean()), 4)
+        run["label_agreement"] = round(float((fake_logits.argmax(1) == labels).float().mean()), 4)
     halves = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
-    half = len(real) // 2
-    floor = evaluate_samples(clf, real[halves[:half]], real[halves[half:]], metrics, seed)
+    a, b = halves[:len(real) // 2], halves[len(real) // 2:]
+    floor = compare_features(real_feats[a], real_feats[b], real_logits[b], metrics, seed)
     keep = ("fid", "precision", "recall", "density", "coverage", "classes_covered", "min_class_share")
     return [{"protocol": "mnist", **{k: _round(ours[k]) for k in keep}, **run},
             {"protocol": "mnist", "method": "real data (half vs half)", **{k: _round(floor[k]) for k in keep}}]

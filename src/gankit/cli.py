@@ -210,7 +210,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
     model = load(args.run)
-    labels, nrow = sample_labels(model.num_classes if model.config.model.conditional else 0, args), args.nrow
+    labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
     samples = model.sample(args.n, labels=labels, seed=args.seed)

@@ -13,6 +13,15 @@ import torch
 from torch import nn
 
 
+def generate_in_chunks(recipe: "Recipe", latents: torch.Tensor, labels: torch.Tensor | None = None,
+                       nets: dict[str, nn.Module] | None = None, chunk: int = 500) -> torch.Tensor:
+    """`recipe.generate` over many latents, `chunk` at a time; a conditional model sampled without
+    labels cycles its classes over all of them (not per chunk, so the shares stay equal)."""
+    labels = recipe.labels(len(latents)) if labels is None else labels
+    return torch.cat([recipe.generate(latents[i:i + chunk], None if labels is None else labels[i:i + chunk], nets=nets)
+                      for i in range(0, len(latents), chunk)])
+
+
 class Recipe(Protocol):
     nets: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]

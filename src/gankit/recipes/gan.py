@@ -112,8 +112,7 @@ class GANRecipe:
         penalties), then packing."""
         if rng is not None and self.cfg.loss.diffaugment:
             x = diff_augment(x, self.cfg.loss.diffaugment, rng)
-        D = self.nets["D"]
-        return D(pack(x, self.cfg.model.pack), y) if self.num_classes else D(pack(x, self.cfg.model.pack))
+        return self.nets["D"](pack(x, self.cfg.model.pack), y)  # y is None for an unconditional model
 
     def train_step(self, x, y, rng, want_stats, step=0):
         if self.cfg.model.d_dropout:  # nn.Dropout draws from the global RNG: seed it from the saved stream
@@ -144,7 +143,7 @@ class GANRecipe:
         stats = {"loss_d": loss_d.detach()}
         # penalties act on D's own inputs: packed, un-augmented (a packed input's gradient is one)
         k = self.cfg.model.pack
-        d_fn = (lambda v: D(v, y)) if self.num_classes else D
+        d_fn = lambda v: D(v, y)  # noqa: E731
         if loss_cfg.gp:
             gp = losses.gradient_penalty(d_fn, pack(x, k), pack(fake, k), rng)
             loss_d = loss_d + loss_cfg.gp * gp

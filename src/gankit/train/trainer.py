@@ -25,6 +25,7 @@ from ..data import Dataset, load_dataset
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import save_png
 from ..recipes import Recipe, build_recipe
+from ..recipes.base import generate_in_chunks
 from . import checkpoint as ckpt
 from .ema import EMA
 from .health import DIVERGED, HealthMonitor, pairwise_diversity
@@ -299,9 +300,7 @@ class Trainer:
         for m in nets.values():
             m.eval()
         try:
-            labels = self.recipe.labels(len(latents))
-            return torch.cat([self.recipe.generate(latents[i:i + 500], None if labels is None else labels[i:i + 500],
-                                                   nets=nets) for i in range(0, len(latents), 500)])
+            return generate_in_chunks(self.recipe, latents, nets=nets)
         finally:
             for n, m in nets.items():
                 m.train(modes[n])
@@ -394,9 +393,8 @@ class Trainer:
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
 
     def _decay_lr(self) -> None:
-        """Linear decay to 0 at the last step: late small steps let G settle on the modes it found
-        instead of orbiting them (measured on the 2D mixtures). A function of the step, so resume
-        continues it exactly."""
+        """Linear decay to 0 at the last step (as CycleGAN and many toy-mixture setups train). A
+        function of the step, so resume continues it exactly."""
         keep = 1.0 - self.step / self.cfg.train.steps
         for name, opt in self.recipe.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):

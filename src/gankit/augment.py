@@ -19,12 +19,12 @@ from .errors import ConfigError
 def _uniform(n: int, low: float, high: float, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """n per-sample factors in U[low, high), shaped to broadcast over an NCHW batch."""
     u = torch.rand(n, generator=rng) * (high - low) + low
-    return u.to(x.device, x.dtype).view(n, 1, 1, 1)
+    return u.to(x.device, x.dtype, non_blocking=True).view(n, 1, 1, 1)
 
 
 def _offsets(n: int, low: int, high: int, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """n per-sample integers in [low, high] on x's device."""
-    return torch.randint(low, high + 1, (n,), generator=rng).to(x.device)
+    return torch.randint(low, high + 1, (n,), generator=rng).to(x.device, non_blocking=True)
 
 
 def brightness(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

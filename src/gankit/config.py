@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,9 @@ class TrainConfig:
     eval_samples: int = 2000
     threads: int | None = None      # torch intra-op threads; None leaves torch's default
     channels_last: bool = True
+    device: str = "auto"            # auto (cuda when present) | cpu | cuda | cuda:i; torchrun: cuda:LOCAL_RANK
+    amp: str = "none"               # none | bf16 | fp16 (autocast; fp16 with a GradScaler, GPU only)
+    compile: bool = False           # torch.compile the networks (first steps are slow while it compiles)
 
 
 @dataclass
@@ -323,6 +327,17 @@ def _validate_gan_options(cfg: Config) -> None:
     parse_policy(loss.diffaugment)
 
 
+def _validate_speed_options(cfg: Config) -> None:
+    t = cfg.train
+    if t.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", t.device):
+        raise ConfigError(f"unknown train.device '{t.device}' (choose from: auto, cpu, cuda, cuda:N)")
+    if t.amp not in ("none", "bf16", "fp16"):
+        raise ConfigError(f"unknown train.amp '{t.amp}' (choose from: none, bf16, fp16)")
+    if t.amp == "fp16" and (cfg.loss.gp or cfg.loss.r1):
+        raise ConfigError("train.amp=fp16 with loss.gp or loss.r1 is not supported (the penalty's double "
+                          "backward would need its own loss scaling): use train.amp=bf16")
+
+
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written."""
     t, o = cfg.train, cfg.optim
@@ -371,6 +386,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("model.width and model.hidden sizes must be at least 1")
     if t.threads is not None and t.threads < 1:
         raise ConfigError("train.threads must be at least 1")
+    _validate_speed_options(cfg)
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):

@@ -121,7 +121,7 @@ def gradient_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tenso
     """E[(||grad D(x_hat)||_2 - target)^2] at x_hat = eps x + (1-eps) G(z), eps ~ U[0, 1] a sample:
     WGAN-GP's soft 1-Lipschitz constraint along lines between the distributions (Gulrajani et al.
     2017, eq. 3). eps comes from `rng` on the CPU, so a seed gives the same points on every device."""
-    eps = torch.rand(len(real), generator=rng).to(real.device, real.dtype)
+    eps = torch.rand(len(real), generator=rng).to(real.device, real.dtype, non_blocking=True)
     eps = eps.view(-1, *([1] * (real.dim() - 1)))
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     return (_input_grad(d_fn, x_hat).norm(dim=1) - target).pow(2).mean()

@@ -60,10 +60,12 @@ def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0)
 
 
 def make_optimizer(net: nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
+    """Adam as one fused kernel over all parameters (CPU and CUDA); RMSprop has no fused form,
+    so its multi-tensor (foreach) one."""
     o = cfg.optim
     if o.name == "rmsprop":
         return torch.optim.RMSprop(net.parameters(), lr=lr, foreach=True)
-    return torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), foreach=True)
+    return torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), fused=True)
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -92,9 +94,33 @@ class GANRecipe:
         self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
         #: real batches one step consumes: one for each D update
         self.batches_per_step = o.n_critic
+        #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of latents
+        self.shard = (0, 1)
+        #: set by the trainer for train.amp=fp16: losses scaled before backward, steps unscaled
+        self.grad_scaler: torch.amp.GradScaler | None = None
 
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=rng)
+
+    def _train_latents(self, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+        """This rank's `n` latents: all ranks draw the global batch's from the same stream and each
+        keeps its slice, so K ranks train on the latents one process of K x the batch would."""
+        rank, ranks = self.shard
+        z = self.latents(n * ranks, rng)[rank * n:(rank + 1) * n]
+        return z.to(device, non_blocking=True)  # drawn on the CPU: the same numbers on every device
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (loss if self.grad_scaler is None else self.grad_scaler.scale(loss)).backward()
+
+    def _optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        if self.grad_scaler is None:
+            opt.step()
+        else:
+            self.grad_scaler.step(opt)  # unscales, skips the step on inf/NaN gradients
+
+    def _grad_norm(self, module: nn.Module) -> torch.Tensor:
+        norm = grad_norm(module)
+        return norm if self.grad_scaler is None else norm / self.grad_scaler.get_scale()
 
     def labels(self, n: int) -> torch.Tensor | None:
         """Balanced labels 0, 1, ..., C-1, 0, ... for a conditional model sampled without labels."""
@@ -131,7 +157,7 @@ class GANRecipe:
             # G's step reuses the last critic step's fakes (one G forward saved; WGAN's Algorithm 1
             # draws fresh z, the same in distribution); earlier critic steps need no graph through G
             with torch.set_grad_enabled(last):
-                fake = self.generate(self.latents(len(x_i), rng).to(x.device), y_i)
+                fake = self.generate(self._train_latents(len(x_i), rng, x.device), y_i)
             stats = self._d_step(x_i, y_i, fake.detach(), rng, step, want_stats and last)
         stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats))
         return stats
@@ -153,11 +179,11 @@ class GANRecipe:
             loss_d = loss_d + 0.5 * loss_cfg.r1 * loss_cfg.r1_every * r1  # lazy: k times the weight every k
             stats["r1"] = r1.detach()
         opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        self._backward(loss_d)
         if want_stats:
-            stats["grad_norm_d"] = grad_norm(D)
+            stats["grad_norm_d"] = self._grad_norm(D)
             stats.update(output_stats(real_out.detach(), fake_out.detach(), self.output_kind))
-        opt_d.step()
+        self._optimizer_step(opt_d)
         if loss_cfg.clip is not None:
             losses.clip_weights_(D, loss_cfg.clip)
         return stats
@@ -168,13 +194,13 @@ class GANRecipe:
         real_out = self.discriminate(x, y, rng) if self.cfg.loss.kind in losses.G_NEEDS_REAL else None
         loss_g = self.g_loss(self.discriminate(fake, y, rng), real_out)
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        self._backward(loss_g)
         D.requires_grad_(True)
         stats = {"loss_g": loss_g.detach()}
         if want_stats:
-            stats["grad_norm_g"] = grad_norm(G)
+            stats["grad_norm_g"] = self._grad_norm(G)
             stats["_samples"] = fake.detach()  # the trainer measures their diversity
-        opt_g.step()
+        self._optimizer_step(opt_g)
         return stats
 
 

@@ -2,7 +2,8 @@
 
 It owns what all model families share: seeds and RNG streams, batching from the in-memory
 dataset, EMA, the wall-clock budget, logging to `metrics.jsonl`, health verdicts, sample grids,
-checkpoints (periodic, on Ctrl-C, never after NaN) and exact resume.
+checkpoints (periodic, on Ctrl-C, never after NaN) and exact resume; and the speed and scale
+machinery: the device, AMP, `torch.compile`, and data parallelism under torchrun (`distributed`).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -22,11 +23,13 @@ from tqdm import tqdm
 from .. import config as config_mod
 from ..config import Config
 from ..data import Dataset, load_dataset
+from ..data.base import to_float
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import save_png
 from ..recipes import Recipe, build_recipe
 from ..recipes.base import generate_in_chunks
 from . import checkpoint as ckpt
+from . import distributed
 from .ema import EMA
 from .health import DIVERGED, HealthMonitor, pairwise_diversity
 
@@ -53,10 +56,10 @@ class BatchSampler:
     """Epoch-wise random permutations derived from (seed, epoch): stateless, so resuming at step
     s needs nothing but s, and any rank or restart sees the same order."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
         if batch_size > n:
             raise GankitError(f"batch size {batch_size} exceeds the {n} samples of the data set")
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, torch.device(device)
         self.per_epoch = n // batch_size
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
@@ -64,7 +67,8 @@ class BatchSampler:
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+            # drawn on the CPU (the same order on every device), moved once an epoch
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).to(self.device)
         return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
 
 
@@ -97,7 +101,8 @@ class _StopRequest:
 #: options a resumed run may change: how long it trains and what it logs, not what it trains
 RESUMABLE_CHANGES = {"train.steps", "train.minutes", "train.log_every", "train.sample_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.threads", "train.eval_every",
-                     "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier"}
+                     "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier",
+                     "train.device", "train.compile"}
 
 
 def _changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
@@ -115,6 +120,17 @@ def _finite(tensors: list[torch.Tensor]) -> bool:
     return bool(torch.stack(torch._foreach_norm(tensors)).isfinite().all()) if tensors else True
 
 
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give restored optimizer state its parameter's memory layout (checkpoints store it
+    contiguous): a fused optimizer walks parameter and state memory in lockstep, so a
+    channels_last weight with a contiguous moment would be updated with the wrong elements."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
 class Trainer:
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, download: bool = False,
                  progress: bool | None = None, echo: Callable[[str], None] | None = None,
@@ -126,21 +142,33 @@ class Trainer:
         self._echo = echo or (lambda line: print(line, file=sys.stderr))
         self._bar: tqdm | None = None
         t = cfg.train
+        self.group, self.device = distributed.join_from_env(t.device)
+        if t.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("train.amp=fp16 needs a CUDA device (its GradScaler); on a CPU use train.amp=bf16 or none")
+        if t.amp == "fp16" and self.group.active:
+            raise ConfigError("train.amp=fp16 is not supported under torchrun (ranks could skip different steps): "
+                              "use train.amp=bf16")
         resume_from = self._check_run_dir(resume)
         if t.threads:
             torch.set_num_threads(t.threads)
         self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
         self.recipe = build_model(cfg, self.data.sample_shape, self.data.num_classes)
+        #: the plain modules (checkpoints, EMA, grids); `recipe.nets` may hold compiled wrappers of them
+        self.nets = dict(self.recipe.nets)
         self.channels_last = t.channels_last and self.data.is_image
-        if self.channels_last:
-            for net in self.recipe.nets.values():
-                net.to(memory_format=torch.channels_last)
-        self.ema = EMA(self.recipe.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
+        for net in self.nets.values():
+            net.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        self.ema = EMA(self.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
         per_step = self.recipe.batches_per_step * cfg.optim.batch_size
-        if per_step > len(self.data):
-            raise ConfigError(f"a step reads optim.batch_size x optim.n_critic = {per_step} samples, more than "
-                              f"the {len(self.data)} of {self.data.name}")
-        self.sampler = BatchSampler(len(self.data), per_step, t.seed)
+        if per_step * self.group.world > len(self.data):
+            raise ConfigError(f"a step reads optim.batch_size x optim.n_critic x processes = "
+                              f"{per_step * self.group.world} samples, more than the {len(self.data)} of {self.data.name}")
+        # the data set lives on the device once; each step is one index into it
+        self.x_device = self.data.x.to(self.device)
+        self.y_device = self.data.y.to(self.device) if self.data.y is not None else None
+        self.sampler = BatchSampler(len(self.data), per_step * self.group.world, t.seed, self.device)
+        if self.group.active:
+            self._shard_recipe()
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.recipe.optimizers.items()}
         self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
         self.fixed_latents = self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
@@ -151,6 +179,79 @@ class Trainer:
         self.class_probe = self._build_class_probe() if t.health_classifier else None
         if resume_from is not None:
             self._restore(*resume_from)
+        self.grad_scaler = self._make_grad_scaler() if t.amp == "fp16" else None
+        self._synced_buffers: list[torch.Tensor] = []
+        if self.group.active:
+            self._join_ranks()
+        if t.compile:
+            self._compile()
+
+    # ---- device, AMP, compile, ranks ---------------------------------------------------------
+    def _shard_recipe(self) -> None:
+        """Every rank draws from the same noise stream; a recipe with `shard` takes its rank's slice
+        of each global draw, so K ranks see the noise one process of K x the batch would."""
+        if not hasattr(self.recipe, "shard"):
+            raise ConfigError(f"recipe '{self.cfg.recipe}' cannot train under torchrun yet (it has no `shard`)")
+        self.recipe.shard = (self.group.rank, self.group.world)  # type: ignore[attr-defined]
+
+    def _join_ranks(self) -> None:
+        """Same weights on every rank from the start (rank 0's), gradients averaged before every
+        optimizer step, float buffers (batch-norm statistics) re-broadcast after every step."""
+        nets = [*self.nets.values(), *(self.ema.nets.values() if self.ema else [])]
+        distributed.broadcast_modules(nets)
+        for opt in self.recipe.optimizers.values():
+            distributed.average_gradients_before_step(opt, self.group.world)
+        self._synced_buffers = distributed.float_buffers(self.nets.values())
+
+    def _make_grad_scaler(self) -> torch.amp.GradScaler:
+        if not hasattr(self.recipe, "grad_scaler"):
+            raise ConfigError(f"recipe '{self.cfg.recipe}' does not support train.amp=fp16: use bf16")
+        self.recipe.grad_scaler = torch.amp.GradScaler(self.device.type)  # type: ignore[attr-defined]
+        return self.recipe.grad_scaler  # type: ignore[attr-defined]
+
+    def _autocast(self):
+        amp = self.cfg.train.amp
+        if amp == "none":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+    def _compile(self) -> None:
+        """Compile the recipe's networks (checkpoints, EMA and grids keep the plain modules). A
+        failure surfaces at the first step, where `_train_step` turns it into one line."""
+        try:
+            import torch._dynamo
+
+            supported = torch._dynamo.is_dynamo_supported()
+        except Exception:  # noqa: BLE001 - any import problem means: no compile here
+            supported = False
+        if not supported:
+            raise ConfigError("train.compile=true, but torch.compile is not available with this Python/PyTorch; "
+                              "set train.compile=false")
+        for name, net in self.nets.items():
+            self.recipe.nets[name] = torch.compile(net)
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool) -> dict[str, torch.Tensor]:
+        try:
+            with self._autocast():
+                stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
+        except Exception as e:
+            if self.cfg.train.compile and type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                raise GankitError(f"train.compile: torch.compile failed ({type(e).__name__}: {first}); "
+                                  "train without it: train.compile=false") from None
+            raise
+        if self.grad_scaler is not None:
+            self.grad_scaler.update()
+        if self._synced_buffers:
+            distributed.broadcast_tensors(self._synced_buffers)
+        return stats
+
+    def _any_rank(self, flag: bool | torch.Tensor) -> bool:
+        return distributed.any_rank(flag, self.device) if self.group.active else bool(flag)
+
+    def close(self) -> None:
+        """Leave the process group if this trainer joined it (torchrun runs)."""
+        self.group.close()
 
     # ---- run directory and checkpoints -------------------------------------------------------
     def _check_run_dir(self, resume: bool) -> tuple[Path, dict[str, Any]] | None:
@@ -159,6 +260,8 @@ class Trainer:
             if not existing:
                 raise CheckpointError(f"nothing to resume: no checkpoint in {self.ckpt_dir}")
             return ckpt.load_latest(self.run_dir)
+        if not self.group.is_main:
+            return None  # rank 0 checks (and then writes) the run directory
         if existing:
             raise GankitError(f"{self.run_dir} already holds a run with checkpoints: "
                               "pass --resume to continue it, or choose another --out")
@@ -173,7 +276,7 @@ class Trainer:
             "config": self.cfg.to_dict(), "step": self.step, "elapsed": self.elapsed,
             "data": {"name": self.data.name, "sample_shape": list(self.data.sample_shape),
                      "num_classes": self.data.num_classes},
-            "nets": {n: m.state_dict() for n, m in self.recipe.nets.items()},
+            "nets": {n: m.state_dict() for n, m in self.nets.items()},
             "optimizers": {n: o.state_dict() for n, o in self.recipe.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema else None,
             "rng": {"noise": self.noise_rng.get_state()},
@@ -191,10 +294,11 @@ class Trainer:
             raise GankitError(f"cannot change {', '.join(changed)} when resuming {self.run_dir}: "
                               "the checkpoint was trained with other values")
         try:
-            for n, m in self.recipe.nets.items():
+            for n, m in self.nets.items():
                 m.load_state_dict(state["nets"][n])
             for n, o in self.recipe.optimizers.items():
                 o.load_state_dict(state["optimizers"][n])
+                _match_param_layout(o)
             if self.ema:
                 self.ema.load_state_dict(state["ema"])
             self.noise_rng.set_state(state["rng"]["noise"])
@@ -206,10 +310,13 @@ class Trainer:
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.last_checkpoint = path
 
-    def save_checkpoint(self) -> Path:
-        weights = [t for m in self.recipe.nets.values() for t in m.state_dict().values() if t.is_floating_point()]
+    def save_checkpoint(self) -> Path | None:
+        """Rank 0 writes (from CPU copies, loadable on any device); other ranks only check."""
+        weights = [t for m in self.nets.values() for t in m.state_dict().values() if t.is_floating_point()]
         if not _finite(weights):
             raise FloatingPointError("weights are not finite")
+        if not self.group.is_main:
+            return None
         path = ckpt.save(ckpt.checkpoint_path(self.ckpt_dir, self.step), self._state())
         ckpt.prune(self.ckpt_dir, path, self.cfg.train.keep_checkpoints)
         self.last_checkpoint = path
@@ -223,7 +330,7 @@ class Trainer:
             self._echo(line)
 
     def sampling_nets(self) -> dict[str, torch.nn.Module]:
-        return {**self.recipe.nets, **(self.ema.nets if self.ema else {})}
+        return {**self.nets, **(self.ema.nets if self.ema else {})}
 
     @torch.no_grad()
     def save_grid(self) -> Path:
@@ -294,13 +401,13 @@ class Trainer:
 
     @torch.no_grad()
     def _generate_eval(self, latents: torch.Tensor) -> torch.Tensor:
-        """Samples from the sampling weights (EMA when on) in eval mode, in chunks."""
+        """Samples from the sampling weights (EMA when on) in eval mode, in chunks, back on the CPU."""
         nets = self.sampling_nets()
         modes = {n: m.training for n, m in nets.items()}
         for m in nets.values():
             m.eval()
         try:
-            return generate_in_chunks(self.recipe, latents, nets=nets)
+            return generate_in_chunks(self.recipe, latents.to(self.device), nets=nets).float().cpu()
         finally:
             for n, m in nets.items():
                 m.train(modes[n])
@@ -317,35 +424,52 @@ class Trainer:
                                                           if isinstance(v, float)))
 
     # ---- the loop ----------------------------------------------------------------------------
-    def _should_continue(self, deadline: float | None) -> bool:
+    def _should_continue(self, deadline: float | None, stop: _StopRequest | None = None) -> bool:
         steps = self.cfg.train.steps
         if steps is not None and self.step >= steps:
             return False
-        return deadline is None or time.monotonic() < deadline
+        if self.group.active:  # budget and Ctrl-C are agreed by all ranks at log steps
+            return not self._ranks_stop
+        return (deadline is None or time.monotonic() < deadline) and not (stop is not None and stop.requested)
+
+    def _agree_on_stopping(self, deadline: float | None, stop: _StopRequest) -> None:
+        """Under torchrun: every rank leaves the loop at the same step (a log step) when any rank's
+        budget ran out or any rank was interrupted."""
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        self._ranks_interrupted = self._any_rank(stop.requested)
+        self._ranks_stop = self._ranks_interrupted or self._any_rank(out_of_time)
+
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's batch of `step`: one index into the data already on the device."""
+        index = distributed.rank_slice(self.sampler.indices(step), self.recipe.batches_per_step,
+                                       self.group.rank, self.group.world)
+        x = to_float(self.x_device[index])
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, (self.y_device[index] if self.y_device is not None else None)
 
     def run(self) -> RunResult:
         t = self.cfg.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._trim_metrics()
-        ckpt.atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
+        main = self.group.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._trim_metrics()
+            ckpt.atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
         stop = _StopRequest()
         deadline = time.monotonic() + 60 * t.minutes if t.minutes else None
-        bad = torch.zeros((), dtype=torch.bool)
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        self._ranks_stop = self._ranks_interrupted = False
         status = "completed"
         interval_start, interval_images = time.monotonic(), 0
         with stop.installed(), self._progress_bar() as bar:
             self._bar = bar
-            while self._should_continue(deadline) and not stop.requested:
+            while self._should_continue(deadline, stop):
                 step_start = time.monotonic()
                 if self.cfg.optim.lr_decay == "linear":
                     self._decay_lr()
-                index = self.sampler.indices(self.step)
-                x = self.data.batch(index)
-                y = self.data.y[index] if self.data.y is not None else None
-                if self.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x, y = self._batch(self.step)
                 log_now = (self.step + 1) % t.log_every == 0
-                stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=log_now, step=self.step)
+                stats = self._train_step(x, y, want_stats=log_now)
                 bad |= ~torch.isfinite(torch.stack([v for k, v in stats.items() if k.startswith("loss")])).all()
                 if self.ema:
                     self.ema.update(self.step)
@@ -355,40 +479,46 @@ class Trainer:
                 bar.update(1 if t.steps else 0)
                 boundary = log_now or any(self.step % every == 0 for every in
                                           (t.checkpoint_every, t.sample_every, t.eval_every or 0) if every)
-                if boundary and bool(bad):
+                if boundary and self._any_rank(bad):
                     status = "diverged"
                     break
                 if log_now:
                     now = time.monotonic()
-                    self._log(stats, x, interval_images / max(now - interval_start, 1e-9))
+                    if main:  # images/s of the whole run (all ranks): K x this rank's
+                        self._log(stats, x, self.group.world * interval_images / max(now - interval_start, 1e-9))
                     interval_start, interval_images = now, 0
                     if not t.steps and deadline:
                         bar.n = min(bar.total, round(t.minutes * 60 - (deadline - now)))
                         bar.refresh()
-                if self.step % t.sample_every == 0:
+                    if self.group.active:
+                        self._agree_on_stopping(deadline, stop)
+                if main and self.step % t.sample_every == 0:
                     self.save_grid()
-                if self.evaluator and self.step % t.eval_every == 0:
+                if main and self.evaluator and self.step % t.eval_every == 0:
                     self._evaluate()
                 if self.step % t.checkpoint_every == 0 and not self._checkpoint_if_finite():
                     status = "diverged"
                     break
-            if status == "completed" and bool(bad):
+            if status == "completed" and self._any_rank(bad):
                 status = "diverged"
-            if status == "completed" and stop.requested:
+            if status == "completed" and (stop.requested or self._ranks_interrupted):
                 status = "interrupted"
             if status != "diverged" and (self.step % t.checkpoint_every != 0 or self.last_checkpoint is None):
                 if not self._checkpoint_if_finite():
                     status = "diverged"
             if status == "diverged":
                 self.health.observe({"loss_d": float("nan")})
-                self.echo(f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
-                          f"last good checkpoint: {self.last_checkpoint or 'none'}")
-            else:
+                if main:
+                    self.echo(f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
+                              f"last good checkpoint: {self.last_checkpoint or 'none'}")
+            elif main:
                 if self.step % t.sample_every != 0:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every != 0:
                     self._evaluate()
             self._bar = None
+        if self.group.active:
+            torch.distributed.barrier()  # no rank leaves while rank 0 still writes
         summary = {**self.health.summary(), "steps": self.step, "train_seconds": round(self.elapsed, 1)}
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
 
@@ -413,6 +543,7 @@ class Trainer:
         t = self.cfg.train
         total = (t.steps - self.step) if t.steps else round(t.minutes * 60)
         disable = None if self.progress is None else not self.progress
+        disable = True if not self.group.is_main else disable
         bar = tqdm(total=total, unit="step" if t.steps else "s", disable=disable, dynamic_ncols=True,
                    leave=False, file=sys.stderr)
         try:

@@ -1,0 +1,131 @@
+"""Devices and data-parallel training over `torch.distributed`, for the one trainer.
+
+Under `torchrun` (RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT in the environment) each
+process trains on its own slice of every global batch. Recipes run their own backward passes and
+optimizer steps, and the WGAN-GP and R1 penalties take double backward, which DDP's reducer
+handles badly; so nothing is wrapped in `DistributedDataParallel`: an optimizer step pre-hook
+all-reduces (averages) the flattened gradients right before every optimizer step, for any recipe,
+and float buffers (batch-norm statistics) are broadcast from rank 0 after each step, as DDP does
+with `broadcast_buffers=True`. Weights are broadcast from rank 0 once at the start, so every rank
+holds the same weights at every step.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+from ..errors import ConfigError
+
+
+def resolve_device(name: str, local_rank: int = 0, distributed: bool = False) -> torch.device:
+    """`auto` is CUDA when present; under torchrun `cuda` means this process's GPU (LOCAL_RANK)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device={name}, but this PyTorch sees no CUDA device (use cpu or auto)")
+        index = int(name.split(":")[1]) if ":" in name else (local_rank if distributed else torch.cuda.current_device())
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"train.device={name}: there are only {torch.cuda.device_count()} CUDA devices")
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+@dataclass
+class Group:
+    """This process's place in the run: rank 0 of 1 without torchrun."""
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False   # this trainer initialised the process group (and tears it down)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def close(self) -> None:
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self.owns_group = False
+
+
+def join_from_env(device_name: str) -> tuple[Group, torch.device]:
+    """Join the torchrun group named by the environment (gloo on CPU, NCCL on GPU), or run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Group(), resolve_device(device_name)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank, distributed=True)
+    owns = False
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+        owns = True
+    return Group(dist.get_rank(), dist.get_world_size(), local_rank, owns), device
+
+
+def broadcast_tensors(tensors: Iterable[torch.Tensor], src: int = 0) -> None:
+    """Copy rank `src`'s values into these tensors on every rank, one flat message per dtype."""
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    with torch.no_grad():
+        for group in by_dtype.values():
+            flat = _flatten_dense_tensors([t.detach() for t in group])
+            dist.broadcast(flat, src)
+            for t, v in zip(group, _unflatten_dense_tensors(flat, group)):
+                t.copy_(v)
+
+
+def broadcast_modules(modules: Iterable[nn.Module]) -> None:
+    broadcast_tensors([t for m in modules for t in [*m.parameters(), *m.buffers()]])
+
+
+def float_buffers(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
+    return [b for m in modules for b in m.buffers() if b.is_floating_point()]
+
+
+def average_gradients_before_step(optimizer: torch.optim.Optimizer, world: int):
+    """Install the pre-hook that makes every rank step with the mean of all ranks' gradients (the
+    gradient a single process would compute on the global batch). Parameters without a gradient
+    are left out on every rank alike: recipes take the same code path on every rank."""
+
+    def hook(opt: torch.optim.Optimizer, args, kwargs) -> None:
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        if not grads:
+            return
+        flat = _flatten_dense_tensors(grads)
+        dist.all_reduce(flat)
+        flat.div_(world)
+        for g, v in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            g.copy_(v)
+
+    return optimizer.register_step_pre_hook(hook)
+
+
+def any_rank(flag: bool | torch.Tensor, device: torch.device) -> bool:
+    """True on every rank when it is true on any (stop requests, budgets, NaN): all ranks must
+    leave the loop at the same step or the next collective waits forever."""
+    t = torch.as_tensor(flag, dtype=torch.int32).reshape(1).to(device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def rank_slice(index: torch.Tensor, chunks: int, rank: int, world: int) -> torch.Tensor:
+    """Rank `rank`'s share of a global batch of indices made of `chunks` consecutive batches (one a
+    critic step): the r-th K-th of each, so K ranks of batch B see what one process of batch K x B
+    would, batch for batch."""
+    if world == 1:
+        return index
+    return index.view(chunks, world, -1)[:, rank].reshape(-1)

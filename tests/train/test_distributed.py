@@ -1,0 +1,106 @@
+"""Data parallelism over torch.distributed: two CPU processes (gloo) against one process."""
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from gankit import config as config_mod
+from gankit.errors import ConfigError
+from gankit.train import Trainer
+from gankit.train.distributed import rank_slice
+
+from conftest import tiny_config
+
+RANKS = 2
+
+
+def mlp_config(batch: int, steps: int = 6):
+    cfg = tiny_config("seed-mlp", steps=steps, log_every=3, sample_every=100, checkpoint_every=100)
+    cfg.optim.batch_size = batch
+    return config_mod.validate(cfg)
+
+
+def dcgan_config(steps: int):
+    """G with batch norm (buffers that must stay equal across ranks) and EMA."""
+    return tiny_config("dcgan", steps=steps, log_every=2, sample_every=4, checkpoint_every=4, device="cpu")
+
+
+def _state(trainer):
+    nets = {f"{n}/{k}": v.clone() for n, m in trainer.nets.items() for k, v in m.state_dict().items()}
+    ema = {f"ema/{k}": v.clone() for k, v in trainer.ema.nets["G"].state_dict().items()} if trainer.ema else {}
+    return {**nets, **ema}
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(RANKS),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    quiet = {"progress": False, "echo": lambda line: None}
+    mlp = Trainer(mlp_config(batch=8), f"{out}/mlp", **quiet)
+    mlp.run()
+    Trainer(dcgan_config(steps=4), f"{out}/resumed", **quiet).run()
+    resumed = Trainer(dcgan_config(steps=8), f"{out}/resumed", resume=True, **quiet)
+    resumed.run()
+    straight = Trainer(dcgan_config(steps=8), f"{out}/straight", **quiet)
+    straight.run()
+    torch.save({"mlp": _state(mlp), "resumed": _state(resumed), "straight": _state(straight)},
+               f"{out}/rank{rank}.pt")
+    straight.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=RANKS, join=True)
+    return out, [torch.load(out / f"rank{r}.pt") for r in range(RANKS)]
+
+
+def test_ranks_hold_identical_weights_and_buffers(two_ranks):
+    _, (a, b) = two_ranks
+    for run in ("mlp", "resumed", "straight"):
+        assert a[run].keys() == b[run].keys()
+        assert all(torch.equal(a[run][k], b[run][k]) for k in a[run]), run
+    assert any("running_mean" in k for k in a["straight"])  # batch-norm statistics were compared too
+
+
+def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
+    _, (a, _) = two_ranks
+    single = Trainer(mlp_config(batch=16), tmp_path / "single", progress=False, echo=lambda line: None)
+    single.run()
+    ref = _state(single)
+    assert ref.keys() == a["mlp"].keys()
+    for k in ref:
+        torch.testing.assert_close(a["mlp"][k], ref[k], rtol=0, atol=2e-5)
+
+
+def test_resume_under_ddp_continues_the_run(two_ranks):
+    out, (a, _) = two_ranks
+    assert all(torch.equal(a["resumed"][k], a["straight"][k]) for k in a["straight"])
+    assert (out / "straight" / "metrics.jsonl").read_text().count("\n") == 4  # rank 0 alone logs
+    assert sorted(p.name for p in (out / "straight" / "samples").iterdir()) == ["step_0000004.png",
+                                                                               "step_0000008.png"]
+
+
+def test_rank_slices_partition_each_critic_batch():
+    index = torch.arange(24)  # 2 critic batches of a global 12 = 2 ranks x 6
+    r0, r1 = rank_slice(index, 2, 0, 2), rank_slice(index, 2, 1, 2)
+    assert r0.tolist() == [0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17]
+    assert sorted(r0.tolist() + r1.tolist()) == list(range(24))
+
+
+def test_device_and_amp_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="train.device"):
+        config_mod.validate(tiny_config(device="tpu"))
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        Trainer(tiny_config(device="cpu", amp="fp16"), tmp_path / "fp16", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            Trainer(tiny_config(device="cuda"), tmp_path / "cuda", progress=False)

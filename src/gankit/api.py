@@ -31,13 +31,21 @@ def train(config: Config | str = "dcgan", out: str | Path = "runs/gankit", *, re
     cfg = config if isinstance(config, Config) else make_config(config, **sections)
     if isinstance(config, Config) and sections:
         config_mod._merge(cfg, sections)
-    return Trainer(cfg, out, resume=resume, download=download, progress=progress).run()
+    trainer = Trainer(cfg, out, resume=resume, download=download, progress=progress)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
 
 
 class Generator:
-    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had them)."""
+    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had them),
+    on `device` (checkpoints hold CPU tensors, so any device loads any checkpoint)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        from .train.distributed import resolve_device
+
+        self.device = resolve_device(device)
         self.path, state = ckpt.load_latest(path)
         try:
             self.config = config_mod.from_dict(state["config"])
@@ -54,7 +62,7 @@ class Generator:
             raise CheckpointError(f"{self.path} does not hold a usable gankit model: "
                                   f"{str(e).splitlines()[0]}") from None
         for net in self.nets.values():
-            net.eval().requires_grad_(False)
+            net.to(self.device).eval().requires_grad_(False)
         self.step = int(state["step"])
         self.health = state["health"]["history"]
         self.used_ema = bool(state.get("ema"))
@@ -66,10 +74,12 @@ class Generator:
         if n < 1:
             raise ConfigError("the number of samples must be at least 1")
         rng = torch.Generator().manual_seed(seed)
-        latents = self.recipe.latents(n, rng)
-        return generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size).float().contiguous()
+        latents = self.recipe.latents(n, rng).to(self.device)  # drawn on the CPU: same samples on any device
+        labels = None if labels is None else labels.to(self.device)
+        return generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size).float().cpu().contiguous()
 
 
-def load(path: str | Path) -> Generator:
-    """Load a run directory (its newest checkpoint) or a checkpoint file."""
-    return Generator(path)
+def load(path: str | Path, device: str = "cpu") -> Generator:
+    """Load a run directory (its newest checkpoint) or a checkpoint file onto `device`
+    (cpu, cuda, cuda:N, or auto)."""
+    return Generator(path, device)

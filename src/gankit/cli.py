@@ -53,6 +53,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     labels.add_argument("--label", type=int, default=None, help="conditional models: every sample of this class")
     labels.add_argument("--by-class", action="store_true",
                         help="conditional models: one row per class, -n samples in all")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -82,6 +83,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--metrics", default="fid,kid,pr,dc,classes", help="comma list of: fid,kid,is,pr,dc,classes")
+    p.add_argument("--device", default="cpu", help="device that generates the samples: cpu (default), cuda, auto")
     p.add_argument("-n", type=int, default=10000, help="number of generated samples (default 10000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -163,9 +165,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{cfg.preset}-{cfg.data.source}"
     trainer = Trainer(cfg, out, resume=args.resume, download=args.download,
                       progress=False if args.no_progress else None)
-    if args.resume:
+    if args.resume and trainer.group.is_main:
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    finally:
+        trainer.close()
+    if not trainer.group.is_main:  # under torchrun, rank 0 reports for the run
+        return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
     health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]
@@ -209,7 +216,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
-    model = load(args.run)
+    model = load(args.run, device=args.device)
     labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
@@ -267,7 +274,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = parse_metrics(args.metrics)
     if args.n < 2:
         raise ConfigError("-n must be at least 2")
-    model = load(args.run)
+    model = load(args.run, device=args.device)
     data_cfg = config_mod.DataConfig(**{**model.config.data.__dict__})
     if args.data:
         data_cfg.source = args.data

@@ -93,8 +93,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a published protocol end to end and print ours beside the papers' rows",
                        description="Train PRESET on a benchmark protocol, evaluate it the papers' way and print "
                                    "the published results of the same protocol beside ours.")
-    p.add_argument("protocol", help="toy2d (ring and grid), stacked-mnist or mnist")
-    p.add_argument("--preset", required=True, help=f"one of: {', '.join(config_mod.PRESETS)}")
+    p.add_argument("protocol", help="toy2d (ring and grid), stacked-mnist, mnist; speed or time-to-quality "
+                                    "(gankit against a plain PyTorch loop)")
+    p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)}")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST files (stacked-mnist, mnist)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
@@ -105,6 +106,16 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--progress", action="store_true", help="show the training progress bars")
+    speed = p.add_argument_group("speed and time-to-quality")
+    speed.add_argument("--presets", default="seed-mlp,dcgan,hinge-resnet", help="speed: comma list of presets")
+    speed.add_argument("--repeats", type=int, default=5, help="speed: interleaved timed repeats per side")
+    speed.add_argument("--steps-per-repeat", type=int, default=100, help="speed: steps in one timed repeat")
+    speed.add_argument("--device", default="cpu", help="speed: cpu (default), cuda, cuda:N or auto")
+    speed.add_argument("--amp", default="none", help="speed: none, bf16 or fp16 (CUDA)")
+    speed.add_argument("--threshold", type=float, default=20.0,
+                       help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)")
+    speed.add_argument("--eval-seconds", type=float, default=20.0,
+                       help="time-to-quality: training seconds between evaluations (default 20)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every run")
 
 
@@ -314,8 +325,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from .bench import write_json
+    from .speed import format_speed, format_ttq, run_speed, run_ttq
+
+    if args.repeats < 1 or args.steps_per_repeat < 1:
+        raise ConfigError("--repeats and --steps-per-repeat must be at least 1")
+    out = Path(args.out or f"runs/bench-{args.protocol}")
+    if args.protocol == "speed":
+        result = run_speed(args.data_dir, args.presets.split(","), steps=args.steps_per_repeat, repeats=args.repeats,
+                           device=args.device, amp=args.amp, overrides=args.overrides)
+        print(format_speed(result))
+    else:
+        result = run_ttq(args.data_dir, out, minutes=args.minutes or 10.0, threshold=args.threshold,
+                         eval_seconds=args.eval_seconds, seed=args.seed, classifier=args.classifier,
+                         preset=args.preset or "dcgan", overrides=args.overrides)
+        print(format_ttq(result))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / "bench.json")
+    if args.json:
+        write_json(result, Path(args.json))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_bench, write_json
+
+    if args.protocol in ("speed", "time-to-quality"):
+        return cmd_bench_speed(args)
+    if not args.preset:
+        raise ConfigError(f"the {args.protocol} benchmark needs --preset")
 
     out = Path(args.out or f"runs/bench-{args.protocol}-{args.preset}")
     result = run_bench(args.protocol, args.preset, out, data_dir=args.data_dir, minutes=args.minutes,

@@ -1,0 +1,379 @@
+"""`gankit bench speed` and `gankit bench time-to-quality`: gankit's trainer against the plain
+PyTorch loop a user would otherwise write, on the same networks, in the same run.
+
+The reference loop is the one of the seed code and the PyTorch DCGAN example: a per-item `Dataset`
+doing ToTensor + Normalize work in Python, a shuffling `DataLoader`, D ending in a Sigmoid with
+`nn.BCELoss` (real and fake terms backpropagated separately), default Adam, and G's step
+backpropagating into D's weights too. Both sides start from the same weights. Timings alternate
+between the two sides (so a contended machine slows both alike) and medians are reported.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import config as config_mod
+from .errors import ConfigError
+
+SPEED_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet")
+#: every family's sampling speed is measured; other families add their preset names here
+SAMPLING_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet")
+SAMPLING_N = 2000
+
+
+class PerItemMNIST(torch.utils.data.Dataset):
+    """What `torchvision.datasets.MNIST(transform=Compose([ToTensor(), Normalize(0.5, 0.5)]))`
+    does for each item."""
+
+    def __init__(self, images: np.ndarray):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = torch.from_numpy(self.images[i].copy()).float().div(255.0).unsqueeze(0)
+        return x.sub(0.5).div(0.5), 0
+
+
+class ReferenceGAN:
+    """The seed code's / PyTorch DCGAN example's training step on given G and D (weights copied)."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, z_dim: int, lr: float, betas: tuple[float, float],
+                 device: torch.device):
+        self.G = copy.deepcopy(G).to(device, memory_format=torch.contiguous_format).train()
+        self.D = nn.Sequential(copy.deepcopy(D), nn.Sigmoid()).to(device, memory_format=torch.contiguous_format)
+        self.z_dim, self.device = z_dim, device
+        self.criterion = nn.BCELoss()
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
+
+    def step(self, real: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One D step and one G step; returns (loss_d, loss_g) as the example logs them."""
+        b = real.size(0)
+        z = torch.randn(b, self.z_dim, device=self.device) if z is None else z
+        self.D.zero_grad()
+        label = torch.full((b,), 1.0, device=self.device)
+        err_real = self.criterion(self.D(real).view(-1), label)
+        err_real.backward()
+        fake = self.G(z)
+        label.fill_(0.0)
+        err_fake = self.criterion(self.D(fake.detach()).view(-1), label)
+        err_fake.backward()
+        self.opt_d.step()
+        self.G.zero_grad()
+        label.fill_(1.0)
+        err_g = self.criterion(self.D(fake).view(-1), label)
+        err_g.backward()
+        self.opt_g.step()
+        return (err_real + err_fake).detach(), err_g.detach()
+
+    def runner(self, loader: DataLoader) -> Callable[[int], int]:
+        """`run(n_steps) -> images`, reading the loader as the example does (epochs restart)."""
+        batches = iter(loader)
+
+        def run(n_steps: int) -> int:
+            nonlocal batches
+            images = 0
+            for _ in range(n_steps):
+                try:
+                    real, _ = next(batches)
+                except StopIteration:
+                    batches = iter(loader)
+                    real, _ = next(batches)
+                self.step(real.to(self.device))
+                images += real.size(0)
+            return images
+
+        return run
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 1.0) -> float:
+    """The machine's measured matmul FLOP/s (square matrices, best of repeats) at the current
+    thread count: the ceiling a training step's FLOP/s is a share of."""
+    n = 1024 if device.type == "cpu" else 8192
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    best, end = float("inf"), time.perf_counter() + seconds
+    torch.mm(a, b)
+    while time.perf_counter() < end or best == float("inf"):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(4 if device.type == "cpu" else 20):
+            torch.mm(a, b)
+        _sync(device)
+        best = min(best, (time.perf_counter() - start) / (4 if device.type == "cpu" else 20))
+    return 2 * n ** 3 / best
+
+
+def step_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call (matmuls and convolutions, forward and backward), counted by PyTorch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def speed_config(preset: str, data_dir: str, steps: int, device: str, amp: str, overrides: list[str]):
+    cfg = config_mod.from_preset(preset)
+    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
+                            "train": {"steps": steps, "minutes": None, "log_every": steps, "sample_every": 10 ** 9,
+                                      "checkpoint_every": 10 ** 9, "device": device, "amp": amp}})
+    config_mod.apply_overrides(cfg, overrides)
+    return config_mod.validate(cfg)
+
+
+def measure_training(preset: str, data, images: np.ndarray, steps: int, repeats: int, device: str, amp: str,
+                     overrides: list[str], peak: float) -> dict[str, Any]:
+    """gankit's images/s (the trainer's own figure over one log interval of `steps` steps) and the
+    reference loop's, alternating, plus FLOPs of a step and the share of the matmul peak."""
+    from .train import Trainer
+
+    cfg = speed_config(preset, str(data.name), steps, device, amp, overrides)
+    trainer = Trainer(cfg, tempfile.mkdtemp(prefix="gankit-speed-"), progress=False, data=data, echo=lambda line: None)
+    dev = trainer.device
+    o = cfg.optim
+    ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), dev)
+    loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True)
+    reference = ref.runner(loader)
+    x, y = trainer._batch(0)
+    flops = step_flops(lambda: trainer.recipe.train_step(x, y, torch.Generator().manual_seed(0), False))
+    ref_flops = step_flops(lambda: ref.step(x.contiguous()))
+
+    def gankit_rate() -> float:
+        trainer.cfg.train.steps = trainer.step + steps
+        trainer.run()
+        last = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1]
+        return float(json.loads(last)["img_per_s"])
+
+    def reference_rate() -> float:
+        _sync(dev)
+        start = time.perf_counter()
+        n = reference(steps)
+        _sync(dev)
+        return n / (time.perf_counter() - start)
+
+    gankit_rate()  # warm up both sides (allocator, kernels, compilation)
+    reference(max(5, steps // 5))
+    rates: dict[str, list[float]] = {"gankit": [], "reference": []}
+    for _ in range(repeats):
+        rates["gankit"].append(gankit_rate())
+        rates["reference"].append(reference_rate())
+    g, r = statistics.median(rates["gankit"]), statistics.median(rates["reference"])
+    achieved = flops * g / o.batch_size
+    return {"preset": preset, "gankit_img_s": round(g, 1), "reference_img_s": round(r, 1), "ratio": round(g / r, 3),
+            "gflop_per_step": round(flops / 1e9, 3), "reference_gflop_per_step": round(ref_flops / 1e9, 3),
+            "gankit_gflop_s": round(achieved / 1e9, 2), "peak_share": round(achieved / peak, 4),
+            "batch_size": o.batch_size, "repeats": repeats, "steps_per_repeat": steps,
+            "gankit_runs": [round(v, 1) for v in rates["gankit"]],
+            "reference_runs": [round(v, 1) for v in rates["reference"]]}
+
+
+@torch.no_grad()
+def measure_sampling(preset: str, device: str, amp: str, n: int = SAMPLING_N) -> dict[str, Any]:
+    """Images/s of `generate` from freshly initialised weights (speed does not depend on them)."""
+    from .recipes.base import generate_in_chunks
+    from .train import build_model
+    from .train.distributed import resolve_device
+
+    cfg = config_mod.from_preset(preset)
+    dev = resolve_device(device)
+    recipe = build_model(cfg, (1, 28, 28), 10)
+    nets = {n: m.to(dev).eval() for n, m in recipe.nets.items()}
+    latents = recipe.latents(n, torch.Generator().manual_seed(0)).to(dev)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    times = []
+    for _ in range(3):
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            _sync(dev)
+            start = time.perf_counter()
+            generate_in_chunks(recipe, latents, nets=nets)
+            _sync(dev)
+        times.append(time.perf_counter() - start)
+    return {"preset": preset, "family": cfg.recipe, "sample_img_s": round(n / min(times), 1)}
+
+
+def run_speed(data_dir: str, presets: list[str], *, steps: int = 100, repeats: int = 5, device: str = "cpu",
+              amp: str = "none", overrides: list[str] | None = None, sampling_n: int = SAMPLING_N) -> dict[str, Any]:
+    from .data import load_dataset
+    from .data.mnist import IMAGES_MAGIC, read_idx
+    from .train.distributed import resolve_device
+
+    for p in presets:
+        config_mod.from_preset(p)  # unknown names fail first
+    if not data_dir:
+        raise ConfigError("the speed benchmark needs --data-dir, the folder of the MNIST files")
+    files = sorted(Path(data_dir).glob("*images-idx3-ubyte*"))
+    if not files:
+        raise ConfigError(f"no MNIST image file (*images-idx3-ubyte*) in {data_dir}")
+    data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
+    data.name = data_dir  # speed_config reads the folder from here
+    images = read_idx(files[0], IMAGES_MAGIC)
+    dev = resolve_device(device)
+    threads = speed_config(presets[0], data_dir, steps, device, amp, list(overrides or [])).train.threads
+    if threads:
+        torch.set_num_threads(threads)  # the peak at the thread count the steps will run with
+    peak_dtype = torch.bfloat16 if amp == "bf16" else torch.float16 if amp == "fp16" else torch.float32
+    peak = matmul_peak(dev, peak_dtype)
+    wall, cpu = time.perf_counter(), time.process_time()
+    rows = [measure_training(p, data, images, steps, repeats, device, amp, list(overrides or []), peak)
+            for p in presets]
+    sampling = [measure_sampling(p, device, amp, sampling_n) for p in SAMPLING_PRESETS if p in config_mod.PRESETS]
+    return {"protocol": "speed", "device": str(dev), "amp": amp, "threads": torch.get_num_threads(),
+            "matmul_peak_gflop_s": round(peak / 1e9, 1), "training": rows, "sampling": sampling,
+            "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+            "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
+
+
+def format_speed(result: dict[str, Any]) -> str:
+    lines = [f"training images/s on {result['device']} (amp {result['amp']}, {result['threads']} threads), "
+             f"medians of interleaved repeats; matmul peak {result['matmul_peak_gflop_s']:.0f} GFLOP/s",
+             f"{'preset':<14} {'gankit':>8} {'reference':>10} {'ratio':>6} {'GFLOP/step':>11} {'GFLOP/s':>8} {'peak %':>7}"]
+    for r in result["training"]:
+        lines.append(f"{r['preset']:<14} {r['gankit_img_s']:>8.0f} {r['reference_img_s']:>10.0f} {r['ratio']:>6.2f} "
+                     f"{r['gflop_per_step']:>11.3f} {r['gankit_gflop_s']:>8.1f} {100 * r['peak_share']:>6.1f}%")
+    lines.append("sampling images/s: " + ", ".join(f"{s['preset']} ({s['family']}) {s['sample_img_s']:.0f}"
+                                                   for s in result["sampling"]))
+    return "\n".join(lines)
+
+
+TTQ_SAMPLES = 2000
+
+
+class _Side:
+    """One contestant of the time-to-quality race: trains in chunks of about `eval_seconds`,
+    and is evaluated between chunks (evaluation time excluded)."""
+
+    def __init__(self, name: str, train_chunk: Callable[[int], float], sample: Callable[[], torch.Tensor]):
+        self.name, self.train_chunk, self.sample = name, train_chunk, sample
+        self.seconds, self.cpu_seconds, self.steps, self.rate = 0.0, 0.0, 0, None
+        self.curve: list[dict[str, float]] = []
+        self.reached: float | None = None
+
+    def advance(self, eval_seconds: float) -> None:
+        n = 20 if self.rate is None else max(1, round(self.rate * eval_seconds))
+        cpu = time.process_time()
+        spent = self.train_chunk(n)
+        self.cpu_seconds += time.process_time() - cpu
+        self.seconds += spent
+        self.steps += n
+        self.rate = self.steps / max(self.seconds, 1e-9)
+
+
+def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float = 20.0, eval_seconds: float = 20.0,
+            seed: int = 0, classifier: str | None = None, preset: str = "dcgan",
+            overrides: list[str] | None = None) -> dict[str, Any]:
+    """Training minutes until FID (digit-classifier features, 2,000 samples against the MNIST
+    set) first falls to `threshold`: gankit `preset` against the reference loop with the seed's
+    settings (preset seed-mlp's networks and optimizer in the plain loop). The two alternate
+    chunk by chunk, so a contended machine slows both alike."""
+    from .bench import _classifier
+    from .data import load_dataset
+    from .data.mnist import IMAGES_MAGIC, read_idx
+    from .metrics.distribution import fid
+    from .metrics.extractors import classifier_extractor
+    from .train import Trainer, build_model
+
+    if not data_dir:
+        raise ConfigError("the time-to-quality benchmark needs --data-dir, the folder of the MNIST files")
+    if minutes <= 0 or eval_seconds <= 0 or threshold <= 0:
+        raise ConfigError("--minutes, --eval-seconds and --threshold must be positive")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    extract = classifier_extractor(_classifier(classifier, data_dir, out))
+    data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
+    real_feats, _ = extract(data.all())
+    wall = time.perf_counter()
+
+    cfg = config_mod.from_preset(preset)
+    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
+                            "train": {"steps": 1, "minutes": None, "seed": seed, "sample_every": 10 ** 9,
+                                      "checkpoint_every": 10 ** 9, "keep_checkpoints": 1}})
+    config_mod.apply_overrides(cfg, list(overrides or []))
+    run_dir = out / f"{preset}-seed{seed}"
+    if run_dir.exists():
+        raise ConfigError(f"{run_dir} already holds a run: choose another --out (or remove it)")
+    trainer = Trainer(config_mod.validate(cfg), run_dir, progress=False, data=data, echo=lambda line: None)
+    latents = trainer.recipe.latents(TTQ_SAMPLES, torch.Generator().manual_seed(seed + 3))
+
+    def gankit_chunk(n: int) -> float:
+        before = trainer.elapsed
+        trainer.cfg.train.steps = trainer.step + n
+        trainer.run()
+        return trainer.elapsed - before
+
+    ref_cfg = config_mod.from_preset("seed-mlp")
+    ref_cfg.train.seed = seed
+    nets = build_model(ref_cfg, data.sample_shape, data.num_classes).nets
+    o = ref_cfg.optim
+    ref = ReferenceGAN(nets["G"], nets["D"], ref_cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), torch.device("cpu"))
+    images = read_idx(sorted(Path(data_dir).glob("*images-idx3-ubyte*"))[0], IMAGES_MAGIC)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True,
+                        generator=generator)
+    reference = ref.runner(loader)
+    ref_latents = torch.randn(TTQ_SAMPLES, ref_cfg.model.z_dim, generator=torch.Generator().manual_seed(seed + 3))
+
+    def reference_chunk(n: int) -> float:
+        start = time.perf_counter()
+        reference(n)
+        return time.perf_counter() - start
+
+    @torch.no_grad()
+    def reference_sample() -> torch.Tensor:
+        ref.G.eval()
+        try:
+            return torch.cat([ref.G(z) for z in ref_latents.split(500)])
+        finally:
+            ref.G.train()
+
+    sides = [_Side(f"gankit {preset}", gankit_chunk, lambda: trainer._generate_eval(latents)),
+             _Side("reference loop (seed-mlp)", reference_chunk, reference_sample)]
+    budget = 60 * minutes
+    while any(s.reached is None and s.seconds < budget for s in sides):
+        for side in sides:
+            if side.reached is None and side.seconds < budget:
+                side.advance(eval_seconds)
+                score = fid(real_feats, extract(side.sample())[0])
+                side.curve.append({"train_minutes": round(side.seconds / 60, 3), "steps": side.steps,
+                                   "fid": round(score, 3)})
+                if score <= threshold:
+                    side.reached = side.seconds / 60
+    trainer.close()
+    rows = [{"method": s.name, "minutes_to_threshold": None if s.reached is None else round(s.reached, 2),
+             "steps": s.steps, "train_minutes": round(s.seconds / 60, 2), "cpu_minutes": round(s.cpu_seconds / 60, 2),
+             "best_fid": min(c["fid"] for c in s.curve), "curve": s.curve} for s in sides]
+    g, r = rows[0]["minutes_to_threshold"], rows[1]["minutes_to_threshold"]
+    return {"protocol": "time-to-quality", "threshold_fid": threshold, "budget_minutes": minutes,
+            "fid_samples": TTQ_SAMPLES, "seed": seed, "threads": torch.get_num_threads(), "rows": rows,
+            "speedup": round(r / g, 2) if g and r else None,
+            "wall_minutes": round((time.perf_counter() - wall) / 60, 2)}
+
+
+def format_ttq(result: dict[str, Any]) -> str:
+    lines = [f"time to FID <= {result['threshold_fid']} (digit-classifier features, {result['fid_samples']} samples), "
+             f"training minutes (evaluation excluded), budget {result['budget_minutes']} min each, "
+             f"{result['threads']} threads",
+             f"{'method':<28} {'minutes':>9} {'steps':>7} {'CPU min':>8} {'best FID':>9}"]
+    for r in result["rows"]:
+        reached = (f"{r['minutes_to_threshold']:.2f}" if r["minutes_to_threshold"] is not None
+                   else f"not within {result['budget_minutes']:g}")
+        lines.append(f"{r['method']:<28} {reached:>9} {r['steps']:>7} {r['cpu_minutes']:>8.2f} {r['best_fid']:>9.2f}")
+    if result["speedup"]:
+        lines.append(f"gankit reaches it {result['speedup']:.1f}x sooner")
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""`gankit bench speed` / `time-to-quality`, and the fast path's equivalence to the plain loop."""
+import pytest
+import torch
+
+from gankit import config as config_mod
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.metrics.classifier import save_classifier, train_classifier
+from gankit.speed import ReferenceGAN, format_speed, format_ttq, run_speed, run_ttq
+from gankit.train import Trainer
+
+from conftest import tiny_config
+
+
+@pytest.mark.parametrize("preset", ["dcgan", "seed-mlp"])
+def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
+    """Same weights, batches and latents: gankit's step (fused Adam, channels_last, softplus
+    losses, no D weight gradients in G's step) and the plain loop's (BCE on a Sigmoid, default Adam)
+    log the same losses step after step."""
+    cfg = tiny_config(preset, steps=5, ema=None)
+    trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
+    o = cfg.optim
+    ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2),
+                       torch.device("cpu"))
+    ours, theirs = [], []
+    for step in range(5):
+        x, y = trainer._batch(step)
+        z_rng = torch.Generator()
+        z_rng.set_state(trainer.noise_rng.get_state())  # the latents the recipe is about to draw
+        z = torch.randn(len(x), cfg.model.z_dim, generator=z_rng)
+        stats = trainer._train_step(x, y, want_stats=False)
+        trainer.step += 1
+        ours.append([float(stats["loss_d"]), float(stats["loss_g"])])
+        theirs.append([float(v) for v in ref.step(x.contiguous(), z)])
+    torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), rtol=1e-4, atol=1e-5)
+    assert ours[0] != ours[-1]  # the weights moved: later steps compare trained networks
+
+
+def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
+    result = run_speed(str(mnist_dir), ["seed-mlp"], steps=3, repeats=2, sampling_n=20,
+                       overrides=["model.hidden=[16,16]", "train.threads=1"])
+    (row,) = result["training"]
+    assert row["gankit_img_s"] > 0 and row["reference_img_s"] > 0
+    assert row["ratio"] == pytest.approx(row["gankit_img_s"] / row["reference_img_s"], rel=1e-2)
+    assert len(row["gankit_runs"]) == len(row["reference_runs"]) == 2
+    # G 100-16-16-784 and D 784-16-16-1: 2 x (batch 64) x weights per forward, D's step + G's step
+    assert 0.01 < row["gflop_per_step"] < 0.1 and 0 < row["peak_share"] < 1
+    assert {s["preset"] for s in result["sampling"]} == {"seed-mlp", "dcgan", "hinge-resnet"}
+    assert "ratio" in format_speed(result) and result["matmul_peak_gflop_s"] > 0
+
+
+def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):
+    digits = load_dataset(DataConfig(source="digits"))
+    model, report = train_classifier(digits, epochs=1, holdout=0.2, seed=0, batch_size=64)
+    clf = save_classifier(model, report, tmp_path / "clf.safetensors", digits.name)
+    result = run_ttq(str(mnist_dir), tmp_path / "ttq", minutes=0.01, threshold=1e9, eval_seconds=0.2,
+                     classifier=str(clf), overrides=["model.width=8", "train.threads=1"])
+    gankit_row, reference_row = result["rows"]
+    assert gankit_row["minutes_to_threshold"] is not None and len(gankit_row["curve"]) == 1
+    assert reference_row["method"].startswith("reference") and reference_row["steps"] > 0
+    assert "time to FID" in format_ttq(result)

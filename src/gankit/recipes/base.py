@@ -32,6 +32,10 @@ class Recipe(Protocol):
     batches_per_step: int
     #: what D's outputs mean to the health monitor (`losses.OUTPUT_KIND`; "none" without a D)
     output_kind: str
+    # Optional, for the trainer's speed and scale options (a recipe without them refuses those):
+    #   shard: tuple[int, int]   (rank, ranks) under torchrun: the trainer hands every rank the same
+    #       noise stream; the recipe keeps its rank's slice of each global draw
+    #   grad_scaler: GradScaler | None   train.amp=fp16: scale losses before backward, step through it
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator,
                    want_stats: bool, step: int = 0) -> dict[str, torch.Tensor]:

@@ -98,6 +98,13 @@ class GANRecipe:
         self.shard = (0, 1)
         #: set by the trainer for train.amp=fp16: losses scaled before backward, steps unscaled
         self.grad_scaler: torch.amp.GradScaler | None = None
+        m = cfg.model
+        #: D judges real and fake batches in one call (larger matrix products, one pass) when its
+        #: output for a sample depends on that sample alone and on nothing a call changes: no batch
+        #: statistics (batch norm, minibatch stddev), no dropout or spectral-norm power iteration
+        #: (per call), so the losses are those of two calls
+        self.joint_d = (not (m.arch == "dcgan" and m.d_norm == "batch") and not m.minibatch_std
+                        and not m.d_dropout and not m.d_spectral_norm)
 
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=rng)
@@ -162,9 +169,20 @@ class GANRecipe:
         stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats))
         return stats
 
+    def discriminate_both(self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator):
+        """D's outputs on a real and a fake batch: one call on both when `joint_d` (augmented each
+        in turn as two calls would, so the random draws are the same), else two calls."""
+        if not self.joint_d:
+            return self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
+        if self.cfg.loss.diffaugment:
+            x, fake = diff_augment(x, self.cfg.loss.diffaugment, rng), diff_augment(fake, self.cfg.loss.diffaugment, rng)
+        k = self.cfg.model.pack
+        out = self.nets["D"](torch.cat([pack(x, k), pack(fake, k)]), None if y is None else torch.cat([y, y]))
+        return out[:len(out) // 2], out[len(out) // 2:]
+
     def _d_step(self, x, y, fake, rng, step, want_stats) -> dict[str, torch.Tensor]:
         D, opt_d, loss_cfg = self.nets["D"], self.optimizers["D"], self.cfg.loss
-        real_out, fake_out = self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
+        real_out, fake_out = self.discriminate_both(x, fake, y, rng)
         loss_d = self.d_loss(real_out, fake_out)
         stats = {"loss_d": loss_d.detach()}
         # penalties act on D's own inputs: packed, un-augmented (a packed input's gradient is one)

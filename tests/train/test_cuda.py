@@ -1,0 +1,40 @@
+"""The trainer on a GPU: device placement, exact resume, AMP and CPU-loadable checkpoints.
+Skipped without CUDA (bench/gpu_check.sh runs them on a lent GPU)."""
+import pytest
+import torch
+
+import gankit
+from gankit.train import Trainer
+from gankit.train import checkpoint as ckpt
+
+from conftest import tiny_config
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_cuda_run_resumes_bit_for_bit_and_loads_on_the_cpu(tmp_path):
+    Trainer(tiny_config(steps=20, device="cuda"), tmp_path / "a", progress=False).run()
+    Trainer(tiny_config(steps=10, device="cuda"), tmp_path / "b", progress=False).run()
+    trainer = Trainer(tiny_config(steps=20, device="cuda"), tmp_path / "b", resume=True, progress=False)
+    assert next(trainer.nets["G"].parameters()).is_cuda and trainer.x_device.is_cuda
+    trainer.run()
+    a, b = (ckpt.load(ckpt.resolve(tmp_path / r))["nets"] for r in ("a", "b"))
+    assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
+    on_cpu, on_gpu = gankit.load(tmp_path / "a"), gankit.load(tmp_path / "a", device="cuda")
+    torch.testing.assert_close(on_cpu.sample(16, seed=1), on_gpu.sample(16, seed=1), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_trains_with_finite_losses(tmp_path, amp):
+    trainer = Trainer(tiny_config(steps=20, device="cuda", amp=amp), tmp_path, progress=False)
+    result = trainer.run()
+    assert result.status == "completed"
+    last = trainer.health.history[-1]
+    assert torch.isfinite(torch.tensor([last["loss_d"], last["loss_g"], last["grad_norm_g"]])).all()
+    if amp == "fp16":
+        assert trainer.grad_scaler is not None and trainer.grad_scaler.get_scale() > 0
+
+
+def test_compiled_networks_train(tmp_path):
+    result = Trainer(tiny_config(steps=10, device="cuda", compile=True), tmp_path, progress=False).run()
+    assert result.status == "completed"

@@ -12,10 +12,12 @@ from conftest import tiny_config
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-def test_cuda_run_resumes_bit_for_bit_and_loads_on_the_cpu(tmp_path):
-    Trainer(tiny_config(steps=20, device="cuda"), tmp_path / "a", progress=False).run()
-    Trainer(tiny_config(steps=10, device="cuda"), tmp_path / "b", progress=False).run()
-    trainer = Trainer(tiny_config(steps=20, device="cuda"), tmp_path / "b", resume=True, progress=False)
+@pytest.mark.parametrize("amp", ["none", "fp16"])
+def test_cuda_run_resumes_bit_for_bit_and_loads_on_the_cpu(tmp_path, amp):
+    """fp16 too: the GradScaler's scale and growth tracker travel in the checkpoint."""
+    Trainer(tiny_config(steps=20, device="cuda", amp=amp), tmp_path / "a", progress=False).run()
+    Trainer(tiny_config(steps=10, device="cuda", amp=amp), tmp_path / "b", progress=False).run()
+    trainer = Trainer(tiny_config(steps=20, device="cuda", amp=amp), tmp_path / "b", resume=True, progress=False)
     assert next(trainer.nets["G"].parameters()).is_cuda and trainer.x_device.is_cuda
     trainer.run()
     a, b = (ckpt.load(ckpt.resolve(tmp_path / r))["nets"] for r in ("a", "b"))

@@ -177,9 +177,9 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.evaluator = self._build_evaluator() if t.eval_every else None
         self.class_probe = self._build_class_probe() if t.health_classifier else None
+        self.grad_scaler = self._make_grad_scaler() if t.amp == "fp16" else None
         if resume_from is not None:
             self._restore(*resume_from)
-        self.grad_scaler = self._make_grad_scaler() if t.amp == "fp16" else None
         self._synced_buffers: list[torch.Tensor] = []
         if self.group.active:
             self._join_ranks()
@@ -282,6 +282,7 @@ class Trainer:
             "rng": {"noise": self.noise_rng.get_state()},
             "fixed_latents": self.fixed_latents,
             "health": self.health.state_dict(),
+            "grad_scaler": self.grad_scaler.state_dict() if self.grad_scaler else None,
         }
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
@@ -302,6 +303,8 @@ class Trainer:
             if self.ema:
                 self.ema.load_state_dict(state["ema"])
             self.noise_rng.set_state(state["rng"]["noise"])
+            if self.grad_scaler is not None and state.get("grad_scaler"):
+                self.grad_scaler.load_state_dict(state["grad_scaler"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"checkpoint {path} does not match this run's config: "
                                   f"{str(e).splitlines()[0]}") from None

@@ -339,7 +339,8 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     else:
         result = run_ttq(args.data_dir, out, minutes=args.minutes or 10.0, threshold=args.threshold,
                          eval_seconds=args.eval_seconds, seed=args.seed, classifier=args.classifier,
-                         preset=args.preset or "dcgan", overrides=args.overrides)
+                         preset=args.preset or "dcgan", overrides=args.overrides,
+                         log=lambda line: print(line, file=sys.stderr))
         print(format_ttq(result))
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "bench.json")

@@ -277,7 +277,7 @@ class _Side:
 
 def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float = 20.0, eval_seconds: float = 20.0,
             seed: int = 0, classifier: str | None = None, preset: str = "dcgan",
-            overrides: list[str] | None = None) -> dict[str, Any]:
+            overrides: list[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Training minutes until FID (digit-classifier features, 2,000 samples against the MNIST
     set) first falls to `threshold`: gankit `preset` against the reference loop with the seed's
     settings (preset seed-mlp's networks and optimizer in the plain loop). The two alternate
@@ -352,6 +352,8 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
                 score = fid(real_feats, extract(side.sample())[0])
                 side.curve.append({"train_minutes": round(side.seconds / 60, 3), "steps": side.steps,
                                    "fid": round(score, 3)})
+                if log:
+                    log(f"{side.name}: {side.seconds / 60:.2f} training min, {side.steps} steps, FID {score:.2f}")
                 if score <= threshold:
                     side.reached = side.seconds / 60
     trainer.close()

@@ -1,0 +1,33 @@
+"""Device, AMP and compile options on a CPU-only machine: clear one-line errors, CPU AMP."""
+import pytest
+import torch
+
+from gankit import config as config_mod
+from gankit.errors import ConfigError
+from gankit.train import Trainer
+
+from conftest import tiny_config
+
+
+def test_device_and_amp_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="train.device"):
+        config_mod.validate(tiny_config(device="tpu"))
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        Trainer(tiny_config(device="cpu", amp="fp16"), tmp_path / "fp16", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            Trainer(tiny_config(device="cuda"), tmp_path / "cuda", progress=False)
+
+
+def test_compile_unavailable_is_one_line(tmp_path, monkeypatch):
+    import torch._dynamo
+
+    monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
+    with pytest.raises(ConfigError, match="torch.compile is not available"):
+        Trainer(tiny_config(compile=True), tmp_path, progress=False)
+
+
+def test_bf16_autocast_trains_on_the_cpu(tmp_path):
+    trainer = Trainer(tiny_config(steps=5, device="cpu", amp="bf16"), tmp_path, progress=False, echo=lambda line: None)
+    assert trainer.run().status == "completed"
+    assert torch.isfinite(torch.tensor(trainer.health.history[-1]["loss_d"]))

@@ -16,9 +16,10 @@ MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mn
 
 
 def tiny_config(preset: str = "dcgan", steps: int = 20, **train) -> Config:
-    """A few-second run on the embedded 8x8 digits with narrow networks."""
+    """A few-second run on the embedded 8x8 digits with narrow networks, on the CPU unless a test
+    names another device (so the suite asserts the same numbers on a machine with a GPU)."""
     overrides = {"data": {"source": "digits"}, "train": {"steps": steps, "log_every": 5, "sample_every": 10,
-                                                        "checkpoint_every": 10, **train}}
+                                                        "checkpoint_every": 10, "device": "cpu", **train}}
     if preset == "dcgan":
         overrides["model"] = {"width": 8}
     else:

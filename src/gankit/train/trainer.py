@@ -72,6 +72,23 @@ class BatchSampler:
         return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
 
 
+@contextmanager
+def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
+    """cuDNN's fastest convolution kernels add in a varying order (atomics, autotuned choices), so
+    two identical CUDA runs drift apart; for the whole run, ask it for deterministic kernels, as
+    exact resume needs, and give the process its settings back afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
 class _StopRequest:
     """Turns the first Ctrl-C/SIGTERM into a request honoured at the next step boundary, so the
     saved checkpoint is never of a half-done step; a second Ctrl-C interrupts at once."""
@@ -464,7 +481,7 @@ class Trainer:
         self._ranks_stop = self._ranks_interrupted = False
         status = "completed"
         interval_start, interval_images = time.monotonic(), 0
-        with stop.installed(), self._progress_bar() as bar:
+        with stop.installed(), _deterministic_cudnn(self.device), self._progress_bar() as bar:
             self._bar = bar
             while self._should_continue(deadline, stop):
                 step_start = time.monotonic()

@@ -13,8 +13,8 @@ images G trained on would reward memorising them, so each run is scored against 
   minus its mean logit on held-out digits. A D that memorises its training set scores them higher.
 - At the end, from `-n` samples: FID, precision, recall, classes covered, rarest class's share.
 
-    python bench/diffaugment.py --preset dcgan --steps 30000 --seeds 0,1,2 --workers 2 \\
-        data.resolution=16 model.width=64
+    python bench/diffaugment.py --preset dcgan --steps 5000 --seeds 0,1,2 --eval-every 500 --workers 2 \\
+        data.resolution=16 model.width=64 train.threads=1
 
 Prints one curve per run, a table of the final and best-of-run figures, the medians over seeds,
 and ends with one JSON line per run.

@@ -34,7 +34,8 @@ class DiffusionRecipe:
         self.optimizers = {"unet": torch.optim.Adam(self.nets["unet"].parameters(), lr=o.lr_g,
                                                     betas=(o.beta1, o.beta2), foreach=True)}
         self.schedule = NoiseSchedule(d.schedule, d.timesteps)
-        self.set_sampler(d.sampler, d.sampling_steps if d.sampler == "ddim" else None, d.eta, d.guidance, d.spacing)
+        ddim = d.sampler == "ddim"
+        self.set_sampler(d.sampler, d.sampling_steps if ddim else None, d.eta if ddim else 0.0, d.guidance, d.spacing)
 
     def set_sampler(self, sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
                     guidance: float | None = None, spacing: str | None = None) -> None:

@@ -67,6 +67,18 @@ def test_sampling_shapes_determinism_and_reconstruction(tmp_path):
     assert model.recipe.reconstruct(x, nets=model.nets).shape == x.shape
 
 
+def test_cli_eval_reports_the_heldout_bound(tmp_path, capsys):
+    from gankit import cli
+
+    Trainer(vae_config(steps=10), tmp_path, progress=False, echo=lambda line: None).run()
+    capsys.readouterr()
+    assert cli.main(["eval", str(tmp_path), "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "bits_per_dim" in out and "(last 300, held out)" in out and "elbo_n           300" in out
+    assert cli.main(["sample", str(tmp_path), "-o", str(tmp_path / "g.png"), "--sampler", "ddim"]) == 2
+    assert "apply to diffusion models; this is a vae model" in capsys.readouterr().err
+
+
 def test_resume_is_bit_exact(tmp_path):
     Trainer(vae_config(steps=40), tmp_path / "a", progress=False, echo=lambda line: None).run()
     Trainer(vae_config(steps=20), tmp_path / "b", progress=False, echo=lambda line: None).run()

@@ -97,7 +97,10 @@ class _StopRequest:
 #: options a resumed run may change: how long it trains and what it logs, not what it trains
 RESUMABLE_CHANGES = {"train.steps", "train.minutes", "train.log_every", "train.sample_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.threads", "train.eval_every",
-                     "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier"}
+                     "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier",
+                     # how a diffusion model samples, not what it learns
+                     "diffusion.sampler", "diffusion.sampling_steps", "diffusion.eta", "diffusion.spacing",
+                     "diffusion.guidance"}
 
 
 def _changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

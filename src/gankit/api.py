@@ -67,6 +67,20 @@ class Generator:
         self.health = state["health"]["history"]
         self.used_ema = bool(state.get("ema"))
 
+    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
+                    guidance: float | None = None) -> None:
+        """How a diffusion model samples (`ddpm`, or `ddim` with `steps` and `eta`) and its guidance
+        scale; options left None keep the run's own (`diffusion.*`). Other families have no sampler."""
+        if not hasattr(self.recipe, "set_sampler"):
+            raise ConfigError(f"sampler options apply to diffusion models; this is a {self.config.recipe} model")
+        d = self.config.diffusion
+        name = sampler or d.sampler
+        if steps is None and name == "ddim":
+            steps = d.sampling_steps if d.sampler == "ddim" else None
+        if eta is None:
+            eta = d.eta if name == "ddim" else 0.0
+        self.recipe.set_sampler(name, steps, eta, guidance)
+
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int = 0,
                batch_size: int = 1000) -> torch.Tensor:

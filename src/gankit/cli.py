@@ -54,6 +54,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     labels.add_argument("--by-class", action="store_true",
                         help="conditional models: one row per class, -n samples in all")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    _add_sampler_options(p)
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +88,38 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=10000, help="number of generated samples (default 10000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    _add_sampler_options(p)
+
+
+def _add_sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", default=None, help="diffusion models: ddpm (all timesteps) or ddim "
+                                                   "(default: the run's diffusion.sampler)")
+    p.add_argument("--sampling-steps", type=int, default=None, help="diffusion models: ddim steps (default: the run's)")
+    p.add_argument("--eta", type=float, default=None, help="diffusion models: ddim noise, 0 deterministic .. 1 DDPM-like")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="conditional diffusion models: classifier-free guidance scale (1: none; default: the run's)")
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="train GAN, VAE and diffusion under one budget and measure them alike",
+                       description="Train each model on the same data for the same wall-clock budget, then "
+                                   "print and write (Markdown and JSON) one table: FID, precision, recall, "
+                                   "coverage, classes, training minutes, sampling images/s, parameters.")
+    p.add_argument("--data", default="mnist", help="mnist (the only data the digit classifier measures)")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST files")
+    p.add_argument("--budget-minutes", type=float, required=True, help="wall-clock training minutes per model")
+    p.add_argument("--models", default="dcgan,vae,ddpm", help="comma list of presets (default dcgan,vae,ddpm)")
+    p.add_argument("--out", default=None, help="folder for the runs and tables (default runs/compare-mnist)")
+    p.add_argument("--samples", type=int, default=2000, help="samples per fast row (default 2000)")
+    p.add_argument("--slow-samples", type=int, default=200,
+                   help="samples of DDPM-1000, and of every row for the like-with-like FID (default 200)")
+    p.add_argument("--speed-batch", type=int, default=50, help="images per sampling batch (default 50)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for training and sampling (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier", default=None, help="digit classifier .safetensors (default: trained once, kept in --out)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--progress", action="store_true", help="show the training progress bars")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every model")
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
@@ -129,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classifier(sub)
     _add_eval(sub)
     _add_bench(sub)
+    _add_compare(sub)
     return parser
 
 
@@ -221,6 +255,13 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
     return torch.arange(num_classes).repeat_interleave(per_class)
 
 
+def apply_sampler_options(model, args: argparse.Namespace) -> None:
+    """--sampler/--sampling-steps/--eta/--guidance, for diffusion models only."""
+    options = {"sampler": args.sampler, "steps": args.sampling_steps, "eta": args.eta, "guidance": args.guidance}
+    if any(v is not None for v in options.values()):
+        model.set_sampler(**options)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .api import load
     from .export import save_npz, save_png
@@ -228,6 +269,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
     model = load(args.run, device=args.device)
+    apply_sampler_options(model, args)
     labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
@@ -286,6 +328,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.n < 2:
         raise ConfigError("-n must be at least 2")
     model = load(args.run, device=args.device)
+    apply_sampler_options(model, args)
     data_cfg = config_mod.DataConfig(**{**model.config.data.__dict__})
     if args.data:
         data_cfg.source = args.data
@@ -299,6 +342,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         centers, std = mixture(data_cfg.toy)
         coverage = mode_coverage_2d(model.sample(args.n, seed=args.seed), centers, std)
         results = {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
+    elif not args.features and hasattr(model.recipe, "elbo"):
+        results = {**header, **heldout_elbo(model, data_cfg, args.seed)}
     else:
         if not args.features:
             raise ConfigError("image runs need --features (a classifier from `gankit train-classifier`, "
@@ -316,6 +361,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            Path(args.cache_dir) if args.cache_dir else None)
         results = {**header, "reference": real.name, "reference_n": len(real), "features": extractor.key,
                    **results}
+        if hasattr(model.recipe, "elbo"):
+            results.update(heldout_elbo(model, data_cfg, args.seed))
     for key, value in results.items():
         print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
     if args.json:
@@ -349,6 +396,42 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def heldout_elbo(model, data_cfg: config_mod.DataConfig, seed: int) -> dict:
+    """A VAE's negative ELBO on the run's held-out samples (data.holdout), or on its training data
+    (said so) when it held none out."""
+    from .data import load_dataset, load_heldout
+
+    data = load_heldout(data_cfg) if data_cfg.holdout else load_dataset(data_cfg)
+    where = data.name if data_cfg.holdout else f"{data.name} (TRAINING data: the run held none out)"
+    elbo = model.recipe.elbo(data.all(), data.y, model.nets, seed=seed)
+    return {"elbo_data": where, "elbo_n": len(data), **elbo}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import format_markdown, run_compare, write_outputs
+
+    if args.data != "mnist":
+        raise ConfigError(f"compare measures in the digit classifier's features: --data mnist, not '{args.data}'")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError("--threads must be at least 1")
+    out = Path(args.out or "runs/compare-mnist")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for m in models:
+        config_mod.from_preset(m)  # an unknown preset fails before anything trains
+    result = run_compare(args.data_dir, args.budget_minutes, out, models=models, seed=args.seed,
+                         samples=args.samples, slow_samples=args.slow_samples, speed_batch=args.speed_batch,
+                         threads=args.threads, classifier=args.classifier, overrides=args.overrides,
+                         progress=args.progress, log=lambda line: print(line, file=sys.stderr))
+    print(format_markdown(result))
+    md, js = write_outputs(result, out)
+    print(f"wrote {md} and {js}")
+    if args.json:
+        from .bench import write_json
+
+        write_json(result, Path(args.json))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_bench, write_json
 
@@ -370,7 +453,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "info": cmd_info,
             "train-classifier": cmd_train_classifier, "eval": cmd_eval,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "compare": cmd_compare}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

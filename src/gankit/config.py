@@ -27,6 +27,7 @@ class DataConfig:
     toy: str = "ring"               # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
     toy_samples: int = 50_000
     stacked_samples: int = 50_000   # stacked-mnist: images of three digits drawn from the MNIST files
+    holdout: int = 0                # the last N samples are held out of training (held-out ELBO, compare)
 
 
 @dataclass
@@ -95,6 +96,29 @@ class TrainConfig:
 
 
 @dataclass
+class VAEConfig:
+    """The VAE recipe (recipe: vae); ignored by the others."""
+    likelihood: str = "bernoulli"   # bernoulli (logits; held-out ELBO on pixels binarised at 0.5) |
+                                    # gaussian (discretised to the 256 levels of 8-bit pixels)
+    beta: float = 1.0               # weight of the KL term (beta-VAE; 1 is the ELBO)
+    kl_warmup: int = 0              # steps over which the KL weight ramps linearly from 0 to beta
+
+
+@dataclass
+class DiffusionConfig:
+    """The diffusion recipe (recipe: diffusion); ignored by the others."""
+    schedule: str = "linear"        # linear (DDPM: 1e-4..0.02) | cosine (Nichol & Dhariwal 2021)
+    timesteps: int = 1000
+    cond_drop: float = 0.1          # conditional: share of labels dropped in training (classifier-free guidance)
+    attention: bool = True          # self-attention at the U-Net's lowest resolution
+    sampler: str = "ddim"           # default sampler for grids, `gankit sample` and eval: ddpm | ddim
+    sampling_steps: int = 50        # ddim steps (ddpm always runs all timesteps)
+    eta: float = 0.0                # ddim: 0 deterministic, 1 DDPM-like noise
+    spacing: str = "trailing"       # ddim step spacing: trailing (starts at T-1) | leading (DDIM paper)
+    guidance: float = 1.0           # classifier-free guidance scale (1: plain conditional, 0: unconditional)
+
+
+@dataclass
 class Config:
     preset: str = "dcgan"
     recipe: str = "gan"
@@ -103,6 +127,8 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -174,6 +200,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
     "sagan": {"base": "hinge-resnet", "model": {"attention_res": 14, "g_spectral_norm": True},
               "optim": {"lr_g": 1e-4, "lr_d": 4e-4}},
+    # VAE (Kingma & Welling 2014) with a conv encoder/decoder, 16-d Gaussian posterior, Bernoulli
+    # likelihood, Adam 1e-3; KL warm-up over the first 500 steps (Bowman et al. 2016).
+    "vae": {"recipe": "vae", "model": {"arch": "conv", "z_dim": 16, "width": 32},
+            "vae": {"likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 500},
+            "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
+            "train": {"ema": None}},
+    # Conditional VAE (Sohn et al. 2015): encoder and decoder both read the label.
+    "cvae": {"base": "vae", "model": {"conditional": True}},
+    # DDPM (Ho et al. 2020): epsilon prediction, linear schedule, T=1000, a U-Net of width 32 with
+    # attention at 7x7; Adam 1e-3 (the paper's 2e-4 is for 800k steps, not CPU minutes), EMA 0.995.
+    "ddpm": {"recipe": "diffusion", "model": {"arch": "unet", "width": 32},
+             "diffusion": {"schedule": "linear", "timesteps": 1000},
+             "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
+             "train": {"ema": 0.995, "ema_start": 200}},
+    # Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2022): labels dropped
+    # 10% of the time in training; sampled at guidance scale 2.
+    "ddpm-cond": {"base": "ddpm", "model": {"conditional": True},
+                  "diffusion": {"cond_drop": 0.1, "guidance": 2.0}},
 }
 
 
@@ -293,6 +337,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 
 ARCHS = ("mlp", "dcgan", "resnet")
+RECIPE_ARCHS = {"gan": ARCHS, "vae": ("conv",), "diffusion": ("unet",)}
 LOSSES = ("non-saturating", "minimax", "wasserstein", "hinge", "lsgan", "relativistic")
 
 
@@ -338,19 +383,40 @@ def _validate_speed_options(cfg: Config) -> None:
                           "backward would need its own loss scaling): use train.amp=bf16")
 
 
+def _validate_likelihood_options(cfg: Config) -> None:
+    """The VAE's and diffusion's options (samplers are checked again where they are built)."""
+    v, d = cfg.vae, cfg.diffusion
+    if v.likelihood not in ("bernoulli", "gaussian"):
+        raise ConfigError(f"unknown vae.likelihood '{v.likelihood}' (choose from: bernoulli, gaussian)")
+    if v.beta < 0 or v.kl_warmup < 0:
+        raise ConfigError("vae.beta and vae.kl_warmup cannot be negative")
+    if not 0.0 <= d.cond_drop < 1.0:
+        raise ConfigError("diffusion.cond_drop must be in [0, 1)")
+    from .schedulers import NoiseSchedule, make_sampler
+
+    make_sampler(NoiseSchedule(d.schedule, d.timesteps), d.sampler,
+                 d.sampling_steps if d.sampler == "ddim" else None, d.eta if d.sampler == "ddim" else 0.0, d.spacing)
+
+
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written."""
     t, o = cfg.train, cfg.optim
-    if cfg.recipe not in ("gan",):
-        raise ConfigError(f"unknown recipe '{cfg.recipe}'")
+    if cfg.recipe not in RECIPE_ARCHS:
+        raise ConfigError(f"unknown recipe '{cfg.recipe}' (choose from: {', '.join(RECIPE_ARCHS)})")
     sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
     if cfg.data.source not in sources:
         raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")
-    if cfg.model.arch not in ARCHS:
-        raise ConfigError(f"unknown architecture '{cfg.model.arch}' (choose from: {', '.join(ARCHS)})")
+    archs = RECIPE_ARCHS[cfg.recipe]
+    if cfg.model.arch not in archs:
+        raise ConfigError(f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} (choose from: {', '.join(archs)})")
     if cfg.loss.kind not in LOSSES:
         raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: {', '.join(LOSSES)})")
-    _validate_gan_options(cfg)
+    if cfg.recipe == "gan":
+        _validate_gan_options(cfg)
+    else:
+        _validate_likelihood_options(cfg)
+    if cfg.data.holdout < 0:
+        raise ConfigError("data.holdout must be 0 or a number of samples")
     if t.steps is None and t.minutes is None:
         raise ConfigError("give a training length: --steps N or --minutes M")
     if t.steps is not None and t.steps < 1:

@@ -14,7 +14,30 @@ SOURCES = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
 
 
 def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
-    """Load a source and bring it to the configured resolution and channels."""
+    """Load a source and bring it to the configured resolution and channels, without the last
+    `cfg.holdout` samples (those are `load_heldout`'s)."""
+    data = load_full(cfg, seed, download)
+    return split_holdout(data, cfg.holdout)[0] if cfg.holdout else data
+
+
+def load_heldout(cfg: DataConfig, seed: int = 0) -> Dataset:
+    """The last `cfg.holdout` samples of the source, never trained on: held-out likelihoods."""
+    if not cfg.holdout:
+        raise DataError("no held-out data: the run was trained with data.holdout=0 (all samples)")
+    return split_holdout(load_full(cfg, seed), cfg.holdout)[1]
+
+
+def split_holdout(data: Dataset, n: int) -> tuple[Dataset, Dataset]:
+    """(all but the last n samples, the last n): a fixed split, the same for every run and seed."""
+    if not 0 < n < len(data):
+        raise DataError(f"data.holdout={n} must leave samples to train on ({data.name} has {len(data)})")
+    y = data.y
+    return (Dataset(data.x[:-n], None if y is None else y[:-n], name=data.name),
+            Dataset(data.x[-n:], None if y is None else y[-n:], name=f"{data.name} (last {n}, held out)"))
+
+
+def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
+    """Every sample of the source."""
     if cfg.source == "toy2d":
         return load_toy2d(cfg.toy, cfg.toy_samples, seed)
     if cfg.source == "digits":
@@ -35,4 +58,4 @@ def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Data
     return Dataset(x, data.y, name=data.name)
 
 
-__all__ = ["Dataset", "load_dataset", "to_float", "to_uint8", "SOURCES"]
+__all__ = ["Dataset", "load_dataset", "load_heldout", "split_holdout", "to_float", "to_uint8", "SOURCES"]

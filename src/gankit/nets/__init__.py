@@ -4,6 +4,9 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .layers import ConditionalBatchNorm2d, SelfAttention, apply_spectral_norm
 from .mlp import MLPDiscriminator, MLPGenerator
 from .resnet import ResNetDiscriminator, ResNetGenerator
+from .unet import UNet
+from .vae import VAEDecoder, VAEEncoder
 
 __all__ = ["MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator", "DigitClassifier",
-           "ResNetGenerator", "ResNetDiscriminator", "SelfAttention", "ConditionalBatchNorm2d", "apply_spectral_norm"]
+           "ResNetGenerator", "ResNetDiscriminator", "SelfAttention", "ConditionalBatchNorm2d", "apply_spectral_norm",
+           "UNet", "VAEEncoder", "VAEDecoder"]

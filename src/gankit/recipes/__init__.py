@@ -4,9 +4,11 @@ from __future__ import annotations
 from ..config import Config
 from ..errors import ConfigError
 from .base import Recipe
+from .diffusion import DiffusionRecipe
 from .gan import GANRecipe
+from .vae import VAERecipe
 
-RECIPES = {"gan": GANRecipe}
+RECIPES = {"gan": GANRecipe, "vae": VAERecipe, "diffusion": DiffusionRecipe}
 
 
 def build_recipe(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0) -> Recipe:

@@ -19,6 +19,8 @@ VANISHING = "D winning: G gradients vanishing"
 COLLAPSE = "mode collapse suspected"
 OSCILLATING = "oscillating"
 DIVERGED = "diverged"
+LOSS_RISING = "loss rising"
+POSTERIOR_COLLAPSE = "posterior collapse"
 
 REMEDIES = {
     STABLE: "",
@@ -29,6 +31,10 @@ REMEDIES = {
     COLLAPSE: "G covers few modes: lower lr_g, use EMA (train.ema=0.999), a larger batch, "
               "or resume from an earlier checkpoint",
     OSCILLATING: "losses swing instead of settling: lower both learning rates, use beta1=0.5, or EMA",
+    LOSS_RISING: "the training loss climbed well above its best: lower the learning rate, or resume "
+                 "from an earlier checkpoint",
+    POSTERIOR_COLLAPSE: "few latent dimensions carry information (KL per dimension near 0): warm the KL "
+                        "up longer (vae.kl_warmup), lower vae.beta, or use a weaker decoder",
     DIVERGED: "a loss or weight became NaN/Inf: lower the learning rates and resume from the last checkpoint",
 }
 
@@ -46,6 +52,10 @@ class Thresholds:
     collapse_class_share: float = 0.5  # with a classifier: one class above this share of samples
     oscillation_window: int = 5      # D's accuracy reversing direction by more than
     oscillation_swing: float = 0.25  # this, twice or more within the window: oscillating
+    # recipes without a D (vae, diffusion) report one `loss`; its trend is their health:
+    loss_rise: float = 0.5           # `loss` above (1 + this) x its best so far ...
+    loss_rise_intervals: int = 3     # ... for this many intervals in a row: loss rising
+    active_share: float = 0.1        # VAE: active latent units below this share of the dims: collapse
 
 
 def pairwise_diversity(x: torch.Tensor) -> float:
@@ -91,6 +101,12 @@ class HealthMonitor:
         warming = n_seen <= t.warmup_intervals or (step is not None and step < t.warmup_steps)
         if not warming and self._collapsed(s):
             return COLLAPSE
+        if not warming and "active_units" in s and "latent_dims" in s and \
+                self._persists(s, lambda r: float(r["active_units"]) < t.active_share * float(r["latent_dims"]),
+                               t.collapse_intervals, "active_units"):
+            return POSTERIOR_COLLAPSE
+        if not warming and self._loss_rising(s):
+            return LOSS_RISING
         if d_winning:
             return D_WINNING
         if warming:
@@ -100,6 +116,24 @@ class HealthMonitor:
             if _reversals(accs, t.oscillation_swing) >= 2:
                 return OSCILLATING
         return STABLE
+
+    def _persists(self, s: dict[str, float], bad, intervals: int, key: str) -> bool:
+        """`bad` holds for this interval and the intervals - 1 before it that report `key`."""
+        rows = [h for h in self.history if key in h][-(intervals - 1):] if intervals > 1 else []
+        rows = [*rows, s]
+        return len(rows) >= intervals and all(bad(r) for r in rows)
+
+    def _loss_rising(self, s: dict[str, float]) -> bool:
+        """A single `loss` (recipes without a D) far above its best for several intervals: noise in
+        one batch's loss does not trip it, a run that has lost its way does."""
+        t = self.thresholds
+        if "loss" not in s:
+            return False
+        earlier = [float(h["loss"]) for h in self.history if "loss" in h]
+        best = min(earlier[:-(t.loss_rise_intervals - 1)] if t.loss_rise_intervals > 1 else earlier, default=None)
+        if best is None or best <= 0:
+            return False
+        return self._persists(s, lambda r: float(r["loss"]) > (1 + t.loss_rise) * best, t.loss_rise_intervals, "loss")
 
     def _g_starved(self, s: dict[str, float]) -> bool:
         early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]

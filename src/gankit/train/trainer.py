@@ -119,7 +119,10 @@ class _StopRequest:
 RESUMABLE_CHANGES = {"train.steps", "train.minutes", "train.log_every", "train.sample_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.threads", "train.eval_every",
                      "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier",
-                     "train.device", "train.compile"}
+                     "train.device", "train.compile",
+                     # how a diffusion model samples, not what it learns
+                     "diffusion.sampler", "diffusion.sampling_steps", "diffusion.eta", "diffusion.spacing",
+                     "diffusion.guidance"}
 
 
 def _changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
@@ -578,6 +581,11 @@ def format_line(r: dict[str, Any]) -> str:
         v = r.get(key)
         return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
+    if "loss_d" not in r:  # a recipe without a D (vae, diffusion): the figures it reported, in order
+        skip = {"step", "time_s", "img_per_s", "verdict", "remedy"}
+        shown = [f"{k} {f(k, '.4g')}" for k, v in r.items() if k not in skip and isinstance(v, (int, float))]
+        line = " | ".join([f"step {r['step']:>7d}", *shown, f"{f('img_per_s', '.0f')} img/s", str(r.get("verdict", ""))])
+        return line + (f" -> {r['remedy']}" if r.get("remedy") else "")
     parts = [f"step {r['step']:>7d}",
              f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}",
              (f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} " +

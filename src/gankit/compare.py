@@ -1,0 +1,228 @@
+"""`gankit compare`: GAN, VAE and diffusion trained on the same data under the same wall-clock
+budget, then measured the same way, so the table the seed documents tell in adjectives is
+measured instead.
+
+Every model trains on the first N - 2,000 images of the MNIST files (`data.holdout=2000`: the last
+2,000 are held out, the split the project's classifier uses), so the VAE's ELBO is on images no
+model saw. Quality is measured in the digit classifier's features (as `gankit bench mnist`):
+FID, precision/recall, density/coverage and classes against the training images. Samples are
+drawn in fixed batches of `speed_batch` images and timed, giving images/s (wall-clock, one
+process). DDPM with 1,000 steps is ~1,000x slower than a GAN's one pass, so every row is measured
+at `slow_samples` (the same n for all rows: FID is biased by n, and rows compare like with like)
+and the fast rows also at `samples`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import config as config_mod
+from .errors import ConfigError
+
+DEFAULT_MODELS = ("dcgan", "vae", "ddpm")
+HOLDOUT = 2000
+#: DDIM step counts each diffusion model is sampled with, beside DDPM over all its timesteps
+DDIM_STEPS = (50, 10)
+METRICS = ["fid", "pr", "dc", "classes"]
+KEEP = ("fid", "precision", "recall", "density", "coverage", "classes_covered", "min_class_share")
+
+
+def compare_config(preset: str, data_dir: str, minutes: float, seed: int, threads: int | None,
+                   overrides: list[str]) -> config_mod.Config:
+    cfg = config_mod.from_preset(preset)
+    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir, "holdout": HOLDOUT},
+                            "train": {"seed": seed, "minutes": minutes, "steps": None}})
+    if threads is not None:
+        cfg.train.threads = threads
+    config_mod.apply_overrides(cfg, overrides)
+    if cfg.model.conditional:
+        raise ConfigError(f"compare measures unconditional models; '{preset}' is conditional")
+    return config_mod.validate(cfg)
+
+
+def _parameters(nets: dict[str, torch.nn.Module]) -> int:
+    return sum(p.numel() for net in nets.values() for p in net.parameters())
+
+
+@torch.no_grad()
+def timed_samples(model, n: int, seed: int, batch: int) -> tuple[torch.Tensor, float, float]:
+    """n samples in batches of `batch`, with the wall-clock and CPU seconds they took."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    samples = model.sample(n, seed=seed, batch_size=batch)
+    return samples, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _sampler_rows(model) -> list[tuple[str, dict[str, Any]]]:
+    """(label, sampler options) a model is measured with: one pass, or DDPM over all T steps and
+    DDIM at 50 and 10 (those at most T)."""
+    if not hasattr(model.recipe, "set_sampler"):
+        return [("one pass", {})]
+    timesteps = model.recipe.schedule.timesteps
+    rows = [(f"DDPM {timesteps}", {"sampler": "ddpm", "steps": None})]
+    return rows + [(f"DDIM {s}", {"sampler": "ddim", "steps": s}) for s in DDIM_STEPS if s < timesteps]
+
+
+def _train_model(preset: str, cfg: config_mod.Config, run_dir: Path, progress: bool | None) -> dict[str, Any]:
+    from .api import load
+    from .train import Trainer
+
+    if run_dir.exists():
+        raise ConfigError(f"{run_dir} already holds a compare run: choose another --out (or remove it)")
+    cpu = time.process_time()
+    result = Trainer(cfg, run_dir, progress=progress).run()
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    model = load(run_dir)
+    return {"model": model, "steps": result.step, "train_minutes": round(result.summary["train_seconds"] / 60, 2),
+            "train_cpu_minutes": round((time.process_time() - cpu) / 60, 2),
+            "verdict": result.summary["final_verdict"], "healthy": result.summary["healthy"],
+            "status": result.status, "parameters": _parameters(model.nets), "run": str(run_dir)}
+
+
+def run_compare(data_dir: str, budget_minutes: float, out: str | Path, *, models: list[str] | None = None,
+                seed: int = 0, samples: int = 2000, slow_samples: int = 200, speed_batch: int = 50,
+                threads: int | None = 1, classifier: str | None = None, overrides: list[str] | None = None,
+                progress: bool | None = False, log=lambda line: None) -> dict[str, Any]:
+    """Train each preset in `models` for `budget_minutes` and measure it; returns the table as a dict."""
+    from .bench import _classifier
+    from .data import load_dataset, load_heldout
+    from .metrics.evaluate import compare_features
+    from .metrics.extractors import classifier_extractor
+
+    models = list(models or DEFAULT_MODELS)
+    if not data_dir:
+        raise ConfigError("compare needs --data-dir, the folder of the MNIST files")
+    if budget_minutes <= 0:
+        raise ConfigError("--budget-minutes must be positive")
+    if slow_samples < 10 or samples < slow_samples:
+        raise ConfigError("--slow-samples must be at least 10 and --samples at least --slow-samples")
+    if speed_batch < 1:
+        raise ConfigError("--speed-batch must be at least 1")
+    cfgs = {m: compare_config(m, data_dir, budget_minutes, seed, threads, list(overrides or [])) for m in models}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    wall, cpu = time.perf_counter(), time.process_time()
+    extract = classifier_extractor(_classifier(classifier, data_dir, out))
+    train_data = load_dataset(cfgs[models[0]].data)
+    heldout = load_heldout(cfgs[models[0]].data)
+    real_feats, _ = extract(train_data.all())
+    rows: list[dict[str, Any]] = []
+    for preset in models:
+        log(f"training {preset} for {budget_minutes:g} min")
+        run = _train_model(preset, cfgs[preset], out / preset, progress)
+        model = run.pop("model")
+        elbo = model.recipe.elbo(heldout.all(), heldout.y, model.nets, seed=seed) if hasattr(model.recipe, "elbo") else None
+        for label, options in _sampler_rows(model):
+            if options:
+                model.recipe.set_sampler(options["sampler"], options["steps"])
+            n = slow_samples if options.get("sampler") == "ddpm" else samples
+            log(f"sampling {preset} ({label}): {n} images")
+            images, sec, cpu_sec = timed_samples(model, n, seed, speed_batch)
+            feats, logits = extract(images)
+            full = compare_features(real_feats, feats, logits, METRICS, seed)
+            common = compare_features(real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed)
+            row = {"model": preset, "recipe": cfgs[preset].recipe, "sampler": label, "n": n,
+                   **{k: _round(full[k]) for k in KEEP}, "fid_common_n": _round(common["fid"]),
+                   "coverage_common_n": _round(common["coverage"]),
+                   "images_per_s": round(n / sec, 2), "sampling_cpu_s_per_image": round(cpu_sec / n, 5), **run}
+            if elbo is not None:
+                row.update({"heldout_nelbo_nats": round(elbo["nelbo_nats"], 2),
+                            "heldout_bits_per_dim": round(elbo["bits_per_dim"], 4), "likelihood": elbo["likelihood"]})
+            rows.append(row)
+            _save_grid(images, out / "grids" / f"{preset}-{label.replace(' ', '-').lower()}.png")
+    floor = _real_floor(real_feats, extract, heldout, samples, slow_samples, seed)
+    return {"data": "mnist", "budget_minutes": budget_minutes, "seed": seed, "models": models,
+            "samples": samples, "slow_samples": slow_samples, "speed_batch": speed_batch, "holdout": HOLDOUT,
+            "rows": rows, "real_floor": floor, "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+            "cpu_minutes": round((time.process_time() - cpu) / 60, 2), "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count()}
+
+
+def _real_floor(real_feats, extract, heldout, samples, slow_samples, seed) -> dict[str, Any]:
+    """Held-out real images against the training images: the best a model can score at each n."""
+    from .metrics.evaluate import compare_features
+
+    feats, logits = extract(heldout.all()[:samples])
+    full = compare_features(real_feats, feats, logits, METRICS, seed)
+    common = compare_features(real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed)
+    return {"n": len(feats), **{k: _round(full[k]) for k in KEEP}, "fid_common_n": _round(common["fid"]),
+            "coverage_common_n": _round(common["coverage"])}
+
+
+def _save_grid(images: torch.Tensor, path: Path) -> None:
+    from .export import save_png
+
+    save_png(images[:64], path)
+
+
+def _round(v):
+    return round(v, 4) if isinstance(v, float) else v
+
+
+def format_markdown(result: dict[str, Any]) -> str:
+    """One Markdown table: a row per model and sampler, then the real-data floor."""
+    n, n_slow = result["samples"], result["slow_samples"]
+    lines = [f"MNIST, {result['budget_minutes']:g} wall-clock minutes of training per model "
+             f"({result['threads']} thread(s)), seed {result['seed']}; metrics in the project digit classifier's "
+             f"features against the {result['holdout']:,}-image-held-out training set. n: samples measured; "
+             f"FID@{n_slow}: every row at the same n. Sampling images/s: wall-clock, batches of {result['speed_batch']}.",
+             "",
+             f"| model | sampler | n | FID | precision | recall | density | coverage | classes | min class % | "
+             f"FID@{n_slow} | coverage@{n_slow} | train min | train CPU min | steps | sampling img/s | parameters | "
+             f"held-out bits/dim | final health |",
+             "|" + "---|" * 19]
+    for r in result["rows"]:
+        bpd = f"{r['heldout_bits_per_dim']:.3f}" if "heldout_bits_per_dim" in r else "-"
+        lines.append(f"| {r['model']} | {r['sampler']} | {r['n']:,} | {r['fid']:.3f} | {r['precision']:.3f} | "
+                     f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['classes_covered']} | "
+                     f"{100 * r['min_class_share']:.1f} | {r['fid_common_n']:.3f} | {r['coverage_common_n']:.3f} | "
+                     f"{r['train_minutes']:.2f} | {r['train_cpu_minutes']:.2f} | {r['steps']:,} | "
+                     f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | {r['verdict']} |")
+    f = result["real_floor"]
+    lines.append(f"| real data (held out) | - | {f['n']:,} | {f['fid']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
+                 f"{f['density']:.3f} | {f['coverage']:.3f} | {f['classes_covered']} | {100 * f['min_class_share']:.1f} | "
+                 f"{f['fid_common_n']:.3f} | {f['coverage_common_n']:.3f} | - | - | - | - | - | - | - |")
+    speedup = ddim_speedup(result)
+    if speedup:
+        lines += ["", "; ".join(speedup)]
+    lines += ["", f"spent {result['wall_minutes']:.1f} wall-clock minutes, {result['cpu_minutes']:.1f} CPU minutes "
+                  f"({result['cpus']} cores)"]
+    return "\n".join(lines)
+
+
+def ddim_speedup(result: dict[str, Any]) -> list[str]:
+    """DDIM's sampling speed and FID (at the common n) against DDPM's, per diffusion model."""
+    notes = []
+    for model in dict.fromkeys(r["model"] for r in result["rows"]):
+        rows = {r["sampler"]: r for r in result["rows"] if r["model"] == model}
+        ddpm = next((r for label, r in rows.items() if label.startswith("DDPM")), None)
+        if ddpm is None:
+            continue
+        for label, r in rows.items():
+            if label.startswith("DDIM"):
+                ratio = r["fid_common_n"] / ddpm["fid_common_n"] if ddpm["fid_common_n"] else math.nan
+                notes.append(f"{model} {label}: {r['images_per_s'] / ddpm['images_per_s']:.1f}x {ddpm['sampler']}'s "
+                             f"images/s, FID@{result['slow_samples']} {r['fid_common_n']:.3f} vs "
+                             f"{ddpm['fid_common_n']:.3f} ({ratio:.2f}x)")
+    return notes
+
+
+def _speed(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def write_outputs(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    from .train.checkpoint import atomic_write
+
+    md, js = out / "compare.md", out / "compare.json"
+    atomic_write(md, (format_markdown(result) + "\n").encode())
+    atomic_write(js, (json.dumps(result, indent=2) + "\n").encode())
+    return md, js

@@ -1,0 +1,100 @@
+"""The diffusion family recipe: DDPM training (Ho et al. 2020: predict the noise of x_t drawn in
+closed form at a uniform random timestep, mean-squared error) on a small U-Net, sampled by
+DDPM's ancestral sampler or DDIM with any number of steps (`gankit.schedulers`, separate from the
+network), class-conditional with classifier-free guidance (Ho & Salimans 2022: labels dropped
+with probability `diffusion.cond_drop` in training; eps = eps_u + g (eps_c - eps_u) at sampling).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Config
+from ..errors import ConfigError
+from ..nets import UNet
+from ..schedulers import NoiseSchedule, make_sampler
+
+
+class DiffusionRecipe:
+    output_kind = "none"
+    batches_per_step = 1
+    ema_nets = ("unet",)
+
+    def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
+        if len(sample_shape) != 3 or sample_shape[1] % 4 or sample_shape[2] % 4:
+            raise ConfigError(f"the diffusion recipe needs images with sides divisible by 4, got {sample_shape}")
+        if cfg.model.conditional and num_classes < 2:
+            raise ConfigError("model.conditional needs a data set with class labels (digits, mnist)")
+        d = cfg.diffusion
+        self.cfg, self.sample_shape = cfg, sample_shape
+        self.num_classes = num_classes if cfg.model.conditional else 0
+        self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention)}
+        o = cfg.optim
+        self.optimizers = {"unet": torch.optim.Adam(self.nets["unet"].parameters(), lr=o.lr_g,
+                                                    betas=(o.beta1, o.beta2), foreach=True)}
+        self.schedule = NoiseSchedule(d.schedule, d.timesteps)
+        ddim = d.sampler == "ddim"
+        self.set_sampler(d.sampler, d.sampling_steps if ddim else None, d.eta if ddim else 0.0, d.guidance, d.spacing)
+
+    def set_sampler(self, sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
+                    guidance: float | None = None, spacing: str | None = None) -> None:
+        """Choose how `generate` samples (the weights do not care): ddpm, or ddim with `steps`."""
+        if guidance is not None and guidance != self.cfg.diffusion.guidance and not self.num_classes:
+            raise ConfigError("--guidance needs a class-conditional diffusion model (e.g. --preset ddpm-cond)")
+        if guidance is not None and guidance < 0:
+            raise ConfigError(f"the guidance scale must be at least 0, got {guidance}")
+        self.sampler = make_sampler(self.schedule, sampler, steps, eta, spacing or self.cfg.diffusion.spacing)
+        self.sampler_name = sampler
+        self.guidance = self.cfg.diffusion.guidance if guidance is None else guidance
+
+    # ---- training ----------------------------------------------------------------------------
+    def train_step(self, x, y, rng, want_stats, step=0):
+        unet, opt = self.nets["unet"], self.optimizers["unet"]
+        t = self.schedule.sample_timesteps(len(x), rng).to(x.device)
+        noise = torch.randn(x.shape, generator=rng).to(x.device)
+        x_t = self.schedule.add_noise(x, noise, t)
+        cond = None
+        if self.num_classes:
+            drop = torch.rand(len(x), generator=rng).to(x.device) < self.cfg.diffusion.cond_drop
+            cond = torch.where(drop, torch.full_like(y, self.num_classes), y)
+        loss = F.mse_loss(unet(x_t, t, cond), noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    # ---- sampling ----------------------------------------------------------------------------
+    def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        """x_T, pure noise; the sampler's later noise is drawn from a stream seeded by x_T."""
+        return torch.randn(n, *self.sample_shape, generator=rng)
+
+    def labels(self, n: int) -> torch.Tensor | None:
+        return torch.arange(n) % self.num_classes if self.num_classes else None
+
+    def eps_model(self, unet: nn.Module, labels: torch.Tensor | None):
+        """The noise predictor the sampler calls, with classifier-free guidance folded in."""
+        if not self.num_classes:
+            return lambda x, t: unet(x, t)
+        g = self.guidance
+        null = torch.full_like(labels, self.num_classes)
+        if g == 1.0:
+            return lambda x, t: unet(x, t, labels)
+        if g == 0.0:
+            return lambda x, t: unet(x, t, null)
+
+        def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            eps_c, eps_u = unet(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
+            return eps_u + g * (eps_c - eps_u)
+
+        return guided
+
+    @torch.no_grad()
+    def generate(self, latents, labels=None, nets=None):
+        unet = (nets or self.nets)["unet"]
+        if self.num_classes:
+            labels = (self.labels(len(latents)) if labels is None else labels).to(latents.device)
+        # a deterministic stream per batch of x_T: the same latents give the same samples
+        seed = int(latents.detach().flatten()[:4096].double().mul(1e6).round().abs().sum().item()) % (2 ** 62)
+        rng = torch.Generator().manual_seed(seed)
+        return self.sampler.sample(self.eps_model(unet, labels), latents, rng).clamp(-1, 1)

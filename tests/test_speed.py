@@ -45,7 +45,9 @@ def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
     assert len(row["gankit_runs"]) == len(row["reference_runs"]) == 2
     # G 100-16-16-784 and D 784-16-16-1: 2 x (batch 64) x weights per forward, D's step + G's step
     assert 0.01 < row["gflop_per_step"] < 0.1 and 0 < row["peak_share"] < 1
-    assert {s["preset"] for s in result["sampling"]} == {"seed-mlp", "dcgan", "hinge-resnet"}
+    assert {s["preset"] for s in result["sampling"]} == {"seed-mlp", "dcgan", "hinge-resnet", "vae", "ddpm"}
+    ddpm = next(s for s in result["sampling"] if s["preset"] == "ddpm")
+    assert ddpm["samples"] == 1 and ddpm["sampler"] == "ddim-50"  # 20 / 20: a diffusion sample costs 50 passes
     assert "ratio" in format_speed(result) and result["matmul_peak_gflop_s"] > 0
 
 

@@ -27,8 +27,10 @@ from .errors import ConfigError
 
 SPEED_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet")
 #: every family's sampling speed is measured; other families add their preset names here
-SAMPLING_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet")
+SAMPLING_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet", "vae", "ddpm")
 SAMPLING_N = 2000
+#: a diffusion sample costs one network pass per sampler step (DDIM-50 by default): fewer of them
+DIFFUSION_SAMPLING_SHARE = 20
 
 
 class PerItemMNIST(torch.utils.data.Dataset):
@@ -192,6 +194,8 @@ def measure_sampling(preset: str, device: str, amp: str, n: int = SAMPLING_N) ->
     from .train.distributed import resolve_device
 
     cfg = config_mod.from_preset(preset)
+    if cfg.recipe == "diffusion":
+        n = max(1, n // DIFFUSION_SAMPLING_SHARE)
     dev = resolve_device(device)
     recipe = build_model(cfg, (1, 28, 28), 10)
     nets = {n: m.to(dev).eval() for n, m in recipe.nets.items()}
@@ -205,7 +209,9 @@ def measure_sampling(preset: str, device: str, amp: str, n: int = SAMPLING_N) ->
             generate_in_chunks(recipe, latents, nets=nets)
             _sync(dev)
         times.append(time.perf_counter() - start)
-    return {"preset": preset, "family": cfg.recipe, "sample_img_s": round(n / min(times), 1)}
+    sampler = f"{cfg.diffusion.sampler}-{cfg.diffusion.sampling_steps}" if cfg.recipe == "diffusion" else "one pass"
+    return {"preset": preset, "family": cfg.recipe, "sampler": sampler, "samples": n,
+            "sample_img_s": round(n / min(times), 1)}
 
 
 def run_speed(data_dir: str, presets: list[str], *, steps: int = 100, repeats: int = 5, device: str = "cpu",
@@ -247,7 +253,7 @@ def format_speed(result: dict[str, Any]) -> str:
     for r in result["training"]:
         lines.append(f"{r['preset']:<14} {r['gankit_img_s']:>8.0f} {r['reference_img_s']:>10.0f} {r['ratio']:>6.2f} "
                      f"{r['gflop_per_step']:>11.3f} {r['gankit_gflop_s']:>8.1f} {100 * r['peak_share']:>6.1f}%")
-    lines.append("sampling images/s: " + ", ".join(f"{s['preset']} ({s['family']}) {s['sample_img_s']:.0f}"
+    lines.append("sampling images/s: " + ", ".join(f"{s['preset']} ({s['family']}, {s['sampler']}) {s['sample_img_s']:.4g}"
                                                    for s in result["sampling"]))
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 @dataclass
 class DataConfig:
-    source: str = "digits"          # digits | mnist | folder | toy2d | stacked-mnist
+    source: str = "digits"          # digits | mnist | folder | toy2d | stacked-mnist | table (gankit.tabular)
     dir: str | None = None          # folder for mnist / folder sources
     split: str = "auto"             # mnist: train | test | auto (whichever files are there)
     resolution: int | None = None   # None: the source's native size (digits 8, mnist 28)
@@ -68,6 +68,7 @@ class OptimConfig:
     beta2: float = 0.999
     lr_decay: str = "none"          # none | linear (to 0 at the last step; needs train.steps)
     n_critic: int = 1               # D steps per G step, each on its own real batch (WGAN: 5)
+    weight_decay: float = 0.0       # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
 
 
 @dataclass
@@ -170,6 +171,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
     "sagan": {"base": "hinge-resnet", "model": {"attention_res": 14, "g_spectral_norm": True},
               "optim": {"lr_g": 1e-4, "lr_d": 4e-4}},
+    # Tables (gankit.tabular, `gankit tabular fit`). Xu et al. 2019's CTGAN: residual G 256-256 on
+    # z (128) + conditional vector, D 256-256 judging 10 packed rows, WGAN-GP (10), one critic step,
+    # Adam 2e-4 betas (0.5, 0.9), weight decay 1e-6, batch 500.
+    "ctgan": {"recipe": "ctgan", "data": {"source": "table"},
+              "model": {"arch": "mlp", "z_dim": 128, "hidden": [256, 256], "d_hidden": [256, 256], "pack": 10},
+              "loss": {"kind": "wasserstein", "gp": 10.0},
+              "optim": {"batch_size": 500, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.9,
+                        "weight_decay": 1e-6},
+              "train": {"ema": None, "log_every": 50, "checkpoint_every": 500}},
+    # The same paper's TVAE: encoder and decoder 128-128, latent 128, Adam 1e-3, weight decay 1e-5.
+    "tvae": {"recipe": "tvae", "data": {"source": "table"},
+             "model": {"arch": "mlp", "z_dim": 128, "hidden": [128, 128]},
+             "optim": {"batch_size": 500, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999,
+                       "weight_decay": 1e-5},
+             "train": {"ema": None, "log_every": 50, "checkpoint_every": 500}},
 }
 
 
@@ -289,6 +305,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 
 ARCHS = ("mlp", "dcgan", "resnet")
+TABLE_RECIPES = ("ctgan", "tvae")
 LOSSES = ("non-saturating", "minimax", "wasserstein", "hinge", "lsgan", "relativistic")
 
 
@@ -326,9 +343,14 @@ def _validate_gan_options(cfg: Config) -> None:
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written."""
     t, o = cfg.train, cfg.optim
-    if cfg.recipe not in ("gan",):
+    if cfg.recipe not in ("gan", *TABLE_RECIPES):
         raise ConfigError(f"unknown recipe '{cfg.recipe}'")
-    sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
+    if (cfg.recipe in TABLE_RECIPES) != (cfg.data.source == "table"):
+        raise ConfigError("tables train with the ctgan and tvae presets, through `gankit tabular fit` "
+                          "(gankit.tabular.fit), and those presets train only on tables")
+    if o.weight_decay < 0:
+        raise ConfigError("optim.weight_decay cannot be negative")
+    sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist", "table")
     if cfg.data.source not in sources:
         raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")
     if cfg.model.arch not in ARCHS:

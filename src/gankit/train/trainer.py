@@ -53,14 +53,17 @@ class BatchSampler:
     """Epoch-wise random permutations derived from (seed, epoch): stateless, so resuming at step
     s needs nothing but s, and any rank or restart sees the same order."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int, weights: torch.Tensor | None = None):
         if batch_size > n:
             raise GankitError(f"batch size {batch_size} exceeds the {n} samples of the data set")
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.n, self.batch_size, self.seed, self.weights = n, batch_size, seed, weights
         self.per_epoch = n // batch_size
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def indices(self, step: int) -> torch.Tensor:
+        if self.weights is not None:  # weighted draws with replacement, from (seed, step): still stateless
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            return torch.multinomial(self.weights, self.batch_size, replacement=True, generator=gen)
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -118,7 +121,7 @@ def _finite(tensors: list[torch.Tensor]) -> bool:
 class Trainer:
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, download: bool = False,
                  progress: bool | None = None, echo: Callable[[str], None] | None = None,
-                 data: Dataset | None = None):
+                 data: Dataset | None = None, recipe: Recipe | None = None):
         self.cfg = config_mod.validate(cfg)
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -130,7 +133,8 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
-        self.recipe = build_model(cfg, self.data.sample_shape, self.data.num_classes)
+        # a caller with data of its own may build the recipe for it (a table's column layout)
+        self.recipe = recipe if recipe is not None else build_model(cfg, self.data.sample_shape, self.data.num_classes)
         self.channels_last = t.channels_last and self.data.is_image
         if self.channels_last:
             for net in self.recipe.nets.values():
@@ -140,7 +144,7 @@ class Trainer:
         if per_step > len(self.data):
             raise ConfigError(f"a step reads optim.batch_size x optim.n_critic = {per_step} samples, more than "
                               f"the {len(self.data)} of {self.data.name}")
-        self.sampler = BatchSampler(len(self.data), per_step, t.seed)
+        self.sampler = BatchSampler(len(self.data), per_step, t.seed, self.data.row_weights)
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.recipe.optimizers.items()}
         self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
         self.fixed_latents = self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
@@ -365,7 +369,7 @@ class Trainer:
                     if not t.steps and deadline:
                         bar.n = min(bar.total, round(t.minutes * 60 - (deadline - now)))
                         bar.refresh()
-                if self.step % t.sample_every == 0:
+                if self.step % t.sample_every == 0 and self.data.grids:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every == 0:
                     self._evaluate()
@@ -384,7 +388,7 @@ class Trainer:
                 self.echo(f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
                           f"last good checkpoint: {self.last_checkpoint or 'none'}")
             else:
-                if self.step % t.sample_every != 0:
+                if self.step % t.sample_every != 0 and self.data.grids:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every != 0:
                     self._evaluate()

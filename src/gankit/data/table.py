@@ -384,7 +384,7 @@ def _decode_category(c: Column, codes: np.ndarray) -> pd.Series:
 
 def _decode_number(c: Column, value: np.ndarray, missing: np.ndarray) -> pd.Series:
     if c.kind == "datetime":
-        stamps = pd.to_datetime(np.round(value * 1e9).astype("int64"), utc=c.dtype.endswith("UTC]"))
+        stamps = pd.to_datetime(np.round(value).astype("int64") * 10**9, utc=c.dtype.endswith("UTC]"))
         series = pd.Series(stamps)
         series[missing] = pd.NaT
         return series

@@ -432,7 +432,7 @@ def format_line(r: dict[str, Any]) -> str:
         return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
     parts = [f"step {r['step']:>7d}",
-             f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}",
+             (f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}" if "loss" not in r else f"loss {f('loss', '.3f')}"),
              (f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} " +
               (f"W1 est {f('critic_gap', '.3f')}" if "critic_gap" in r else f"acc {f('d_acc', '.2f')}")),
              f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",

@@ -339,8 +339,10 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
     means = gm.means_.ravel()[keep]
     stds = np.sqrt(gm.covariances_.ravel()[keep])
     weights = gm.weights_[keep] / gm.weights_[keep].sum()
-    # a mode narrower than the data's resolution would encode values as huge offsets
-    stds = np.maximum(stds, 1e-3 * spread)
+    # a mode may be a spike (a value many rows share, e.g. 0): as narrow as the data's resolution
+    # (a tenth of a unit for whole numbers), so decoding lands on it, and no narrower
+    resolution = 0.1 if np.all(np.mod(x, 1) == 0) else 1e-4 * spread
+    stds = np.maximum(stds, resolution)
     return means.tolist(), stds.tolist(), weights.tolist()
 
 

@@ -122,6 +122,12 @@ class TableLayout:
             rows[chosen, sl] = part[chosen]
         return rows
 
+    def values_tanh(self, raw: torch.Tensor) -> torch.Tensor:
+        """tanh on the value entries only; the softmax spans keep their logits."""
+        out = raw.clone()
+        out[:, self.tanh] = torch.tanh(raw[:, self.tanh])
+        return out
+
     def draw_categories(self, scores: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         """One-hot draws from softmax(scores) per softmax span, by the Gumbel-max trick on given
         uniform noise; tanh entries pass through."""
@@ -163,7 +169,8 @@ class _TableRecipe:
         return None
 
     def _optimizer(self, net: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=self.cfg.optim.weight_decay)
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=self.cfg.optim.weight_decay,
+                                foreach=True)
 
     def _activate(self, raw: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """Training outputs: tanh values, Gumbel-softmax (tau 0.2) categories, differentiable."""
@@ -201,8 +208,7 @@ class CTGANRecipe(_TableRecipe):
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, _ = self.split(latents)
         raw = (nets or self.nets)["G"](torch.cat([z, cond], 1))
-        rows = self.layout.draw_categories(torch.tanh(raw), uniform)
-        return self.layout.impose(rows, cond)
+        return self.layout.impose(self.layout.draw_categories(self.layout.values_tanh(raw), uniform), cond)
 
     def train_step(self, x, y, rng, want_stats, step=0):
         # D's dropout draws from the global RNG: seed it from the saved stream (bit-exact resume)
@@ -271,13 +277,12 @@ class TVAERecipe(_TableRecipe):
                      "G": TableDecoder(m.z_dim + c, m.hidden[::-1], layout.width)}
         params = [*self.nets["E"].parameters(), *self.nets["G"].parameters()]
         self.optimizers = {"VAE": torch.optim.Adam(params, lr=o.lr_g, betas=(o.beta1, o.beta2),
-                                                   weight_decay=o.weight_decay)}
+                                                   weight_decay=o.weight_decay, foreach=True)}
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, noise = self.split(latents)
         decoder = (nets or self.nets)["G"]
-        raw = decoder(torch.cat([z, cond], 1))
-        rows = torch.tanh(raw)
+        rows = self.layout.values_tanh(decoder(torch.cat([z, cond], 1)))
         value = self.layout.tanh
         rows[:, value] = (rows[:, value] + decoder.sigma[value] * noise[:, value]).clamp(-1, 1)
         return self.layout.impose(self.layout.draw_categories(rows, uniform), cond)

@@ -20,8 +20,6 @@ for TVAE's value entries.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -162,6 +162,8 @@ class TabularModel:
             self.recipe = build_table_recipe(self.config, self.layout)
             for name, net in self.recipe.nets.items():
                 net.load_state_dict(state["nets"][name])
+            for name, weights in (state.get("ema") or {}).items():  # sample from the averaged weights
+                self.recipe.nets[name].load_state_dict(weights)
         except (KeyError, RuntimeError, TypeError, ValueError, ConfigError) as e:
             raise CheckpointError(f"{path} does not hold a usable table model: {str(e).splitlines()[0]}") from None
         for net in self.recipe.nets.values():

@@ -114,3 +114,13 @@ def test_bad_options(tmp_path):
     with pytest.raises(DataError, match="unknown target"):
         tabular.fit(make_table(), tmp_path / "x", target="nope")
     assert not (tmp_path / "x").exists()
+
+
+def test_samples_come_from_the_averaged_generator_when_ema_is_on(tmp_path):
+    from gankit.train import checkpoint as ckpt
+
+    fitted = tabular.fit(make_table(), tmp_path / "e", epochs=2, overrides=[*TINY, "train.ema=0.9"])
+    _, state = ckpt.load_latest(tmp_path / "e")
+    loaded = fitted.recipe.nets["G"].state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state["ema"]["G"].items())
+    assert not all(torch.equal(loaded[k], v) for k, v in state["nets"]["G"].items())

@@ -197,6 +197,7 @@ class CTGANRecipe(_TableRecipe):
     """Conditional WGAN-GP with a residual G, a packed critic and Gumbel-softmax outputs."""
 
     output_kind = "critic"
+    ema_nets = ("G",)  # with train.ema set, samples come from an average of G's weights
 
     def __init__(self, cfg: Config, layout: TableLayout):
         super().__init__(cfg, layout)

@@ -22,7 +22,7 @@ from . import config as config_mod
 from .data.base import Dataset
 from .data.table import TableTransformer, fingerprint, infer_kinds, read_table
 from .errors import CheckpointError, ConfigError, DataError, GankitError
-from .recipes.tabular import TARGET_SHARE, TableLayout, build_table_recipe
+from .recipes.tabular import TableLayout, build_table_recipe
 from .train import RunResult, Trainer
 from .train import checkpoint as ckpt
 
@@ -31,15 +31,8 @@ DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}
 TABLE_FILE = "table.json"
 
 
-def _layout(transformer: TableTransformer, target: str | None) -> TableLayout:
-    """The recipe's view of the rows; the target column, if any, is conditioned on TARGET_SHARE of the time."""
-    discrete = transformer.discrete
-    names = [c.name for c in discrete]
-    weights = None
-    if target in names and len(names) > 1:
-        others = (1 - TARGET_SHARE) / (len(names) - 1)
-        weights = [TARGET_SHARE if n == target else others for n in names]
-    return TableLayout(transformer.spans, [c.counts for c in discrete], weights)
+def _layout(transformer: TableTransformer) -> TableLayout:
+    return TableLayout(transformer.spans, [c.counts for c in transformer.discrete])
 
 
 def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: float | None, seed: int,
@@ -101,7 +94,7 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
         transformer = TableTransformer.fit(frame, infer_kinds(frame, discrete, kinds), seed)
         if not transformer.spans:
             raise DataError("the table has no column to model (only ID columns)")
-    layout = _layout(transformer, target if not resume else saved.get("target"))
+    layout = _layout(transformer)
     rows = torch.from_numpy(transformer.transform(frame, seed=cfg.train.seed))
     dataset = Dataset(rows, name="table", row_weights=layout.row_weights(rows), grids=False)
     trainer = Trainer(cfg, out, resume=resume, progress=progress, data=dataset, recipe=build_table_recipe(cfg, layout))
@@ -155,7 +148,7 @@ class TabularModel:
         self.target: str | None = saved.get("target")
         self.source: str | None = saved.get("source")
         self.transformer = TableTransformer.from_dict(saved["transformer"])
-        self.layout = _layout(self.transformer, self.target)
+        self.layout = _layout(self.transformer)
         path, state = ckpt.load_latest(self.run_dir)
         try:
             self.config = config_mod.from_dict(state["config"])

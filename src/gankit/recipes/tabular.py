@@ -31,18 +31,14 @@ from ..nets.tabular import PackedCritic, TableDecoder, TableEncoder, TableGenera
 from .gan import grad_norm, pack
 
 GUMBEL_TAU = 0.2          # CTGAN's temperature of the Gumbel-softmax outputs
-#: share of the conditional vectors that name the target column, when one is given (CTGAN: one
-#: column of J, uniformly): the target's relation to the other columns is what utility measures
-TARGET_SHARE = 0.5
 TVAE_LOSS_FACTOR = 2.0    # TVAE's weight of the reconstruction against the KL term
 
 
 class TableLayout:
     """What a table recipe needs to know of the row vector: its spans and, for the conditional
-    vector, each one-hot column's category counts and how often it is the one conditioned on
-    (`column_weights`, uniform as in CTGAN unless given)."""
+    vector, each one-hot column's category counts."""
 
-    def __init__(self, spans: list[Span], discrete_counts: list[list[int]], column_weights: list[float] | None = None):
+    def __init__(self, spans: list[Span], discrete_counts: list[list[int]]):
         self.spans = spans
         self.width = sum(s.size for s in spans)
         self.slices = []
@@ -65,21 +61,17 @@ class TableLayout:
         #: ... and the real frequencies (unconditional sampling)
         self.freq = [c / c.sum() for c in counts]
         self.counts = counts
-        weights = torch.tensor(column_weights or [1.0] * len(counts), dtype=torch.float64)
-        #: probability of each one-hot column being the conditioned one
-        self.column_share = weights / weights.sum() if len(counts) else weights
 
     def row_weights(self, rows: torch.Tensor) -> torch.Tensor:
-        """Each row's probability under training-by-sampling: the sum over columns of
-        P(column) P(its category) / (rows holding it), with P(category) by log-frequency."""
+        """Each row's probability under training-by-sampling: mean over columns of
+        P(its category) / (rows holding it), with P by log-frequency."""
         if not self.discrete:
             return torch.ones(len(rows), dtype=torch.float64)
-        return self._ratios(rows).sum(1)
+        return self._ratios(rows).mean(1)
 
     def _ratios(self, rows: torch.Tensor) -> torch.Tensor:
         cats = [rows[:, sl].argmax(1) for sl in self.discrete]
-        return torch.stack([self.column_share[j] * self.log_freq[j][c] / self.counts[j][c]
-                            for j, c in enumerate(cats)], 1)
+        return torch.stack([self.log_freq[j][c] / self.counts[j][c] for j, c in enumerate(cats)], 1)
 
     def condition(self, rows: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """For real rows drawn with `row_weights`: the column each is conditioned on (drawn from
@@ -94,12 +86,12 @@ class TableLayout:
         return columns, cond
 
     def sample_condition(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        """Conditional vectors for unconditional samples: a column by `column_share`, then a
-        category by its real frequency (so the rows' mix is the data's)."""
+        """Conditional vectors for unconditional samples: a column uniformly, then a category by
+        its real frequency (so the rows' mix is the data's)."""
         cond = torch.zeros(n, self.cond_dim)
         if not self.discrete:
             return cond
-        columns = torch.multinomial(self.column_share, n, replacement=True, generator=rng)
+        columns = torch.randint(len(self.discrete), (n,), generator=rng)
         for j in range(len(self.discrete)):
             chosen = (columns == j).nonzero().squeeze(1)
             cats = torch.multinomial(self.freq[j], len(chosen), replacement=True, generator=rng) if len(chosen) else chosen

@@ -86,3 +86,18 @@ def test_mixed_python_types_and_unknown_columns_are_refused():
     assert infer_kinds(t, discrete=["a"]) == {"a": "categorical"}
     with pytest.raises(DataError, match="unknown column 'b'"):
         infer_kinds(t, discrete=["b"])
+
+
+def test_a_value_many_rows_share_is_a_spike_decoded_exactly():
+    r = np.random.default_rng(0)
+    amount = np.where(r.random(300) < 0.9, 0.0, r.lognormal(6, 1, 300))  # zero-inflated
+    t = pd.DataFrame({"amount": amount})
+    tr = TableTransformer.fit(t, {"amount": "continuous"})
+    c = tr.column("amount")
+    assert c.means[0] == 0.0 and c.stds[0] == 0.0 and c.weights[0] == pytest.approx((amount == 0).mean())
+    back = tr.inverse(tr.transform(t))["amount"]
+    assert ((back == 0) == (amount == 0)).all()
+    # any offset the model outputs for the spike's mode decodes to the spike
+    rows = tr.transform(t)
+    rows[:, 0] = r.uniform(-1, 1, len(rows))
+    assert (tr.inverse(rows)["amount"][amount == 0] == 0).all()

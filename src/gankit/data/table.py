@@ -2,8 +2,9 @@
 transformer of CTGAN (Xu et al. 2019).
 
 Each column becomes one or more *spans* of the model's row vector:
-- continuous, integer with many values, datetime (as seconds): mode-specific normalisation. A
-  variational Gaussian mixture (scikit-learn's BayesianGaussianMixture, at most 10 modes, the
+- continuous, integer with many values, datetime (as seconds): mode-specific normalisation.
+  Values 5% of the rows share exactly (zero in a zero-inflated amount) are modes of zero width
+  that decode to the value itself; for the rest a variational Gaussian mixture (scikit-learn's BayesianGaussianMixture, at most 10 modes, the
   Dirichlet-process prior pruning the unused ones) is fitted per column; a value becomes its mode
   as a one-hot span and its offset within the mode, (x - mu_k) / (4 sigma_k), as a tanh span.
   Multi-modal, skewed columns then look like a few well-behaved bumps to the networks.
@@ -36,6 +37,8 @@ MIN_ROWS = 10
 MAX_MODES = 10
 #: modes of the fitted mixture lighter than this are dropped (CTGAN's weight threshold)
 MODE_WEIGHT_MIN = 0.005
+#: a value held by this share of a numeric column's rows is a mode of its own, decoded exactly
+SPIKE_SHARE = 0.05
 #: rows a mixture is fitted on at most (a random subset beyond it: the fit is the slow part)
 MIXTURE_FIT_ROWS = 20_000
 MISSING = "__missing__"
@@ -321,6 +324,20 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
 
 
 def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
+    """Modes of a numeric column: *spikes* first, values that SPIKE_SHARE or more of the rows hold
+    exactly (0 in a zero-inflated amount, a round loan size), as modes of zero width that decode
+    to the value itself; then a variational Gaussian mixture of the other values."""
+    values, counts = np.unique(x, return_counts=True)
+    spike = counts >= SPIKE_SHARE * len(x)
+    means, stds, weights = list(values[spike]), [0.0] * int(spike.sum()), list(counts[spike] / len(x))
+    rest = x[~np.isin(x, values[spike])]
+    if len(rest):
+        m, sd, w = _fit_mixture(rest, seed)
+        means, stds, weights = means + m, stds + sd, weights + [v * len(rest) / len(x) for v in w]
+    return [float(v) for v in means], [float(v) for v in stds], [float(v) for v in weights]
+
+
+def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import BayesianGaussianMixture
 
@@ -328,7 +345,7 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
         x = np.random.default_rng(seed).choice(x, MIXTURE_FIT_ROWS, replace=False)
     spread = float(x.std())
     if spread == 0 or len(np.unique(x)) < 2:
-        return [float(x.mean())], [max(spread, 1e-3)], [1.0]
+        return [float(x.mean())], [max(spread, 1e-3 * max(abs(float(x.mean())), 1.0))], [1.0]
     gm = BayesianGaussianMixture(n_components=min(MAX_MODES, len(np.unique(x))),
                                  weight_concentration_prior_type="dirichlet_process",
                                  weight_concentration_prior=0.001, max_iter=100, n_init=1, random_state=seed)
@@ -339,8 +356,7 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
     means = gm.means_.ravel()[keep]
     stds = np.sqrt(gm.covariances_.ravel()[keep])
     weights = gm.weights_[keep] / gm.weights_[keep].sum()
-    # a mode may be a spike (a value many rows share, e.g. 0): as narrow as the data's resolution
-    # (a tenth of a unit for whole numbers), so decoding lands on it, and no narrower
+    # no mode narrower than the data's resolution (a tenth of a unit for whole numbers)
     resolution = 0.1 if np.all(np.mod(x, 1) == 0) else 1e-4 * spread
     stds = np.maximum(stds, resolution)
     return means.tolist(), stds.tolist(), weights.tolist()
@@ -360,13 +376,19 @@ def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.n
     x = _as_numbers(c, series)
     missing = np.isnan(x)
     x = np.where(missing, c.mean, x)
-    means, stds, weights = (np.asarray(v) for v in (c.means, c.stds, c.weights))
-    z = (x[:, None] - means) / stds
-    log_p = np.log(weights) - np.log(stds) - 0.5 * z ** 2
+    means, stds, weights = (np.asarray(v, dtype=float) for v in (c.means, c.stds, c.weights))
+    spike = stds == 0
+    width = np.where(spike, 1.0, stds)
+    z = (x[:, None] - means) / width
+    log_p = np.where(spike, -np.inf, np.log(weights) - np.log(width) - 0.5 * z ** 2)
+    if spike.all():  # only spikes: the nearest one
+        log_p = -np.abs(z)
     p = np.exp(log_p - log_p.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     mode = (p.cumsum(1) > rng.random((n, 1))).argmax(1)  # a draw from each row's posterior
-    alpha = np.clip((x - means[mode]) / (4 * stds[mode]), -0.99, 0.99)
+    exact = (x[:, None] == means) & spike
+    mode = np.where(exact.any(1), exact.argmax(1), mode)  # a spike's value is its spike
+    alpha = np.where(spike[mode], 0.0, np.clip((x - means[mode]) / (4 * width[mode]), -0.99, 0.99))
     parts = [alpha[:, None], np.eye(len(means), dtype=np.float32)[mode]]
     if c.missing_share > 0:
         parts.append(np.eye(2, dtype=np.float32)[missing.astype(int)])

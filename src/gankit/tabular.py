@@ -86,7 +86,7 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
             raise DataError(f"{out} was trained on other data than this table: resume with the same rows")
         transformer = TableTransformer.from_dict(saved["transformer"])
         cfg = config_mod.load(out / "config.yaml")
-        _check_resume_length(cfg, epochs, minutes, len(frame), saved)
+        _resume_length(cfg, epochs, minutes, len(frame))
     else:
         if table_file.exists():
             raise GankitError(f"{out} already holds a table model: pass resume=True (--resume) or choose another out")
@@ -110,9 +110,9 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
     return fitted
 
 
-def _check_resume_length(cfg: config_mod.Config, epochs: float | None, minutes: float | None, n_rows: int,
-                         saved: dict[str, Any]) -> None:
-    """A resumed run may be given a new length (more epochs, or minutes); nothing else changes."""
+def _resume_length(cfg: config_mod.Config, epochs: float | None, minutes: float | None, n_rows: int) -> None:
+    """A resumed run may be given a new length (more epochs, or minutes); the rest of its saved
+    config stays (model, overrides and seed of the call are not read)."""
     if minutes is not None:
         cfg.train.minutes, cfg.train.steps = minutes, None
     elif epochs is not None:

@@ -19,7 +19,7 @@ from .errors import ConfigError
 
 @dataclass
 class DataConfig:
-    source: str = "digits"          # digits | mnist | folder | toy2d | stacked-mnist
+    source: str = "digits"          # digits | mnist | folder | toy2d | stacked-mnist | table (gankit.tabular)
     dir: str | None = None          # folder for mnist / folder sources
     split: str = "auto"             # mnist: train | test | auto (whichever files are there)
     resolution: int | None = None   # None: the source's native size (digits 8, mnist 28)
@@ -70,6 +70,7 @@ class OptimConfig:
     beta2: float = 0.999
     lr_decay: str = "none"          # none | linear (to 0 at the last step; needs train.steps)
     n_critic: int = 1               # D steps per G step, each on its own real batch (WGAN: 5)
+    weight_decay: float = 0.0       # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
 
 
 @dataclass
@@ -218,6 +219,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 10% of the time in training; sampled at guidance scale 2.
     "ddpm-cond": {"base": "ddpm", "model": {"conditional": True},
                   "diffusion": {"cond_drop": 0.1, "guidance": 2.0}},
+    # Tables (gankit.tabular, `gankit tabular fit`). Xu et al. 2019's CTGAN: residual G 256-256 on
+    # z (128) + conditional vector, D 256-256 judging 10 packed rows, WGAN-GP (10), one critic step,
+    # Adam 2e-4 betas (0.5, 0.9), weight decay 1e-6, batch 500.
+    "ctgan": {"recipe": "ctgan", "data": {"source": "table"},
+              "model": {"arch": "mlp", "z_dim": 128, "hidden": [256, 256], "d_hidden": [256, 256], "pack": 10},
+              "loss": {"kind": "wasserstein", "gp": 10.0},
+              "optim": {"batch_size": 500, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.9,
+                        "weight_decay": 1e-6},
+              "train": {"ema": None, "log_every": 50, "checkpoint_every": 500}},
+    # The same paper's TVAE: encoder and decoder 128-128, latent 128, Adam 1e-3, weight decay 1e-5.
+    "tvae": {"recipe": "tvae", "data": {"source": "table"},
+             "model": {"arch": "mlp", "z_dim": 128, "hidden": [128, 128]},
+             "optim": {"batch_size": 500, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999,
+                       "weight_decay": 1e-5},
+             "train": {"ema": None, "log_every": 50, "checkpoint_every": 500}},
 }
 
 
@@ -337,7 +353,8 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 
 ARCHS = ("mlp", "dcgan", "resnet")
-RECIPE_ARCHS = {"gan": ARCHS, "vae": ("conv",), "diffusion": ("unet",)}
+TABLE_RECIPES = ("ctgan", "tvae")
+RECIPE_ARCHS = {"gan": ARCHS, "vae": ("conv",), "diffusion": ("unet",), **{r: ("mlp",) for r in TABLE_RECIPES}}
 LOSSES = ("non-saturating", "minimax", "wasserstein", "hinge", "lsgan", "relativistic")
 
 
@@ -403,7 +420,12 @@ def validate(cfg: Config) -> Config:
     t, o = cfg.train, cfg.optim
     if cfg.recipe not in RECIPE_ARCHS:
         raise ConfigError(f"unknown recipe '{cfg.recipe}' (choose from: {', '.join(RECIPE_ARCHS)})")
-    sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
+    if (cfg.recipe in TABLE_RECIPES) != (cfg.data.source == "table"):
+        raise ConfigError("tables train with the ctgan and tvae presets, through `gankit tabular fit` "
+                          "(gankit.tabular.fit), and those presets train only on tables")
+    if o.weight_decay < 0:
+        raise ConfigError("optim.weight_decay cannot be negative")
+    sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist", "table")
     if cfg.data.source not in sources:
         raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")
     archs = RECIPE_ARCHS[cfg.recipe]
@@ -411,7 +433,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} (choose from: {', '.join(archs)})")
     if cfg.loss.kind not in LOSSES:
         raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: {', '.join(LOSSES)})")
-    if cfg.recipe == "gan":
+    if cfg.recipe in ("gan", *TABLE_RECIPES):
         _validate_gan_options(cfg)
     else:
         _validate_likelihood_options(cfg)

@@ -18,6 +18,10 @@ class Dataset:
     x: torch.Tensor                 # uint8 [N, C, H, W] images, or float32 [N, D] points
     y: torch.Tensor | None = None   # int64 [N] class labels, when the source has them
     name: str = ""
+    #: per-sample draw weights (a table's training-by-sampling); None: uniform epochs
+    row_weights: torch.Tensor | None = None
+    #: whether the trainer saves sample grids (images, 2D points); a table has none to draw
+    grids: bool = True
 
     def __post_init__(self) -> None:
         if len(self.x) == 0:

@@ -56,14 +56,19 @@ class BatchSampler:
     """Epoch-wise random permutations derived from (seed, epoch): stateless, so resuming at step
     s needs nothing but s, and any rank or restart sees the same order."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu",
+                 weights: torch.Tensor | None = None):
         if batch_size > n:
             raise GankitError(f"batch size {batch_size} exceeds the {n} samples of the data set")
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, torch.device(device)
+        self.weights = weights
         self.per_epoch = n // batch_size
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def indices(self, step: int) -> torch.Tensor:
+        if self.weights is not None:  # weighted draws with replacement, from (seed, step): still stateless
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            return torch.multinomial(self.weights, self.batch_size, replacement=True, generator=gen).to(self.device)
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -154,7 +159,7 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
 class Trainer:
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, download: bool = False,
                  progress: bool | None = None, echo: Callable[[str], None] | None = None,
-                 data: Dataset | None = None):
+                 data: Dataset | None = None, recipe: Recipe | None = None):
         self.cfg = config_mod.validate(cfg)
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -172,7 +177,8 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
-        self.recipe = build_model(cfg, self.data.sample_shape, self.data.num_classes)
+        # a caller with data of its own may build the recipe for it (a table's column layout)
+        self.recipe = recipe if recipe is not None else build_model(cfg, self.data.sample_shape, self.data.num_classes)
         #: the plain modules (checkpoints, EMA, grids); `recipe.nets` may hold compiled wrappers of them
         self.nets = dict(self.recipe.nets)
         self.channels_last = t.channels_last and self.data.is_image
@@ -186,7 +192,8 @@ class Trainer:
         # the data set lives on the device once; each step is one index into it
         self.x_device = self.data.x.to(self.device)
         self.y_device = self.data.y.to(self.device) if self.data.y is not None else None
-        self.sampler = BatchSampler(len(self.data), per_step * self.group.world, t.seed, self.device)
+        self.sampler = BatchSampler(len(self.data), per_step * self.group.world, t.seed, self.device,
+                                    self.data.row_weights)
         if self.group.active:
             self._shard_recipe()
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.recipe.optimizers.items()}
@@ -515,7 +522,7 @@ class Trainer:
                         bar.refresh()
                     if self.group.active:
                         self._agree_on_stopping(deadline, stop)
-                if main and self.step % t.sample_every == 0:
+                if main and self.step % t.sample_every == 0 and self.data.grids:
                     self.save_grid()
                 if main and self.evaluator and self.step % t.eval_every == 0:
                     self._evaluate()
@@ -535,7 +542,7 @@ class Trainer:
                     self.echo(f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
                               f"last good checkpoint: {self.last_checkpoint or 'none'}")
             elif main:
-                if self.step % t.sample_every != 0:
+                if self.step % t.sample_every != 0 and self.data.grids:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every != 0:
                     self._evaluate()
@@ -587,7 +594,7 @@ def format_line(r: dict[str, Any]) -> str:
         line = " | ".join([f"step {r['step']:>7d}", *shown, f"{f('img_per_s', '.0f')} img/s", str(r.get("verdict", ""))])
         return line + (f" -> {r['remedy']}" if r.get("remedy") else "")
     parts = [f"step {r['step']:>7d}",
-             f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}",
+             (f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}" if "loss" not in r else f"loss {f('loss', '.3f')}"),
              (f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} " +
               (f"W1 est {f('critic_gap', '.3f')}" if "critic_gap" in r else f"acc {f('d_acc', '.2f')}")),
              f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",

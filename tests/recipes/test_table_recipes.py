@@ -1,0 +1,122 @@
+"""The table recipes: training-by-sampling, conditional sampling, resume, both models learning."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import gankit.tabular as tabular
+from gankit.data.table import TableTransformer, infer_kinds
+from gankit.errors import ConfigError, DataError, GankitError
+from gankit.recipes.tabular import TableLayout
+
+TINY = ["model.hidden=[32,32]", "model.d_hidden=[32]", "model.z_dim=8", "optim.batch_size=40",
+        "model.pack=4", "train.threads=1", "train.log_every=10", "train.checkpoint_every=10"]
+TINY_VAE = ["model.hidden=[32,32]", "model.z_dim=8", "optim.batch_size=40", "train.threads=1",
+            "train.log_every=50", "train.checkpoint_every=1000"]
+
+
+def make_table(n=200, seed=0):
+    r = np.random.default_rng(seed)
+    fraud = r.random(n) < 0.08
+    amount = np.where(fraud, r.normal(500, 30, n), r.lognormal(3, 0.5, n))
+    amount[r.random(n) < 0.3] = np.nan
+    return pd.DataFrame({"id": np.arange(n), "amount": amount,
+                         "channel": np.where(fraud, "web", r.choice(["shop", "phone", "web"], n, p=[.6, .3, .1])),
+                         "is_fraud": fraud.astype(int)})
+
+
+def layout_of(table):
+    tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
+    return TableLayout(tr.spans, [c.counts for c in tr.discrete]), torch.from_numpy(tr.transform(table)), tr
+
+
+def test_training_by_sampling_gives_each_category_its_log_frequency():
+    """Rows drawn by `row_weights`, then a column from each row's posterior: category c of column
+    j is the condition with probability log-frequency(c) / number of columns, as in CTGAN."""
+    layout, rows, tr = layout_of(make_table())
+    weights = layout.row_weights(rows)
+    posterior = layout._ratios(rows) / layout._ratios(rows).sum(1, keepdim=True)
+    joint = weights[:, None] / weights.sum() * posterior  # P(row, column)
+    for j, sl in enumerate(layout.discrete):
+        cats = rows[:, sl].argmax(1)
+        for c in range(sl.stop - sl.start):
+            got = float(joint[cats == c, j].sum())
+            assert got == pytest.approx(float(layout.log_freq[j][c]) / len(layout.discrete), rel=1e-9)
+    # the rare class is drawn far above its 8% share
+    fraud = tr.discrete.index(tr.column("is_fraud"))
+    share = float(weights[rows[:, layout.discrete[fraud]].argmax(1) == 1].sum() / weights.sum())
+    assert share > 0.2
+
+
+def test_condition_vector_matches_the_rows_own_category():
+    layout, rows, _ = layout_of(make_table())
+    columns, cond = layout.condition(rows[:50], torch.Generator().manual_seed(0))
+    assert torch.all(cond.sum(1) == 1)
+    for i in range(50):
+        j = int(columns[i])
+        part = cond[i, layout.cond_offsets[j]:layout.cond_offsets[j + 1]]
+        assert torch.equal(part, rows[i, layout.discrete[j]])
+
+
+@pytest.mark.parametrize("model, overrides", [("ctgan", TINY), ("tvae", TINY_VAE)])
+def test_fit_sample_conditionally_by_construction(tmp_path, model, overrides):
+    table = make_table()
+    fitted = tabular.fit(table, tmp_path / model, model=model, target="is_fraud", epochs=2, overrides=overrides)
+    assert fitted.result.status == "completed"
+    assert fitted.metadata == {"id": "id", "amount": "continuous", "channel": "categorical", "is_fraud": "categorical"}
+    loaded = tabular.load(tmp_path / model)
+    rows = loaded.sample(300, where={"is_fraud": 1}, seed=3)
+    assert list(rows.columns) == list(table.columns) and len(rows) == 300
+    assert (rows["is_fraud"] == 1).all()
+    assert rows["id"].is_unique
+    assert loaded.sample(50, seed=1).equals(loaded.sample(50, seed=1))
+    assert not loaded.sample(50, seed=1).equals(loaded.sample(50, seed=2))
+    with pytest.raises(DataError, match="never occurs"):
+        loaded.sample(5, where={"is_fraud": 7})
+    with pytest.raises(DataError, match="unknown column"):
+        loaded.sample(5, where={"nope": 1})
+
+
+def test_tvae_learns_the_rare_class_and_the_missing_values(tmp_path):
+    table = make_table(400)
+    fitted = tabular.fit(table, tmp_path / "v", model="tvae", epochs=60, overrides=TINY_VAE)
+    rows = fitted.sample(2000, seed=0)
+    assert 0.15 < rows["amount"].isna().mean() < 0.45          # 30% missing in the data
+    assert 0.03 < (rows["is_fraud"] == 1).mean() < 0.16         # 8% fraud in the data
+    fraud = fitted.sample(500, where={"is_fraud": 1}, seed=1)
+    # conditioned on fraud, the other columns follow: fraud is always "web" with amounts near 500
+    assert (fraud["channel"] == "web").mean() > 0.7
+    assert fraud["amount"].median() > 200 > rows["amount"].median()
+
+
+def test_resume_is_bit_exact(tmp_path):
+    table = make_table()
+    straight = tabular.fit(table, tmp_path / "a", epochs=4, overrides=TINY)   # 20 steps
+    tabular.fit(table, tmp_path / "b", epochs=2, overrides=TINY)              # 10 steps ...
+    resumed = tabular.fit(table, tmp_path / "b", epochs=4, resume=True)       # ... then 10 more
+    assert straight.step == resumed.step == 20
+    for name, net in straight.recipe.nets.items():
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, resumed.recipe.nets[name].state_dict()[key]), (name, key)
+    with pytest.raises(DataError, match="other data"):
+        tabular.fit(make_table(seed=1), tmp_path / "b", epochs=6, resume=True)
+    with pytest.raises(GankitError, match="already holds"):
+        tabular.fit(table, tmp_path / "b", epochs=2, overrides=TINY)
+
+
+def test_bad_options(tmp_path):
+    with pytest.raises(ConfigError, match="unknown model"):
+        tabular.fit(make_table(), tmp_path / "x", model="gan")
+    with pytest.raises(DataError, match="unknown target"):
+        tabular.fit(make_table(), tmp_path / "x", target="nope")
+    assert not (tmp_path / "x").exists()
+
+
+def test_samples_come_from_the_averaged_generator_when_ema_is_on(tmp_path):
+    from gankit.train import checkpoint as ckpt
+
+    fitted = tabular.fit(make_table(), tmp_path / "e", epochs=2, overrides=[*TINY, "train.ema=0.9"])
+    _, state = ckpt.load_latest(tmp_path / "e")
+    loaded = fitted.recipe.nets["G"].state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state["ema"]["G"].items())
+    assert not all(torch.equal(loaded[k], v) for k, v in state["nets"]["G"].items())

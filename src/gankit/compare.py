@@ -78,7 +78,7 @@ def _train_model(preset: str, cfg: config_mod.Config, run_dir: Path, progress: b
     result = Trainer(cfg, run_dir, progress=progress).run()
     if result.status == "interrupted":
         raise KeyboardInterrupt
-    model = load(run_dir)
+    model = load(run_dir, device=cfg.train.device)  # sampled where it trained
     return {"model": model, "steps": result.step, "train_minutes": round(result.summary["train_seconds"] / 60, 2),
             "train_cpu_minutes": round((time.process_time() - cpu) / 60, 2),
             "verdict": result.summary["final_verdict"], "healthy": result.summary["healthy"],

@@ -46,7 +46,7 @@ class NoiseSchedule:
     def alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
         """alpha_bar_t for 0-based t; t = -1 gives 1 (x_0 itself)."""
         ab = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod])
-        return ab[t.long() + 1]
+        return ab[t.long().cpu() + 1].to(t.device)  # the table stays on the CPU; t may be on a GPU
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """q(x_t | x_0) in closed form: sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps."""

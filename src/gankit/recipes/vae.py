@@ -121,11 +121,12 @@ class VAERecipe:
         """The negative ELBO (an upper bound on -log p(x)) per image on `x`, in nats and bits/dim,
         with one posterior sample per image drawn from `seed`; Bernoulli on binarised pixels."""
         rng = torch.Generator().manual_seed(seed)
+        device = next((nets or self.nets)["encoder"].parameters()).device  # batches go where the weights are
         totals = torch.zeros(3, dtype=torch.float64)
         for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size], None if y is None else y[i:i + batch_size]
+            xb, yb = x[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device)
             recon, kl_dims, _, _ = self.bound_terms(xb, yb, rng, nets, binarize=True)
-            totals += torch.stack([recon.sum(), kl_dims.sum(), torch.tensor(len(xb))]).double()
+            totals += torch.stack([recon.sum(), kl_dims.sum(), torch.tensor(float(len(xb)), device=device)]).double().cpu()
         recon, kl = float(totals[0] / totals[2]), float(totals[1] / totals[2])
         dims = math.prod(self.sample_shape)
         return {"nelbo_nats": recon + kl, "bits_per_dim": (recon + kl) / (dims * math.log(2)),

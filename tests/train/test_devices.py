@@ -31,3 +31,19 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     trainer = Trainer(tiny_config(steps=5, device="cpu", amp="bf16"), tmp_path, progress=False, echo=lambda line: None)
     assert trainer.run().status == "completed"
     assert torch.isfinite(torch.tensor(trainer.health.history[-1]["loss_d"]))
+
+
+def test_failures_inside_compiled_code_are_recognised():
+    """TorchInductor's generated kernels raise plain AssertionErrors (a stride check failed this way
+    on an H200): the traceback, not the exception type, says the compiler is to blame."""
+    from gankit.train.trainer import _raised_by_compiler
+
+    generated = compile("def kernel():\n    assert False, 'expected stride 16==1'\n",
+                        "/tmp/torchinductor_root/ab/cabc.py", "exec")
+    namespace: dict = {}
+    exec(generated, namespace)
+    with pytest.raises(AssertionError) as compiled:
+        namespace["kernel"]()
+    with pytest.raises(AssertionError) as plain:
+        assert False, "a bug of ours"
+    assert _raised_by_compiler(compiled.value) and not _raised_by_compiler(plain.value)

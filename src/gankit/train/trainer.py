@@ -77,6 +77,20 @@ class BatchSampler:
         return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
 
 
+def _raised_by_compiler(e: BaseException) -> bool:
+    """Whether torch.compile's machinery or the code it generated raised `e` (an assertion in
+    TorchInductor's generated kernels is a plain AssertionError, so the traceback decides)."""
+    if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+        return True
+    tb = e.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "torchinductor" in name or any(f"torch/{m}/" in name.replace("\\", "/") for m in ("_dynamo", "_inductor")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 @contextmanager
 def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
     """cuDNN's fastest convolution kernels add in a varying order (atomics, autotuned choices), so
@@ -262,7 +276,7 @@ class Trainer:
             with self._autocast():
                 stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
         except Exception as e:
-            if self.cfg.train.compile and type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            if self.cfg.train.compile and _raised_by_compiler(e):
                 first = (str(e).strip().splitlines() or [""])[0][:200]
                 raise GankitError(f"train.compile: torch.compile failed ({type(e).__name__}: {first}); "
                                   "train without it: train.compile=false") from None

@@ -14,6 +14,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import UNet
 from ..schedulers import NoiseSchedule, make_sampler
+from .base import rank_draw
 
 
 class DiffusionRecipe:
@@ -29,6 +30,8 @@ class DiffusionRecipe:
         d = cfg.diffusion
         self.cfg, self.sample_shape = cfg, sample_shape
         self.num_classes = num_classes if cfg.model.conditional else 0
+        #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of t and noise
+        self.shard = (0, 1)
         self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention)}
         o = cfg.optim
         self.optimizers = {"unet": torch.optim.Adam(self.nets["unet"].parameters(), lr=o.lr_g,
@@ -51,12 +54,13 @@ class DiffusionRecipe:
     # ---- training ----------------------------------------------------------------------------
     def train_step(self, x, y, rng, want_stats, step=0):
         unet, opt = self.nets["unet"], self.optimizers["unet"]
-        t = self.schedule.sample_timesteps(len(x), rng).to(x.device)
-        noise = torch.randn(x.shape, generator=rng).to(x.device)
+        n = len(x)
+        t = rank_draw(self.shard, n, lambda m: self.schedule.sample_timesteps(m, rng)).to(x.device)
+        noise = rank_draw(self.shard, n, lambda m: torch.randn(m, *x.shape[1:], generator=rng)).to(x.device)
         x_t = self.schedule.add_noise(x, noise, t)
         cond = None
         if self.num_classes:
-            drop = torch.rand(len(x), generator=rng).to(x.device) < self.cfg.diffusion.cond_drop
+            drop = rank_draw(self.shard, n, lambda m: torch.rand(m, generator=rng)).to(x.device) < self.cfg.diffusion.cond_drop
             cond = torch.where(drop, torch.full_like(y, self.num_classes), y)
         loss = F.mse_loss(unet(x_t, t, cond), noise)
         opt.zero_grad(set_to_none=True)

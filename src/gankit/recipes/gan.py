@@ -17,6 +17,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
                     ResNetGenerator, apply_spectral_norm)
+from .base import rank_draw
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -112,8 +113,7 @@ class GANRecipe:
     def _train_latents(self, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
         """This rank's `n` latents: all ranks draw the global batch's from the same stream and each
         keeps its slice, so K ranks train on the latents one process of K x the batch would."""
-        rank, ranks = self.shard
-        z = self.latents(n * ranks, rng)[rank * n:(rank + 1) * n]
+        z = rank_draw(self.shard, n, lambda m: self.latents(m, rng))
         return z.to(device, non_blocking=True)  # drawn on the CPU: the same numbers on every device
 
     def _backward(self, loss: torch.Tensor) -> None:

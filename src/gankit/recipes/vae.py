@@ -24,6 +24,7 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
+from .base import rank_draw
 
 #: a latent dimension is active when its posterior mean varies across data by more than this
 #: (Burda et al. 2016, "active units")
@@ -61,6 +62,8 @@ class VAERecipe:
         self.cfg, self.sample_shape = cfg, sample_shape
         self.z_dim = cfg.model.z_dim
         self.num_classes = num_classes if cfg.model.conditional else 0
+        #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of noise
+        self.shard = (0, 1)
         channels, size = sample_shape[0], sample_shape[1]
         w = cfg.model.width
         self.nets: dict[str, nn.Module] = {
@@ -86,12 +89,15 @@ class VAERecipe:
         return -discretized_gaussian_log_likelihood(x, out, log_scale).flatten(1).sum(1)
 
     def bound_terms(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator,
-                    nets: dict[str, nn.Module] | None = None, binarize: bool = False):
-        """(reconstruction nats, KL per latent dim, posterior mean, reconstruction) of a batch."""
+                    nets: dict[str, nn.Module] | None = None, binarize: bool = False,
+                    shard: tuple[int, int] = (0, 1)):
+        """(reconstruction nats, KL per latent dim, posterior mean, reconstruction) of a batch;
+        `shard`: this rank's slice of the global batch's posterior noise (training under torchrun)."""
         nets = nets or self.nets
         y = self._condition(y)
         mean, logvar = nets["encoder"](x, y)
-        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=rng).to(mean.device)
+        eps = rank_draw(shard, len(mean), lambda m: torch.randn(m, *mean.shape[1:], generator=rng))
+        z = mean + (0.5 * logvar).exp() * eps.to(mean.device)
         out = nets["decoder"](z, y)
         return self.reconstruction_nll(out, x, nets["decoder"], binarize), gaussian_kl(mean, logvar), mean, out
 
@@ -100,7 +106,7 @@ class VAERecipe:
         return v.beta * (min(1.0, (step + 1) / v.kl_warmup) if v.kl_warmup else 1.0)
 
     def train_step(self, x, y, rng, want_stats, step=0):
-        recon, kl_dims, mean, _ = self.bound_terms(x, y, rng)
+        recon, kl_dims, mean, _ = self.bound_terms(x, y, rng, shard=self.shard)
         kl = kl_dims.sum(1)
         loss = (recon + self.kl_weight(step) * kl).mean()
         opt = self.optimizers["vae"]

@@ -206,7 +206,7 @@ class CTGANRecipe(_TableRecipe):
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, _ = self.split(latents)
-        raw = (nets or self.nets)["G"](torch.cat([z, cond], 1))
+        raw = (nets or self.nets)["G"](torch.cat([z, cond], 1)).float()  # float32 under autocast too
         return self.layout.impose(self.layout.draw_categories(self.layout.values_tanh(raw), uniform), cond)
 
     def train_step(self, x, y, rng, want_stats, step=0):
@@ -281,7 +281,8 @@ class TVAERecipe(_TableRecipe):
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, noise = self.split(latents)
         decoder = (nets or self.nets)["G"]
-        rows = self.layout.values_tanh(decoder(torch.cat([z, cond], 1)))
+        # float32 rows: under bf16 autocast the decoder's output would meet float32 noise and conditions
+        rows = self.layout.values_tanh(decoder(torch.cat([z, cond], 1)).float())
         value = self.layout.tanh
         rows[:, value] = (rows[:, value] + decoder.sigma[value] * noise[:, value]).clamp(-1, 1)
         return self.layout.impose(self.layout.draw_categories(rows, uniform), cond)

@@ -76,6 +76,9 @@ def test_step_spacing():
     assert spaced_timesteps(1000, 10, "trailing") == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
     assert spaced_timesteps(1000, 10, "leading") == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
     assert spaced_timesteps(10, 10) == list(range(9, -1, -1))
+    assert spaced_timesteps(1000, 5, "linspace") == [999, 749, 500, 250, 0]
+    # the DDIM paper's quadratic choice: (i * sqrt(800) / 4)^2 = 800, 450, 200, 50, 0
+    assert spaced_timesteps(1000, 5, "quadratic") == [800, 450, 200, 50, 0]
 
 
 @pytest.mark.parametrize("call, message", [

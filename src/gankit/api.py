@@ -68,9 +68,10 @@ class Generator:
         self.used_ema = bool(state.get("ema"))
 
     def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-                    guidance: float | None = None) -> None:
-        """How a diffusion model samples (`ddpm`, or `ddim` with `steps` and `eta`) and its guidance
-        scale; options left None keep the run's own (`diffusion.*`). Other families have no sampler."""
+                    guidance: float | None = None, spacing: str | None = None) -> None:
+        """How a diffusion model samples (`ddpm`, or `ddim` with `steps`, `eta` and the step
+        `spacing`) and its guidance scale; options left None keep the run's own (`diffusion.*`).
+        Other families have no sampler."""
         if not hasattr(self.recipe, "set_sampler"):
             raise ConfigError(f"sampler options apply to diffusion models; this is a {self.config.recipe} model")
         d = self.config.diffusion
@@ -79,7 +80,7 @@ class Generator:
             steps = d.sampling_steps if d.sampler == "ddim" else None
         if eta is None:
             eta = d.eta if name == "ddim" else 0.0
-        self.recipe.set_sampler(name, steps, eta, guidance)
+        self.recipe.set_sampler(name, steps, eta, guidance, spacing)
 
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int = 0,

@@ -96,6 +96,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                                                    "(default: the run's diffusion.sampler)")
     p.add_argument("--sampling-steps", type=int, default=None, help="diffusion models: ddim steps (default: the run's)")
     p.add_argument("--eta", type=float, default=None, help="diffusion models: ddim noise, 0 deterministic .. 1 DDPM-like")
+    p.add_argument("--spacing", default=None, help="diffusion models: ddim step spacing, trailing | leading | "
+                                                   "linspace | quadratic (default: the run's)")
     p.add_argument("--guidance", type=float, default=None,
                    help="conditional diffusion models: classifier-free guidance scale (1: none; default: the run's)")
 
@@ -289,8 +291,9 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
 
 
 def apply_sampler_options(model, args: argparse.Namespace) -> None:
-    """--sampler/--sampling-steps/--eta/--guidance, for diffusion models only."""
-    options = {"sampler": args.sampler, "steps": args.sampling_steps, "eta": args.eta, "guidance": args.guidance}
+    """--sampler/--sampling-steps/--eta/--spacing/--guidance, for diffusion models only."""
+    options = {"sampler": args.sampler, "steps": args.sampling_steps, "eta": args.eta, "guidance": args.guidance,
+               "spacing": args.spacing}
     if any(v is not None for v in options.values()):
         model.set_sampler(**options)
 

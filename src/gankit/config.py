@@ -115,7 +115,7 @@ class DiffusionConfig:
     sampler: str = "ddim"           # default sampler for grids, `gankit sample` and eval: ddpm | ddim
     sampling_steps: int = 50        # ddim steps (ddpm always runs all timesteps)
     eta: float = 0.0                # ddim: 0 deterministic, 1 DDPM-like noise
-    spacing: str = "trailing"       # ddim step spacing: trailing (starts at T-1) | leading (DDIM paper)
+    spacing: str = "trailing"       # ddim step spacing: trailing (starts at T-1) | leading | linspace | quadratic
     guidance: float = 1.0           # classifier-free guidance scale (1: plain conditional, 0: unconditional)
 
 

@@ -20,7 +20,7 @@ from .errors import ConfigError
 
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")
-SPACINGS = ("trailing", "leading")
+SPACINGS = ("trailing", "leading", "linspace", "quadratic")
 
 #: eps_model(x_t, t) -> predicted noise, t a long tensor of timesteps (one per sample)
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -58,17 +58,27 @@ class NoiseSchedule:
 
 
 def spaced_timesteps(timesteps: int, steps: int, spacing: str = "trailing") -> list[int]:
-    """The `steps` timesteps a shortened sampler visits, descending. `trailing` (Lin et al. 2024,
-    Table 2) starts at T-1, so the first step sees pure noise: round(T - i*T/S) - 1; `leading`
-    (the DDIM paper's uniform choice) is i*(T//S) for i < S, starting below T-1."""
+    """The `steps` timesteps a shortened sampler visits, descending.
+    - `trailing` (Lin et al. 2024, Table 2) starts at T-1, so the first step sees pure noise:
+      round(T - i*T/S) - 1;
+    - `leading` (the DDIM paper's uniform choice) is i*(T//S) for i < S, starting below T-1;
+    - `linspace` runs from T-1 down to 0 evenly (diffusers' name for it);
+    - `quadratic` (the DDIM paper's choice for CIFAR-10) is floor((i * sqrt(0.8 T)/(S-1))^2): dense
+      near the data, sparse near the noise; it never visits t > 0.8 T, so it starts from x_T
+      treated as x_{0.8T}, as the paper does. A repeated timestep is a no-op step."""
     if spacing not in SPACINGS:
         raise ConfigError(f"unknown step spacing '{spacing}' (choose from: {', '.join(SPACINGS)})")
     if not 1 <= steps <= timesteps:
         raise ConfigError(f"sampling steps must be between 1 and the model's {timesteps} timesteps, got {steps}")
     if spacing == "trailing":
         ts = [int(round(timesteps - i * timesteps / steps)) - 1 for i in range(steps)]
-    else:
+    elif spacing == "leading":
         ts = [i * (timesteps // steps) for i in range(steps)][::-1]
+    elif spacing == "linspace":
+        ts = [int(round(v)) for v in torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).tolist()]
+    else:
+        top = math.sqrt(0.8 * timesteps)
+        ts = [int((i * top / max(steps - 1, 1)) ** 2) for i in range(steps)][::-1]
     return ts
 
 

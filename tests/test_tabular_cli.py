@@ -70,7 +70,7 @@ def test_bad_tables_fail_cleanly(tmp_path, capsys, content, message):
 @pytest.mark.parametrize("where, message", [
     ("nope=1", "unknown column 'nope'"),
     ("grade=Z", "'Z' never occurs in column 'grade'"),
-    ("amount=3", "not one-hot"),
+    ("amount=3", "not categorical"),
     ("grade", "not of the form COLUMN=VALUE"),
 ])
 def test_bad_conditions_fail_cleanly(fitted, tmp_path, capsys, where, message):

@@ -31,8 +31,11 @@ DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}
 TABLE_FILE = "table.json"
 
 
-def _layout(transformer: TableTransformer) -> TableLayout:
-    return TableLayout(transformer.spans, [c.counts for c in transformer.discrete])
+def _layout(transformer: TableTransformer, target: str | None) -> TableLayout:
+    """The recipe's view of the rows; a categorical `target` is emphasised in the conditional vector."""
+    names = [c.name for c in transformer.discrete]
+    return TableLayout(transformer.spans, [c.counts for c in transformer.discrete],
+                       names.index(target) if target in names else None)
 
 
 def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: float | None, seed: int,
@@ -68,7 +71,9 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
 
     `discrete` names columns to treat as categorical, `kinds` sets any column's kind
     (continuous, integer, categorical, boolean, datetime, id); the rest are inferred. `target`
-    (a categorical column, e.g. the fraud flag) is recorded for evaluation. `resume` continues
+    (a categorical column, e.g. the fraud flag) is conditioned on in half the training rows and
+    in every unconditional sample, so its relation to the other columns is learned as a condition
+    (recipes/tabular.py), and is recorded for evaluation. `resume` continues
     the run in `out` on the same data, bit-exactly.
     """
     frame = read_table(data)
@@ -85,6 +90,7 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
         if saved["fingerprint"] != fingerprint(frame):
             raise DataError(f"{out} was trained on other data than this table: resume with the same rows")
         transformer = TableTransformer.from_dict(saved["transformer"])
+        target = saved.get("target")  # the layout the run was trained with
         cfg = config_mod.load(out / "config.yaml")
         _resume_length(cfg, epochs, minutes, len(frame))
     else:
@@ -94,7 +100,7 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
         transformer = TableTransformer.fit(frame, infer_kinds(frame, discrete, kinds), seed)
         if not transformer.spans:
             raise DataError("the table has no column to model (only ID columns)")
-    layout = _layout(transformer)
+    layout = _layout(transformer, target)
     rows = torch.from_numpy(transformer.transform(frame, seed=cfg.train.seed))
     dataset = Dataset(rows, name="table", row_weights=layout.row_weights(rows), grids=False)
     trainer = Trainer(cfg, out, resume=resume, progress=progress, data=dataset, recipe=build_table_recipe(cfg, layout))
@@ -148,7 +154,7 @@ class TabularModel:
         self.target: str | None = saved.get("target")
         self.source: str | None = saved.get("source")
         self.transformer = TableTransformer.from_dict(saved["transformer"])
-        self.layout = _layout(self.transformer)
+        self.layout = _layout(self.transformer, self.target)
         path, state = ckpt.load_latest(self.run_dir)
         try:
             self.config = config_mod.from_dict(state["config"])

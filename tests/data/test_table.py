@@ -59,7 +59,7 @@ def test_conditions_are_checked():
     assert tr.category_index("grade", "C") == (0, 2)
     with pytest.raises(DataError, match="never occurs"):
         tr.category_index("grade", "Z")
-    with pytest.raises(DataError, match="not one-hot"):
+    with pytest.raises(DataError, match="not categorical"):
         tr.category_index("amount", 3)
     with pytest.raises(DataError, match="unknown column"):
         tr.category_index("nope", 1)

@@ -48,6 +48,44 @@ def test_training_by_sampling_gives_each_category_its_log_frequency():
     assert share > 0.2
 
 
+def test_a_target_is_the_condition_of_half_the_training_rows_and_of_every_sample():
+    """With a target, training-by-sampling picks its column with TARGET_SHARE and the others
+    evenly; unconditional samples are all conditioned on it, at its real frequencies."""
+    from gankit.recipes.tabular import TARGET_SHARE
+
+    table = make_table(n=2000)
+    tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
+    target = [c.name for c in tr.discrete].index("is_fraud")
+    layout = TableLayout(tr.spans, [c.counts for c in tr.discrete], target)
+    rows = torch.from_numpy(tr.transform(table))
+    weights = layout.row_weights(rows)
+    assert float(weights.sum()) == pytest.approx(1.0, rel=1e-9)  # P(row) under training-by-sampling
+    posterior = layout._ratios(rows) / layout._ratios(rows).sum(1, keepdim=True)
+    joint = weights[:, None] / weights.sum() * posterior
+    assert float(joint[:, target].sum()) == pytest.approx(TARGET_SHARE, rel=1e-9)
+    assert float(joint[:, 1 - target].sum()) == pytest.approx(1 - TARGET_SHARE, rel=1e-9)
+    cond = layout.sample_condition(4000, torch.Generator().manual_seed(0))
+    on_target = cond[:, layout.cond_offsets[target]:layout.cond_offsets[target + 1]]
+    assert torch.all(on_target.sum(1) == 1)
+    real_share = float((table["is_fraud"] == 1).mean())
+    assert float(on_target[:, 1].mean()) == pytest.approx(real_share, abs=0.015)
+
+
+def test_few_valued_integers_are_one_hot_but_not_conditions():
+    """A count with few values keeps its exact values (one-hot) but stays out of the conditional
+    vector, unless declared discrete."""
+    r = np.random.default_rng(0)
+    table = pd.DataFrame({"visits": r.poisson(1.0, 300), "channel": r.choice(["web", "shop"], 300)})
+    tr = TableTransformer.fit(table, infer_kinds(table))
+    assert [(s.column, s.role) for s in tr.spans] == [("visits", "level"), ("channel", "category")]
+    assert [c.name for c in tr.discrete] == ["channel"]
+    with pytest.raises(DataError, match="declared discrete"):
+        tr.category_index("visits", 1)
+    declared = TableTransformer.fit(table, infer_kinds(table, discrete=["visits"]))
+    assert [c.name for c in declared.discrete] == ["visits", "channel"]
+    assert declared.category_index("visits", 1)[0] == 0
+
+
 def test_condition_vector_matches_the_rows_own_category():
     layout, rows, _ = layout_of(make_table())
     columns, cond = layout.condition(rows[:50], torch.Generator().manual_seed(0))

@@ -52,7 +52,7 @@ class Span:
     activation: str
     size: int
     column: str
-    role: str        # value | mode | category | missing
+    role: str        # value | mode | category (in the conditional vector) | level | missing
 
 
 @dataclass
@@ -78,6 +78,15 @@ class Column:
     @property
     def modelled(self) -> bool:
         return self.kind != "id"
+
+    @property
+    def conditionable(self) -> bool:
+        """Categorical and boolean columns (declared discrete ones included) carry the conditional
+        vector; a few-valued integer column is one-hot in the row (its exact values) but not a
+        condition: training-by-sampling over a count's rare values (a 22 in delinquencies) would
+        show the critic a table skewed towards them, as the ctgan package avoids by keeping counts
+        numeric."""
+        return self.one_hot and self.kind != "integer"
 
 
 # ---- reading and inferring ----------------------------------------------------------------------
@@ -187,7 +196,7 @@ class TableTransformer:
             if not c.modelled:
                 continue
             if c.one_hot:
-                spans.append(Span("softmax", len(c.categories), c.name, "category"))
+                spans.append(Span("softmax", len(c.categories), c.name, "category" if c.conditionable else "level"))
                 continue
             spans += [Span("tanh", 1, c.name, "value"), Span("softmax", len(c.means), c.name, "mode")]
             if c.missing_share > 0:
@@ -206,8 +215,8 @@ class TableTransformer:
 
     @property
     def discrete(self) -> list[Column]:
-        """The one-hot columns: what the conditional vector can ask for."""
-        return [c for c in self.columns if c.modelled and c.one_hot]
+        """The conditionable columns: what the conditional vector can ask for."""
+        return [c for c in self.columns if c.modelled and c.conditionable]
 
     # -- encoding
     def transform(self, frame: pd.DataFrame, seed: int = 0) -> np.ndarray:
@@ -231,8 +240,8 @@ class TableTransformer:
                 raise DataError(f"'{value}' never occurs in column '{name}' of the training data "
                                 f"(values: {shown}{' ...' if len(c.categories) > 20 else ''})")
         if any(c.name == name for c in self.columns):
-            raise DataError(f"column '{name}' is {self.column(name).kind}, not one-hot: `where` takes "
-                            f"categorical, boolean or few-valued integer columns "
+            raise DataError(f"column '{name}' is {self.column(name).kind}, not categorical: `where` takes "
+                            f"categorical or boolean columns, or those declared discrete at fit "
                             f"({', '.join(c.name for c in self.discrete) or 'none here'})")
         raise DataError(f"unknown column '{name}' (columns: {', '.join(c.name for c in self.columns)})")
 

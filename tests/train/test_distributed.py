@@ -7,6 +7,7 @@ import torch
 import torch.multiprocessing as mp
 
 from gankit import config as config_mod
+from gankit.errors import ConfigError
 from gankit.train import Trainer
 from gankit.train.distributed import rank_slice
 
@@ -44,6 +45,13 @@ def _worker(rank: int, port: int, out: str) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     quiet = {"progress": False, "echo": lambda line: None}
+    refused = mlp_config(batch=8)
+    refused.train.amp = "fp16"  # needs CUDA: refused after joining the group
+    try:
+        Trainer(refused, f"{out}/refused", **quiet)
+    except ConfigError:
+        pass
+    left_group = not torch.distributed.is_initialized()
     mlp = Trainer(mlp_config(batch=8), f"{out}/mlp", **quiet)
     mlp.run()
     ddpm = Trainer(ddpm_config(batch=4), f"{out}/ddpm", **quiet)
@@ -53,7 +61,8 @@ def _worker(rank: int, port: int, out: str) -> None:
     resumed.run()
     straight = Trainer(dcgan_config(steps=8), f"{out}/straight", **quiet)
     straight.run()
-    torch.save({"mlp": _state(mlp), "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight)},
+    torch.save({"mlp": _state(mlp), "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
+                "left_group": left_group},
                f"{out}/rank{rank}.pt")
     straight.close()
 
@@ -69,6 +78,11 @@ def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=RANKS, join=True)
     return out, [torch.load(out / f"rank{r}.pt") for r in range(RANKS)]
+
+
+def test_a_refused_run_leaves_the_process_group(two_ranks):
+    _, ranks = two_ranks
+    assert all(r["left_group"] for r in ranks)
 
 
 def test_ranks_hold_identical_weights_and_buffers(two_ranks):

@@ -122,6 +122,13 @@ def any_rank(flag: bool | torch.Tensor, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def any_rank_each(flags: list[bool], device: torch.device) -> list[bool]:
+    """`any_rank` of several flags in one all-reduce (one collective per log step, not one a flag)."""
+    t = torch.tensor([int(bool(f)) for f in flags], dtype=torch.int32).to(device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
 def rank_slice(index: torch.Tensor, chunks: int, rank: int, world: int) -> torch.Tensor:
     """Rank `rank`'s share of a global batch of indices made of `chunks` consecutive batches (one a
     critic step): the r-th K-th of each, so K ranks of batch B see what one process of batch K x B

@@ -180,8 +180,15 @@ class Trainer:
         self.progress = progress
         self._echo = echo or (lambda line: print(line, file=sys.stderr))
         self._bar: tqdm | None = None
+        self.group, self.device = distributed.join_from_env(cfg.train.device)
+        try:
+            self._build(cfg, resume, download, data, recipe)
+        except BaseException:
+            self.group.close()  # a refused run must not leave the other ranks waiting in the group
+            raise
+
+    def _build(self, cfg: Config, resume: bool, download: bool, data: Dataset | None, recipe: Recipe | None) -> None:
         t = cfg.train
-        self.group, self.device = distributed.join_from_env(t.device)
         if t.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("train.amp=fp16 needs a CUDA device (its GradScaler); on a CPU use train.amp=bf16 or none")
         if t.amp == "fp16" and self.group.active:
@@ -480,8 +487,9 @@ class Trainer:
         """Under torchrun: every rank leaves the loop at the same step (a log step) when any rank's
         budget ran out or any rank was interrupted."""
         out_of_time = deadline is not None and time.monotonic() >= deadline
-        self._ranks_interrupted = self._any_rank(stop.requested)
-        self._ranks_stop = self._ranks_interrupted or self._any_rank(out_of_time)
+        interrupted, out_of_time = distributed.any_rank_each([stop.requested, out_of_time], self.device)
+        self._ranks_interrupted = interrupted
+        self._ranks_stop = interrupted or out_of_time
 
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This rank's batch of `step`: one index into the data already on the device."""

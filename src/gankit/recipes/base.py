@@ -7,10 +7,24 @@ optimizer steps) and generates samples. Devices, EMA, checkpoints, logging and h
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import torch
 from torch import nn
+
+from ..config import Config
+
+
+def make_optimizer(params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fused: bool = False) -> torch.optim.Optimizer:
+    """The config's optimizer for any recipe's parameters: `optim.name` (adam | rmsprop) with its
+    betas and `optim.weight_decay`, so every family reads the same options. Adam is one fused
+    kernel where the recipe asks (`fused`: the GAN's hot path, CPU and CUDA) and multi-tensor
+    (foreach) otherwise; RMSprop has no fused form."""
+    o = cfg.optim
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=o.weight_decay, foreach=True)
+    kernel = {"fused": True} if fused else {"foreach": True}
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, **kernel)
 
 
 def generate_in_chunks(recipe: "Recipe", latents: torch.Tensor, labels: torch.Tensor | None = None,

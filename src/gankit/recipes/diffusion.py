@@ -14,7 +14,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import UNet
 from ..schedulers import NoiseSchedule, make_sampler
-from .base import rank_draw
+from .base import make_optimizer, rank_draw
 
 
 class DiffusionRecipe:
@@ -34,8 +34,7 @@ class DiffusionRecipe:
         self.shard = (0, 1)
         self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention)}
         o = cfg.optim
-        self.optimizers = {"unet": torch.optim.Adam(self.nets["unet"].parameters(), lr=o.lr_g,
-                                                    betas=(o.beta1, o.beta2), foreach=True)}
+        self.optimizers = {"unet": make_optimizer(self.nets["unet"].parameters(), o.lr_g, cfg)}
         self.schedule = NoiseSchedule(d.schedule, d.timesteps)
         ddim = d.sampler == "ddim"
         self.set_sampler(d.sampler, d.sampling_steps if ddim else None, d.eta if ddim else 0.0, d.guidance, d.spacing)

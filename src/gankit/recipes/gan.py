@@ -17,7 +17,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
                     ResNetGenerator, apply_spectral_norm)
-from .base import rank_draw
+from .base import make_optimizer, rank_draw
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -60,14 +60,6 @@ def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0)
     return nets
 
 
-def make_optimizer(net: nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
-    """Adam as one fused kernel over all parameters (CPU and CUDA); RMSprop has no fused form,
-    so its multi-tensor (foreach) one."""
-    o = cfg.optim
-    if o.name == "rmsprop":
-        return torch.optim.RMSprop(net.parameters(), lr=lr, foreach=True)
-    return torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), fused=True)
-
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
@@ -89,7 +81,8 @@ class GANRecipe:
         self.num_classes = num_classes if cfg.model.conditional else 0
         self.nets = build_nets(cfg, sample_shape, num_classes)
         o = cfg.optim
-        self.optimizers = {"G": make_optimizer(self.nets["G"], o.lr_g, cfg), "D": make_optimizer(self.nets["D"], o.lr_d, cfg)}
+        self.optimizers = {"G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),
+                           "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg, fused=True)}
         self.d_loss = losses.D_LOSSES[cfg.loss.kind]
         self.g_loss = losses.G_LOSSES[cfg.loss.kind]
         self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]

@@ -36,6 +36,7 @@ from .. import losses
 from ..config import Config
 from ..data.table import Span
 from ..nets.tabular import PackedCritic, TableDecoder, TableEncoder, TableGenerator
+from .base import make_optimizer
 from .gan import grad_norm, pack
 
 GUMBEL_TAU = 0.2          # CTGAN's temperature of the Gumbel-softmax outputs
@@ -187,10 +188,6 @@ class _TableRecipe:
     def labels(self, n: int) -> None:
         return None
 
-    def _optimizer(self, net: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=self.cfg.optim.weight_decay,
-                                foreach=True)
-
     def _activate(self, raw: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """Training outputs: tanh values, Gumbel-softmax (tau 0.2) categories, differentiable."""
         parts = []
@@ -219,9 +216,8 @@ class CTGANRecipe(_TableRecipe):
         d_hidden = m.d_hidden if m.d_hidden is not None else m.hidden
         self.nets = {"G": TableGenerator(m.z_dim + layout.cond_dim, m.hidden, layout.width),
                      "D": PackedCritic(m.pack * row, d_hidden)}
-        betas = (o.beta1, o.beta2)
-        self.optimizers = {"G": self._optimizer(self.nets["G"], o.lr_g, betas),
-                           "D": self._optimizer(self.nets["D"], o.lr_d, betas)}
+        self.optimizers = {"G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg),
+                           "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg)}
         self.d_loss, self.g_loss = losses.D_LOSSES[cfg.loss.kind], losses.G_LOSSES[cfg.loss.kind]
         self.batches_per_step = o.n_critic
 
@@ -296,8 +292,7 @@ class TVAERecipe(_TableRecipe):
         self.nets = {"E": TableEncoder(layout.width + c, m.hidden, m.z_dim),
                      "G": TableDecoder(m.z_dim + c, m.hidden[::-1], layout.width)}
         params = [*self.nets["E"].parameters(), *self.nets["G"].parameters()]
-        self.optimizers = {"VAE": torch.optim.Adam(params, lr=o.lr_g, betas=(o.beta1, o.beta2),
-                                                   weight_decay=o.weight_decay, foreach=True)}
+        self.optimizers = {"VAE": make_optimizer(params, o.lr_g, cfg)}
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, noise = self.split(latents)

@@ -24,7 +24,7 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
-from .base import rank_draw
+from .base import make_optimizer, rank_draw
 
 #: a latent dimension is active when its posterior mean varies across data by more than this
 #: (Burda et al. 2016, "active units")
@@ -73,7 +73,7 @@ class VAERecipe:
         self.nets["decoder"].register_parameter("log_scale", nn.Parameter(torch.zeros(channels)))
         o = cfg.optim
         params = itertools.chain(*(n.parameters() for n in self.nets.values()))
-        self.optimizers = {"vae": torch.optim.Adam(params, lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True)}
+        self.optimizers = {"vae": make_optimizer(params, o.lr_g, cfg)}
 
     # ---- the bound ---------------------------------------------------------------------------
     def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:

@@ -75,3 +75,19 @@ def test_cli_bench_errors_are_one_line(tmp_path):
 def test_conditional_models_are_refused_where_labels_are_the_modes(tmp_path):
     with pytest.raises(ConfigError, match="unconditional mode coverage"):
         run_bench("toy2d", "seed-mlp", tmp_path, steps=5, overrides=["model.conditional=true"])
+
+
+def test_cli_device_and_amp_reach_the_benchmark_runs(tmp_path):
+    """`--device`/`--amp` are the training runs' train.device/train.amp, not ignored."""
+    from gankit.cli import main
+
+    out = tmp_path / "b"
+    assert main(["bench", "toy2d", "--preset", "seed-mlp", "--steps", "4", "--device", "cpu", "--amp", "bf16",
+                 "--out", str(out), "model.hidden=[8,8]"]) == 0
+    configs = sorted(out.rglob("config.yaml"))
+    assert len(configs) == 2
+    for path in configs:
+        text = path.read_text()
+        assert "amp: bf16" in text and "device: cpu" in text
+    assert main(["bench", "toy2d", "--preset", "seed-mlp", "--steps", "4", "--device", "tpu",
+                 "--out", str(tmp_path / "c")]) == 2

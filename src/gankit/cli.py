@@ -145,8 +145,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--presets", default="seed-mlp,dcgan,hinge-resnet", help="speed: comma list of presets")
     speed.add_argument("--repeats", type=int, default=5, help="speed: interleaved timed repeats per side")
     speed.add_argument("--steps-per-repeat", type=int, default=100, help="speed: steps in one timed repeat")
-    speed.add_argument("--device", default="cpu", help="speed: cpu (default), cuda, cuda:N or auto")
-    speed.add_argument("--amp", default="none", help="speed: none, bf16 or fp16 (CUDA)")
+    p.add_argument("--device", default=None, help="where the benchmark trains: cpu (the default), cuda, cuda:N "
+                                                  "or auto (for toy2d, stacked-mnist and mnist: train.device)")
+    p.add_argument("--amp", default=None, help="none (the default), bf16 or fp16 (CUDA): autocast of gankit's "
+                                               "training (for toy2d, stacked-mnist and mnist: train.amp)")
     speed.add_argument("--threshold", type=float, default=20.0,
                        help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)")
     speed.add_argument("--eval-seconds", type=float, default=20.0,
@@ -417,12 +419,13 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/bench-{args.protocol}")
     if args.protocol == "speed":
         result = run_speed(args.data_dir, args.presets.split(","), steps=args.steps_per_repeat, repeats=args.repeats,
-                           device=args.device, amp=args.amp, overrides=args.overrides)
+                           device=args.device or "cpu", amp=args.amp or "none", overrides=args.overrides)
         print(format_speed(result))
     else:
         result = run_ttq(args.data_dir, out, minutes=args.minutes or 10.0, threshold=args.threshold,
                          eval_seconds=args.eval_seconds, seed=args.seed, classifier=args.classifier,
-                         preset=args.preset or "dcgan", overrides=args.overrides,
+                         preset=args.preset or "dcgan", device=args.device or "cpu",
+                         overrides=[*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])],
                          log=lambda line: print(line, file=sys.stderr))
         print(format_ttq(result))
     out.mkdir(parents=True, exist_ok=True)
@@ -477,8 +480,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"the {args.protocol} benchmark needs --preset")
 
     out = Path(args.out or f"runs/bench-{args.protocol}-{args.preset}")
+    overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else []),
+                 *([f"train.amp={args.amp}"] if args.amp else [])]
     result = run_bench(args.protocol, args.preset, out, data_dir=args.data_dir, minutes=args.minutes,
-                       steps=args.steps, seed=args.seed, classifier=args.classifier, overrides=args.overrides,
+                       steps=args.steps, seed=args.seed, classifier=args.classifier, overrides=overrides,
                        progress=args.progress)
     print(format_report(result))
     write_json(result, out / "bench.json")

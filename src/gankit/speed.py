@@ -282,12 +282,12 @@ class _Side:
 
 
 def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float = 20.0, eval_seconds: float = 20.0,
-            seed: int = 0, classifier: str | None = None, preset: str = "dcgan",
+            seed: int = 0, classifier: str | None = None, preset: str = "dcgan", device: str = "cpu",
             overrides: list[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Training minutes until FID (digit-classifier features, 2,000 samples against the MNIST
     set) first falls to `threshold`: gankit `preset` against the reference loop with the seed's
-    settings (preset seed-mlp's networks and optimizer in the plain loop). The two alternate
-    chunk by chunk, so a contended machine slows both alike."""
+    settings (preset seed-mlp's networks and optimizer in the plain loop), both on `device`. The
+    two alternate chunk by chunk, so a contended machine slows both alike."""
     from .bench import _classifier
     from .data import load_dataset
     from .data.mnist import IMAGES_MAGIC, read_idx
@@ -309,7 +309,7 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
     cfg = config_mod.from_preset(preset)
     config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
                             "train": {"steps": 1, "minutes": None, "seed": seed, "sample_every": 10 ** 9,
-                                      "checkpoint_every": 10 ** 9, "keep_checkpoints": 1}})
+                                      "checkpoint_every": 10 ** 9, "keep_checkpoints": 1, "device": device}})
     config_mod.apply_overrides(cfg, list(overrides or []))
     run_dir = out / f"{preset}-seed{seed}"
     if run_dir.exists():
@@ -327,7 +327,7 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
     ref_cfg.train.seed = seed
     nets = build_model(ref_cfg, data.sample_shape, data.num_classes).nets
     o = ref_cfg.optim
-    ref = ReferenceGAN(nets["G"], nets["D"], ref_cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), torch.device("cpu"))
+    ref = ReferenceGAN(nets["G"], nets["D"], ref_cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), trainer.device)
     images = read_idx(sorted(Path(data_dir).glob("*images-idx3-ubyte*"))[0], IMAGES_MAGIC)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True,
@@ -336,15 +336,17 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
     ref_latents = torch.randn(TTQ_SAMPLES, ref_cfg.model.z_dim, generator=torch.Generator().manual_seed(seed + 3))
 
     def reference_chunk(n: int) -> float:
+        _sync(trainer.device)
         start = time.perf_counter()
         reference(n)
+        _sync(trainer.device)
         return time.perf_counter() - start
 
     @torch.no_grad()
     def reference_sample() -> torch.Tensor:
         ref.G.eval()
         try:
-            return torch.cat([ref.G(z) for z in ref_latents.split(500)])
+            return torch.cat([ref.G(z.to(trainer.device)).float().cpu() for z in ref_latents.split(500)])
         finally:
             ref.G.train()
 

@@ -113,7 +113,6 @@ class DiffusionConfig:
     cond_drop: float = 0.1          # conditional: share of labels dropped in training (classifier-free guidance)
     attention: bool = True          # self-attention at the U-Net's lowest resolution
     channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])  # U-Net widths at H, H/2, H/4, x model.width
-    scale_shift: bool = False       # U-Net blocks take time/class as a GroupNorm scale and shift (AdaGN), not a sum
     sampler: str = "ddim"           # default sampler for grids, `gankit sample` and eval: ddpm | ddim
     sampling_steps: int = 50        # ddim steps (ddpm always runs all timesteps)
     eta: float = 0.0                # ddim: 0 deterministic, 1 DDPM-like noise

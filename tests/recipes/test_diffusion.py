@@ -118,3 +118,5 @@ def test_min_snr_weighs_the_easy_low_noise_steps_less():
     assert first_loss(1e-3) < first_loss(5.0)
     with pytest.raises(gankit.ConfigError, match="min_snr must be positive"):
         diffusion_config(2, "ddpm-cond", diffusion={"min_snr": 0})
+    with pytest.raises(gankit.ConfigError, match="three positive multipliers"):
+        diffusion_config(2, "ddpm-cond", diffusion={"channel_mult": [1, 2]})

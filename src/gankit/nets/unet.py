@@ -25,14 +25,10 @@ def _norm(channels: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
-    """GroupNorm, SiLU, conv, twice, with the embedding added between (DDPM) or, `scale_shift`,
-    as a scale and shift of the second GroupNorm's output (AdaGN, Dhariwal & Nichol 2021)."""
-
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, scale_shift: bool = False):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int):
         super().__init__()
-        self.scale_shift = scale_shift
         self.norm1, self.conv1 = _norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, 2 * c_out if scale_shift else c_out)
+        self.emb = nn.Linear(emb_dim, c_out)
         self.norm2, self.conv2 = _norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
         nn.init.zeros_(self.conv2.weight)  # each block starts as the identity (improved DDPM)
@@ -40,13 +36,8 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        e = self.emb(emb)[:, :, None, None]
-        if self.scale_shift:
-            scale, shift = e.chunk(2, dim=1)
-            h = self.norm2(h) * (1 + scale) + shift
-        else:
-            h = self.norm2(h + e)
-        h = self.conv2(F.silu(h))
+        h = h + self.emb(emb)[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
         return self.skip(x) + h
 
 
@@ -70,10 +61,10 @@ class UNet(nn.Module):
     """Two downsamplings (so H and W must be divisible by 4): widths w * `mult`, by default
     (w, 2w, 2w), at H, H/2, H/4.
     `num_classes` > 0 adds a class embedding with one extra "no label" index (= num_classes) for
-    classifier-free guidance; `scale_shift` feeds the embeddings to every block as AdaGN."""
+    classifier-free guidance."""
 
     def __init__(self, channels: int, width: int = 32, num_classes: int = 0, attention: bool = True,
-                 scale_shift: bool = False, mult: tuple[int, int, int] = (1, 2, 2)):
+                 mult: tuple[int, int, int] = (1, 2, 2)):
         super().__init__()
         if len(mult) != 3 or min(mult) < 1:
             raise ValueError(f"the U-Net takes three positive width multipliers, got {mult}")
@@ -83,15 +74,15 @@ class UNet(nn.Module):
         self.class_emb = nn.Embedding(num_classes + 1, emb) if num_classes else None
         w1, w2, w3 = (width * m for m in mult)
         self.stem = nn.Conv2d(channels, w1, 3, padding=1)
-        self.down1 = ResBlock(w1, w1, emb, scale_shift)
+        self.down1 = ResBlock(w1, w1, emb)
         self.pool1 = nn.Conv2d(w1, w1, 3, stride=2, padding=1)
-        self.down2 = ResBlock(w1, w2, emb, scale_shift)
+        self.down2 = ResBlock(w1, w2, emb)
         self.pool2 = nn.Conv2d(w2, w2, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(w2, w3, emb, scale_shift)
+        self.mid1 = ResBlock(w2, w3, emb)
         self.attn = Attention(w3) if attention else nn.Identity()
-        self.mid2 = ResBlock(w3, w3, emb, scale_shift)
-        self.up2 = ResBlock(w3 + w2, w2, emb, scale_shift)
-        self.up1 = ResBlock(w2 + w1, w1, emb, scale_shift)
+        self.mid2 = ResBlock(w3, w3, emb)
+        self.up2 = ResBlock(w3 + w2, w2, emb)
+        self.up1 = ResBlock(w2 + w1, w1, emb)
         self.head = nn.Sequential(_norm(w1), nn.SiLU(), nn.Conv2d(w1, channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

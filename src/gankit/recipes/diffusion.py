@@ -34,7 +34,7 @@ class DiffusionRecipe:
         #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of t and noise
         self.shard = (0, 1)
         self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention,
-                                                        d.scale_shift, tuple(d.channel_mult))}
+                                                        tuple(d.channel_mult))}
         o = cfg.optim
         self.optimizers = {"unet": torch.optim.Adam(self.nets["unet"].parameters(), lr=o.lr_g,
                                                     betas=(o.beta1, o.beta2), foreach=True)}

@@ -113,9 +113,10 @@ def _mnist(preset, out, minutes, steps, seed, overrides, progress, data_dir, cla
     labels = model.recipe.labels(MNIST_SAMPLES)  # conditional: 1,000 asked of each digit; else None
     real_feats, real_logits = extract(real)
     fake_feats, fake_logits = extract(model.sample(MNIST_SAMPLES, labels=labels, seed=seed))
-    ours = compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
+    ours = compare_features(real_feats, fake_feats, fake_logits, metrics + ["labels"], seed, labels)
     if labels is not None:
-        run["label_agreement"] = round(float((fake_logits.argmax(1) == labels).float().mean()), 4)
+        run["label_agreement"] = round(ours["label_agreement"], 4)
+        run["label_agreement_per_class"] = ours["label_agreement_per_class"]
     halves = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
     a, b = halves[:len(real) // 2], halves[len(real) // 2:]
     floor = compare_features(real_feats[a], real_feats[b], real_logits[b], metrics, seed)
@@ -170,7 +171,8 @@ def format_report(result: dict[str, Any]) -> str:
                          f"{100 * row['min_class_share']:>4.1f}")
             if "label_agreement" in row:
                 lines.append(f"  conditional: the classifier reads the asked-for digit in "
-                             f"{100 * row['label_agreement']:.1f}% of {MNIST_SAMPLES:,} samples")
+                             f"{100 * row['label_agreement']:.1f}% of {MNIST_SAMPLES:,} samples (per digit 0-9: "
+                             + ", ".join(f"{100 * a:.0f}" for a in row["label_agreement_per_class"]) + "%)")
             continue
         measures = "KL to uniform (nats)" if row["protocol"] == "stacked-mnist" else "high-quality % (3 std)"
         lines += [f"{row['protocol']}: modes captured of {row['of']}, {measures}",

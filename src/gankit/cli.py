@@ -83,7 +83,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="reference-feature cache (default ~/.cache/gankit/reference)")
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--metrics", default="fid,kid,pr,dc,classes", help="comma list of: fid,kid,is,pr,dc,classes")
+    p.add_argument("--metrics", default=None,
+                   help="comma list of: fid,kid,is,pr,dc,classes,labels (default fid,kid,pr,dc,classes, and labels "
+                        "for conditional models: the share of samples the classifier reads as the class asked for, "
+                        "overall and per class, -n asked of the classes in turn)")
     p.add_argument("--device", default="cpu", help="device that generates the samples: cpu (default), cuda, auto")
     p.add_argument("-n", type=int, default=10000, help="number of generated samples (default 10000)")
     p.add_argument("--seed", type=int, default=0)
@@ -362,11 +365,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .metrics.evaluate import evaluate, parse_metrics
     from .metrics.extractors import load_extractor
 
-    metrics = parse_metrics(args.metrics)
     if args.n < 2:
         raise ConfigError("-n must be at least 2")
     model = load(args.run, device=args.device)
     apply_sampler_options(model, args)
+    conditional = bool(getattr(model.recipe, "num_classes", 0))
+    metrics = parse_metrics(args.metrics or "fid,kid,pr,dc,classes" + (",labels" if conditional else ""))
+    if "labels" in metrics and not conditional:
+        raise ConfigError("the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)")
+    labels = model.recipe.labels(args.n) if conditional else None  # each class in turn
     data_cfg = config_mod.DataConfig(**{**model.config.data.__dict__})
     if args.data:
         data_cfg.source = args.data
@@ -388,15 +395,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
                               "'inception', or FILE.py:FACTORY)")
         real = load_dataset(data_cfg)
         extractor = load_extractor(args.features)
-        fake = model.sample(args.n, seed=args.seed)
+        fake = model.sample(args.n, labels=labels, seed=args.seed)
         if data_cfg.source == "stacked-mnist":
             from .metrics.classifier import load_classifier
             from .metrics.evaluate import stacked_mnist_modes
 
-            metrics = [m for m in metrics if m not in ("is", "classes")]  # per-channel modes instead
+            metrics = [m for m in metrics if m not in ("is", "classes", "labels")]  # per-channel modes instead
             header.update(stacked_mnist_modes(load_classifier(args.features), fake))
         results = evaluate(extractor, real, fake, metrics, args.seed,
-                           Path(args.cache_dir) if args.cache_dir else None)
+                           Path(args.cache_dir) if args.cache_dir else None,
+                           labels if "labels" in metrics else None)
         results = {**header, "reference": real.name, "reference_n": len(real), "features": extractor.key,
                    **results}
         if hasattr(model.recipe, "elbo"):

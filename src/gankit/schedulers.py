@@ -48,6 +48,11 @@ class NoiseSchedule:
         ab = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod])
         return ab[t.long().cpu() + 1].to(t.device)  # the table stays on the CPU; t may be on a GPU
 
+    def snr(self, t: torch.Tensor) -> torch.Tensor:
+        """The signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) of x_t."""
+        ab = self.alpha_bar(t)
+        return ab / (1 - ab)
+
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """q(x_t | x_0) in closed form: sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps."""
         ab = self.alpha_bar(t).to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))

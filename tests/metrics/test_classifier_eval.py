@@ -8,8 +8,8 @@ import torch
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
-from gankit.metrics.classifier import load_classifier, random_shift, train_classifier
-from gankit.metrics.evaluate import evaluate_samples
+from gankit.metrics.classifier import load_classifier, predict, random_shift, train_classifier
+from gankit.metrics.evaluate import evaluate_samples, label_agreement
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,30 @@ def test_cli_train_classifier_then_eval(tmp_path):
     assert bad.returncode == 2 and "not a gankit classifier" in bad.stderr
     bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "fid,xyz")
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
+    bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "labels")
+    assert bad.returncode == 2 and "needs a class-conditional model" in bad.stderr
+    # a conditional model: label agreement is on by default, -n asked of the classes in turn
+    assert run("train", "--preset", "cgan", "--steps", "10", "--out", tmp_path / "c", "model.width=8").returncode == 0
+    proc = run("eval", tmp_path / "c", "--classifier", tmp_path / "clf.safetensors", "-n", "200",
+               "--metrics", "classes,labels", "--json", tmp_path / "c.json")
+    assert proc.returncode == 0 and "label_agreement" in proc.stdout, proc.stderr
+    result = json.loads((tmp_path / "c.json").read_text())
+    per_class = result["label_agreement_per_class"]
+    assert len(per_class) == 10 and all(0 <= a <= 1 for a in per_class)
+    assert math.isclose(result["label_agreement"], sum(per_class) / 10, abs_tol=1e-3)  # 20 asked of each
+
+
+def test_label_agreement_reads_the_asked_class(digits_classifier):
+    logits = torch.eye(3)[[0, 1, 2, 2, 1, 0]]  # the classifier reads 0 1 2 2 1 0
+    result = label_agreement(logits, torch.tensor([0, 1, 2, 0, 0, 0]))
+    assert result["label_agreement"] == pytest.approx(4 / 6)
+    assert result["label_agreement_per_class"] == [0.5, 1.0, 1.0]  # 0 asked 4 times, read twice
+    assert label_agreement(logits[:2], torch.tensor([1, 1]))["label_agreement_per_class"] == [None, 0.5, None]
+    data, model, _ = digits_classifier  # real digits asked for as their own labels, then as shuffled ones
+    logits, _ = predict(model, data.all())
+    assert label_agreement(logits, data.y)["label_agreement"] > 0.9
+    assert label_agreement(logits, data.y[torch.randperm(len(data.y), generator=torch.Generator().manual_seed(0))]
+                           )["label_agreement"] < 0.2
 
 
 def test_health_check_reads_the_class_histogram(digits_classifier, tmp_path):

@@ -98,3 +98,25 @@ def test_loss_rising_is_diagnosed():
     losses = [0.5, 0.2, 0.1, 0.1, 0.2, 0.25, 0.3]
     verdicts = [monitor.observe({"loss": v}, 500 * (i + 1))[0] for i, v in enumerate(losses)]
     assert verdicts[-1] == LOSS_RISING and verdicts[3] == "stable"
+
+
+def test_min_snr_weighs_the_easy_low_noise_steps_less():
+    from gankit.recipes.diffusion import DiffusionRecipe
+
+    x, y = torch.rand(16, 1, 8, 8) * 2 - 1, torch.arange(16) % 10
+
+    def first_loss(gamma):
+        torch.manual_seed(0)
+        recipe = DiffusionRecipe(diffusion_config(2, "ddpm-cond", diffusion={"min_snr": gamma}), (1, 8, 8), 10)
+        for p in recipe.nets["unet"].parameters():  # past the zero init, so the error depends on t
+            p.data.add_(0.05 * torch.randn_like(p))
+        return float(recipe.train_step(x, y, torch.Generator().manual_seed(1), False)["loss"])
+
+    plain = first_loss(None)
+    assert first_loss(1e9) == pytest.approx(plain, rel=1e-5)  # gamma above every SNR: weight 1
+    assert first_loss(5.0) < first_loss(1e9)  # some SNRs above 5: those samples weigh less
+    assert first_loss(1e-3) < first_loss(5.0)
+    with pytest.raises(gankit.ConfigError, match="min_snr must be positive"):
+        diffusion_config(2, "ddpm-cond", diffusion={"min_snr": 0})
+    with pytest.raises(gankit.ConfigError, match="three positive multipliers"):
+        diffusion_config(2, "ddpm-cond", diffusion={"channel_mult": [1, 2]})

@@ -1,5 +1,6 @@
 """Evaluate a trained model against real data with a feature extractor: FID, KID, IS,
-precision/recall, density/coverage and the class histogram of its samples."""
+precision/recall, density/coverage, the class histogram of its samples and, for conditional
+models, how often the classifier reads the class each sample was asked for."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,7 @@ from .extractors import Extractor, classifier_extractor
 from .modes import class_histogram, mode_histogram_stats, stacked_mode_ids
 from .reference import reference_features
 
-METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
+METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "labels")
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -27,9 +28,21 @@ def parse_metrics(text: str) -> list[str]:
     return names
 
 
+def label_agreement(fake_logits: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Share of samples the classifier reads as the label they were asked for, overall and per
+    asked class (None for a class never asked for): a conditional model's class fidelity."""
+    if len(labels) != len(fake_logits):
+        raise ConfigError(f"{len(labels)} labels for {len(fake_logits)} samples")
+    hit = (fake_logits.argmax(1).cpu() == labels.cpu()).float()
+    per_class = [round(float(hit[labels.cpu() == c].mean()), 4) if bool((labels == c).any()) else None
+                 for c in range(fake_logits.shape[1])]
+    return {"label_agreement": float(hit.mean()), "label_agreement_per_class": per_class}
+
+
 def compare_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor | None,
-                     metrics: list[str], seed: int = 0) -> dict[str, Any]:
-    """All requested metrics from features (and logits, for IS and classes)."""
+                     metrics: list[str], seed: int = 0, labels: torch.Tensor | None = None) -> dict[str, Any]:
+    """All requested metrics from features (and logits, for IS and classes; and the labels the
+    samples were asked for, for `labels`)."""
     out: dict[str, Any] = {}
     if "fid" in metrics:
         out["fid"] = dist.fid(real_feats, fake_feats)
@@ -46,6 +59,8 @@ def compare_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_lo
         out["classes_covered"] = hist["classes_covered"]
         out["min_class_share"] = hist["min_share"]
         out["class_counts"] = [int(c) for c in hist["counts"]]
+    if fake_logits is not None and labels is not None and "labels" in metrics:
+        out.update(label_agreement(fake_logits, labels))
     return out
 
 
@@ -61,15 +76,18 @@ def evaluate_samples(classifier: torch.nn.Module, real: torch.Tensor, fake: torc
 
 
 def evaluate(extractor: Extractor, real: Dataset, fake: torch.Tensor, metrics: list[str], seed: int = 0,
-             cache_dir: Path | None = None) -> dict[str, Any]:
-    """Metrics of `fake` against a real data set, its features cached per extractor."""
-    needs_logits = {"is", "classes"} & set(metrics)
+             cache_dir: Path | None = None, labels: torch.Tensor | None = None) -> dict[str, Any]:
+    """Metrics of `fake` against a real data set, its features cached per extractor; `labels`: the
+    classes a conditional model's samples were asked for (the `labels` metric)."""
+    if "labels" in metrics and labels is None:
+        raise ConfigError("the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)")
+    needs_logits = {"is", "classes", "labels"} & set(metrics)
     real_feats = reference_features(real, extractor, cache_dir)
     fake_feats, fake_logits = extractor(fake)
     if needs_logits and fake_logits is None:
         raise ConfigError(f"metrics {', '.join(sorted(needs_logits))} need a classifier's logits; "
                           "this feature extractor has none")
-    return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
+    return compare_features(real_feats, fake_feats, fake_logits, metrics, seed, labels)
 
 
 @torch.no_grad()

@@ -58,26 +58,30 @@ class Attention(nn.Module):
 
 
 class UNet(nn.Module):
-    """Two downsamplings (so H and W must be divisible by 4): widths (w, 2w, 2w) at H, H/2, H/4.
+    """Two downsamplings (so H and W must be divisible by 4): widths w * `mult`, by default
+    (w, 2w, 2w), at H, H/2, H/4.
     `num_classes` > 0 adds a class embedding with one extra "no label" index (= num_classes) for
     classifier-free guidance."""
 
-    def __init__(self, channels: int, width: int = 32, num_classes: int = 0, attention: bool = True):
+    def __init__(self, channels: int, width: int = 32, num_classes: int = 0, attention: bool = True,
+                 mult: tuple[int, int, int] = (1, 2, 2)):
         super().__init__()
+        if len(mult) != 3 or min(mult) < 1:
+            raise ValueError(f"the U-Net takes three positive width multipliers, got {mult}")
         self.width, self.num_classes = width, num_classes
         emb = 4 * width
         self.time_mlp = nn.Sequential(nn.Linear(width, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.class_emb = nn.Embedding(num_classes + 1, emb) if num_classes else None
-        w1, w2 = width, 2 * width
+        w1, w2, w3 = (width * m for m in mult)
         self.stem = nn.Conv2d(channels, w1, 3, padding=1)
         self.down1 = ResBlock(w1, w1, emb)
         self.pool1 = nn.Conv2d(w1, w1, 3, stride=2, padding=1)
         self.down2 = ResBlock(w1, w2, emb)
         self.pool2 = nn.Conv2d(w2, w2, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(w2, w2, emb)
-        self.attn = Attention(w2) if attention else nn.Identity()
-        self.mid2 = ResBlock(w2, w2, emb)
-        self.up2 = ResBlock(2 * w2, w2, emb)
+        self.mid1 = ResBlock(w2, w3, emb)
+        self.attn = Attention(w3) if attention else nn.Identity()
+        self.mid2 = ResBlock(w3, w3, emb)
+        self.up2 = ResBlock(w3 + w2, w2, emb)
         self.up1 = ResBlock(w2 + w1, w1, emb)
         self.head = nn.Sequential(_norm(w1), nn.SiLU(), nn.Conv2d(w1, channels, 3, padding=1))
 

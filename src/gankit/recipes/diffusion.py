@@ -3,6 +3,7 @@ closed form at a uniform random timestep, mean-squared error) on a small U-Net, 
 DDPM's ancestral sampler or DDIM with any number of steps (`gankit.schedulers`, separate from the
 network), class-conditional with classifier-free guidance (Ho & Salimans 2022: labels dropped
 with probability `diffusion.cond_drop` in training; eps = eps_u + g (eps_c - eps_u) at sampling).
+`diffusion.min_snr` weighs each sample's error by min(SNR_t, gamma)/SNR_t (Hang et al. 2023).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class DiffusionRecipe:
         self.num_classes = num_classes if cfg.model.conditional else 0
         #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of t and noise
         self.shard = (0, 1)
-        self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention)}
+        self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention,
+                                                        tuple(d.channel_mult))}
         o = cfg.optim
         self.optimizers = {"unet": make_optimizer(self.nets["unet"].parameters(), o.lr_g, cfg)}
         self.schedule = NoiseSchedule(d.schedule, d.timesteps)
@@ -61,7 +63,13 @@ class DiffusionRecipe:
         if self.num_classes:
             drop = rank_draw(self.shard, n, lambda m: torch.rand(m, generator=rng)).to(x.device) < self.cfg.diffusion.cond_drop
             cond = torch.where(drop, torch.full_like(y, self.num_classes), y)
-        loss = F.mse_loss(unet(x_t, t, cond), noise)
+        gamma = self.cfg.diffusion.min_snr
+        if gamma is None:
+            loss = F.mse_loss(unet(x_t, t, cond), noise)
+        else:  # Min-SNR-gamma, eps-prediction form: the easy low-noise timesteps weigh less
+            snr = self.schedule.snr(t).to(x.dtype)
+            per_sample = F.mse_loss(unet(x_t, t, cond), noise, reduction="none").flatten(1).mean(1)
+            loss = (per_sample * snr.clamp(max=gamma) / snr).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

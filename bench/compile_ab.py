@@ -4,6 +4,7 @@ timed runs of the same length in one process (so a contended machine slows both 
     python bench/compile_ab.py --data-dir ../shared/data/mnist --preset dcgan --steps 30 --repeats 4
 
 Prints the compile warm-up time and the median images/s of each side (the trainer's own figure).
+`--memory-formats` runs each side with channels_last and contiguous tensors (four sides).
 """
 from __future__ import annotations
 
@@ -28,15 +29,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--memory-formats", action="store_true",
+                        help="also the contiguous memory format (train.channels_last=false) for each side")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data_cfg = {"source": "mnist", "dir": args.data_dir}
     data = load_dataset(gankit.make_config(args.preset, data=data_cfg).data)
 
-    def trainer(compiled: bool) -> Trainer:
+    def trainer(compiled: bool, channels_last: bool = True) -> Trainer:
         cfg = gankit.make_config(args.preset, data=data_cfg, train={
             "steps": 1, "log_every": args.steps, "sample_every": 10 ** 9, "checkpoint_every": 10 ** 9,
-            "threads": args.threads, "compile": compiled, "device": args.device})
+            "threads": args.threads, "compile": compiled, "device": args.device, "channels_last": channels_last})
         return Trainer(cfg, tempfile.mkdtemp(prefix="gankit-compile-"), progress=False, data=data,
                        echo=lambda line: None)
 
@@ -46,10 +49,14 @@ def main() -> None:
         return float(json.loads((t.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
 
     sides = {"eager": trainer(False), "compiled": trainer(True)}
+    if args.memory_formats:
+        sides.update({"eager_contiguous": trainer(False, False), "compiled_contiguous": trainer(True, False)})
     start = time.perf_counter()
     rate(sides["compiled"])
     print(f"compile warm-up: {time.perf_counter() - start:.0f} s")
-    rate(sides["eager"])
+    for name, t in sides.items():
+        if name != "compiled":
+            rate(t)
     rates: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(args.repeats):
         for name, t in sides.items():

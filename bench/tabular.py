@@ -78,12 +78,12 @@ def fit_package(kind: str, train, target, epochs, seed, verbose=False):
     return sample
 
 
-def fit_gankit(kind: str, train, target, epochs, seed, run_dir, minutes):
+def fit_gankit(kind: str, train, target, epochs, seed, run_dir, minutes, overrides=()):
     """gankit's CTGAN-class model or TVAE through the public API (gankit.tabular.fit/load)."""
     from gankit import tabular
 
     model = tabular.fit(train, run_dir, model=kind, target=target, discrete=discrete_columns(train),
-                        epochs=epochs, minutes=minutes, seed=seed)
+                        epochs=epochs, minutes=minutes, seed=seed, overrides=overrides)
     model = tabular.load(run_dir)  # score what was saved, as a user would
 
     def sample(n, where):
@@ -100,7 +100,7 @@ def fit_model(model: str, train, target, args, cache: Path) -> dict:
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     if model.startswith("gankit_"):
         sample = fit_gankit(model.removeprefix("gankit_"), train, target, args.epochs, args.seed,
-                            cache / "run", args.minutes)
+                            cache / "run", args.minutes, args.overrides)
     else:
         sample = fit_package(model, train, target, args.epochs or 300, args.seed, args.verbose)
     fit_wall, fit_cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
@@ -110,6 +110,7 @@ def fit_model(model: str, train, target, args, cache: Path) -> dict:
     facts = {"model": model, "fit_s": round(fit_wall, 1), "fit_cpu_s": round(fit_cpu, 1),
              "epochs": args.epochs or (300 if not model.startswith("gankit_") else None),
              "minutes": args.minutes if model.startswith("gankit_") else None,
+             "overrides": list(args.overrides) if model.startswith("gankit_") else [],
              "threads": args.threads, "condition": {target: str(wanted)}}
     if conditional is not None:
         conditional.to_csv(cache / "conditional.csv", index=False)
@@ -185,6 +186,8 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true", help="score cached fits instead of refitting")
     p.add_argument("--fit-only", action="store_true")
     p.add_argument("--verbose", action="store_true", help="the ctgan package's per-epoch progress")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="options of gankit's fits, as for `gankit tabular fit` (e.g. model.target_share=0)")
     args = p.parse_args()
 
     train, holdout, target = load_split(args.dataset, args.seed)

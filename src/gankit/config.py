@@ -42,6 +42,8 @@ class ModelConfig:
     d_norm: str = "batch"           # dcgan D: batch | none
     d_dropout: float = 0.0          # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
     pack: int = 1                   # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
+    target_share: float = 0.5       # tables with a target: share of training rows conditioned on it, and
+                                    # every unconditional sample drawn given it; 0: CTGAN's uniform columns
     conditional: bool = False       # class-conditional G and D: label concatenated (mlp, dcgan: cGAN),
                                     # conditional batch norm in G + projection D (resnet)
     projection: bool = False        # dcgan: a projection D (Miyato & Koyama 2018) instead of concatenation
@@ -443,6 +445,8 @@ def validate(cfg: Config) -> Config:
                           "(gankit.tabular.fit), and those presets train only on tables")
     if o.weight_decay < 0:
         raise ConfigError("optim.weight_decay cannot be negative")
+    if not 0.0 <= cfg.model.target_share < 1.0:
+        raise ConfigError(f"model.target_share must be in [0, 1) (0: no emphasis on the target), got {cfg.model.target_share}")
     sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist", "table")
     if cfg.data.source not in sources:
         raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")

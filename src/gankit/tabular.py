@@ -31,11 +31,12 @@ DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}
 TABLE_FILE = "table.json"
 
 
-def _layout(transformer: TableTransformer, target: str | None) -> TableLayout:
-    """The recipe's view of the rows; a categorical `target` is emphasised in the conditional vector."""
+def _layout(transformer: TableTransformer, target: str | None, cfg: config_mod.Config) -> TableLayout:
+    """The recipe's view of the rows; a categorical `target` is emphasised in the conditional
+    vector by `model.target_share`."""
     names = [c.name for c in transformer.discrete]
     return TableLayout(transformer.spans, [c.counts for c in transformer.discrete],
-                       names.index(target) if target in names else None)
+                       names.index(target) if target in names else None, cfg.model.target_share)
 
 
 def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: float | None, seed: int,
@@ -100,7 +101,7 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
         transformer = TableTransformer.fit(frame, infer_kinds(frame, discrete, kinds), seed)
         if not transformer.spans:
             raise DataError("the table has no column to model (only ID columns)")
-    layout = _layout(transformer, target)
+    layout = _layout(transformer, target, cfg)
     rows = torch.from_numpy(transformer.transform(frame, seed=cfg.train.seed))
     dataset = Dataset(rows, name="table", row_weights=layout.row_weights(rows), grids=False)
     trainer = Trainer(cfg, out, resume=resume, progress=progress, data=dataset, recipe=build_table_recipe(cfg, layout))
@@ -154,10 +155,10 @@ class TabularModel:
         self.target: str | None = saved.get("target")
         self.source: str | None = saved.get("source")
         self.transformer = TableTransformer.from_dict(saved["transformer"])
-        self.layout = _layout(self.transformer, self.target)
         path, state = ckpt.load_latest(self.run_dir)
         try:
             self.config = config_mod.from_dict(state["config"])
+            self.layout = _layout(self.transformer, self.target, self.config)
             self.recipe = build_table_recipe(self.config, self.layout)
             for name, net in self.recipe.nets.items():
                 net.load_state_dict(state["nets"][name])

@@ -48,27 +48,43 @@ def test_training_by_sampling_gives_each_category_its_log_frequency():
     assert share > 0.2
 
 
-def test_a_target_is_the_condition_of_half_the_training_rows_and_of_every_sample():
-    """With a target, training-by-sampling picks its column with TARGET_SHARE and the others
-    evenly; unconditional samples are all conditioned on it, at its real frequencies."""
-    from gankit.recipes.tabular import TARGET_SHARE
-
+def test_a_target_is_the_condition_of_its_share_of_training_rows_and_of_every_sample():
+    """With a target, training-by-sampling picks its column with `model.target_share` and the
+    others evenly; unconditional samples are all conditioned on it, at its real frequencies.
+    Share 0 is CTGAN's uniform choice, for training and sampling."""
+    share = 0.3  # not 1/2: with two columns the uniform choice would pass too
     table = make_table(n=2000)
     tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
     target = [c.name for c in tr.discrete].index("is_fraud")
-    layout = TableLayout(tr.spans, [c.counts for c in tr.discrete], target)
+    layout = TableLayout(tr.spans, [c.counts for c in tr.discrete], target, share)
     rows = torch.from_numpy(tr.transform(table))
     weights = layout.row_weights(rows)
     assert float(weights.sum()) == pytest.approx(1.0, rel=1e-9)  # P(row) under training-by-sampling
     posterior = layout._ratios(rows) / layout._ratios(rows).sum(1, keepdim=True)
     joint = weights[:, None] / weights.sum() * posterior
-    assert float(joint[:, target].sum()) == pytest.approx(TARGET_SHARE, rel=1e-9)
-    assert float(joint[:, 1 - target].sum()) == pytest.approx(1 - TARGET_SHARE, rel=1e-9)
+    assert float(joint[:, target].sum()) == pytest.approx(share, rel=1e-9)
+    assert float(joint[:, 1 - target].sum()) == pytest.approx(1 - share, rel=1e-9)
     cond = layout.sample_condition(4000, torch.Generator().manual_seed(0))
     on_target = cond[:, layout.cond_offsets[target]:layout.cond_offsets[target + 1]]
     assert torch.all(on_target.sum(1) == 1)
     real_share = float((table["is_fraud"] == 1).mean())
     assert float(on_target[:, 1].mean()) == pytest.approx(real_share, abs=0.015)
+    uniform = TableLayout(tr.spans, [c.counts for c in tr.discrete], target, 0.0)
+    assert uniform.target is None and torch.equal(uniform.column_probs, torch.full((2,), 0.5, dtype=torch.float64))
+    cond = uniform.sample_condition(4000, torch.Generator().manual_seed(0))
+    on_target = cond[:, uniform.cond_offsets[target]:uniform.cond_offsets[target + 1]].sum(1)
+    assert float(on_target.mean()) == pytest.approx(0.5, abs=0.03)
+
+
+def test_target_share_is_a_checked_option_of_the_run(tmp_path):
+    table = make_table()
+    with pytest.raises(ConfigError, match="target_share"):
+        tabular.fit(table, tmp_path / "bad", model="tvae", target="is_fraud", epochs=1,
+                    overrides=[*TINY_VAE, "model.target_share=1"])
+    tabular.fit(table, tmp_path / "run", model="tvae", target="is_fraud", epochs=1,
+                overrides=[*TINY_VAE, "model.target_share=0.3"])
+    loaded = tabular.load(tmp_path / "run")
+    assert float(loaded.layout.column_probs[loaded.layout.target]) == pytest.approx(0.3)
 
 
 def test_few_valued_integers_are_one_hot_but_not_conditions():

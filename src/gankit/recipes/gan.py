@@ -60,7 +60,6 @@ def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0)
     return nets
 
 
-
 def grad_norm(module: nn.Module) -> torch.Tensor:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:

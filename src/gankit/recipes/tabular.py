@@ -15,7 +15,7 @@ fixed by the caller (`where`), and the conditioned column is written as asked: c
 rows are right by construction, never by rejection.
 
 A *target* column (the label a downstream model predicts, e.g. the fraud flag) gets more of this:
-training conditions on it in TARGET_SHARE of the rows instead of 1/(columns), and unconditional
+training conditions on it in `model.target_share` of the rows instead of 1/(columns), and unconditional
 samples are all drawn given the target's category at its real frequency. G learns p(row | class)
 as a condition, which it does well, instead of having to generate the class jointly with the
 row, where CTGAN's critic barely enforces the link (the ctgan package's rows, and ours, lost
@@ -41,14 +41,15 @@ from .gan import grad_norm, pack
 
 GUMBEL_TAU = 0.2          # CTGAN's temperature of the Gumbel-softmax outputs
 TVAE_LOSS_FACTOR = 2.0    # TVAE's weight of the reconstruction against the KL term
-TARGET_SHARE = 0.5        # share of training rows conditioned on the target column, when there is one
 
 
 class TableLayout:
     """What a table recipe needs to know of the row vector: its spans and, for the conditional
-    vector, each conditionable column's category counts and which of them is the target (if any)."""
+    vector, each conditionable column's category counts, which of them is the target (if any) and
+    the share of training rows conditioned on it (`model.target_share`; 0: none)."""
 
-    def __init__(self, spans: list[Span], discrete_counts: list[list[int]], target: int | None = None):
+    def __init__(self, spans: list[Span], discrete_counts: list[list[int]], target: int | None = None,
+                 target_share: float = 0.5):
         self.spans = spans
         self.width = sum(s.size for s in spans)
         self.slices = []
@@ -71,13 +72,13 @@ class TableLayout:
         #: ... and the real frequencies (unconditional sampling)
         self.freq = [c / c.sum() for c in counts]
         self.counts = counts
-        self.target = target
-        #: training-by-sampling's choice of column: uniform, or TARGET_SHARE on the target
+        self.target = target if target_share > 0 else None
+        #: training-by-sampling's choice of column: uniform, or `target_share` on the target
         n = len(counts)
         probs = torch.full((n,), 1.0 / max(n, 1), dtype=torch.float64)
-        if target is not None and n > 1:
-            probs.fill_((1 - TARGET_SHARE) / (n - 1))
-            probs[target] = TARGET_SHARE
+        if self.target is not None and n > 1:
+            probs.fill_((1 - target_share) / (n - 1))
+            probs[self.target] = target_share
         self.column_probs = probs
 
     def row_weights(self, rows: torch.Tensor) -> torch.Tensor:

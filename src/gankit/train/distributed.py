@@ -117,14 +117,12 @@ def average_gradients_before_step(optimizer: torch.optim.Optimizer, world: int):
 def any_rank(flag: bool | torch.Tensor, device: torch.device) -> bool:
     """True on every rank when it is true on any (stop requests, budgets, NaN): all ranks must
     leave the loop at the same step or the next collective waits forever."""
-    t = torch.as_tensor(flag, dtype=torch.int32).reshape(1).to(device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return any_rank_each([flag], device)[0]
 
 
-def any_rank_each(flags: list[bool], device: torch.device) -> list[bool]:
+def any_rank_each(flags: list[bool | torch.Tensor], device: torch.device) -> list[bool]:
     """`any_rank` of several flags in one all-reduce (one collective per log step, not one a flag)."""
-    t = torch.tensor([int(bool(f)) for f in flags], dtype=torch.int32).to(device)
+    t = torch.stack([torch.as_tensor(f, dtype=torch.int32).reshape(()).to(device) for f in flags])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
 

@@ -94,7 +94,7 @@ class TrainConfig:
     threads: int | None = None      # torch intra-op threads; None leaves torch's default
     channels_last: bool = True
     device: str = "auto"            # auto (cuda when present) | cpu | cuda | cuda:i; torchrun: cuda:LOCAL_RANK
-    amp: str = "none"               # none | bf16 | fp16 (autocast; fp16 with a GradScaler, GPU only)
+    amp: str = "none"               # none | bf16 | fp16 (autocast; fp16 with a GradScaler)
     compile: bool = False           # torch.compile the networks (first steps are slow while it compiles)
 
 

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from gankit import config as config_mod
 from gankit.errors import ConfigError
 from gankit.train import Trainer
-from gankit.train.distributed import rank_slice
+from gankit.train.distributed import AveragingGradScaler, rank_slice
 
 from conftest import tiny_config
 
@@ -45,8 +45,7 @@ def _worker(rank: int, port: int, out: str) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     quiet = {"progress": False, "echo": lambda line: None}
-    refused = mlp_config(batch=8)
-    refused.train.amp = "fp16"  # needs CUDA: refused after joining the group
+    refused = mlp_config(batch=10 ** 5)  # more than the digits: refused after joining the group
     try:
         Trainer(refused, f"{out}/refused", **quiet)
     except ConfigError:
@@ -54,6 +53,11 @@ def _worker(rank: int, port: int, out: str) -> None:
     left_group = not torch.distributed.is_initialized()
     mlp = Trainer(mlp_config(batch=8), f"{out}/mlp", **quiet)
     mlp.run()
+    half = mlp_config(batch=8)
+    half.train.amp = "fp16"
+    fp16 = Trainer(half, f"{out}/fp16", **quiet)
+    fp16.run()
+    overflow = _overflow_on_rank_one(rank)
     ddpm = Trainer(ddpm_config(batch=4), f"{out}/ddpm", **quiet)
     ddpm.run()
     Trainer(dcgan_config(steps=4), f"{out}/resumed", **quiet).run()
@@ -61,10 +65,26 @@ def _worker(rank: int, port: int, out: str) -> None:
     resumed.run()
     straight = Trainer(dcgan_config(steps=8), f"{out}/straight", **quiet)
     straight.run()
-    torch.save({"mlp": _state(mlp), "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
+    torch.save({"mlp": _state(mlp), "fp16": _state(fp16), "fp16_scale": fp16.grad_scaler.get_scale(),
+                "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
                 "left_group": left_group},
                f"{out}/rank{rank}.pt")
     straight.close()
+
+
+def _overflow_on_rank_one(rank: int) -> dict:
+    """One fp16 step where only rank 1's gradient overflows: every rank must skip it alike."""
+    layer = torch.nn.Linear(4, 2)
+    torch.nn.init.ones_(layer.weight)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
+    scaler = AveragingGradScaler("cpu", RANKS)
+    before = scaler.get_scale()
+    scaler.scale(layer(torch.ones(3, 4)).sum()).backward()
+    if rank == 1:
+        layer.weight.grad[0, 0] = float("inf")
+    scaler.step(opt)
+    scaler.update()
+    return {"weight": layer.weight.detach().clone(), "scale_ratio": scaler.get_scale() / before}
 
 
 def _free_port() -> int:
@@ -87,10 +107,19 @@ def test_a_refused_run_leaves_the_process_group(two_ranks):
 
 def test_ranks_hold_identical_weights_and_buffers(two_ranks):
     _, (a, b) = two_ranks
-    for run in ("mlp", "ddpm", "resumed", "straight"):
+    for run in ("mlp", "fp16", "ddpm", "resumed", "straight"):
         assert a[run].keys() == b[run].keys()
         assert all(torch.equal(a[run][k], b[run][k]) for k in a[run]), run
     assert any("running_mean" in k for k in a["straight"])  # batch-norm statistics were compared too
+
+
+def test_fp16_ranks_agree_on_their_grad_scaler_and_skip_overflows_together(two_ranks):
+    _, (a, b) = two_ranks
+    assert a["fp16_scale"] == b["fp16_scale"] > 0
+    assert any(not torch.equal(a["fp16"][k], a["mlp"][k]) for k in a["mlp"])  # fp16 did train otherwise
+    for rank in (a, b):  # rank 0's gradient was finite, yet it skipped the step and halved the scale too
+        assert torch.equal(rank["overflow"]["weight"], torch.ones(2, 4))
+        assert rank["overflow"]["scale_ratio"] == 0.5
 
 
 def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):

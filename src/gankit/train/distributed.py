@@ -4,7 +4,8 @@ Under `torchrun` (RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT in the envi
 process trains on its own slice of every global batch. Recipes run their own backward passes and
 optimizer steps, and the WGAN-GP and R1 penalties take double backward, which DDP's reducer
 handles badly; so nothing is wrapped in `DistributedDataParallel`: an optimizer step pre-hook
-all-reduces (averages) the flattened gradients right before every optimizer step, for any recipe,
+all-reduces (averages) the flattened gradients right before every optimizer step, for any recipe
+(under fp16 the GradScaler does it, before its overflow check),
 and float buffers (batch-norm statistics) are broadcast from rank 0 after each step, as DDP does
 with `broadcast_buffers=True`. Weights are broadcast from rank 0 once at the start, so every rank
 holds the same weights at every step.
@@ -96,22 +97,39 @@ def float_buffers(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
     return [b for m in modules for b in m.buffers() if b.is_floating_point()]
 
 
+def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
+    """Replace every rank's gradients by the mean over ranks (the gradient a single process would
+    compute on the global batch), in one all-reduce. Parameters without a gradient are left out on
+    every rank alike: recipes take the same code path on every rank."""
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if not grads:
+        return
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat.div_(world)
+    for g, v in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        g.copy_(v)
+
+
 def average_gradients_before_step(optimizer: torch.optim.Optimizer, world: int):
-    """Install the pre-hook that makes every rank step with the mean of all ranks' gradients (the
-    gradient a single process would compute on the global batch). Parameters without a gradient
-    are left out on every rank alike: recipes take the same code path on every rank."""
+    """Install the pre-hook that makes every rank step with the mean of all ranks' gradients."""
+    return optimizer.register_step_pre_hook(lambda opt, args, kwargs: average_gradients(opt, world))
 
-    def hook(opt: torch.optim.Optimizer, args, kwargs) -> None:
-        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        if not grads:
-            return
-        flat = _flatten_dense_tensors(grads)
-        dist.all_reduce(flat)
-        flat.div_(world)
-        for g, v in zip(grads, _unflatten_dense_tensors(flat, grads)):
-            g.copy_(v)
 
-    return optimizer.register_step_pre_hook(hook)
+class AveragingGradScaler(torch.amp.GradScaler):
+    """fp16 under torchrun: the ranks' gradients are averaged while still scaled, as `step` begins
+    and before its inf/NaN check, so an overflow on any rank reaches every rank (inf and NaN
+    survive the sum) and all ranks skip the same steps and keep the same scale. The step pre-hook
+    cannot do this: it runs after each rank's own check (fused Adam takes the check's result as
+    an argument)."""
+
+    def __init__(self, device: str, world: int):
+        super().__init__(device)
+        self.world = world
+
+    def step(self, optimizer: torch.optim.Optimizer, *args, **kwargs):
+        average_gradients(optimizer, self.world)
+        return super().step(optimizer, *args, **kwargs)
 
 
 def any_rank(flag: bool | torch.Tensor, device: torch.device) -> bool:

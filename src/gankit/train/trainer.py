@@ -189,11 +189,6 @@ class Trainer:
 
     def _build(self, cfg: Config, resume: bool, download: bool, data: Dataset | None, recipe: Recipe | None) -> None:
         t = cfg.train
-        if t.amp == "fp16" and self.device.type != "cuda":
-            raise ConfigError("train.amp=fp16 needs a CUDA device (its GradScaler); on a CPU use train.amp=bf16 or none")
-        if t.amp == "fp16" and self.group.active:
-            raise ConfigError("train.amp=fp16 is not supported under torchrun (ranks could skip different steps): "
-                              "use train.amp=bf16")
         resume_from = self._check_run_dir(resume)
         if t.threads:
             torch.set_num_threads(t.threads)
@@ -247,14 +242,17 @@ class Trainer:
         optimizer step, float buffers (batch-norm statistics) re-broadcast after every step."""
         nets = [*self.nets.values(), *(self.ema.nets.values() if self.ema else [])]
         distributed.broadcast_modules(nets)
-        for opt in self.recipe.optimizers.values():
-            distributed.average_gradients_before_step(opt, self.group.world)
+        if self.grad_scaler is None:  # under fp16 the AveragingGradScaler averages
+            for opt in self.recipe.optimizers.values():
+                distributed.average_gradients_before_step(opt, self.group.world)
         self._synced_buffers = distributed.float_buffers(self.nets.values())
 
     def _make_grad_scaler(self) -> torch.amp.GradScaler:
         if not hasattr(self.recipe, "grad_scaler"):
             raise ConfigError(f"recipe '{self.cfg.recipe}' does not support train.amp=fp16: use bf16")
-        self.recipe.grad_scaler = torch.amp.GradScaler(self.device.type)  # type: ignore[attr-defined]
+        self.recipe.grad_scaler = (  # type: ignore[attr-defined]
+            distributed.AveragingGradScaler(self.device.type, self.group.world) if self.group.active
+            else torch.amp.GradScaler(self.device.type))
         return self.recipe.grad_scaler  # type: ignore[attr-defined]
 
     def _autocast(self):

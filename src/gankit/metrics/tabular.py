@@ -226,11 +226,23 @@ def _single_threaded():
     return threadpool_limits(limits=1, user_api="openmp")
 
 
-def _booster(task: str, categorical: list[bool], seed: int):
+# Fit rows from which a booster that scores downstream use (efficacy, augmentation) stops early on a
+# validation tenth of them. scikit-learn's "auto" stops only above 10,000 rows; below, 100 rounds at
+# rate 0.1 overfit a rare class: on lending_club's 7,885 train rows (5.2% bad) the real-trained AUC
+# was 0.735 without stopping and 0.75 with it, beside the issue's published 0.753 (and the ctgan
+# package's synthetic-trained 0.706 beside its published 0.698), so figures compare with those.
+EARLY_STOPPING_ROWS = 1000
+
+
+def _booster(task: str, categorical: list[bool], seed: int, fit_rows: int | None = None):
+    """Histogram gradient boosting with native categoricals; given `fit_rows`, it stops early from
+    EARLY_STOPPING_ROWS rows on (detection, which cross-validates, keeps scikit-learn's rule)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-    return cls(categorical_features=categorical if any(categorical) else None, random_state=seed)
+    stop = True if fit_rows is not None and fit_rows >= EARLY_STOPPING_ROWS else "auto"
+    return cls(categorical_features=categorical if any(categorical) else None, random_state=seed,
+               early_stopping=stop)
 
 
 def _subsample(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -288,13 +300,13 @@ def _fit_and_score(fit_table, test_table, target, reference, encode, task, seed)
         keep, present = ~np.isnan(y_fit), ~np.isnan(y_test)
         if keep.sum() < 2:
             return None
-        model = _booster(task, encode.categorical_mask(), seed).fit(x_fit[keep], y_fit[keep])
+        model = _booster(task, encode.categorical_mask(), seed, int(keep.sum())).fit(x_fit[keep], y_fit[keep])
         return float(r2_score(y_test[present], model.predict(x_test[present])))
     y_fit, y_test = _discrete(fit_table[target]), _discrete(test_table[target])
     classes = np.unique(y_test)
     if len(np.unique(y_fit)) < 2:
         return 0.5  # one class only: the model ranks every holdout row alike, AUC 0.5
-    model = _booster(task, encode.categorical_mask(), seed).fit(x_fit, y_fit)
+    model = _booster(task, encode.categorical_mask(), seed, len(x_fit)).fit(x_fit, y_fit)
     proba = pd.DataFrame(model.predict_proba(x_test), columns=model.classes_)
     proba = proba.reindex(columns=classes, fill_value=0.0).to_numpy()
     if len(classes) == 2:
@@ -456,7 +468,7 @@ def augmentation_gain(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.
     y_test = _discrete(holdout[target]) == minority
 
     def scored(table: pd.DataFrame) -> dict:
-        model = _booster("classification", encode.categorical_mask(), seed)
+        model = _booster("classification", encode.categorical_mask(), seed, len(table))
         model.fit(encode(table), _discrete(table[target]) == minority)
         proba = model.predict_proba(encode(holdout))[:, 1]
         return {"minority_recall": float(recall_score(y_test, proba >= 0.5, zero_division=0.0)),

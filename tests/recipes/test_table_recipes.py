@@ -182,3 +182,14 @@ def test_bf16_autocast_trains_and_logs(tmp_path, model, overrides):
     fitted = tabular.fit(make_table(), tmp_path / model, model=model, epochs=1,
                          overrides=[*overrides, "train.amp=bf16", "train.log_every=2"])
     assert fitted.result.status == "completed" and len(fitted.sample(20, seed=0)) == 20
+
+
+@pytest.mark.parametrize("beta", [1.0, 3.0])
+def test_tvae_weighs_its_kl_term_by_vae_beta(tmp_path, beta):
+    import json
+
+    overrides = [*TINY_VAE, "train.log_every=5", f"vae.beta={beta}"]
+    tabular.fit(make_table(), tmp_path / "run", model="tvae", epochs=1, overrides=overrides)
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["loss_kl"] > 0.01
+    assert row["loss"] == pytest.approx(row["loss_recon"] + beta * row["loss_kl"], rel=1e-3)

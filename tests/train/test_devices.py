@@ -57,3 +57,22 @@ def test_failures_inside_compiled_code_are_recognised():
     with pytest.raises(AssertionError) as plain:
         assert False, "a bug of ours"
     assert _raised_by_compiler(compiled.value) and not _raised_by_compiler(plain.value)
+
+
+def test_cpu_runs_flush_subnormal_floats_and_restore_the_default_after(tmp_path):
+    """Subnormals (weights and Adam moments of units that weight decay shrinks) are many times
+    slower on a CPU; the run flushes them to zero and leaves the process as it found it."""
+    subnormal = lambda: (torch.tensor([1e-39]) * 1.0).item()  # noqa: E731
+    assert subnormal() != 0.0
+    trainer = Trainer(tiny_config(steps=2, device="cpu"), tmp_path, progress=False, echo=lambda line: None)
+    seen = []
+    step = trainer.recipe.train_step
+
+    def recording_step(*args, **kwargs):
+        seen.append(subnormal())
+        return step(*args, **kwargs)
+
+    trainer.recipe.train_step = recording_step
+    trainer.run()
+    assert seen == [0.0, 0.0]
+    assert subnormal() != 0.0

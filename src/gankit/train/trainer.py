@@ -109,13 +109,15 @@ def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
 
 
 @contextmanager
-def _flush_denormals(device: torch.device) -> Iterator[None]:
+def flush_denormals() -> Iterator[None]:
     """Arithmetic on subnormal floats (below 1.2e-38) is many times slower on a CPU, and training
     makes them: weight decay shrinks the weights of units the loss no longer uses, and Adam's
     moments follow their tiny gradients. A TVAE on lending_club held 5,000 of them after 300
-    epochs and slowed from 34,000 to 15,000 rows/s. For the run they are flushed to zero; PyTorch's
-    default (off; it has no getter) is restored after."""
-    if device.type != "cpu" or not torch.set_flush_denormal(True):
+    epochs and slowed from 34,000 to 15,000 rows/s. Here they are flushed to zero; PyTorch's
+    default (off; it has no getter) is restored after. The flag is per thread, and torch's worker
+    threads take it when they start: a run covers its own thread, and the CLI, which holds it from
+    before a command's first parallel op, every thread."""
+    if not torch.set_flush_denormal(True):
         yield
         return
     try:
@@ -527,7 +529,8 @@ class Trainer:
         self._ranks_stop = self._ranks_interrupted = False
         status = "completed"
         interval_start, interval_images = time.monotonic(), 0
-        with stop.installed(), _deterministic_cudnn(self.device), _flush_denormals(self.device), \
+        on_cpu = self.device.type == "cpu"
+        with stop.installed(), _deterministic_cudnn(self.device), flush_denormals() if on_cpu else nullcontext(), \
                 self._progress_bar() as bar:
             self._bar = bar
             while self._should_continue(deadline, stop):

@@ -150,8 +150,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--steps-per-repeat", type=int, default=100, help="speed: steps in one timed repeat")
     p.add_argument("--device", default=None, help="where the benchmark trains: cpu (the default), cuda, cuda:N "
                                                   "or auto (for toy2d, stacked-mnist and mnist: train.device)")
-    p.add_argument("--amp", default=None, help="none (the default), bf16 or fp16 (with a GradScaler): autocast of gankit's "
-                                               "training (for toy2d, stacked-mnist and mnist: train.amp)")
+    p.add_argument("--amp", default=None, help="none (the default), bf16 or fp16 (with a GradScaler): autocast "
+                                               "of gankit's training (for toy2d, stacked-mnist and mnist: train.amp)")
     speed.add_argument("--threshold", type=float, default=20.0,
                        help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)")
     speed.add_argument("--eval-seconds", type=float, default=20.0,

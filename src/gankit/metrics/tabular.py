@@ -229,8 +229,8 @@ def _single_threaded():
 # Fit rows from which a booster that scores downstream use (efficacy, augmentation) stops early on a
 # validation tenth of them. scikit-learn's "auto" stops only above 10,000 rows; below, 100 rounds at
 # rate 0.1 overfit a rare class: on lending_club's 7,885 train rows (5.2% bad) the real-trained AUC
-# was 0.735 without stopping and 0.75 with it, beside the published 0.753 (and the ctgan
-# package's synthetic-trained 0.706 beside its published 0.698), so figures compare with those.
+# was 0.730 without stopping and 0.750 with it, beside the published 0.753 (and the ctgan
+# package's synthetic-trained 0.693 beside its published 0.698), so figures compare with those.
 EARLY_STOPPING_ROWS = 1000
 
 

@@ -113,7 +113,7 @@ def flush_denormals() -> Iterator[None]:
     """Arithmetic on subnormal floats (below 1.2e-38) is many times slower on a CPU, and training
     makes them: weight decay shrinks the weights of units the loss no longer uses, and Adam's
     moments follow their tiny gradients. A TVAE on lending_club held 5,000 of them after 300
-    epochs and slowed from 34,000 to 15,000 rows/s. Here they are flushed to zero; PyTorch's
+    epochs; another slowed from 34,000 to 15,000 rows/s. Here they are flushed to zero; PyTorch's
     default (off; it has no getter) is restored after. The flag is per thread, and torch's worker
     threads take it when they start: a run covers its own thread, and the CLI, which holds it from
     before a command's first parallel op, every thread."""

@@ -15,13 +15,16 @@ from conftest import tiny_config
 @pytest.mark.parametrize("preset", ["dcgan", "seed-mlp"])
 def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
     """Same weights, batches and latents: gankit's step (fused Adam, channels_last, softplus
-    losses, no D weight gradients in G's step) and the plain loop's (BCE on a Sigmoid, default Adam)
+    losses, no D weight gradients in G's step, matmul edge layers) and the plain loop's (BCE on a Sigmoid, default Adam)
     log the same losses step after step."""
     cfg = tiny_config(preset, steps=5, ema=None)
     trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
     o = cfg.optim
     ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2),
                        torch.device("cpu"))
+    fast = [m.fast for net in trainer.nets.values() for m in net.modules() if hasattr(m, "fast")]
+    stock = [m.fast for net in (ref.G, ref.D) for m in net.modules() if hasattr(m, "fast")]
+    assert all(fast) and not any(stock) and len(fast) == (3 if preset == "dcgan" else 0)  # edge layers: ours only
     ours, theirs = [], []
     for step in range(5):
         x, y = trainer._batch(step)

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from . import config as config_mod
 from .errors import ConfigError
+from .nets.fast_conv import stock_kernels
 
 SPEED_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet")
 #: every family's sampling speed is measured; other families add their preset names here
@@ -49,12 +50,13 @@ class PerItemMNIST(torch.utils.data.Dataset):
 
 
 class ReferenceGAN:
-    """The seed code's / PyTorch DCGAN example's training step on given G and D (weights copied)."""
+    """The seed code's / PyTorch DCGAN example's training step on given G and D (weights copied,
+    every layer on PyTorch's own kernels: `nets.fast_conv.stock_kernels`)."""
 
     def __init__(self, G: nn.Module, D: nn.Module, z_dim: int, lr: float, betas: tuple[float, float],
                  device: torch.device):
-        self.G = copy.deepcopy(G).to(device, memory_format=torch.contiguous_format).train()
-        self.D = nn.Sequential(copy.deepcopy(D), nn.Sigmoid()).to(device, memory_format=torch.contiguous_format)
+        self.G = stock_kernels(copy.deepcopy(G)).to(device, memory_format=torch.contiguous_format).train()
+        self.D = nn.Sequential(stock_kernels(copy.deepcopy(D)), nn.Sigmoid()).to(device, memory_format=torch.contiguous_format)
         self.z_dim, self.device = z_dim, device
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .fast_conv import EdgeConv2d, EdgeConvTranspose2d
 from .mlp import check_labels, with_labels
 
 
@@ -52,11 +53,11 @@ class DCGANGenerator(nn.Module):
         base, k = plan(resolution)
         widths = _widths(width, k)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim + num_classes, widths[0], base, 1, 0, bias=False),
+            EdgeConvTranspose2d(z_dim + num_classes, widths[0], base, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        layers += [EdgeConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
         self.num_classes = num_classes
@@ -101,8 +102,11 @@ class DCGANDiscriminator(nn.Module):
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
         self.num_classes, self.projection, self.features = num_classes, projection and num_classes > 0, widths[-1]
-        first = nn.Conv2d(channels + (num_classes if not self.projection else 0), widths[0], 4, 2, 1)
-        layers: list[nn.Module] = [first, nn.LeakyReLU(0.2, inplace=True)]
+        # the image layer's LeakyReLU runs inside it (fast_conv.EdgeConv2d); the Identity keeps
+        # the layers' indices, so checkpoints from before the fusion still load
+        first = EdgeConv2d(channels + (num_classes if not self.projection else 0), widths[0], 4, 2, 1,
+                           negative_slope=0.2)
+        layers: list[nn.Module] = [first, nn.Identity()]
         for a, b in zip(widths[:-1], widths[1:]):
             normed = norm == "batch"
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=not normed), *([nn.BatchNorm2d(b)] if normed else []),

@@ -1,0 +1,76 @@
+"""DCGAN's edge layers on the CPU: PyTorch's convolutions (oneDNN) against gankit's matmul forms
+(`gankit.nets.fast_conv`), forward + backward as a training step runs them, interleaved repeats.
+
+    python bench/edge_conv.py [--threads 1] [--repeats 9] [--channels 1 3]
+
+For the `dcgan` preset's shapes (batch 64, D's step on 128 = real + fake) and, with --channels 3,
+the same networks on 32 x 32 RGB images. Prints milliseconds per call and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from gankit.nets.fast_conv import EdgeConv2d, EdgeConvTranspose2d
+
+CL = torch.channels_last
+
+
+def cases(channels: int, size: int, z_dim: int = 100, width: int = 32, batch: int = 64):
+    """(name, layer, input, input needs a gradient) for each edge layer and the step that runs it."""
+    base, hidden = size // 4, width  # the preset: base -> 2 base -> 4 base, last hidden stage `width` channels
+    project = EdgeConvTranspose2d(z_dim, 2 * width, base, 1, 0, bias=False)
+    to_image = EdgeConvTranspose2d(hidden, channels, 4, 2, 1)
+    from_image = EdgeConv2d(channels, width, 4, 2, 1, negative_slope=0.2)
+    return [
+        ("G first layer (1x1 -> %dx%d)" % (base, base), project, torch.randn(batch, z_dim, 1, 1), False),
+        ("G last layer (-> %d ch)" % channels, to_image, torch.randn(batch, hidden, size // 2, size // 2), True),
+        ("D first layer + LeakyReLU, D step", from_image, torch.randn(2 * batch, channels, size, size), False),
+        ("D first layer + LeakyReLU, G step", from_image, torch.randn(batch, channels, size, size), True),
+    ]
+
+
+def timed(layer: nn.Module, x: torch.Tensor, input_grad: bool, fast: bool) -> float:
+    """One forward + backward; `fast=False` is PyTorch's own path (with EdgeConv2d's LeakyReLU
+    applied after the convolution, as nn.LeakyReLU would)."""
+    layer.fast = fast
+    x = x.detach().requires_grad_(input_grad)
+    start = time.perf_counter()
+    out = layer(x)
+    out.backward(torch.ones_like(out))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--calls", type=int, default=20, help="calls per repeat")
+    ap.add_argument("--channels", type=int, nargs="+", default=[1])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    print(f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of {args.calls} calls, ms per call")
+    print(f"{'layer':40s} {'pytorch':>8s} {'gankit':>8s} {'ratio':>6s}")
+    for channels in args.channels:
+        size = 28 if channels == 1 else 32
+        for name, layer, x, input_grad in cases(channels, size):
+            layer = layer.to(memory_format=CL)
+            x = x.to(memory_format=CL)
+            times: dict[bool, list[float]] = {True: [], False: []}
+            for fast in (True, False):
+                for _ in range(3):
+                    timed(layer, x, input_grad, fast)
+            for _ in range(args.repeats):
+                for fast in (True, False):
+                    times[fast].append(sum(timed(layer, x, input_grad, fast) for _ in range(args.calls)) / args.calls)
+            stock, ours = statistics.median(times[False]) * 1e3, statistics.median(times[True]) * 1e3
+            print(f"{name:40s} {stock:8.3f} {ours:8.3f} {stock / ours:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""DCGAN's edge layers computed as matrix products on the CPU.
+
+oneDNN runs three of the `dcgan` networks' convolutions far below the machine's matmul rate
+(`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last layer
+(a transposed convolution to 1 or 3 image channels) and the input gradient of D's first layer (the
+same scatter, needed in G's step). Here each is one matmul plus a few shifted adds. Same parameters,
+state_dict and function as `nn.ConvTranspose2d` / `nn.Conv2d` (to float rounding); on other devices
+and for other shapes they are those layers. `stock_kernels` switches a net back to PyTorch's own
+path, which the speed bench's reference loop runs.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Up to this many channels x kernel taps on the image side, a scatter beats oneDNN's kernel
+# (1 or 3 image channels of a 4 x 4 kernel; measured in bench/edge_conv.py).
+SCATTER_MAX_COLUMNS = 48
+
+
+def _phase_scatter(x: torch.Tensor, weight: torch.Tensor, stride, padding) -> torch.Tensor:
+    """conv_transpose2d(x, weight) without bias, for a kernel k = U * stride. Output pixel
+    I * s + r takes tap u * s + r of input pixel I - u, so each of the output's s x s phases is a
+    sum of U x U shifted blocks of one matmul's output (taps x input pixels). The sums run in a
+    phase-major layout, where every add covers whole rows; one reshape interleaves the phases."""
+    n, c, h, w = x.shape
+    co, (kh, kw), (sh, sw), (ph, pw) = weight.shape[1], weight.shape[2:], stride, padding
+    uh, uw = kh // sh, kw // sw
+    taps = weight.reshape(c, co, uh, sh, uw, sw).permute(2, 4, 1, 3, 5, 0).reshape(-1, c)  # rows (u, v, co, r, q)
+    cols = (taps @ x.permute(0, 2, 3, 1).reshape(n * h * w, c).t()).view(uh, uw, co, sh, sw, n, h, w)
+    phases = x.new_zeros(sh, sw, n, co, h + uh - 1, w + uw - 1)
+    for u in range(uh):
+        for v in range(uw):
+            phases[:, :, :, :, u:u + h, v:v + w] += cols[u, v].permute(1, 2, 3, 0, 4, 5)
+    height, width = (h + uh - 1) * sh, (w + uw - 1) * sw
+    out = phases.permute(2, 3, 4, 0, 5, 1).reshape(n, co, height, width)
+    return out[:, :, ph:height - ph, pw:width - pw]
+
+
+class _Scatter(torch.autograd.Function):
+    """A transposed convolution to few channels: forward by `_phase_scatter`; backward by the two
+    directions oneDNN does well, conv2d (the input gradient) and the weight gradient. Built of
+    differentiable ops, so double backward (gradient penalties) works."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.stride, ctx.padding = stride, padding
+        return _phase_scatter(x, weight, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = F.conv2d(grad, weight, None, ctx.stride, ctx.padding) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.ops.aten.convolution_backward(grad, x, weight, None, ctx.stride, ctx.padding, [1, 1], True,
+                                                         [0, 0], 1, [False, True, False])[1]
+        return grad_x, grad_w, None, None
+
+
+def _scatters(conv: nn.Module, image_channels: int, size) -> bool:
+    """Whether `conv` maps `size` to and from few image channels in a form `_Scatter` covers: a
+    kernel that is a multiple of the stride, sizes that divide exactly (the scatter's output is
+    the conv's input), no groups, dilation or output padding."""
+    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+    return (image_channels * kh * kw <= SCATTER_MAX_COLUMNS and kh % sh == 0 and kw % sw == 0
+            and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and getattr(conv, "output_padding", (0, 0)) == (0, 0) and size is not None
+            and (size[0] + 2 * ph - kh) % sh == 0 and (size[1] + 2 * pw - kw) % sw == 0)
+
+
+def _scatters_shape(weight_shape, stride, padding, size) -> bool:
+    """`_scatters` for a conv2d weight (out, in, kh, kw) without a module at hand."""
+    (kh, kw), (sh, sw), (ph, pw) = weight_shape[2:], stride, padding
+    return (weight_shape[1] * kh * kw <= SCATTER_MAX_COLUMNS and kh % sh == 0 and kw % sw == 0
+            and (size[0] + 2 * ph - kh) % sh == 0 and (size[1] + 2 * pw - kw) % sw == 0)
+
+
+def _autocast(x: torch.Tensor) -> bool:
+    """Under AMP the stock layers run: autocast casts inside them, which the Functions here
+    would have to mirror in their backward."""
+    return torch.is_autocast_enabled(x.device.type)
+
+
+def _channels_last(t: torch.Tensor) -> bool:
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+class EdgeConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d that runs a 1 x 1 input (a projection) or a few output channels (a
+    scatter) as a matmul on the CPU."""
+
+    fast = True
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if not (self.fast and x.device.type == "cpu" and x.dim() == 4 and output_size is None):
+            return super().forward(x, output_size)
+        if x.shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0) and self.groups == 1:
+            out = self._project(x)
+        elif not _autocast(x) and _scatters(self, self.out_channels, self._output_size(x)):
+            out = _Scatter.apply(x, self.weight, self.stride, self.padding)
+        else:
+            return super().forward(x, output_size)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+    def _output_size(self, x: torch.Tensor) -> tuple[int, int] | None:
+        size = tuple((i - 1) * s - 2 * p + k for i, s, p, k in zip(x.shape[2:], self.stride, self.padding, self.kernel_size))
+        return size if min(size) > 0 else None
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        """A 1 x 1 input: out[n, o, i, j] = sum_c x[n, c] w[c, o, i, j], one matmul laid out as
+        the weight is (a channels-last weight gives a channels-last output, both for free)."""
+        weight = self.weight  # read once: a parametrized weight (spectral norm) is recomputed per read
+        n, (c, o, kh, kw) = len(x), weight.shape
+        z = x.reshape(n, c)
+        if _channels_last(weight):
+            return (z @ weight.permute(0, 2, 3, 1).reshape(c, -1)).view(n, kh, kw, o).permute(0, 3, 1, 2)
+        return (z @ weight.reshape(c, -1)).view(n, o, kh, kw)
+
+
+class _ConvLeakyReLU(torch.autograd.Function):
+    """leaky_relu(conv2d(x)) for D's image layer: the forward is oneDNN's conv2d; in the backward,
+    the activation's gradient goes to a buffer the layer keeps (a fresh 3 MB tensor each step was
+    slow to write), the input gradient is a `_Scatter` (oneDNN's is slow for few input channels)
+    and the weight and bias gradients are PyTorch's convolution_backward. Under create_graph
+    (gradient penalties) every tensor is fresh and every op differentiable."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, slope, scratch):
+        out = F.leaky_relu_(F.conv2d(x, weight, bias, stride, padding), slope)
+        ctx.save_for_backward(x, weight, out)
+        ctx.stride, ctx.padding, ctx.slope, ctx.scratch, ctx.has_bias = stride, padding, slope, scratch, bias is not None
+        ctx.scatter_input = _scatters_shape(weight.shape, stride, padding, x.shape[2:])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, out = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            grad = torch.ops.aten.leaky_relu_backward(grad, out, ctx.slope, True)
+        else:
+            grad = torch.ops.aten.leaky_relu_backward.grad_input(grad, out, ctx.slope, True,
+                                                                 grad_input=ctx.scratch.like(grad))
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_x = grad_w = grad_b = None
+        if need_x and ctx.scatter_input:
+            grad_x, need_x = _Scatter.apply(grad, weight, ctx.stride, ctx.padding), False
+        if need_x or need_w or need_b:
+            gx, grad_w, grad_b = torch.ops.aten.convolution_backward(
+                grad, x, weight, [weight.shape[0]] if ctx.has_bias else None, ctx.stride, ctx.padding,
+                [1, 1], False, [0, 0], 1, [need_x, need_w, need_b])
+            grad_x = gx if need_x else grad_x
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+class _Scratch:
+    """One reusable tensor per shape and layout, for a backward's temporaries that never escape."""
+
+    def __init__(self):
+        self.tensors: dict[tuple, torch.Tensor] = {}
+
+    def like(self, t: torch.Tensor) -> torch.Tensor:
+        key = (t.shape, t.stride(), t.dtype, t.device)
+        if key not in self.tensors:
+            if len(self.tensors) >= 4:  # D's step and G's step need two; more means the batch shape changes
+                self.tensors.clear()
+            self.tensors[key] = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+        return self.tensors[key]
+
+
+class EdgeConv2d(nn.Conv2d):
+    """nn.Conv2d on few input channels (D's image layer), with D's LeakyReLU fused in when
+    `negative_slope` is given; on the CPU its backward is `_ConvLeakyReLU`'s."""
+
+    fast = True
+
+    def __init__(self, *args, negative_slope: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.negative_slope = negative_slope
+        self._scratch = _Scratch()
+
+    def extra_repr(self) -> str:
+        slope = "" if self.negative_slope is None else f", negative_slope={self.negative_slope} (fused LeakyReLU)"
+        return super().extra_repr() + slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (self.fast and self.negative_slope is not None and x.device.type == "cpu" and x.dim() == 4 and not _autocast(x)
+                and self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
+                and isinstance(self.padding, tuple)):
+            return _ConvLeakyReLU.apply(x, self.weight, self.bias, self.stride, self.padding, self.negative_slope,
+                                        self._scratch)
+        out = super().forward(x)
+        return out if self.negative_slope is None else F.leaky_relu_(out, self.negative_slope)
+
+
+def stock_kernels(module: nn.Module) -> nn.Module:
+    """Runs every edge layer in `module` through PyTorch's own convolution again (in place)."""
+    for m in module.modules():
+        if isinstance(m, (EdgeConvTranspose2d, EdgeConv2d)):
+            m.fast = False
+    return module

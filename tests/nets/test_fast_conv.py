@@ -1,0 +1,143 @@
+"""The matmul forms of DCGAN's edge layers compute what PyTorch's convolutions compute: outputs,
+gradients and gradients of gradients (the penalties' double backward), in float64."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gankit.nets import DCGANDiscriminator, DCGANGenerator
+from gankit.nets.fast_conv import EdgeConv2d, EdgeConvTranspose2d, _ConvLeakyReLU, _Scatter, _Scratch, stock_kernels
+
+CL = torch.channels_last
+
+
+def _double(layer: nn.Module) -> nn.Module:
+    """The layer in float64 with weights of a size that makes errors visible."""
+    torch.manual_seed(0)
+    layer = layer.double()
+    for p in layer.parameters():
+        nn.init.normal_(p, 0, 0.3)
+    return layer
+
+
+def _grads(out: torch.Tensor, *inputs: torch.Tensor, seed: int = 1) -> list[torch.Tensor]:
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype)
+    return list(torch.autograd.grad(out, inputs, g))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_projection_is_conv_transpose_from_one_pixel(channels_last, bias):
+    layer = _double(EdgeConvTranspose2d(10, 6, 7, 1, 0, bias=bias))
+    if channels_last:
+        layer = layer.to(memory_format=CL)
+    z = torch.randn(5, 10, 1, 1, dtype=torch.float64, requires_grad=True)
+    out = layer(z)
+    ref = F.conv_transpose2d(z, layer.weight, layer.bias)
+    assert out.grad_fn.name() != "ConvolutionBackward0"  # the matmul form ran
+    assert out.is_contiguous(memory_format=CL) == channels_last
+    torch.testing.assert_close(out, ref)
+    params = [z, layer.weight] + ([layer.bias] if bias else [])
+    for a, b in zip(_grads(out, *params), _grads(ref, *params)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("out_channels", [1, 3])
+@pytest.mark.parametrize("size", [7, 14])
+def test_scatter_is_conv_transpose_to_few_channels(out_channels, size):
+    layer = _double(EdgeConvTranspose2d(8, out_channels, 4, 2, 1))
+    x = torch.randn(3, 8, size, size, dtype=torch.float64).to(memory_format=CL).requires_grad_()
+    out = layer(x)
+    ref = F.conv_transpose2d(x, layer.weight, layer.bias, 2, 1)
+    assert out.grad_fn.name() != "ConvolutionBackward0"
+    assert out.shape == (3, out_channels, 2 * size, 2 * size)
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(_grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)):
+        torch.testing.assert_close(a, b)
+
+
+def test_scatter_has_second_derivatives():
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    scatter = lambda x, w: _Scatter.apply(x, w, (2, 2), (1, 1))  # noqa: E731
+    torch.testing.assert_close(scatter(x, w), F.conv_transpose2d(x, w, None, 2, 1))
+    assert torch.autograd.gradcheck(scatter, (x, w))
+    assert torch.autograd.gradgradcheck(scatter, (x, w))
+
+
+@pytest.mark.parametrize("input_grad", [False, True])
+@pytest.mark.parametrize("in_channels", [1, 11])
+def test_image_layer_is_conv_then_leaky_relu(input_grad, in_channels):
+    """D's step (no input gradient) and G's step (an input gradient: a scatter from 1 channel;
+    PyTorch's from 11, a conditional D's image and one-hot maps)."""
+    layer = _double(EdgeConv2d(in_channels, 6, 4, 2, 1, negative_slope=0.2))
+    x = torch.randn(4, in_channels, 12, 12, dtype=torch.float64).to(memory_format=CL).requires_grad_(input_grad)
+    params = ([x] if input_grad else []) + [layer.weight, layer.bias]
+    for _ in range(2):  # the second backward reuses the layer's buffer
+        out = layer(x)
+        ref = F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, 2, 1), 0.2)
+        assert out.grad_fn.name() != "LeakyReluBackward1"
+        torch.testing.assert_close(out, ref)
+        for a, b in zip(_grads(out, *params), _grads(ref, *params)):
+            torch.testing.assert_close(a, b)
+
+
+def test_image_layer_has_second_derivatives():
+    """What WGAN-GP and R1 need: the gradient of D's input gradient, with respect to everything."""
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    layer = lambda x, w, b: _ConvLeakyReLU.apply(x, w, b, (2, 2), (1, 1), 0.2, _Scratch())  # noqa: E731
+    torch.testing.assert_close(layer(x, w, b), F.leaky_relu(F.conv2d(x, w, b, 2, 1), 0.2))
+    assert torch.autograd.gradcheck(layer, (x, w, b))
+    assert torch.autograd.gradgradcheck(layer, (x, w, b))
+
+
+def test_other_shapes_and_devices_fall_back_to_pytorch():
+    wide = EdgeConvTranspose2d(8, 16, 4, 2, 1)                 # 16 x 16 columns: oneDNN's kernel is good
+    odd = EdgeConvTranspose2d(8, 1, 3, 2, 1)                   # kernel not a multiple of the stride
+    assert wide(torch.randn(2, 8, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
+    assert odd(torch.randn(2, 8, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
+    plain = EdgeConv2d(1, 4, 4, 2, 1)                          # no fused activation, no input gradient
+    assert plain(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
+
+
+def test_stock_kernels_runs_pytorchs_convolutions_with_the_same_result():
+    torch.manual_seed(0)
+    g, d = DCGANGenerator(16, 8, 28, 1), DCGANDiscriminator(8, 28, 1, norm="none")
+    z = torch.randn(4, 16)
+    fast_out = d(g(z))
+    names = {n.name() for n in _graph(fast_out)}
+    assert {"_ScatterBackward", "_ConvLeakyReLUBackward"} <= names
+    stock_out = stock_kernels(d)(stock_kernels(g)(z))
+    stock_names = {n.name() for n in _graph(stock_out)}
+    assert not any(n.startswith("_") for n in stock_names) and "LeakyReluBackward1" in stock_names
+    torch.testing.assert_close(fast_out, stock_out, rtol=1e-5, atol=1e-6)
+
+
+def _graph(t: torch.Tensor):
+    seen, todo = [], [t.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.append(node)
+            todo += [f for f, _ in node.next_functions]
+    return seen
+
+
+def test_discriminator_keeps_its_checkpoint_keys_and_spectral_norm_steps_once():
+    """The fused activation leaves an Identity in its place: the layer indices (state_dict keys)
+    are those of the unfused net. A spectral-norm weight is read once per forward, so its power
+    iteration advances as it does in nn.Conv2d."""
+    d = DCGANDiscriminator(8, 28, 1, norm="none")
+    assert list(d.state_dict()) == ["net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias",
+                                    "net.4.weight", "net.4.bias"]
+    torch.manual_seed(0)
+    fast = spectral_norm(EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2))
+    torch.manual_seed(0)
+    stock = spectral_norm(nn.Conv2d(1, 4, 4, 2, 1))
+    x = torch.randn(3, 1, 8, 8, requires_grad=True)
+    for _ in range(3):
+        torch.testing.assert_close(fast(x), F.leaky_relu(stock(x), 0.2))
+    torch.testing.assert_close(fast.parametrizations.weight[0]._u, stock.parametrizations.weight[0]._u)

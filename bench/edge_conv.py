@@ -2,9 +2,12 @@
 (`gankit.nets.fast_conv`), forward + backward as a training step runs them, interleaved repeats.
 
     python bench/edge_conv.py [--threads 1] [--repeats 9] [--channels 1 3]
+    python bench/edge_conv.py --step --data-dir ../shared/data/mnist --threads 2
 
 For the `dcgan` preset's shapes (batch 64, D's step on 128 = real + fake) and, with --channels 3,
-the same networks on 32 x 32 RGB images. Prints milliseconds per call and the ratio.
+the same networks on 32 x 32 RGB images. Prints milliseconds per call and the ratio. `--step`
+times whole training steps of the `dcgan` preset on MNIST instead: two trainers from the same
+weights, one with `stock_kernels`, alternating, and prints their first losses side by side.
 """
 from __future__ import annotations
 
@@ -45,15 +48,54 @@ def timed(layer: nn.Module, x: torch.Tensor, input_grad: bool, fast: bool) -> fl
     return time.perf_counter() - start
 
 
+def whole_step(data_dir: str, repeats: int, steps: int) -> None:
+    import tempfile
+
+    from gankit.nets.fast_conv import stock_kernels
+    from gankit.speed import speed_config
+    from gankit.train import Trainer
+
+    def trainer() -> Trainer:
+        cfg = speed_config("dcgan", data_dir, steps, "cpu", "none", [f"train.threads={torch.get_num_threads()}"])
+        return Trainer(cfg, tempfile.mkdtemp(), progress=False, echo=lambda line: None)
+
+    sides = {"gankit": trainer(), "pytorch": trainer()}
+    for net in sides["pytorch"].nets.values():
+        stock_kernels(net)
+    rngs = {name: torch.Generator().manual_seed(0) for name in sides}
+    for i in range(3):
+        x, y = sides["gankit"]._batch(i)
+        losses = {name: t.recipe.train_step(x, y, rngs[name], True) for name, t in sides.items()}
+        print(f"step {i}: loss_d " + " / ".join(f"{float(v['loss_d']):.6f}" for v in losses.values())
+              + ", loss_g " + " / ".join(f"{float(v['loss_g']):.6f}" for v in losses.values()) + "  (gankit / pytorch)")
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    x, y = sides["gankit"]._batch(0)
+    for _ in range(repeats):
+        for name, t in sides.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                t.recipe.train_step(x, y, rngs[name], False)
+            times[name].append((time.perf_counter() - start) / steps * 1e3)
+    ours, stock = statistics.median(times["gankit"]), statistics.median(times["pytorch"])
+    print(f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, {stock / ours:.3f}x "
+          f"(medians of {repeats} interleaved repeats of {steps} steps)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--calls", type=int, default=20, help="calls per repeat")
     ap.add_argument("--channels", type=int, nargs="+", default=[1])
+    ap.add_argument("--step", action="store_true", help="time whole dcgan training steps instead")
+    ap.add_argument("--data-dir", help="MNIST files, for --step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
+    if args.step:
+        if not args.data_dir:
+            ap.error("--step needs --data-dir")
+        return whole_step(args.data_dir, args.repeats, args.calls)
     print(f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of {args.calls} calls, ms per call")
     print(f"{'layer':40s} {'pytorch':>8s} {'gankit':>8s} {'ratio':>6s}")
     for channels in args.channels:

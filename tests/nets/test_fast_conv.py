@@ -1,5 +1,7 @@
 """The matmul forms of DCGAN's edge layers compute what PyTorch's convolutions compute: outputs,
 gradients and gradients of gradients (the penalties' double backward), in float64."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -141,3 +143,106 @@ def test_discriminator_keeps_its_checkpoint_keys_and_spectral_norm_steps_once():
     for _ in range(3):
         torch.testing.assert_close(fast(x), F.leaky_relu(stock(x), 0.2))
     torch.testing.assert_close(fast.parametrizations.weight[0]._u, stock.parametrizations.weight[0]._u)
+
+
+@pytest.mark.parametrize("size,kernel,stride,padding", [
+    ((5, 7), (4, 4), (2, 2), (1, 1)),    # non-square
+    ((6, 4), (4, 2), (2, 1), (1, 0)),    # asymmetric kernel, stride and padding
+    ((3, 5), (6, 4), (3, 2), (2, 1)),    # three taps a side one way, two the other
+    ((4, 4), (3, 3), (2, 2), (1, 1)),    # kernel not a multiple of the stride: PyTorch's path
+])
+def test_scatter_shapes_beyond_dcgans(size, kernel, stride, padding):
+    layer = _double(EdgeConvTranspose2d(5, 2, kernel, stride, padding))
+    x = torch.randn(2, 5, *size, dtype=torch.float64).requires_grad_()
+    out, ref = layer(x), F.conv_transpose2d(x, layer.weight, layer.bias, stride, padding)
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(_grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("size,kernel,stride,padding", [
+    ((12, 10), (4, 4), (2, 2), (1, 1)),  # non-square, the scatter gives the input gradient
+    ((13, 13), (4, 4), (2, 2), (1, 1)),  # odd: the stride does not divide it, PyTorch's input gradient
+    ((7, 9), (4, 4), (2, 2), (1, 1)),
+    ((12, 9), (4, 4), (2, 2), (1, 1)),   # odd one way only
+    ((9, 12), (4, 4), (2, 2), (1, 1)),
+    ((8, 6), (4, 2), (2, 1), (1, 0)),    # asymmetric
+])
+def test_image_layer_shapes_beyond_dcgans(size, kernel, stride, padding):
+    layer = _double(EdgeConv2d(1, 3, kernel, stride, padding, negative_slope=0.2))
+    x = torch.randn(2, 1, *size, dtype=torch.float64).requires_grad_()
+    out, ref = layer(x), F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, stride, padding), 0.2)
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(_grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)):
+        torch.testing.assert_close(a, b)
+
+
+def test_image_layer_takes_broadcast_gradients():
+    """out.sum() hands the layer a gradient with zero strides; the buffer follows the output."""
+    layer = _double(EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2))
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    ours = torch.autograd.grad(layer(x).sum(), [x, layer.weight])
+    ref = torch.autograd.grad(F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, 2, 1), 0.2).sum(), [x, layer.weight])
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_gradients_of_one_backward_survive_the_next():
+    """The kept buffer never escapes: what one backward returned is unchanged by a second."""
+    layer = _double(EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2))
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    out = layer(x)
+    kept = torch.autograd.grad(out, [x, layer.weight], torch.ones_like(out), retain_graph=True)
+    kept_copy = [g.clone() for g in kept]
+    again = torch.autograd.grad(out, [x, layer.weight], torch.randn_like(out))
+    for a, b in zip(kept, kept_copy):
+        torch.testing.assert_close(a, b)
+    assert not any(torch.equal(a, b) for a, b in zip(again, kept))
+
+
+def test_autocast_and_dilation_run_pytorchs_layers():
+    proj = EdgeConvTranspose2d(5, 3, 4, 1, 0, bias=True)
+    z = torch.randn(2, 5, 1, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = proj(z)
+        image = EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)(torch.randn(2, 1, 8, 8, requires_grad=True))
+    assert out.dtype == torch.bfloat16 and out.grad_fn.name() == "ConvolutionBackward0"
+    assert image.dtype == torch.bfloat16 and image.grad_fn.name() == "LeakyReluBackward1"
+    dilated = EdgeConvTranspose2d(5, 3, 3, 1, 0, dilation=2, bias=False)
+    torch.testing.assert_close(dilated(z), F.conv_transpose2d(z, dilated.weight, None, 1, 0, 0, 1, 2))
+
+
+@pytest.mark.parametrize("conditional", ["none", "concat", "projection"])
+def test_penalties_through_the_whole_discriminator_match_pytorchs(conditional):
+    """R1 and WGAN-GP: D's parameter gradients of the penalties (a double backward through every
+    layer) with the edge layers and with PyTorch's."""
+    from gankit.losses import gradient_penalty, r1_penalty
+    classes = 0 if conditional == "none" else 10
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(8, 16, 1, norm="none", num_classes=classes, projection=conditional == "projection").double()
+    stock = stock_kernels(copy.deepcopy(d))
+    real, fake = torch.randn(2, 4, 1, 16, 16, dtype=torch.float64)
+    y = torch.arange(4) if classes else None
+    for penalty in (lambda fn: r1_penalty(fn, real), lambda fn: gradient_penalty(fn, real, fake, torch.Generator().manual_seed(3))):
+        grads = [torch.autograd.grad(penalty(lambda v, net=net: net(v, y)), list(net.parameters()), allow_unused=True)
+                 for net in (d, stock)]
+        assert sum(g is not None for g in grads[0]) >= 4  # every weight the input gradient passes through
+        for a, b in zip(*grads):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b)
+
+
+def test_buffers_are_per_thread_and_not_copied():
+    """Two threads' backward passes through one layer never share a buffer; a copy of a layer
+    (EMA, the bench's reference) starts without any."""
+    import threading
+    layer = EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)
+    t = torch.empty(2, 4, 4, 4)
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(layer._scratch.like(t)))
+    thread.start()
+    thread.join()
+    mine = layer._scratch.like(t)
+    assert mine.data_ptr() != seen[0].data_ptr() and layer._scratch.like(t) is mine
+    assert copy.deepcopy(layer)._scratch.tensors == {}

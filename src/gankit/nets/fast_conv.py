@@ -1,14 +1,18 @@
 """DCGAN's edge layers computed as matrix products on the CPU.
 
-oneDNN runs three of the `dcgan` networks' convolutions far below the machine's matmul rate
-(`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last layer
-(a transposed convolution to 1 or 3 image channels) and the input gradient of D's first layer (the
-same scatter, needed in G's step). Here each is one matmul plus a few shifted adds. Same parameters,
-state_dict and function as `nn.ConvTranspose2d` / `nn.Conv2d` (to float rounding); on other devices
-and for other shapes they are those layers. `stock_kernels` switches a net back to PyTorch's own
-path, which the speed bench's reference loop runs.
+oneDNN runs three of the `dcgan` networks' convolutions far below the rate of their middle layers
+(`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last layer (a
+transposed convolution to 1 or 3 image channels) and the input gradient of D's image layer (the
+same scatter, needed in G's step). Here the first is one matmul and a scatter is one matmul plus
+a few shifted adds; D's image layer also runs its LeakyReLU, so that the activation's gradient
+can go to a buffer the layer keeps. Same parameters, state_dict and function as
+`nn.ConvTranspose2d` / `nn.Conv2d` (+ `nn.LeakyReLU`), to float rounding. On other devices, under
+autocast and for other shapes they are those layers; `stock_kernels` switches a net back to
+PyTorch's own path, which the speed bench's reference loop runs.
 """
 from __future__ import annotations
+
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -60,22 +64,20 @@ class _Scatter(torch.autograd.Function):
         return grad_x, grad_w, None, None
 
 
-def _scatters(conv: nn.Module, image_channels: int, size) -> bool:
-    """Whether `conv` maps `size` to and from few image channels in a form `_Scatter` covers: a
-    kernel that is a multiple of the stride, sizes that divide exactly (the scatter's output is
-    the conv's input), no groups, dilation or output padding."""
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+def _plain(conv: nn.Module) -> bool:
+    """No groups, dilation, output padding or padding modes: the layers the Functions here cover."""
+    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple) and getattr(conv, "output_padding", (0, 0)) == (0, 0))
+
+
+def _scatters(image_channels: int, kernel_size, stride, padding, image_size) -> bool:
+    """Whether a scatter to `image_channels` beats oneDNN and `_Scatter` covers it: few columns,
+    a kernel that is a multiple of the stride, an image size the stride divides exactly (so the
+    scatter's output size is the image's)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     return (image_channels * kh * kw <= SCATTER_MAX_COLUMNS and kh % sh == 0 and kw % sw == 0
-            and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
-            and getattr(conv, "output_padding", (0, 0)) == (0, 0) and size is not None
-            and (size[0] + 2 * ph - kh) % sh == 0 and (size[1] + 2 * pw - kw) % sw == 0)
-
-
-def _scatters_shape(weight_shape, stride, padding, size) -> bool:
-    """`_scatters` for a conv2d weight (out, in, kh, kw) without a module at hand."""
-    (kh, kw), (sh, sw), (ph, pw) = weight_shape[2:], stride, padding
-    return (weight_shape[1] * kh * kw <= SCATTER_MAX_COLUMNS and kh % sh == 0 and kw % sw == 0
-            and (size[0] + 2 * ph - kh) % sh == 0 and (size[1] + 2 * pw - kw) % sw == 0)
+            and image_size is not None and (image_size[0] + 2 * ph - kh) % sh == 0
+            and (image_size[1] + 2 * pw - kw) % sw == 0)
 
 
 def _autocast(x: torch.Tensor) -> bool:
@@ -97,9 +99,11 @@ class EdgeConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         if not (self.fast and x.device.type == "cpu" and x.dim() == 4 and output_size is None):
             return super().forward(x, output_size)
-        if x.shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0) and self.groups == 1:
+        if _autocast(x) or not _plain(self):
+            return super().forward(x, output_size)
+        if x.shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
             out = self._project(x)
-        elif not _autocast(x) and _scatters(self, self.out_channels, self._output_size(x)):
+        elif _scatters(self.out_channels, self.kernel_size, self.stride, self.padding, self._output_size(x)):
             out = _Scatter.apply(x, self.weight, self.stride, self.padding)
         else:
             return super().forward(x, output_size)
@@ -132,7 +136,7 @@ class _ConvLeakyReLU(torch.autograd.Function):
         out = F.leaky_relu_(F.conv2d(x, weight, bias, stride, padding), slope)
         ctx.save_for_backward(x, weight, out)
         ctx.stride, ctx.padding, ctx.slope, ctx.scratch, ctx.has_bias = stride, padding, slope, scratch, bias is not None
-        ctx.scatter_input = _scatters_shape(weight.shape, stride, padding, x.shape[2:])
+        ctx.scatter_input = _scatters(weight.shape[1], weight.shape[2:], stride, padding, x.shape[2:])
         return out
 
     @staticmethod
@@ -142,7 +146,7 @@ class _ConvLeakyReLU(torch.autograd.Function):
             grad = torch.ops.aten.leaky_relu_backward(grad, out, ctx.slope, True)
         else:
             grad = torch.ops.aten.leaky_relu_backward.grad_input(grad, out, ctx.slope, True,
-                                                                 grad_input=ctx.scratch.like(grad))
+                                                                 grad_input=ctx.scratch.like(out))
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
         if need_x and ctx.scatter_input:
@@ -156,15 +160,20 @@ class _ConvLeakyReLU(torch.autograd.Function):
 
 
 class _Scratch:
-    """One reusable tensor per shape and layout, for a backward's temporaries that never escape."""
+    """One reusable tensor per thread, shape and layout, for a backward's temporaries that never
+    escape. (Per thread: two threads' backward passes through one layer must not share one.)"""
 
     def __init__(self):
         self.tensors: dict[tuple, torch.Tensor] = {}
 
+    def __getstate__(self) -> dict:
+        return {"tensors": {}}  # copies and pickles of a layer start without buffers
+
     def like(self, t: torch.Tensor) -> torch.Tensor:
-        key = (t.shape, t.stride(), t.dtype, t.device)
+        """A tensor laid out as `t` (a dense one: the layer's output)."""
+        key = (threading.get_ident(), t.shape, t.stride(), t.dtype, t.device)
         if key not in self.tensors:
-            if len(self.tensors) >= 4:  # D's step and G's step need two; more means the batch shape changes
+            if len(self.tensors) >= 4:  # D's step and G's step need two; more: the batch shape or thread changes
                 self.tensors.clear()
             self.tensors[key] = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
         return self.tensors[key]
@@ -186,9 +195,8 @@ class EdgeConv2d(nn.Conv2d):
         return super().extra_repr() + slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.fast and self.negative_slope is not None and x.device.type == "cpu" and x.dim() == 4 and not _autocast(x)
-                and self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
-                and isinstance(self.padding, tuple)):
+        if (self.fast and self.negative_slope is not None and x.device.type == "cpu" and x.dim() == 4
+                and not _autocast(x) and _plain(self)):
             return _ConvLeakyReLU.apply(x, self.weight, self.bias, self.stride, self.padding, self.negative_slope,
                                         self._scratch)
         out = super().forward(x)

@@ -13,25 +13,29 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import torch
 from torch import nn
 
-from gankit.nets.fast_conv import EdgeConv2d, EdgeConvTranspose2d
+from gankit.data import load_dataset
+from gankit.nets.fast_conv import EdgeConv2d, EdgeConvTranspose2d, stock_kernels
+from gankit.speed import speed_config
+from gankit.train import Trainer
 
 CL = torch.channels_last
 
 
 def cases(channels: int, size: int, z_dim: int = 100, width: int = 32, batch: int = 64):
     """(name, layer, input, input needs a gradient) for each edge layer and the step that runs it."""
-    base, hidden = size // 4, width  # the preset: base -> 2 base -> 4 base, last hidden stage `width` channels
+    base = size // 4  # the preset: base -> 2 base -> 4 base; the last hidden stage has `width` channels
     project = EdgeConvTranspose2d(z_dim, 2 * width, base, 1, 0, bias=False)
-    to_image = EdgeConvTranspose2d(hidden, channels, 4, 2, 1)
+    to_image = EdgeConvTranspose2d(width, channels, 4, 2, 1)
     from_image = EdgeConv2d(channels, width, 4, 2, 1, negative_slope=0.2)
     return [
         ("G first layer (1x1 -> %dx%d)" % (base, base), project, torch.randn(batch, z_dim, 1, 1), False),
-        ("G last layer (-> %d ch)" % channels, to_image, torch.randn(batch, hidden, size // 2, size // 2), True),
+        ("G last layer (-> %d ch)" % channels, to_image, torch.randn(batch, width, size // 2, size // 2), True),
         ("D first layer + LeakyReLU, D step", from_image, torch.randn(2 * batch, channels, size, size), False),
         ("D first layer + LeakyReLU, G step", from_image, torch.randn(batch, channels, size, size), True),
     ]
@@ -49,15 +53,14 @@ def timed(layer: nn.Module, x: torch.Tensor, input_grad: bool, fast: bool) -> fl
 
 
 def whole_step(data_dir: str, repeats: int, steps: int) -> None:
-    import tempfile
+    def config():
+        return speed_config("dcgan", data_dir, steps, "cpu", "none", [f"train.threads={torch.get_num_threads()}"])
 
-    from gankit.nets.fast_conv import stock_kernels
-    from gankit.speed import speed_config
-    from gankit.train import Trainer
+    data = load_dataset(config().data)  # read once, for both trainers
 
     def trainer() -> Trainer:
-        cfg = speed_config("dcgan", data_dir, steps, "cpu", "none", [f"train.threads={torch.get_num_threads()}"])
-        return Trainer(cfg, tempfile.mkdtemp(), progress=False, echo=lambda line: None)
+        return Trainer(config(), tempfile.mkdtemp(prefix="gankit-edge-"), progress=False, data=data,
+                       echo=lambda line: None)
 
     sides = {"gankit": trainer(), "pytorch": trainer()}
     for net in sides["pytorch"].nets.values():

@@ -97,9 +97,8 @@ class EdgeConvTranspose2d(nn.ConvTranspose2d):
     fast = True
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if not (self.fast and x.device.type == "cpu" and x.dim() == 4 and output_size is None):
-            return super().forward(x, output_size)
-        if _autocast(x) or not _plain(self):
+        if not (self.fast and x.device.type == "cpu" and x.dim() == 4 and output_size is None
+                and not _autocast(x) and _plain(self)):
             return super().forward(x, output_size)
         if x.shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
             out = self._project(x)

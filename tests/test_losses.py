@@ -106,6 +106,21 @@ def test_gradient_penalty_draws_eps_from_rng_and_never_trains_g():
     assert torch.autograd.grad(a, g_weight, allow_unused=True)[0] is None
 
 
+def test_gradient_penalty_under_torchrun_averages_to_one_process():
+    """Each rank keeps its slice of the global batch's interpolation points (`shard`), so the
+    ranks' mean penalty is one process's; ranks drawing their own would all reuse rank 0's."""
+    w = torch.tensor([1.0, -2.0])
+    critic = lambda x: (x ** 3 @ w)   # noqa: E731
+    real = torch.randn(6, 2, generator=torch.Generator().manual_seed(2))
+    fake = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    whole = losses.gradient_penalty(critic, real, fake, torch.Generator().manual_seed(7))
+    ranks = [losses.gradient_penalty(critic, real[r * 3:(r + 1) * 3], fake[r * 3:(r + 1) * 3],
+                                     torch.Generator().manual_seed(7), shard=(r, 2)) for r in range(2)]
+    assert torch.stack(ranks).mean().item() == pytest.approx(whole.item(), rel=1e-6)
+    alone = losses.gradient_penalty(critic, real[3:], fake[3:], torch.Generator().manual_seed(7))
+    assert alone.item() != pytest.approx(ranks[1].item(), rel=1e-3)
+
+
 def mlp_critic(seed, scale=1.0):
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))

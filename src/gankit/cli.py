@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -513,6 +514,8 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
                         minutes=args.minutes, seed=args.seed, overrides=args.overrides, resume=args.resume,
                         progress=False if args.no_progress else None)
     result = model.result
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports for the run
+        return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
     health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]
     kinds = ", ".join(f"{c} {k}" for c, k in model.metadata.items())

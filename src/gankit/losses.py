@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .shard import ONE_PROCESS, Shard, rank_draw
+
 Tensor = torch.Tensor
 
 
@@ -117,11 +119,13 @@ def _input_grad(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 
 
 def gradient_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     rng: torch.Generator, target: float = 1.0) -> Tensor:
+                     rng: torch.Generator, target: float = 1.0, shard: Shard = ONE_PROCESS) -> Tensor:
     """E[(||grad D(x_hat)||_2 - target)^2] at x_hat = eps x + (1-eps) G(z), eps ~ U[0, 1] a sample:
     WGAN-GP's soft 1-Lipschitz constraint along lines between the distributions (Gulrajani et al.
-    2017, eq. 3). eps comes from `rng` on the CPU, so a seed gives the same points on every device."""
-    eps = torch.rand(len(real), generator=rng).to(real.device, real.dtype, non_blocking=True)
+    2017, eq. 3). eps comes from `rng` on the CPU, so a seed gives the same points on every device;
+    under torchrun (`shard`) each rank keeps its slice of the global batch's eps."""
+    eps = rank_draw(shard, len(real), lambda m: torch.rand(m, generator=rng))
+    eps = eps.to(real.device, real.dtype, non_blocking=True)
     eps = eps.view(-1, *([1] * (real.dim() - 1)))
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     return (_input_grad(d_fn, x_hat).norm(dim=1) - target).pow(2).mean()

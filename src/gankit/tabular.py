@@ -25,6 +25,7 @@ from .errors import CheckpointError, ConfigError, DataError, GankitError
 from .recipes.tabular import TableLayout, build_table_recipe
 from .train import RunResult, Trainer
 from .train import checkpoint as ckpt
+from .train.distributed import world_size
 
 MODELS = ("ctgan", "tvae")
 DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}
@@ -41,7 +42,8 @@ def _layout(transformer: TableTransformer, target: str | None, cfg: config_mod.C
 
 def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: float | None, seed: int,
                  overrides: Sequence[str]) -> config_mod.Config:
-    """The preset, a batch no larger than the table, the length in epochs (or minutes), overrides."""
+    """The preset, a batch no larger than the table, the length in epochs (or minutes), overrides.
+    Under torchrun `optim.batch_size` is per process: a step reads processes x batch rows."""
     if model not in MODELS:
         raise ConfigError(f"unknown model '{model}' (choose from: {', '.join(MODELS)})")
     if epochs is not None and minutes is not None:
@@ -49,9 +51,9 @@ def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: floa
     cfg = config_mod.from_preset(model)
     cfg.train.seed = seed
     config_mod.apply_overrides(cfg, list(overrides))
-    pack = cfg.model.pack
-    if cfg.optim.batch_size > n_rows:  # a small table: one batch is the whole table, in whole packs
-        cfg.optim.batch_size = max(pack, n_rows // pack * pack)
+    pack, ranks = cfg.model.pack, world_size()
+    if cfg.optim.batch_size * ranks > n_rows:  # a small table: one global batch is the whole table, in whole packs
+        cfg.optim.batch_size = max(pack, n_rows // ranks // pack * pack)
     if minutes is not None:
         if minutes <= 0:
             raise ConfigError("--minutes must be positive")
@@ -60,8 +62,12 @@ def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: floa
         epochs = DEFAULT_EPOCHS[model] if epochs is None else epochs
         if epochs <= 0:
             raise ConfigError("--epochs must be positive")
-        cfg.train.steps, cfg.train.minutes = max(1, math.ceil(epochs * n_rows / cfg.optim.batch_size)), None
+        cfg.train.steps, cfg.train.minutes = _epoch_steps(epochs, n_rows, cfg), None
     return config_mod.validate(cfg)
+
+
+def _epoch_steps(epochs: float, n_rows: int, cfg: config_mod.Config) -> int:
+    return max(1, math.ceil(epochs * n_rows / (cfg.optim.batch_size * world_size())))
 
 
 def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan", target: str | None = None,
@@ -105,13 +111,16 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
     rows = torch.from_numpy(transformer.transform(frame, seed=cfg.train.seed))
     dataset = Dataset(rows, name="table", row_weights=layout.row_weights(rows), grids=False)
     trainer = Trainer(cfg, out, resume=resume, progress=progress, data=dataset, recipe=build_table_recipe(cfg, layout))
-    if not resume:
-        out.mkdir(parents=True, exist_ok=True)
-        record = {"model": model, "target": target, "rows": len(frame), "fingerprint": fingerprint(frame),
-                  "source": str(Path(data).resolve()) if not isinstance(data, pd.DataFrame) else None,
-                  "epochs": epochs, "transformer": transformer.to_dict()}
-        ckpt.atomic_write(table_file, json.dumps(record, indent=1, default=_json_value).encode())
-    result = trainer.run()
+    try:
+        if not resume and trainer.group.is_main:  # under torchrun, rank 0 writes the run directory
+            out.mkdir(parents=True, exist_ok=True)
+            record = {"model": model, "target": target, "rows": len(frame), "fingerprint": fingerprint(frame),
+                      "source": str(Path(data).resolve()) if not isinstance(data, pd.DataFrame) else None,
+                      "epochs": epochs, "transformer": transformer.to_dict()}
+            ckpt.atomic_write(table_file, json.dumps(record, indent=1, default=_json_value).encode())
+        result = trainer.run()  # ends with every rank past rank 0's last write
+    finally:
+        trainer.close()
     fitted = TabularModel(out)
     fitted.result = result
     return fitted
@@ -123,7 +132,7 @@ def _resume_length(cfg: config_mod.Config, epochs: float | None, minutes: float 
     if minutes is not None:
         cfg.train.minutes, cfg.train.steps = minutes, None
     elif epochs is not None:
-        cfg.train.steps, cfg.train.minutes = max(1, math.ceil(epochs * n_rows / cfg.optim.batch_size)), None
+        cfg.train.steps, cfg.train.minutes = _epoch_steps(epochs, n_rows, cfg), None
 
 
 def _json_value(v: Any) -> Any:

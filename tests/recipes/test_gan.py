@@ -220,3 +220,35 @@ def test_gan_preset_has_batch_norm_in_g_and_a_narrower_d():
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in recipe.nets["G"].modules())
     sizes = [m.out_features for m in recipe.nets["D"].modules() if isinstance(m, torch.nn.Linear)]
     assert sizes == [512, 256, 1]
+
+
+@pytest.mark.parametrize("arch", ["seed-mlp", "dcgan"])
+def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(arch):
+    """WGAN-GP with DiffAugment (and D's dropout for the MLP): latents, augmentations, the GP's
+    points and dropout masks are each rank's slice of the global draws (`shard`), so the mean of
+    two ranks' gradients is one process's on the whole batch. D's learning rate is 0: ranks
+    simulated in one process average no gradients, so G's step must meet the same D."""
+    import copy
+
+    cfg = tiny_config(arch)
+    config_mod._merge(cfg, {"loss": {"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"}})
+    if arch == "seed-mlp":
+        cfg.model.d_dropout = 0.3
+    else:
+        cfg.model.d_norm = "none"  # batch statistics would tie each rank's outputs to its slice
+    cfg = config_mod.validate(cfg)
+    recipe = GANRecipe(cfg, (1, 8, 8))
+    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    if arch == "dcgan":
+        recipe.nets["G"].eval()  # G's batch norm: each sample's output is its own
+    grads = []
+    for shard, part in [((0, 1), x), ((0, 2), x[:8]), ((1, 2), x[8:])]:
+        r = copy.deepcopy(recipe)
+        r.shard = shard
+        r.optimizers["D"].param_groups[0]["lr"] = 0.0
+        torch.manual_seed(0)
+        r.train_step(part, None, torch.Generator().manual_seed(3), want_stats=False)
+        grads.append({f"{n}.{k}": p.grad.clone() for n, net in r.nets.items() for k, p in net.named_parameters()})
+    whole, a, b = grads
+    for k in whole:
+        torch.testing.assert_close((a[k] + b[k]) / 2, whole[k], rtol=1e-4, atol=1e-6)

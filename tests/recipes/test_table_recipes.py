@@ -8,6 +8,7 @@ import gankit.tabular as tabular
 from gankit.data.table import TableTransformer, infer_kinds
 from gankit.errors import ConfigError, DataError, GankitError
 from gankit.recipes.tabular import TableLayout
+from gankit.shard import rank_draw
 
 TINY = ["model.hidden=[32,32]", "model.d_hidden=[32]", "model.z_dim=8", "optim.batch_size=40",
         "model.pack=4", "train.threads=1", "train.log_every=10", "train.checkpoint_every=10", "train.device=cpu"]
@@ -193,3 +194,77 @@ def test_tvae_weighs_its_kl_term_by_vae_beta(tmp_path, beta):
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["loss_kl"] > 0.01
     assert row["loss"] == pytest.approx(row["loss_recon"] + beta * row["loss_kl"], rel=1e-3)
+
+
+def test_each_rows_condition_is_drawn_from_its_posterior():
+    """One uniform per row through the posterior's inverse CDF: each column as often as its
+    posterior says, and never a column of probability 0 (target share 1)."""
+    table = make_table()
+    tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
+    target = [c.name for c in tr.discrete].index("is_fraud")
+    for share in (0.3, 1.0):
+        layout = TableLayout(tr.spans, [c.counts for c in tr.discrete], target, share)
+        rows = torch.from_numpy(tr.transform(table))[:6].repeat(3000, 1)
+        columns, _ = layout.condition(rows, torch.Generator().manual_seed(0))
+        posterior = layout._ratios(rows[:6]) / layout._ratios(rows[:6]).sum(1, keepdim=True)
+        for i in range(6):
+            got = torch.bincount(columns[i::6], minlength=len(layout.discrete)).double() / 3000
+            assert torch.allclose(got, posterior[i], atol=0.03), (share, i)
+        if share == 1.0:
+            assert torch.all(columns == target)
+
+
+def _table_recipe(model, overrides):
+    from gankit.recipes.tabular import build_table_recipe
+
+    table = make_table()
+    tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
+    cfg = tabular.table_config(model, len(table), epochs=1, minutes=None, seed=0, overrides=overrides)
+    layout = tabular._layout(tr, "is_fraud", cfg)
+    return build_table_recipe(cfg, layout), torch.from_numpy(tr.transform(table))[:40]
+
+
+def _grads(recipe):
+    return {f"{n}.{k}": p.grad.clone() for n, net in recipe.nets.items() for k, p in net.named_parameters()
+            if p.grad is not None}
+
+
+def _as_ranks(model, overrides, step):
+    """`step(recipe, rows, rng)` on the whole batch in one process, and on each half as one of two
+    ranks (`shard`), from the same weights and noise streams: the gradients of each."""
+    import copy
+
+    recipe, rows = _table_recipe(model, overrides)
+    outcomes = []
+    for shard, part in [((0, 1), rows), ((0, 2), rows[:20]), ((1, 2), rows[20:])]:
+        r = copy.deepcopy(recipe)
+        r.shard = shard
+        torch.manual_seed(11)  # D's dropout
+        step(r, part, torch.Generator().manual_seed(5))
+        outcomes.append(_grads(r))
+    return outcomes
+
+
+def test_two_ranks_of_tvae_average_to_one_process_gradients():
+    """Conditions and posterior noise are sliced from the global draws (`shard`), so the mean of
+    two ranks' gradients is one process's on the whole batch."""
+    whole, *ranks = _as_ranks("tvae", TINY_VAE, lambda r, x, rng: r.train_step(x, None, rng, want_stats=False))
+    assert whole.keys() == ranks[0].keys() and len(whole) > 4
+    for k in whole:
+        torch.testing.assert_close((ranks[0][k] + ranks[1][k]) / 2, whole[k], rtol=1e-4, atol=1e-6)
+
+
+def test_two_ranks_of_ctgan_average_to_one_process_gradients():
+    """A whole CTGAN step (conditions, z, Gumbel noise, packed rows, D's dropout masks, the GP's
+    points: all sliced from global draws). G's batch norm runs in eval mode here, so each row's
+    output is its own; in training it normalises each rank's slice, as DDP without SyncBatchNorm."""
+    def step(recipe, x, rng):
+        recipe.nets["G"].eval()
+        # ranks simulated in one process average no gradients: keep D as it was for G's step
+        recipe.optimizers["D"].param_groups[0]["lr"] = 0.0
+        recipe.train_step(x, None, rng, want_stats=False)
+
+    whole, *ranks = _as_ranks("ctgan", TINY, step)
+    assert sum(k.startswith("D.") for k in whole) == 4 and sum(k.startswith("G.") for k in whole) > 4
+    for k in whole:
+        torch.testing.assert_close((ranks[0][k] + ranks[1][k]) / 2, whole[k], rtol=1e-4, atol=1e-6)

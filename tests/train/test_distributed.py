@@ -2,11 +2,15 @@
 import os
 import socket
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
 
 from gankit import config as config_mod
+from gankit import tabular
+from gankit.data import load_dataset
 from gankit.errors import ConfigError
 from gankit.train import Trainer
 from gankit.train.distributed import AveragingGradScaler, rank_slice
@@ -34,6 +38,23 @@ def dcgan_config(steps: int):
     return tiny_config("dcgan", steps=steps, log_every=2, sample_every=4, checkpoint_every=4, device="cpu")
 
 
+TABLE_OPTIONS = {"ctgan": ["model.hidden=[16,16]", "model.d_hidden=[16]", "model.pack=4"],
+                 "tvae": ["model.hidden=[16,16]"]}
+
+
+def table_fit(model: str, out, batch: int):
+    """A few steps of `tabular.fit` (0.6 epochs of 200 rows: 3 steps of a global batch of 40)."""
+    r = np.random.default_rng(0)
+    fraud = r.random(200) < 0.1
+    table = pd.DataFrame({"amount": np.where(fraud, r.normal(500, 30, 200), r.lognormal(3, 0.5, 200)),
+                          "channel": np.where(fraud, "web", r.choice(["shop", "web"], 200)),
+                          "is_fraud": fraud.astype(int)})
+    options = [*TABLE_OPTIONS[model], "model.z_dim=8", f"optim.batch_size={batch}", "train.log_every=3",
+               "train.device=cpu"]
+    fitted = tabular.fit(table, out, model=model, target="is_fraud", epochs=0.6, overrides=options)
+    return {f"{n}/{k}": v.clone() for n, m in fitted.recipe.nets.items() for k, v in m.state_dict().items()}
+
+
 def _state(trainer):
     nets = {f"{n}/{k}": v.clone() for n, m in trainer.nets.items() for k, v in m.state_dict().items()}
     ema = {f"ema/{k}": v.clone() for k, v in trainer.ema.nets["G"].state_dict().items()} if trainer.ema else {}
@@ -46,16 +67,24 @@ def _join_env(rank: int, port: int) -> None:
     torch.set_num_threads(1)
 
 
-def _refused_worker(rank: int, port: int, out: str) -> None:
+def _refused_worker(rank: int, port: int, out: str, case: str) -> None:
     """A run refused after joining the group. Its own processes: joining a second group on the
     same port in one process races against the first one's teardown."""
     _join_env(rank, port)
-    refused = mlp_config(batch=10 ** 5)  # more than the digits: refused after joining the group
+    quiet = {"progress": False, "echo": lambda line: None}
+    message = None
     try:
-        Trainer(refused, f"{out}/refused", progress=False, echo=lambda line: None)
-    except ConfigError:
-        pass
-    torch.save({"left_group": not torch.distributed.is_initialized()}, f"{out}/refused{rank}.pt")
+        if case == "batch":
+            Trainer(mlp_config(batch=10 ** 5), f"{out}/refused", **quiet)  # more than the digits
+        else:  # rank 1 reads the digits in another order
+            cfg = mlp_config(batch=8)
+            data = load_dataset(cfg.data, cfg.train.seed)
+            if rank == 1:
+                data.x = data.x.flip(0)
+            Trainer(cfg, f"{out}/refused", data=data, **quiet)
+    except ConfigError as e:
+        message = str(e)
+    torch.save({"left_group": not torch.distributed.is_initialized(), "message": message}, f"{out}/refused{rank}.pt")
 
 
 def _worker(rank: int, port: int, out: str) -> None:
@@ -75,8 +104,9 @@ def _worker(rank: int, port: int, out: str) -> None:
     resumed.run()
     straight = Trainer(dcgan_config(steps=8), f"{out}/straight", **quiet)
     straight.run()
+    tables = {model: table_fit(model, f"{out}/{model}", batch=20) for model in TABLE_OPTIONS}
     torch.save({"mlp": _state(mlp), "fp16": _state(fp16), "fp16_scale": fp16.grad_scaler.get_scale(),
-                "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight)},
+                "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight), **tables},
                f"{out}/rank{rank}.pt")
     straight.close()
 
@@ -109,14 +139,19 @@ def two_ranks(tmp_path_factory):
     return out, [torch.load(out / f"rank{r}.pt") for r in range(RANKS)]
 
 
-def test_a_refused_run_leaves_the_process_group(tmp_path):
-    mp.spawn(_refused_worker, args=(_free_port(), str(tmp_path)), nprocs=RANKS, join=True)
-    assert all(torch.load(tmp_path / f"refused{r}.pt")["left_group"] for r in range(RANKS))
+@pytest.mark.parametrize("case, message", [("batch", "more than the"), ("data", "different data")])
+def test_a_refused_run_leaves_the_process_group(tmp_path, case, message):
+    """Refused on every rank alike (a batch larger than the data; ranks holding different data),
+    after which no rank is left in the group."""
+    mp.spawn(_refused_worker, args=(_free_port(), str(tmp_path), case), nprocs=RANKS, join=True)
+    for r in range(RANKS):
+        outcome = torch.load(tmp_path / f"refused{r}.pt")
+        assert outcome["left_group"] and message in outcome["message"], outcome
 
 
 def test_ranks_hold_identical_weights_and_buffers(two_ranks):
     _, (a, b) = two_ranks
-    for run in ("mlp", "fp16", "ddpm", "resumed", "straight"):
+    for run in ("mlp", "fp16", "ddpm", "resumed", "straight", "ctgan", "tvae"):
         assert a[run].keys() == b[run].keys()
         assert all(torch.equal(a[run][k], b[run][k]) for k in a[run]), run
     assert any("running_mean" in k for k in a["straight"])  # batch-norm statistics were compared too
@@ -153,6 +188,18 @@ def test_diffusion_under_two_ranks_matches_one_process(two_ranks, tmp_path):
     # 1.4e-3 when every rank drew the same noise instead of its slice
     diffs = torch.cat([(a["ddpm"][k] - ref[k]).abs().flatten() for k in ref])
     assert diffs.mean() < 1e-5
+
+
+def test_tables_under_two_ranks_match_one_process(two_ranks, tmp_path):
+    """`tabular.fit` under torchrun: rank 0 writes the run, 0.6 epochs are 3 steps of the global
+    batch of 40, and TVAE (no batch statistics) ends where one process of batch 40 does; CTGAN's
+    G normalises each rank's slice (its ranks agree, tested above)."""
+    out, (a, _) = two_ranks
+    assert tabular.load(out / "tvae").step == tabular.load(out / "ctgan").step == 3
+    ref = table_fit("tvae", tmp_path / "tvae", batch=40)
+    assert ref.keys() == a["tvae"].keys()
+    for k in ref:
+        torch.testing.assert_close(a["tvae"][k], ref[k], rtol=0, atol=2e-5)
 
 
 def test_resume_under_ddp_continues_the_run(two_ranks):

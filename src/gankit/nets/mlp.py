@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..shard import RankDropout
+
 
 def check_labels(y: torch.Tensor | None, num_classes: int) -> None:
     """Labels are required by a conditional net and refused by an unconditional one, so a recipe
@@ -65,7 +67,7 @@ class MLPDiscriminator(nn.Module):
         sizes = [math.prod(in_shape) + num_classes, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True), *([nn.Dropout(dropout)] if dropout else [])]
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True), *([RankDropout(dropout)] if dropout else [])]
         layers.append(nn.Linear(sizes[-1], 1))
         self.net = nn.Sequential(*layers)
 

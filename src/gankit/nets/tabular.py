@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..shard import RankDropout
+
 
 class Residual(nn.Module):
     """Linear, batch norm, ReLU, with the input concatenated to the output: each layer adds
@@ -42,7 +44,7 @@ class PackedCritic(nn.Module):
         super().__init__()
         layers, dim = [], in_dim
         for h in hidden:
-            layers += [nn.Linear(dim, h), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
+            layers += [nn.Linear(dim, h), nn.LeakyReLU(0.2), RankDropout(0.5)]
             dim = h
         self.net = nn.Sequential(*layers, nn.Linear(dim, 1))
 

@@ -7,12 +7,13 @@ optimizer steps) and generates samples. Devices, EMA, checkpoints, logging and h
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Protocol
+from typing import Iterable, Protocol
 
 import torch
 from torch import nn
 
 from ..config import Config
+from ..shard import rank_draw  # noqa: F401 - the recipes' import path
 
 
 def make_optimizer(params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fused: bool = False) -> torch.optim.Optimizer:
@@ -34,14 +35,6 @@ def generate_in_chunks(recipe: "Recipe", latents: torch.Tensor, labels: torch.Te
     labels = recipe.labels(len(latents)) if labels is None else labels
     return torch.cat([recipe.generate(latents[i:i + chunk], None if labels is None else labels[i:i + chunk], nets=nets)
                       for i in range(0, len(latents), chunk)])
-
-
-def rank_draw(shard: tuple[int, int], n: int, draw: Callable[[int], torch.Tensor]) -> torch.Tensor:
-    """This rank's `n` rows of a draw for the global batch (`n` x ranks rows, from the stream every
-    rank shares): K ranks of batch B then train on the noise one process of batch K x B would.
-    With one process it is `draw(n)`, the same numbers as without sharding."""
-    rank, ranks = shard
-    return draw(n * ranks)[rank * n:(rank + 1) * n]
 
 
 class Recipe(Protocol):

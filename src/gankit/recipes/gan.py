@@ -17,6 +17,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
                     ResNetGenerator, apply_spectral_norm)
+from ..shard import ONE_PROCESS, Shard, set_shard
 from .base import make_optimizer, rank_draw
 
 
@@ -87,8 +88,7 @@ class GANRecipe:
         self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
         #: real batches one step consumes: one for each D update
         self.batches_per_step = o.n_critic
-        #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of latents
-        self.shard = (0, 1)
+        self.shard = ONE_PROCESS
         #: set by the trainer for train.amp=fp16: losses scaled before backward, steps unscaled
         self.grad_scaler: torch.amp.GradScaler | None = None
         m = cfg.model
@@ -98,6 +98,17 @@ class GANRecipe:
         #: (per call), so the losses are those of two calls
         self.joint_d = (not (m.arch == "dcgan" and m.d_norm == "batch") and not m.minibatch_std
                         and not m.d_dropout and not m.d_spectral_norm)
+
+    @property
+    def shard(self) -> Shard:
+        """(rank, ranks) under torchrun: each rank takes its slice of every global draw (latents,
+        DiffAugment, the GP's points, D's dropout masks), as one process of the global batch would."""
+        return self._shard
+
+    @shard.setter
+    def shard(self, shard: Shard) -> None:
+        self._shard = shard
+        set_shard(self.nets, shard)
 
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=rng)
@@ -136,11 +147,11 @@ class GANRecipe:
         """D's outputs on x: DiffAugment first (when `rng` is given: the adversarial terms, not the
         penalties), then packing."""
         if rng is not None and self.cfg.loss.diffaugment:
-            x = diff_augment(x, self.cfg.loss.diffaugment, rng)
+            x = diff_augment(x, self.cfg.loss.diffaugment, rng, self.shard)
         return self.nets["D"](pack(x, self.cfg.model.pack), y)  # y is None for an unconditional model
 
     def train_step(self, x, y, rng, want_stats, step=0):
-        if self.cfg.model.d_dropout:  # nn.Dropout draws from the global RNG: seed it from the saved stream
+        if self.cfg.model.d_dropout:  # RankDropout draws from the global RNG: seed it from the saved stream
             seed = int(torch.randint(2 ** 62, (1,), generator=rng))
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -167,7 +178,8 @@ class GANRecipe:
         if not self.joint_d:
             return self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
         if self.cfg.loss.diffaugment:
-            x, fake = diff_augment(x, self.cfg.loss.diffaugment, rng), diff_augment(fake, self.cfg.loss.diffaugment, rng)
+            policy = self.cfg.loss.diffaugment
+            x, fake = diff_augment(x, policy, rng, self.shard), diff_augment(fake, policy, rng, self.shard)
         k = self.cfg.model.pack
         out = self.nets["D"](torch.cat([pack(x, k), pack(fake, k)]), None if y is None else torch.cat([y, y]))
         return out[:len(out) // 2], out[len(out) // 2:]
@@ -181,7 +193,7 @@ class GANRecipe:
         k = self.cfg.model.pack
         d_fn = lambda v: D(v, y)  # noqa: E731
         if loss_cfg.gp:
-            gp = losses.gradient_penalty(d_fn, pack(x, k), pack(fake, k), rng)
+            gp = losses.gradient_penalty(d_fn, pack(x, k), pack(fake, k), rng, shard=self.shard)
             loss_d = loss_d + loss_cfg.gp * gp
             stats["gp"] = gp.detach()
         if loss_cfg.r1 and step % loss_cfg.r1_every == 0:

@@ -36,6 +36,7 @@ from .. import losses
 from ..config import Config
 from ..data.table import Span
 from ..nets.tabular import PackedCritic, TableDecoder, TableEncoder, TableGenerator
+from ..shard import ONE_PROCESS, Shard, rank_draw, set_shard
 from .base import make_optimizer
 from .gan import grad_norm, pack
 
@@ -92,12 +93,19 @@ class TableLayout:
         per_column = [self.column_probs[j] * self.log_freq[j][c] / self.counts[j][c] for j, c in enumerate(cats)]
         return torch.stack(per_column, 1)
 
-    def condition(self, rows: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def condition(self, rows: torch.Tensor, rng: torch.Generator,
+                  shard: Shard = ONE_PROCESS) -> tuple[torch.Tensor, torch.Tensor]:
         """For real rows drawn with `row_weights`: the column each is conditioned on (drawn from
-        its posterior, which makes (row, column) CTGAN's joint draw) and the conditional vector."""
+        its posterior, which makes (row, column) CTGAN's joint draw) and the conditional vector.
+        One uniform per row through the posterior's inverse CDF, so under torchrun each rank keeps
+        its rows' slice of the global batch's uniforms."""
         if not self.discrete:
             return torch.zeros(len(rows), dtype=torch.long), rows.new_zeros(len(rows), 0)
-        columns = torch.multinomial(self._ratios(rows.cpu()), 1, generator=rng).squeeze(1).to(rows.device)
+        cdf = self._ratios(rows.cpu()).cumsum(1)
+        cdf = cdf / cdf[:, -1:]
+        u = 1 - rank_draw(shard, len(rows), lambda m: torch.rand(m, generator=rng, dtype=torch.float64))  # (0, 1]
+        # the first column whose CDF reaches u: a column of probability 0 is never it
+        columns = (cdf < u[:, None]).sum(1).clamp_(max=len(self.discrete) - 1).to(rows.device)
         cond = rows.new_zeros(len(rows), self.cond_dim)
         for j, sl in enumerate(self.discrete):
             chosen = columns == j
@@ -185,6 +193,17 @@ class _TableRecipe:
         rest = latents[:, self.z_dim + c:]
         return z, cond, rest[:, :w], rest[:, w:2 * w]
 
+    @property
+    def shard(self) -> Shard:
+        """(rank, ranks) under torchrun: each rank keeps its slice of every global per-row draw
+        (conditions, z, Gumbel noise, the GP's points, D's dropout masks, TVAE's posterior noise)."""
+        return self._shard
+
+    @shard.setter
+    def shard(self, shard: Shard) -> None:
+        self._shard = shard
+        set_shard(self.nets, shard)
+
     def labels(self, n: int) -> None:
         return None
 
@@ -197,7 +216,8 @@ class _TableRecipe:
             if s.activation == "tanh":
                 parts.append(torch.tanh(x))
             else:
-                u = torch.rand(x.shape, generator=rng).to(x.device).clamp_(1e-10, 1 - 1e-7)
+                u = rank_draw(self.shard, len(x), lambda m: torch.rand(m, x.shape[1], generator=rng))
+                u = u.to(x.device).clamp_(1e-10, 1 - 1e-7)
                 parts.append(torch.softmax((x - torch.log(-torch.log(u))) / GUMBEL_TAU, 1))
             pos += s.size
         return torch.cat(parts, 1)
@@ -220,6 +240,7 @@ class CTGANRecipe(_TableRecipe):
                            "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg)}
         self.d_loss, self.g_loss = losses.D_LOSSES[cfg.loss.kind], losses.G_LOSSES[cfg.loss.kind]
         self.batches_per_step = o.n_critic
+        self.shard = ONE_PROCESS
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, _ = self.split(latents)
@@ -227,7 +248,7 @@ class CTGANRecipe(_TableRecipe):
         return self.layout.impose(self.layout.draw_categories(self.layout.values_tanh(raw), uniform), cond)
 
     def train_step(self, x, y, rng, want_stats, step=0):
-        # D's dropout draws from the global RNG: seed it from the saved stream (bit-exact resume)
+        # D's dropout (RankDropout) draws from the global RNG: seed it from the saved stream (bit-exact resume)
         seed = int(torch.randint(2 ** 62, (1,), generator=rng))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -239,10 +260,10 @@ class CTGANRecipe(_TableRecipe):
     def _step(self, x, rng, want_stats):
         G, D = self.nets["G"], self.nets["D"]
         for i, x_i in enumerate(x.chunk(self.batches_per_step)):
-            columns, cond = self.layout.condition(x_i, rng)
+            columns, cond = self.layout.condition(x_i, rng, self.shard)
             last = i == self.batches_per_step - 1
             with torch.set_grad_enabled(last):
-                z = torch.randn(len(x_i), self.z_dim, generator=rng).to(x.device)
+                z = rank_draw(self.shard, len(x_i), lambda m: torch.randn(m, self.z_dim, generator=rng)).to(x.device)
                 raw = G(torch.cat([z, cond], 1))
                 fake = self._activate(raw, rng)
             stats = self._d_step(x_i, fake.detach(), cond, rng, want_stats and last)
@@ -266,7 +287,8 @@ class CTGANRecipe(_TableRecipe):
         loss_d = self.d_loss(real_out, fake_out)
         stats = {"loss_d": loss_d.detach()}
         if self.cfg.loss.gp:
-            gp = losses.gradient_penalty(D, pack(torch.cat([x, cond], 1), k), pack(torch.cat([fake, cond], 1), k), rng)
+            gp = losses.gradient_penalty(D, pack(torch.cat([x, cond], 1), k), pack(torch.cat([fake, cond], 1), k), rng,
+                                         shard=self.shard)
             loss_d = loss_d + self.cfg.loss.gp * gp
             stats["gp"] = gp.detach()
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -295,6 +317,7 @@ class TVAERecipe(_TableRecipe):
                      "G": TableDecoder(m.z_dim + c, m.hidden[::-1], layout.width)}
         params = [*self.nets["E"].parameters(), *self.nets["G"].parameters()]
         self.optimizers = {"VAE": make_optimizer(params, o.lr_g, cfg)}
+        self.shard = ONE_PROCESS
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, noise = self.split(latents)
@@ -307,9 +330,10 @@ class TVAERecipe(_TableRecipe):
 
     def train_step(self, x, y, rng, want_stats, step=0):
         E, G = self.nets["E"], self.nets["G"]
-        columns, cond = self.layout.condition(x, rng)
+        columns, cond = self.layout.condition(x, rng, self.shard)
         mu, logvar = E(torch.cat([x, cond], 1))
-        z = mu + torch.randn(mu.shape, generator=rng).to(x.device) * torch.exp(0.5 * logvar)
+        eps = rank_draw(self.shard, len(mu), lambda m: torch.randn(m, mu.shape[1], generator=rng))
+        z = mu + eps.to(x.device) * torch.exp(0.5 * logvar)
         raw = G(torch.cat([z, cond], 1))
         recon = self._reconstruction(raw, x, G.sigma) / len(x)
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)

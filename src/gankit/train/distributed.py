@@ -60,9 +60,14 @@ class Group:
             self.owns_group = False
 
 
+def world_size() -> int:
+    """How many processes torchrun started for this run (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def join_from_env(device_name: str) -> tuple[Group, torch.device]:
     """Join the torchrun group named by the environment (gloo on CPU, NCCL on GPU), or run alone."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     if world <= 1:
         return Group(), resolve_device(device_name)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
@@ -143,6 +148,15 @@ def any_rank_each(flags: list[bool | torch.Tensor], device: torch.device) -> lis
     t = torch.stack([torch.as_tensor(f, dtype=torch.int32).reshape(()).to(device) for f in flags])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def matches_rank_zero(values: torch.Tensor, device: torch.device, rtol: float = 1e-6) -> bool:
+    """True on every rank when every rank's `values` equal rank 0's to `rtol` (float sums may
+    differ in their last bits between machines)."""
+    mine = values.to(device, torch.float64)
+    reference = mine.clone()
+    dist.broadcast(reference, 0)
+    return not any_rank(not torch.allclose(mine, reference, rtol=rtol, atol=rtol), device)
 
 
 def rank_slice(index: torch.Tensor, chunks: int, rank: int, world: int) -> torch.Tensor:

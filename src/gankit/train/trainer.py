@@ -188,6 +188,19 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
                     opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
+def data_fingerprint(data: Dataset) -> torch.Tensor:
+    """A few sums that change when rows, their order, labels or draw weights do: cheap to compare
+    across ranks, which must all hold the same data set."""
+    rows = data.x.flatten(1).sum(1, dtype=torch.float64)
+    position = torch.arange(1, len(rows) + 1, dtype=torch.float64)
+    parts = [torch.tensor(float(len(rows))), rows.sum(), (rows * position).sum()]
+    for extra in (data.y, data.row_weights):
+        if extra is not None:
+            extra = extra.to(torch.float64)
+            parts += [extra.sum(), (extra * position).sum()]
+    return torch.stack([p.to(torch.float64) for p in parts])
+
+
 class Trainer:
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, download: bool = False,
                  progress: bool | None = None, echo: Callable[[str], None] | None = None,
@@ -258,6 +271,9 @@ class Trainer:
     def _join_ranks(self) -> None:
         """Same weights on every rank from the start (rank 0's), gradients averaged before every
         optimizer step, float buffers (batch-norm statistics) re-broadcast after every step."""
+        if not distributed.matches_rank_zero(data_fingerprint(self.data), self.device):
+            raise ConfigError(f"the processes hold different data ({self.data.name}): under torchrun every rank "
+                              "must read the same data set (same files, same options)")
         nets = [*self.nets.values(), *(self.ema.nets.values() if self.ema else [])]
         distributed.broadcast_modules(nets)
         if self.grad_scaler is None:  # under fp16 the AveragingGradScaler averages

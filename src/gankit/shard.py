@@ -1,0 +1,59 @@
+"""Per-sample random draws that K data-parallel ranks split exactly.
+
+Under torchrun every rank holds the same noise stream (the trainer seeds it alike) and trains on
+its slice of each global batch. A per-sample draw (latents, a penalty's interpolation points, an
+augmentation, a dropout mask, a table row's condition) is then drawn for the whole global batch on
+every rank and each rank keeps its rows: K ranks of batch B consume the stream exactly as one
+process of batch K x B, and see the same numbers for the same samples. A rank that drew only its
+own B rows would repeat rank 0's draws, and the result would no longer match one process.
+`shard` is (rank, ranks); (0, 1) is one process, where each helper is the plain draw.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+Shard = tuple[int, int]
+ONE_PROCESS: Shard = (0, 1)
+
+
+def rank_draw(shard: Shard, n: int, draw: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """This rank's `n` rows of a draw for the global batch (`n` x ranks rows, from the stream every
+    rank shares). With one process it is `draw(n)`, the same numbers as without sharding."""
+    rank, ranks = shard
+    if ranks == 1:
+        return draw(n)
+    return draw(n * ranks)[rank * n:(rank + 1) * n]
+
+
+class RankDropout(nn.Module):
+    """Dropout whose mask is this rank's slice of the global batch's mask (`shard`, set by the
+    recipe), drawn on the CPU from the global generator: a recipe seeds that from its saved noise
+    stream, so a run's masks are the same on any device, after a resume and under torchrun.
+    nn.Dropout's mask comes from the device's own generator, drawn for the rank's rows alone."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.shard: Shard = ONE_PROCESS
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = rank_draw(self.shard, len(x), lambda m: torch.rand(m, *x.shape[1:])) >= self.p
+        return x * keep.to(x.device, non_blocking=True) * (1.0 / (1 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def set_shard(modules: dict[str, nn.Module] | list[nn.Module], shard: Shard) -> None:
+    """Hand `shard` to every RankDropout inside these networks."""
+    for net in (modules.values() if isinstance(modules, dict) else modules):
+        for m in net.modules():
+            if isinstance(m, RankDropout):
+                m.shard = shard

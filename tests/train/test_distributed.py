@@ -1,4 +1,5 @@
 """Data parallelism over torch.distributed: two CPU processes (gloo) against one process."""
+import json
 import os
 import socket
 
@@ -174,6 +175,14 @@ def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
     assert ref.keys() == a["mlp"].keys()
     for k in ref:
         torch.testing.assert_close(a["mlp"][k], ref[k], rtol=0, atol=2e-5)
+    # the logged losses and D's view are the global batch's: the ranks average them at each log step
+    out, _ = two_ranks
+    logged = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+              for run in (out / "mlp", tmp_path / "single")]
+    assert [r["step"] for r in logged[0]] == [r["step"] for r in logged[1]] == [3, 6]
+    for ranks, one in zip(*logged):
+        for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc"):
+            assert ranks[key] == pytest.approx(one[key], abs=1e-5), key
 
 
 def test_diffusion_under_two_ranks_matches_one_process(two_ranks, tmp_path):

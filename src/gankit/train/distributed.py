@@ -150,6 +150,19 @@ def any_rank_each(flags: list[bool | torch.Tensor], device: torch.device) -> lis
     return [bool(v) for v in t.tolist()]
 
 
+def mean_over_ranks(stats: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A log step's scalars averaged over the ranks, in one all-reduce: every loss and D's view is
+    a mean over the rank's slice, so the mean of the ranks' is the global batch's; the rest
+    (gradient norms) become the mean of the ranks' values. `_` keys (samples) stay this rank's."""
+    keys = [k for k in stats if not k.startswith("_")]
+    if not keys:
+        return stats
+    flat = torch.stack([stats[k].detach().to(device, torch.float32).reshape(()) for k in keys])
+    dist.all_reduce(flat)
+    flat.div_(dist.get_world_size())
+    return {**stats, **dict(zip(keys, flat.unbind()))}
+
+
 def matches_rank_zero(values: torch.Tensor, device: torch.device, rtol: float = 1e-6) -> bool:
     """True on every rank when every rank's `values` equal rank 0's to `rtol` (float sums may
     differ in their last bits between machines)."""

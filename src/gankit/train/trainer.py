@@ -570,6 +570,8 @@ class Trainer:
                     break
                 if log_now:
                     now = time.monotonic()
+                    if self.group.active:
+                        stats = distributed.mean_over_ranks(stats, self.device)
                     if main:  # images/s of the whole run (all ranks): K x this rank's
                         self._log(stats, x, self.group.world * interval_images / max(now - interval_start, 1e-9))
                     interval_start, interval_images = now, 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -514,7 +513,9 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
                         minutes=args.minutes, seed=args.seed, overrides=args.overrides, resume=args.resume,
                         progress=False if args.no_progress else None)
     result = model.result
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports for the run
+    from .train.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 reports for the run
         return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
     health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]

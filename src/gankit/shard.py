@@ -10,7 +10,8 @@ own B rows would repeat rank 0's draws, and the result would no longer match one
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -28,11 +29,20 @@ def rank_draw(shard: Shard, n: int, draw: Callable[[int], torch.Tensor]) -> torc
     return draw(n * ranks)[rank * n:(rank + 1) * n]
 
 
+@contextmanager
+def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """The global generators of the CPU and of `device` seeded from `seed` inside, restored after:
+    a recipe seeds them from its saved noise stream for RankDropout."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 class RankDropout(nn.Module):
     """Dropout whose mask is this rank's slice of the global batch's mask (`shard`, set by the
-    recipe), drawn on the CPU from the global generator: a recipe seeds that from its saved noise
-    stream, so a run's masks are the same on any device, after a resume and under torchrun.
-    nn.Dropout's mask comes from the device's own generator, drawn for the rank's rows alone."""
+    recipe), drawn on the input's device from its global generator, which the recipe seeds from
+    its saved noise stream (`seeded_global_rng`): the same masks on every rank and after a resume.
+    nn.Dropout draws a mask for the rank's rows alone."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -44,8 +54,8 @@ class RankDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = rank_draw(self.shard, len(x), lambda m: torch.rand(m, *x.shape[1:])) >= self.p
-        return x * keep.to(x.device, non_blocking=True) * (1.0 / (1 - self.p))
+        keep = rank_draw(self.shard, len(x), lambda m: torch.rand(m, *x.shape[1:], device=x.device)) >= self.p
+        return x * keep * (1.0 / (1 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from gankit import config as config_mod
-from gankit.recipes.base import make_optimizer, rank_draw
+from gankit.recipes.base import make_optimizer
+from gankit.shard import rank_draw
 from gankit.train import Trainer
 
 from conftest import tiny_config

@@ -222,27 +222,32 @@ def test_gan_preset_has_batch_norm_in_g_and_a_narrower_d():
     assert sizes == [512, 256, 1]
 
 
-@pytest.mark.parametrize("arch", ["seed-mlp", "dcgan"])
-def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(arch):
+@pytest.mark.parametrize("arch, n_critic, pack", [("seed-mlp", 1, 1), ("seed-mlp", 2, 2), ("dcgan", 1, 1),
+                                                  ("dcgan", 3, 2)])
+def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(arch, n_critic, pack):
     """WGAN-GP with DiffAugment (and D's dropout for the MLP): latents, augmentations, the GP's
     points and dropout masks are each rank's slice of the global draws (`shard`), so the mean of
     two ranks' gradients is one process's on the whole batch. D's learning rate is 0: ranks
     simulated in one process average no gradients, so G's step must meet the same D."""
     import copy
 
+    from gankit.train.distributed import rank_slice
+
     cfg = tiny_config(arch)
-    config_mod._merge(cfg, {"loss": {"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"}})
+    config_mod._merge(cfg, {"loss": {"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"},
+                            "optim": {"n_critic": n_critic}, "model": {"pack": pack}})
     if arch == "seed-mlp":
         cfg.model.d_dropout = 0.3
     else:
         cfg.model.d_norm = "none"  # batch statistics would tie each rank's outputs to its slice
     cfg = config_mod.validate(cfg)
     recipe = GANRecipe(cfg, (1, 8, 8))
-    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    x = torch.rand(16 * n_critic, 1, 8, 8) * 2 - 1  # n_critic global batches of 16
     if arch == "dcgan":
         recipe.nets["G"].eval()  # G's batch norm: each sample's output is its own
     grads = []
-    for shard, part in [((0, 1), x), ((0, 2), x[:8]), ((1, 2), x[8:])]:
+    rank_rows = [x[rank_slice(torch.arange(len(x)), n_critic, r, 2)] for r in range(2)]  # as the trainer splits
+    for shard, part in [((0, 1), x), ((0, 2), rank_rows[0]), ((1, 2), rank_rows[1])]:
         r = copy.deepcopy(recipe)
         r.shard = shard
         r.optimizers["D"].param_groups[0]["lr"] = 0.0

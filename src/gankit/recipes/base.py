@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..shard import rank_draw  # noqa: F401 - the recipes' import path
 
 
 def make_optimizer(params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fused: bool = False) -> torch.optim.Optimizer:

@@ -15,7 +15,8 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import UNet
 from ..schedulers import NoiseSchedule, make_sampler
-from .base import make_optimizer, rank_draw
+from ..shard import rank_draw
+from .base import make_optimizer
 
 
 class DiffusionRecipe:

@@ -17,8 +17,8 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
                     ResNetGenerator, apply_spectral_norm)
-from ..shard import ONE_PROCESS, Shard, set_shard
-from .base import make_optimizer, rank_draw
+from ..shard import ONE_PROCESS, Shard, rank_draw, seeded_global_rng, set_shard
+from .base import make_optimizer
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -153,8 +153,7 @@ class GANRecipe:
     def train_step(self, x, y, rng, want_stats, step=0):
         if self.cfg.model.d_dropout:  # RankDropout draws from the global RNG: seed it from the saved stream
             seed = int(torch.randint(2 ** 62, (1,), generator=rng))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with seeded_global_rng(seed, x.device):
                 return self._step(x, y, rng, want_stats, step)
         return self._step(x, y, rng, want_stats, step)
 

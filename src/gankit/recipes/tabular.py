@@ -36,7 +36,7 @@ from .. import losses
 from ..config import Config
 from ..data.table import Span
 from ..nets.tabular import PackedCritic, TableDecoder, TableEncoder, TableGenerator
-from ..shard import ONE_PROCESS, Shard, rank_draw, set_shard
+from ..shard import ONE_PROCESS, Shard, rank_draw, seeded_global_rng, set_shard
 from .base import make_optimizer
 from .gan import grad_norm, pack
 
@@ -104,8 +104,9 @@ class TableLayout:
         cdf = self._ratios(rows.cpu()).cumsum(1)
         cdf = cdf / cdf[:, -1:]
         u = 1 - rank_draw(shard, len(rows), lambda m: torch.rand(m, generator=rng, dtype=torch.float64))  # (0, 1]
-        # the first column whose CDF reaches u: a column of probability 0 is never it
-        columns = (cdf < u[:, None]).sum(1).clamp_(max=len(self.discrete) - 1).to(rows.device)
+        # the first column whose CDF reaches u (the last CDF entry is exactly 1): a column of
+        # probability 0 is never it
+        columns = (cdf < u[:, None]).sum(1).to(rows.device)
         cond = rows.new_zeros(len(rows), self.cond_dim)
         for j, sl in enumerate(self.discrete):
             chosen = columns == j
@@ -250,8 +251,7 @@ class CTGANRecipe(_TableRecipe):
     def train_step(self, x, y, rng, want_stats, step=0):
         # D's dropout (RankDropout) draws from the global RNG: seed it from the saved stream (bit-exact resume)
         seed = int(torch.randint(2 ** 62, (1,), generator=rng))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_global_rng(seed, x.device):
             return self._step(x, rng, want_stats)
 
     def _critic(self, rows: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -345,7 +345,8 @@ class TVAERecipe(_TableRecipe):
         if want_stats:
             stats["grad_norm_g"] = grad_norm(G)
             with torch.no_grad():
-                stats["_samples"] = self.generate(self.latents(len(x), rng).to(x.device))
+                latents = rank_draw(self.shard, len(x), lambda m: self.latents(m, rng))  # the stream stays one process's
+                stats["_samples"] = self.generate(latents.to(x.device))
         opt.step()
         with torch.no_grad():
             G.sigma.clamp_(0.01, 1.0)

@@ -24,7 +24,8 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
-from .base import make_optimizer, rank_draw
+from ..shard import rank_draw
+from .base import make_optimizer
 
 #: a latent dimension is active when its posterior mean varies across data by more than this
 #: (Burda et al. 2016, "active units")

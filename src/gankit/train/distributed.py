@@ -65,6 +65,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun run, or a process on its own."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def join_from_env(device_name: str) -> tuple[Group, torch.device]:
     """Join the torchrun group named by the environment (gloo on CPU, NCCL on GPU), or run alone."""
     world = world_size()
@@ -163,13 +168,12 @@ def mean_over_ranks(stats: dict[str, torch.Tensor], device: torch.device) -> dic
     return {**stats, **dict(zip(keys, flat.unbind()))}
 
 
-def matches_rank_zero(values: torch.Tensor, device: torch.device, rtol: float = 1e-6) -> bool:
-    """True on every rank when every rank's `values` equal rank 0's to `rtol` (float sums may
-    differ in their last bits between machines)."""
-    mine = values.to(device, torch.float64)
+def same_on_every_rank(values: torch.Tensor, device: torch.device) -> bool:
+    """True on every rank when every rank's `values` equal rank 0's exactly."""
+    mine = values.to(device)
     reference = mine.clone()
     dist.broadcast(reference, 0)
-    return not any_rank(not torch.allclose(mine, reference, rtol=rtol, atol=rtol), device)
+    return not any_rank(not torch.equal(mine, reference), device)
 
 
 def rank_slice(index: torch.Tensor, chunks: int, rank: int, world: int) -> torch.Tensor:

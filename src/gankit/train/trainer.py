@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,16 +190,11 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
 
 
 def data_fingerprint(data: Dataset) -> torch.Tensor:
-    """A few sums that change when rows, their order, labels or draw weights do: cheap to compare
-    across ranks, which must all hold the same data set."""
-    rows = data.x.flatten(1).sum(1, dtype=torch.float64)
-    position = torch.arange(1, len(rows) + 1, dtype=torch.float64)
-    parts = [torch.tensor(float(len(rows))), rows.sum(), (rows * position).sum()]
-    for extra in (data.y, data.row_weights):
-        if extra is not None:
-            extra = extra.to(torch.float64)
-            parts += [extra.sum(), (extra * position).sum()]
-    return torch.stack([p.to(torch.float64) for p in parts])
+    """The row count and CRC-32 checksums of the bytes of the rows, labels and draw weights: the
+    ranks must all hold the same data set in the same order, and a checksum reads it without a copy."""
+    sums = [-1 if t is None else zlib.crc32(t.detach().cpu().contiguous().numpy())
+            for t in (data.x, data.y, data.row_weights)]
+    return torch.tensor([len(data.x), *sums], dtype=torch.int64)
 
 
 class Trainer:
@@ -271,7 +267,7 @@ class Trainer:
     def _join_ranks(self) -> None:
         """Same weights on every rank from the start (rank 0's), gradients averaged before every
         optimizer step, float buffers (batch-norm statistics) re-broadcast after every step."""
-        if not distributed.matches_rank_zero(data_fingerprint(self.data), self.device):
+        if not distributed.same_on_every_rank(data_fingerprint(self.data), self.device):
             raise ConfigError(f"the processes hold different data ({self.data.name}): under torchrun every rank "
                               "must read the same data set (same files, same options)")
         nets = [*self.nets.values(), *(self.ema.nets.values() if self.ema else [])]

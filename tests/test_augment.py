@@ -105,7 +105,8 @@ def test_under_torchrun_each_rank_augments_its_slice_as_one_process_would():
     x = torch.rand(8, 3, 16, 16)
     policy = "color,translation,cutout"
     whole = diff_augment(x, policy, torch.Generator().manual_seed(4))
-    parts = [diff_augment(x[r * 4:(r + 1) * 4], policy, torch.Generator().manual_seed(4), shard=(r, 2)) for r in range(2)]
+    parts = [diff_augment(x[r * 4:(r + 1) * 4], policy, torch.Generator().manual_seed(4), shard=(r, 2))
+             for r in range(2)]
     assert torch.allclose(torch.cat(parts), whole, atol=1e-6)
     unsharded = diff_augment(x[4:], policy, torch.Generator().manual_seed(4))
     assert not torch.allclose(unsharded, whole[4:], atol=1e-3)

@@ -26,7 +26,8 @@ def _uniform(n: int, low: float, high: float, x: torch.Tensor, rng: torch.Genera
 
 def _offsets(n: int, low: int, high: int, x: torch.Tensor, rng: torch.Generator, shard: Shard) -> torch.Tensor:
     """n per-sample integers in [low, high] on x's device."""
-    return rank_draw(shard, n, lambda m: torch.randint(low, high + 1, (m,), generator=rng)).to(x.device, non_blocking=True)
+    offsets = rank_draw(shard, n, lambda m: torch.randint(low, high + 1, (m,), generator=rng))
+    return offsets.to(x.device, non_blocking=True)
 
 
 def brightness(x: torch.Tensor, rng: torch.Generator, shard: Shard = ONE_PROCESS) -> torch.Tensor:

@@ -507,14 +507,14 @@ def cmd_tabular(args: argparse.Namespace) -> int:
 
 
 def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
+    from .train.distributed import is_main_process
+
     out = args.out or f"runs/tabular-{Path(args.data).stem}-{args.model}"
     discrete = [c.strip() for c in args.discrete.split(",") if c.strip()] if args.discrete else None
     model = tabular.fit(args.data, out, model=args.model, target=args.target, discrete=discrete, epochs=args.epochs,
                         minutes=args.minutes, seed=args.seed, overrides=args.overrides, resume=args.resume,
                         progress=False if args.no_progress else None)
     result = model.result
-    from .train.distributed import is_main_process
-
     if not is_main_process():  # under torchrun, rank 0 reports for the run
         return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary

@@ -108,7 +108,8 @@ def _worker(rank: int, port: int, out: str) -> None:
     straight.run()
     tables = {model: table_fit(model, f"{out}/{model}", batch=20) for model in TABLE_OPTIONS}
     torch.save({"mlp": _state(mlp), "fp16": _state(fp16), "fp16_scale": fp16.grad_scaler.get_scale(),
-                "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight), **tables},
+                "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
+                **tables},
                f"{out}/rank{rank}.pt")
     straight.close()
 

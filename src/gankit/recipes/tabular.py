@@ -345,7 +345,8 @@ class TVAERecipe(_TableRecipe):
         if want_stats:
             stats["grad_norm_g"] = grad_norm(G)
             with torch.no_grad():
-                latents = rank_draw(self.shard, len(x), lambda m: self.latents(m, rng))  # the stream stays one process's
+                # drawn for the global batch, so the noise stream stays that of one process
+                latents = rank_draw(self.shard, len(x), lambda m: self.latents(m, rng))
                 stats["_samples"] = self.generate(latents.to(x.device))
         opt.step()
         with torch.no_grad():

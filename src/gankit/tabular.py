@@ -81,7 +81,8 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str = "ctgan
     (a categorical column, e.g. the fraud flag) is conditioned on in half the training rows and
     in every unconditional sample, so its relation to the other columns is learned as a condition
     (recipes/tabular.py), and is recorded for evaluation. `resume` continues
-    the run in `out` on the same data, bit-exactly.
+    the run in `out` on the same data, bit-exactly. Under torchrun every process calls it alike:
+    `optim.batch_size` is per process, and rank 0 writes `out` (shared storage across machines).
     """
     frame = read_table(data)
     out = Path(out)

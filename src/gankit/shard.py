@@ -61,6 +61,22 @@ class RankDropout(nn.Module):
         return f"p={self.p}"
 
 
+class ShardedRecipe:
+    """A recipe's `shard`, which the trainer sets under torchrun: the recipe slices its own draws
+    with it, and setting it hands it to the RankDropout layers of the recipe's `nets`."""
+
+    _shard: Shard = ONE_PROCESS
+
+    @property
+    def shard(self) -> Shard:
+        return self._shard
+
+    @shard.setter
+    def shard(self, shard: Shard) -> None:
+        self._shard = shard
+        set_shard(self.nets, shard)  # type: ignore[attr-defined]
+
+
 def set_shard(modules: dict[str, nn.Module] | list[nn.Module], shard: Shard) -> None:
     """Hand `shard` to every RankDropout inside these networks."""
     for net in (modules.values() if isinstance(modules, dict) else modules):

@@ -56,7 +56,8 @@ class ReferenceGAN:
     def __init__(self, G: nn.Module, D: nn.Module, z_dim: int, lr: float, betas: tuple[float, float],
                  device: torch.device):
         self.G = stock_kernels(copy.deepcopy(G)).to(device, memory_format=torch.contiguous_format).train()
-        self.D = nn.Sequential(stock_kernels(copy.deepcopy(D)), nn.Sigmoid()).to(device, memory_format=torch.contiguous_format)
+        self.D = nn.Sequential(stock_kernels(copy.deepcopy(D)), nn.Sigmoid()).to(
+            device, memory_format=torch.contiguous_format)
         self.z_dim, self.device = z_dim, device
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)

@@ -15,11 +15,13 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import UNet
 from ..schedulers import NoiseSchedule, make_sampler
-from ..shard import rank_draw
+from ..shard import ShardedRecipe, rank_draw
 from .base import make_optimizer
 
 
-class DiffusionRecipe:
+class DiffusionRecipe(ShardedRecipe):
+    """Under torchrun (`shard`) each rank takes its slice of every global draw of t and noise."""
+
     output_kind = "none"
     batches_per_step = 1
     ema_nets = ("unet",)
@@ -32,8 +34,6 @@ class DiffusionRecipe:
         d = cfg.diffusion
         self.cfg, self.sample_shape = cfg, sample_shape
         self.num_classes = num_classes if cfg.model.conditional else 0
-        #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of t and noise
-        self.shard = (0, 1)
         self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention,
                                                         tuple(d.channel_mult))}
         o = cfg.optim

@@ -17,7 +17,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
                     ResNetGenerator, apply_spectral_norm)
-from ..shard import ONE_PROCESS, Shard, rank_draw, seeded_global_rng, set_shard
+from ..shard import ShardedRecipe, rank_draw, seeded_global_rng
 from .base import make_optimizer
 
 
@@ -68,7 +68,10 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-class GANRecipe:
+class GANRecipe(ShardedRecipe):
+    """Under torchrun (`shard`) each rank takes its slice of every global draw: latents,
+    DiffAugment, the GP's points, D's dropout masks."""
+
     ema_nets = ("G",)
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
@@ -88,7 +91,6 @@ class GANRecipe:
         self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
         #: real batches one step consumes: one for each D update
         self.batches_per_step = o.n_critic
-        self.shard = ONE_PROCESS
         #: set by the trainer for train.amp=fp16: losses scaled before backward, steps unscaled
         self.grad_scaler: torch.amp.GradScaler | None = None
         m = cfg.model
@@ -98,17 +100,6 @@ class GANRecipe:
         #: (per call), so the losses are those of two calls
         self.joint_d = (not (m.arch == "dcgan" and m.d_norm == "batch") and not m.minibatch_std
                         and not m.d_dropout and not m.d_spectral_norm)
-
-    @property
-    def shard(self) -> Shard:
-        """(rank, ranks) under torchrun: each rank takes its slice of every global draw (latents,
-        DiffAugment, the GP's points, D's dropout masks), as one process of the global batch would."""
-        return self._shard
-
-    @shard.setter
-    def shard(self, shard: Shard) -> None:
-        self._shard = shard
-        set_shard(self.nets, shard)
 
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=rng)

@@ -36,7 +36,7 @@ from .. import losses
 from ..config import Config
 from ..data.table import Span
 from ..nets.tabular import PackedCritic, TableDecoder, TableEncoder, TableGenerator
-from ..shard import ONE_PROCESS, Shard, rank_draw, seeded_global_rng, set_shard
+from ..shard import ONE_PROCESS, Shard, ShardedRecipe, rank_draw, seeded_global_rng
 from .base import make_optimizer
 from .gan import grad_norm, pack
 
@@ -168,8 +168,10 @@ class TableLayout:
         return out
 
 
-class _TableRecipe:
-    """What CTGAN and TVAE share: the layout, latents and sampling."""
+class _TableRecipe(ShardedRecipe):
+    """What CTGAN and TVAE share: the layout, latents and sampling. Under torchrun (`shard`) each
+    rank keeps its slice of every global per-row draw (conditions, z, Gumbel noise, the GP's
+    points, D's dropout masks, TVAE's posterior noise and health-line samples)."""
 
     ema_nets: tuple[str, ...] = ()
     batches_per_step = 1
@@ -193,17 +195,6 @@ class _TableRecipe:
         z, cond = latents[:, :self.z_dim], latents[:, self.z_dim:self.z_dim + c]
         rest = latents[:, self.z_dim + c:]
         return z, cond, rest[:, :w], rest[:, w:2 * w]
-
-    @property
-    def shard(self) -> Shard:
-        """(rank, ranks) under torchrun: each rank keeps its slice of every global per-row draw
-        (conditions, z, Gumbel noise, the GP's points, D's dropout masks, TVAE's posterior noise)."""
-        return self._shard
-
-    @shard.setter
-    def shard(self, shard: Shard) -> None:
-        self._shard = shard
-        set_shard(self.nets, shard)
 
     def labels(self, n: int) -> None:
         return None
@@ -241,7 +232,6 @@ class CTGANRecipe(_TableRecipe):
                            "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg)}
         self.d_loss, self.g_loss = losses.D_LOSSES[cfg.loss.kind], losses.G_LOSSES[cfg.loss.kind]
         self.batches_per_step = o.n_critic
-        self.shard = ONE_PROCESS
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, _ = self.split(latents)
@@ -317,7 +307,6 @@ class TVAERecipe(_TableRecipe):
                      "G": TableDecoder(m.z_dim + c, m.hidden[::-1], layout.width)}
         params = [*self.nets["E"].parameters(), *self.nets["G"].parameters()]
         self.optimizers = {"VAE": make_optimizer(params, o.lr_g, cfg)}
-        self.shard = ONE_PROCESS
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, noise = self.split(latents)

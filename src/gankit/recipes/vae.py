@@ -24,7 +24,7 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
-from ..shard import rank_draw
+from ..shard import ShardedRecipe, rank_draw
 from .base import make_optimizer
 
 #: a latent dimension is active when its posterior mean varies across data by more than this
@@ -50,7 +50,9 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)
 
 
-class VAERecipe:
+class VAERecipe(ShardedRecipe):
+    """Under torchrun (`shard`) each rank takes its slice of every global draw of noise."""
+
     output_kind = "none"
     batches_per_step = 1
     ema_nets = ("decoder",)
@@ -63,8 +65,6 @@ class VAERecipe:
         self.cfg, self.sample_shape = cfg, sample_shape
         self.z_dim = cfg.model.z_dim
         self.num_classes = num_classes if cfg.model.conditional else 0
-        #: (rank, ranks) under torchrun: each rank takes its slice of every global draw of noise
-        self.shard = (0, 1)
         channels, size = sample_shape[0], sample_shape[1]
         w = cfg.model.width
         self.nets: dict[str, nn.Module] = {

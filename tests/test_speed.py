@@ -39,6 +39,32 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
     assert ours[0] != ours[-1]  # the weights moved: later steps compare trained networks
 
 
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
+    """With --amp the reference is PyTorch's AMP recipe (autocast networks, float32 BCE, fp16's
+    GradScaler): its losses follow gankit's under the same autocast, and are not its float32 ones."""
+    cfg = tiny_config("dcgan", steps=3, ema=None)
+    cfg.train.amp = amp
+    trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
+    o = cfg.optim
+    args = (trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), torch.device("cpu"))
+    ref, ref32 = ReferenceGAN(*args, amp=amp), ReferenceGAN(*args)
+    assert (ref.scaler is not None) == (amp == "fp16")
+    ours, theirs, plain = [], [], []
+    for step in range(3):
+        x, y = trainer._batch(step)
+        z_rng = torch.Generator()
+        z_rng.set_state(trainer.noise_rng.get_state())
+        z = torch.randn(len(x), cfg.model.z_dim, generator=z_rng)
+        stats = trainer._train_step(x, y, want_stats=False)
+        trainer.step += 1
+        ours.append([float(stats["loss_d"]), float(stats["loss_g"])])
+        theirs.append([float(v) for v in ref.step(x.contiguous(), z)])
+        plain.append([float(v) for v in ref32.step(x.contiguous(), z)])
+    torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), rtol=2e-2, atol=2e-2)
+    assert theirs != plain  # the reference really ran in reduced precision
+
 def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
     result = run_speed(str(mnist_dir), ["seed-mlp"], steps=3, repeats=2, sampling_n=20,
                        overrides=["model.hidden=[16,16]", "train.threads=1"])

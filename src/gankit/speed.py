@@ -4,8 +4,9 @@ PyTorch loop a user would otherwise write, on the same networks, in the same run
 The reference loop is the one of the seed code and the PyTorch DCGAN example: a per-item `Dataset`
 doing ToTensor + Normalize work in Python, a shuffling `DataLoader`, D ending in a Sigmoid with
 `nn.BCELoss` (real and fake terms backpropagated separately), default Adam, and G's step
-backpropagating into D's weights too. Both sides start from the same weights. Timings alternate
-between the two sides (so a contended machine slows both alike) and medians are reported.
+backpropagating into D's weights too; with `--amp`, PyTorch's AMP recipe around that step. Both
+sides start from the same weights. Timings alternate between the two sides (so a contended machine
+slows both alike) and medians are reported.
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ class ReferenceGAN:
     every layer on PyTorch's own kernels: `nets.fast_conv.stock_kernels`)."""
 
     def __init__(self, G: nn.Module, D: nn.Module, z_dim: int, lr: float, betas: tuple[float, float],
-                 device: torch.device):
+                 device: torch.device, amp: str = "none"):
         self.G = stock_kernels(copy.deepcopy(G)).to(device, memory_format=torch.contiguous_format).train()
         self.D = nn.Sequential(stock_kernels(copy.deepcopy(D)), nn.Sigmoid()).to(
             device, memory_format=torch.contiguous_format)
@@ -62,6 +63,28 @@ class ReferenceGAN:
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
+        # with AMP, PyTorch's AMP recipe: the networks under autocast, BCELoss (which autocast
+        # refuses) on float32 outside it, and for fp16 a GradScaler
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+
+    def _d(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return self.D(x).view(-1).float()
+
+    def _g(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return self.G(z)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def _step(self, opt: torch.optim.Optimizer) -> None:
+        if self.scaler:
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            opt.step()
 
     def step(self, real: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One D step and one G step; returns (loss_d, loss_g) as the example logs them."""
@@ -69,18 +92,18 @@ class ReferenceGAN:
         z = torch.randn(b, self.z_dim, device=self.device) if z is None else z
         self.D.zero_grad()
         label = torch.full((b,), 1.0, device=self.device)
-        err_real = self.criterion(self.D(real).view(-1), label)
-        err_real.backward()
-        fake = self.G(z)
+        err_real = self.criterion(self._d(real), label)
+        self._backward(err_real)
+        fake = self._g(z)
         label.fill_(0.0)
-        err_fake = self.criterion(self.D(fake.detach()).view(-1), label)
-        err_fake.backward()
-        self.opt_d.step()
+        err_fake = self.criterion(self._d(fake.detach()), label)
+        self._backward(err_fake)
+        self._step(self.opt_d)
         self.G.zero_grad()
         label.fill_(1.0)
-        err_g = self.criterion(self.D(fake).view(-1), label)
-        err_g.backward()
-        self.opt_g.step()
+        err_g = self.criterion(self._d(fake), label)
+        self._backward(err_g)
+        self._step(self.opt_g)
         return (err_real + err_fake).detach(), err_g.detach()
 
     def runner(self, loader: DataLoader) -> Callable[[int], int]:
@@ -153,7 +176,7 @@ def measure_training(preset: str, data, images: np.ndarray, steps: int, repeats:
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="gankit-speed-"), progress=False, data=data, echo=lambda line: None)
     dev = trainer.device
     o = cfg.optim
-    ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), dev)
+    ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), dev, amp)
     loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True)
     reference = ref.runner(loader)
     x, y = trainer._batch(0)
@@ -250,7 +273,7 @@ def run_speed(data_dir: str, presets: list[str], *, steps: int = 100, repeats: i
 
 
 def format_speed(result: dict[str, Any]) -> str:
-    lines = [f"training images/s on {result['device']} (amp {result['amp']}, {result['threads']} threads), "
+    lines = [f"training images/s on {result['device']} (amp {result['amp']} on both sides, {result['threads']} threads), "
              f"medians of interleaved repeats; matmul peak {result['matmul_peak_gflop_s']:.0f} GFLOP/s",
              f"{'preset':<14} {'gankit':>8} {'reference':>10} {'ratio':>6} {'GFLOP/step':>11} {'GFLOP/s':>8} {'peak %':>7}"]
     for r in result["training"]:

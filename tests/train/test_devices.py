@@ -57,6 +57,23 @@ def test_failures_inside_compiled_code_are_recognised():
     with pytest.raises(AssertionError) as plain:
         assert False, "a bug of ours"
     assert _raised_by_compiler(compiled.value) and not _raised_by_compiler(plain.value)
+    # a compiled backward's error is raised by AOTAutograd's runtime (seen on an H100)
+    runtime = compile("def backward():\n    raise RuntimeError('modified by an inplace operation')\n",
+                      "/venv/lib/python3.12/site-packages/torch/_functorch/_aot_autograd/runtime_wrappers.py", "exec")
+    exec(runtime, namespace)
+    with pytest.raises(RuntimeError) as aot:
+        namespace["backward"]()
+    assert _raised_by_compiler(aot.value)
+
+
+def test_compiled_runs_on_cuda_keep_the_contiguous_layout():
+    """Inductor's compiled convolution backward breaks on channels-last tensors on CUDA (PyTorch
+    2.11): a compiled CUDA run drops channels_last and Inductor's own layout optimization."""
+    from gankit.train.trainer import compile_layout
+
+    assert compile_layout(torch.device("cuda"), True) == (False, {"layout_optimization": False})
+    assert compile_layout(torch.device("cuda"), False) == (True, {})
+    assert compile_layout(torch.device("cpu"), True) == (True, {})
 
 
 def test_cpu_runs_flush_subnormal_floats_and_restore_the_default_after(tmp_path):

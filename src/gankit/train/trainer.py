@@ -78,15 +78,27 @@ class BatchSampler:
         return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
 
 
+def compile_layout(device: torch.device, compile: bool) -> tuple[bool, dict[str, bool]]:
+    """(whether channels_last may be used, TorchInductor options) for a run. On CUDA, Inductor's
+    backward of a compiled convolution asserts a stride mismatch (PyTorch 2.11) whenever it meets
+    a channels-last tensor, ours or one its own layout optimization made: there a compiled run
+    keeps the contiguous layout and that optimization off."""
+    if compile and device.type == "cuda":
+        return False, {"layout_optimization": False}
+    return True, {}
+
+
 def _raised_by_compiler(e: BaseException) -> bool:
     """Whether torch.compile's machinery or the code it generated raised `e` (an assertion in
-    TorchInductor's generated kernels is a plain AssertionError, so the traceback decides)."""
+    TorchInductor's generated kernels is a plain AssertionError, and an error of a compiled
+    backward comes from AOTAutograd's runtime, so the traceback decides)."""
     if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
         return True
     tb = e.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
-        if "torchinductor" in name or any(f"torch/{m}/" in name.replace("\\", "/") for m in ("_dynamo", "_inductor")):
+        if "torchinductor" in name or any(f"torch/{m}/" in name.replace("\\", "/")
+                                          for m in ("_dynamo", "_inductor", "_functorch")):
             return True
         tb = tb.tb_next
     return False
@@ -224,7 +236,8 @@ class Trainer:
         self.recipe = recipe if recipe is not None else build_model(cfg, self.data.sample_shape, self.data.num_classes)
         #: the plain modules (checkpoints, EMA, grids); `recipe.nets` may hold compiled wrappers of them
         self.nets = dict(self.recipe.nets)
-        self.channels_last = t.channels_last and self.data.is_image
+        layout_ok, self._compile_options = compile_layout(self.device, t.compile)
+        self.channels_last = t.channels_last and self.data.is_image and layout_ok
         for net in self.nets.values():
             net.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.ema = EMA(self.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
@@ -304,7 +317,7 @@ class Trainer:
             raise ConfigError("train.compile=true, but torch.compile is not available with this Python/PyTorch; "
                               "set train.compile=false")
         for name, net in self.nets.items():
-            self.recipe.nets[name] = torch.compile(net)
+            self.recipe.nets[name] = torch.compile(net, options=self._compile_options or None)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool) -> dict[str, torch.Tensor]:
         try:

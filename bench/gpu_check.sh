@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 6's GPU checks in one go (about 5 minutes on one H100/H200):
+# Issue 6's GPU checks in one go (about 7 minutes on one H100/H200):
 #   1. the CUDA trainer tests (device, exact resume, bf16/fp16, compile) and the DDP/speed tests,
 #   2. `gankit bench speed` on cuda in fp32 and bf16 (images/s against the plain loop, peak share),
-#   3. with several GPUs, 1-vs-N process scaling of `gankit train` under torchrun (NCCL).
+#   3. bench/step_profile.py: how busy the GPU is in a step, and deterministic cuDNN's cost,
+#   4. with several GPUs, 1-vs-N process scaling of `gankit train` under torchrun (NCCL).
 # Usage: bash bench/gpu_check.sh [MNIST_DIR]   (default ../shared/data/mnist); results in runs/gpu-check/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ for amp in none bf16; do
   python3 -m gankit bench speed --data-dir "$DATA" --device cuda --amp "$amp" --repeats 3 \
     --steps-per-repeat 200 --out "$OUT/speed-$amp" --json "$OUT/speed-$amp.json"
 done
+
+python3 bench/step_profile.py --data-dir "$DATA" --device cuda --steps 100 | tee "$OUT/step_profile.txt"
 
 GPUS=$(python3 -c "import torch; print(torch.cuda.device_count())")
 if [ "$GPUS" -gt 1 ]; then

@@ -1,0 +1,107 @@
+"""Where a training step's time goes, on a GPU above all: how busy the device is (a step bound by
+kernel launches leaves it idle) and, on CUDA, what deterministic cuDNN kernels cost.
+
+    python bench/step_profile.py --data-dir ../shared/data/mnist --device cuda
+    python bench/step_profile.py --data-dir ../shared/data/mnist --device cpu --presets dcgan --amp none
+
+For each preset and AMP setting: on CUDA, gankit's own images/s (median of 3 intervals of --steps
+steps) with the deterministic cuDNN kernels the trainer runs by default (exact resume needs them)
+against cuDNN's defaults; then a `torch.profiler` record of 20 training steps: wall time a step
+(the profiler slows the host side), device-busy time a step and its share, kernels a step, and the
+operators that cost the host the most.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+
+import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+
+from gankit.speed import speed_config
+from gankit.train import Trainer
+from gankit.train import trainer as trainer_mod
+
+PROFILED_STEPS = 20
+
+
+def make_trainer(preset: str, data_dir: str, device: str, amp: str, steps: int) -> Trainer:
+    cfg = speed_config(preset, data_dir, steps, device, amp, [])
+    return Trainer(cfg, tempfile.mkdtemp(prefix="gankit-profile-"), progress=False, echo=lambda line: None)
+
+
+def interval_rate(trainer: Trainer, steps: int) -> float:
+    """The trainer's own images/s over `steps` more steps (one log interval)."""
+    trainer.cfg.train.steps = trainer.step + steps
+    trainer.run()
+    return float(json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
+
+
+def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
+    saved = trainer_mod._deterministic_cudnn
+    if not deterministic:
+        trainer_mod._deterministic_cudnn = lambda device: contextlib.nullcontext()
+    try:
+        trainer = make_trainer(preset, args.data_dir, args.device, amp, args.steps)
+        interval_rate(trainer, args.steps)  # warm-up (allocator, cuDNN's choices); one log interval each
+        return statistics.median(interval_rate(trainer, args.steps) for _ in range(3))
+    finally:
+        trainer_mod._deterministic_cudnn = saved
+
+
+def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
+    trainer = make_trainer(preset, args.data_dir, args.device, amp, 10)
+    interval_rate(trainer, 10)
+    x, y = trainer._batch(0)
+    cuda = trainer.device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(trainer.device)) if cuda else (lambda: None)
+    sync()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's deterministic kernels on CUDA
+    context = trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
+    with context, profile(activities=activities) as prof:
+        start = time.perf_counter()
+        for i in range(PROFILED_STEPS):
+            with trainer._autocast():
+                trainer.recipe.train_step(x, y, trainer.noise_rng, want_stats=False, step=trainer.step + i)
+        sync()
+        wall = (time.perf_counter() - start) / PROFILED_STEPS
+    events = prof.key_averages()
+    # the device's own events (kernels, copies): an operator's row repeats its kernels' time
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
+    busy = sum(e.self_device_time_total for e in kernels) / PROFILED_STEPS / 1e6
+    summary = {"wall_ms": 1e3 * wall, "device_busy_ms": 1e3 * busy, "busy_share": busy / wall,
+               "kernels_per_step": sum(e.count for e in kernels) / PROFILED_STEPS}  # copies and sets included
+    return summary, events.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=48)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True, help="folder of the MNIST files")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--presets", default="dcgan,hinge-resnet")
+    p.add_argument("--amp", default="none,bf16", help="comma list of none|bf16|fp16")
+    p.add_argument("--steps", type=int, default=200, help="steps of each timed interval")
+    p.add_argument("--rows", type=int, default=15, help="operators listed per profile")
+    args = p.parse_args()
+    for preset in args.presets.split(","):
+        for amp in args.amp.split(","):
+            name = f"{preset} amp {amp}"
+            if args.device.startswith("cuda"):
+                det, default = (median_rate(preset, args, amp, d) for d in (True, False))
+                print(f"{name}: deterministic cuDNN {det:.0f} img/s, default cuDNN {default:.0f} img/s "
+                      f"({default / det:.3f}x)", flush=True)
+            s, table = profile_steps(preset, args, amp)
+            busy = (f", device busy {s['device_busy_ms']:.2f} ms ({100 * s['busy_share']:.0f}%), "
+                    f"{s['kernels_per_step']:.0f} kernels and copies a step" if args.device.startswith("cuda") else "")
+            print(f"{name}: {s['wall_ms']:.2f} ms a step under the profiler{busy}")
+            print(table, flush=True)
+
+
+if __name__ == "__main__":
+    main()

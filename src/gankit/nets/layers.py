@@ -3,9 +3,9 @@ spectral normalization. Pure tensors in and out; nothing here knows about traini
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
 
 
 class SelfAttention(nn.Module):
@@ -46,6 +46,64 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 _SN_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
+class SpectralNorm(nn.Module):
+    """The parametrization W / sigma(W), sigma estimated by one power iteration per training call:
+    the same numbers, random draws and state_dict keys (`_u`, `_v`) as
+    `torch.nn.utils.parametrizations.spectral_norm`. The difference: a training call replaces the
+    vectors with new tensors where PyTorch's overwrites them. Under torch.compile, TorchInductor
+    saves the `_u` buffer itself for the backward, and the net's next call (D judges the real, then
+    the fake batch) would change it in place, which the backward refuses."""
+
+    def __init__(self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1, eps: float = 1e-12):
+        super().__init__()
+        self.dim, self.n_power_iterations, self.eps = dim, n_power_iterations, eps
+        weight_mat = self._matrix(weight)
+        h, w = weight_mat.shape
+        self.register_buffer("_u", F.normalize(weight_mat.new_empty(h).normal_(0, 1), dim=0, eps=eps))
+        self.register_buffer("_v", F.normalize(weight_mat.new_empty(w).normal_(0, 1), dim=0, eps=eps))
+        self._power_method(weight_mat.detach(), 15)
+
+    def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
+        """The weight as rows x columns, rows along `dim` (output features; ConvTranspose: dim 1)."""
+        if self.dim != 0:
+            weight = weight.permute(self.dim, *(d for d in range(weight.dim()) if d != self.dim))
+        return weight.flatten(1)
+
+    @torch.no_grad()
+    def _power_method(self, weight_mat: torch.Tensor, iterations: int) -> None:
+        for _ in range(iterations):
+            F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps, out=self._u)
+            F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps, out=self._v)
+
+    def _vectors(self, weight_mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """u and v for this call; in training, after one power iteration, whose results replace the
+        buffers rather than overwrite them, so no earlier call's saved tensors change."""
+        if not self.training:  # copies: a later load_state_dict writes into the buffers
+            return self._u.clone(), self._v.clone()
+        u, v = self._u, self._v
+        with torch.no_grad():
+            for _ in range(self.n_power_iterations):
+                u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=self.eps)
+                v = F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=self.eps)
+        self._u, self._v = u, v
+        return u, v
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        weight_mat = self._matrix(weight)
+        u, v = self._vectors(weight_mat.detach())
+        return weight / torch.vdot(u, torch.mv(weight_mat, v))
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        return value  # the stored weight is the unnormalized one
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalization of `module.weight` (rows: dim 1 of a transposed convolution's)."""
+    dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0
+    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight, dim))
+    return module
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:

@@ -263,7 +263,6 @@ class Trainer:
         self.grad_scaler = self._make_grad_scaler() if t.amp == "fp16" else None
         if resume_from is not None:
             self._restore(*resume_from)
-        self._synced_buffers: list[torch.Tensor] = []
         if self.group.active:
             self._join_ranks()
         if t.compile:
@@ -288,7 +287,6 @@ class Trainer:
         if self.grad_scaler is None:  # under fp16 the AveragingGradScaler averages
             for opt in self.recipe.optimizers.values():
                 distributed.average_gradients_before_step(opt, self.group.world)
-        self._synced_buffers = distributed.float_buffers(self.nets.values())
 
     def _make_grad_scaler(self) -> torch.amp.GradScaler:
         if not hasattr(self.recipe, "grad_scaler"):
@@ -331,8 +329,8 @@ class Trainer:
             raise
         if self.grad_scaler is not None:
             self.grad_scaler.update()
-        if self._synced_buffers:
-            distributed.broadcast_tensors(self._synced_buffers)
+        if self.group.active:  # collected anew: spectral norm replaces its vectors at every call
+            distributed.broadcast_tensors(distributed.float_buffers(self.nets.values()))
         return stats
 
     def _any_rank(self, flag: bool | torch.Tensor) -> bool:

@@ -66,9 +66,9 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     context = trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
     with context, profile(activities=activities) as prof:
         start = time.perf_counter()
-        for i in range(PROFILED_STEPS):
-            with trainer._autocast():
-                trainer.recipe.train_step(x, y, trainer.noise_rng, want_stats=False, step=trainer.step + i)
+        for _ in range(PROFILED_STEPS):  # the trainer's step: autocast, the fp16 GradScaler's update
+            trainer._train_step(x, y, want_stats=False)
+            trainer.step += 1
         sync()
         wall = (time.perf_counter() - start) / PROFILED_STEPS
     events = prof.key_averages()

@@ -11,10 +11,12 @@ SPEC.loader.exec_module(bench)
 
 
 def test_profiles_the_steps_of_each_preset(monkeypatch, capsys, mnist_dir):
+    """fp16 too: 20 steps in a row need the GradScaler's update after each."""
     monkeypatch.setattr(sys, "argv", ["step_profile.py", "--data-dir", str(mnist_dir), "--device", "cpu",
-                                      "--presets", "seed-mlp", "--amp", "none", "--rows", "3"])
+                                      "--presets", "seed-mlp", "--amp", "none,fp16", "--rows", "3"])
     bench.main()
     out = capsys.readouterr().out
-    (ms,) = re.findall(r"seed-mlp amp none: ([\d.]+) ms a step under the profiler\n", out)
-    assert 0 < float(ms) < 10_000 and "cuDNN" not in out and "device busy" not in out
-    assert "aten::" in out  # the profiler's operator table
+    times = re.findall(r"seed-mlp amp (none|fp16): ([\d.]+) ms a step under the profiler\n", out)
+    assert [amp for amp, _ in times] == ["none", "fp16"] and all(0 < float(ms) < 10_000 for _, ms in times)
+    assert "cuDNN" not in out and "device busy" not in out
+    assert out.count("aten::") >= 2  # the profiler's operator tables

@@ -39,7 +39,6 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
     assert ours[0] != ours[-1]  # the weights moved: later steps compare trained networks
 
 
-
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
     """With --amp the reference is PyTorch's AMP recipe (autocast networks, float32 BCE, fp16's
@@ -65,6 +64,7 @@ def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
     torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), rtol=2e-2, atol=2e-2)
     assert theirs != plain  # the reference really ran in reduced precision
 
+
 def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
     result = run_speed(str(mnist_dir), ["seed-mlp"], steps=3, repeats=2, sampling_n=20,
                        overrides=["model.hidden=[16,16]", "train.threads=1"])
@@ -78,6 +78,7 @@ def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
     ddpm = next(s for s in result["sampling"] if s["preset"] == "ddpm")
     assert ddpm["samples"] == 1 and ddpm["sampler"] == "ddim-50"  # 20 / 20: a diffusion sample costs 50 passes
     assert "ratio" in format_speed(result) and result["matmul_peak_gflop_s"] > 0
+    assert result["overrides"] == ["model.hidden=[16,16]", "train.threads=1"]  # what ran, in the JSON
 
 
 def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):

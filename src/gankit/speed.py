@@ -266,7 +266,8 @@ def run_speed(data_dir: str, presets: list[str], *, steps: int = 100, repeats: i
     rows = [measure_training(p, data, images, steps, repeats, device, amp, list(overrides or []), peak)
             for p in presets]
     sampling = [measure_sampling(p, device, amp, sampling_n) for p in SAMPLING_PRESETS if p in config_mod.PRESETS]
-    return {"protocol": "speed", "device": str(dev), "amp": amp, "threads": torch.get_num_threads(),
+    return {"protocol": "speed", "device": str(dev), "amp": amp, "overrides": list(overrides or []),
+            "threads": torch.get_num_threads(),
             "matmul_peak_gflop_s": round(peak / 1e9, 1), "training": rows, "sampling": sampling,
             "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
             "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}

@@ -49,7 +49,6 @@ def test_spectral_norm_gives_torchs_numbers_and_keys(kind):
     assert torch.equal(ours.parametrizations.weight[0]._u, u)  # evaluation leaves the vectors alone
 
 
-
 def test_a_training_call_replaces_the_vectors_and_leaves_the_old_ones_alone():
     """What an earlier call saved for its backward must not change when the net is called again."""
     layer = spectral_norm(nn.Linear(6, 1))
@@ -60,6 +59,7 @@ def test_a_training_call_replaces_the_vectors_and_leaves_the_old_ones_alone():
     assert sn._u is not u and sn._v is not v
     assert torch.equal(u, kept[0]) and torch.equal(v, kept[1])
     assert "parametrizations.weight.0._u" in dict(layer.named_buffers())  # still a buffer
+
 
 def test_compiled_spectral_norm_discriminator_trains():
     """With torch's parametrization TorchInductor saved D's `_u` for the backward of its first

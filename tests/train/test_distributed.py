@@ -119,7 +119,7 @@ def _worker(rank: int, port: int, out: str) -> None:
                 "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
                 **tables},
                f"{out}/rank{rank}.pt")
-    straight.close()
+    mlp.close()  # the first trainer joined the group and owns it
     _exit_now()
 
 

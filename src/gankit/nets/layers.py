@@ -54,7 +54,8 @@ class SpectralNorm(nn.Module):
     `torch.nn.utils.parametrizations.spectral_norm`. The difference: a training call replaces the
     vectors with new tensors where PyTorch's overwrites them. Under torch.compile, TorchInductor
     saves the `_u` buffer itself for the backward, and the net's next call (D judges the real, then
-    the fake batch) would change it in place, which the backward refuses."""
+    the fake batch) would change it in place, which the backward refuses. (Replacing also means
+    that `nn.DataParallel` replicas, which gankit does not use, would not pass their updates back.)"""
 
     def __init__(self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1, eps: float = 1e-12):
         super().__init__()

@@ -42,6 +42,13 @@ def test_compiled_networks_train(tmp_path):
     assert result.status == "completed"
 
 
+def test_compiled_spectral_norm_networks_train(tmp_path):
+    """gankit's SpectralNorm under torch.compile on CUDA: with PyTorch's parametrization the first
+    backward failed on an H100 ('modified by an inplace operation'); fixed and tested on the CPU."""
+    cfg = tiny_config("hinge-resnet", steps=6, device="cuda", compile=True)
+    assert Trainer(cfg, tmp_path, progress=False).run().status == "completed"
+
+
 def test_dropout_masks_are_drawn_on_the_gpu_reproducibly_and_leave_its_generator_as_it_was():
     """RankDropout on CUDA: the same step from the same state gives the same weights, and the
     recipe's seeding of the global generators is undone after the step (CUDA's included)."""

@@ -23,7 +23,7 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from gankit.speed import speed_config
+from gankit.speed import _sync, speed_config
 from gankit.train import Trainer
 from gankit.train import trainer as trainer_mod
 
@@ -59,8 +59,7 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     interval_rate(trainer, 10)
     x, y = trainer._batch(0)
     cuda = trainer.device.type == "cuda"
-    sync = (lambda: torch.cuda.synchronize(trainer.device)) if cuda else (lambda: None)
-    sync()
+    _sync(trainer.device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's deterministic kernels on CUDA
     context = trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
@@ -69,7 +68,7 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
         for _ in range(PROFILED_STEPS):  # the trainer's step: autocast, the fp16 GradScaler's update
             trainer._train_step(x, y, want_stats=False)
             trainer.step += 1
-        sync()
+        _sync(trainer.device)
         wall = (time.perf_counter() - start) / PROFILED_STEPS
     events = prof.key_averages()
     # the device's own events (kernels, copies): an operator's row repeats its kernels' time

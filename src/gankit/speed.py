@@ -68,13 +68,12 @@ class ReferenceGAN:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
         self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
 
-    def _d(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            return self.D(x).view(-1).float()
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
 
-    def _g(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            return self.G(z)
+    def _d(self, x: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.D(x).view(-1).float()
 
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -94,7 +93,8 @@ class ReferenceGAN:
         label = torch.full((b,), 1.0, device=self.device)
         err_real = self.criterion(self._d(real), label)
         self._backward(err_real)
-        fake = self._g(z)
+        with self._autocast():
+            fake = self.G(z)
         label.fill_(0.0)
         err_fake = self.criterion(self._d(fake.detach()), label)
         self._backward(err_fake)

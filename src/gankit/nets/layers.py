@@ -60,11 +60,13 @@ class SpectralNorm(nn.Module):
     def __init__(self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1, eps: float = 1e-12):
         super().__init__()
         self.dim, self.n_power_iterations, self.eps = dim, n_power_iterations, eps
-        weight_mat = self._matrix(weight)
+        weight_mat = self._matrix(weight).detach()
         h, w = weight_mat.shape
-        self.register_buffer("_u", F.normalize(weight_mat.new_empty(h).normal_(0, 1), dim=0, eps=eps))
-        self.register_buffer("_v", F.normalize(weight_mat.new_empty(w).normal_(0, 1), dim=0, eps=eps))
-        self._power_method(weight_mat.detach(), 15)
+        u = F.normalize(weight_mat.new_empty(h).normal_(0, 1), dim=0, eps=eps)
+        v = F.normalize(weight_mat.new_empty(w).normal_(0, 1), dim=0, eps=eps)
+        u, v = self._power_iteration(weight_mat, u, v, 15)
+        self.register_buffer("_u", u)
+        self.register_buffer("_v", v)
 
     def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
         """The weight as rows x columns, rows along `dim` (output features; ConvTranspose: dim 1)."""
@@ -73,23 +75,20 @@ class SpectralNorm(nn.Module):
         return weight.flatten(1)
 
     @torch.no_grad()
-    def _power_method(self, weight_mat: torch.Tensor, iterations: int) -> None:
+    def _power_iteration(self, weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+                         iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
         for _ in range(iterations):
-            F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps, out=self._u)
-            F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps, out=self._v)
+            u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=self.eps)
+            v = F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=self.eps)
+        return u, v
 
     def _vectors(self, weight_mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """u and v for this call; in training, after one power iteration, whose results replace the
         buffers rather than overwrite them, so no earlier call's saved tensors change."""
         if not self.training:  # copies: a later load_state_dict writes into the buffers
             return self._u.clone(), self._v.clone()
-        u, v = self._u, self._v
-        with torch.no_grad():
-            for _ in range(self.n_power_iterations):
-                u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=self.eps)
-                v = F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=self.eps)
-        self._u, self._v = u, v
-        return u, v
+        self._u, self._v = self._power_iteration(weight_mat, self._u, self._v, self.n_power_iterations)
+        return self._u, self._v
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         weight_mat = self._matrix(weight)

@@ -5,6 +5,7 @@ timed runs of the same length in one process (so a contended machine slows both 
 
 Prints the compile warm-up time and the median images/s of each side (the trainer's own figure).
 `--memory-formats` runs each side with channels_last and contiguous tensors (four sides).
+`--mode step` compiles the whole training step (train.compile=step) instead of the networks.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--mode", choices=("nets", "step"), default="nets",
+                        help="what the compiled side compiles: the networks (default) or the whole step")
     parser.add_argument("--memory-formats", action="store_true",
                         help="also the contiguous memory format (train.channels_last=false) for each side")
     args = parser.parse_args()
@@ -39,7 +42,7 @@ def main() -> None:
     def trainer(compiled: bool, channels_last: bool = True) -> Trainer:
         cfg = gankit.make_config(args.preset, data=data_cfg, train={
             "steps": 1, "log_every": args.steps, "sample_every": 10 ** 9, "checkpoint_every": 10 ** 9,
-            "threads": args.threads, "compile": compiled, "device": args.device, "channels_last": channels_last})
+            "threads": args.threads, "compile": args.mode if compiled else False, "device": args.device, "channels_last": channels_last})
         return Trainer(cfg, tempfile.mkdtemp(prefix="gankit-compile-"), progress=False, data=data,
                        echo=lambda line: None)
 
@@ -62,7 +65,7 @@ def main() -> None:
         for name, t in sides.items():
             rates[name].append(rate(t))
     medians = {name: statistics.median(v) for name, v in rates.items()}
-    print(json.dumps({"preset": args.preset, **{f"{k}_img_s": v for k, v in medians.items()},
+    print(json.dumps({"preset": args.preset, "mode": args.mode, "threads": args.threads, **{f"{k}_img_s": v for k, v in medians.items()},
                       "ratio": round(medians["compiled"] / medians["eager"], 3), "runs": rates}))
 
 

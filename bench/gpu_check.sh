@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 6's GPU checks in one go (about 7 minutes on one H100/H200):
+# Issue 6's GPU checks in one go (about 7 minutes on one H100 before the step-compiled bench run was added):
 #   1. the CUDA trainer tests (device, exact resume, bf16/fp16, compile) and the DDP/speed tests,
 #   2. `gankit bench speed` on cuda in fp32 and bf16 (images/s against the plain loop, peak share),
+#      and in fp32 with the whole step compiled (train.compile=step),
 #   3. bench/step_profile.py: how busy the GPU is in a step, and deterministic cuDNN's cost,
 #   4. with several GPUs, 1-vs-N process scaling of `gankit train` under torchrun (NCCL).
 # Usage: bash bench/gpu_check.sh [MNIST_DIR]   (default ../shared/data/mnist); results in runs/gpu-check/.
@@ -19,6 +20,9 @@ for amp in none bf16; do
   python3 -m gankit bench speed --data-dir "$DATA" --device cuda --amp "$amp" --repeats 3 \
     --steps-per-repeat 200 --out "$OUT/speed-$amp" --json "$OUT/speed-$amp.json"
 done
+
+python3 -m gankit bench speed --data-dir "$DATA" --device cuda --presets seed-mlp,dcgan,hinge-resnet --repeats 3 \
+  --steps-per-repeat 200 --out "$OUT/speed-step" --json "$OUT/speed-step.json" train.compile=step
 
 python3 bench/step_profile.py --data-dir "$DATA" --device cuda --steps 100 | tee "$OUT/step_profile.txt"
 

@@ -95,7 +95,8 @@ class TrainConfig:
     channels_last: bool = True
     device: str = "auto"            # auto (cuda when present) | cpu | cuda | cuda:i; torchrun: cuda:LOCAL_RANK
     amp: str = "none"               # none | bf16 | fp16 (autocast; fp16 with a GradScaler)
-    compile: bool = False           # torch.compile the networks (first steps are slow while it compiles)
+    compile: bool | str = False     # torch.compile: true or nets (the networks) | step (the recipe's whole
+                                    # training step); the first steps are slow while it compiles
 
 
 @dataclass
@@ -323,6 +324,8 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
         if "None" in str(type_hint):
             return None
         raise ConfigError(f"value '{text}' cannot be empty")
+    if str(type_hint) == "bool | str":  # a switch with named modes (train.compile)
+        return value if isinstance(value, bool) else text.strip()
     if isinstance(current, bool) or "bool" in str(type_hint):
         if not isinstance(value, bool):
             raise ConfigError(f"expected true/false, got '{text}'")
@@ -411,6 +414,8 @@ def _validate_speed_options(cfg: Config) -> None:
     t = cfg.train
     if t.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", t.device):
         raise ConfigError(f"unknown train.device '{t.device}' (choose from: auto, cpu, cuda, cuda:N)")
+    if t.compile not in (False, True, "nets", "step"):
+        raise ConfigError(f"unknown train.compile '{t.compile}' (choose from: false, true or nets, step)")
     if t.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"unknown train.amp '{t.amp}' (choose from: none, bf16, fp16)")
     if t.amp == "fp16" and (cfg.loss.gp or cfg.loss.r1):

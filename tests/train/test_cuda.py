@@ -49,6 +49,19 @@ def test_compiled_spectral_norm_networks_train(tmp_path):
     assert Trainer(cfg, tmp_path, progress=False).run().status == "completed"
 
 
+@pytest.mark.parametrize("preset", ["dcgan", "hinge-resnet"])
+def test_compiled_step_trains_as_the_eager_step(tmp_path, preset):
+    """train.compile=step on CUDA (not yet run on a GPU): the first steps' losses are the eager
+    run's, to the rounding of cuDNN's and TorchInductor's different float32 kernels."""
+    def losses(compile, folder):
+        trainer = Trainer(tiny_config(preset, steps=3, log_every=1, device="cuda", compile=compile), folder,
+                          progress=False, echo=lambda line: None)
+        trainer.run()
+        return torch.tensor([[row["loss_d"], row["loss_g"]] for row in trainer.health.history])
+
+    torch.testing.assert_close(losses("step", tmp_path / "step"), losses(False, tmp_path / "eager"), rtol=1e-3, atol=1e-4)
+
+
 def test_dropout_masks_are_drawn_on_the_gpu_reproducibly_and_leave_its_generator_as_it_was():
     """RankDropout on CUDA: the same step from the same state gives the same weights, and the
     recipe's seeding of the global generators is undone after the step (CUDA's included)."""

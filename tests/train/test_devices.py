@@ -25,6 +25,42 @@ def test_compile_unavailable_is_one_line(tmp_path, monkeypatch):
         Trainer(tiny_config(compile=True), tmp_path, progress=False)
 
 
+def test_compile_modes_parse_and_unknown_ones_are_one_line():
+    assert config_mod.apply_overrides(tiny_config(), ["train.compile=step"]).train.compile == "step"
+    assert config_mod.apply_overrides(tiny_config(), ["train.compile=true"]).train.compile is True
+    with pytest.raises(ConfigError, match="unknown train.compile 'graph'"):
+        config_mod.validate(config_mod.apply_overrides(tiny_config(), ["train.compile=graph"]))
+
+
+def _losses(trainer):
+    trainer.run()
+    return torch.tensor([[row["loss_d"], row["loss_g"]] for row in trainer.health.history])
+
+
+def test_compiled_step_trains_as_the_eager_step(tmp_path):
+    """train.compile=step: Dynamo traces the whole step (losses, optimizer calls), the gradient
+    penalty's double backward runs eagerly (AOTAutograd cannot differentiate twice), and D's
+    dropout masks are PyTorch's own random numbers, so the same seed gives the losses of an
+    eager run (with Inductor's random numbers the masks, and the losses, differ)."""
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        pytest.skip("torch.compile is not supported with this Python/PyTorch")
+    quiet = {"progress": False, "echo": lambda line: None}
+
+    def config(compile):
+        cfg = tiny_config("seed-mlp", steps=3, log_every=1, compile=compile)
+        cfg.model.d_dropout, cfg.loss.gp = 0.3, 1.0
+        return cfg
+
+    eager = _losses(Trainer(config(False), tmp_path / "eager", **quiet))
+    torch._dynamo.reset()
+    frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    compiled = _losses(Trainer(config("step"), tmp_path / "step", **quiet))
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > frames  # something was compiled
+    assert len(eager) == 3 and torch.allclose(compiled, eager, rtol=1e-5, atol=1e-6), (compiled, eager)
+
+
 def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     trainer = Trainer(tiny_config(steps=5, device="cpu", amp="bf16"), tmp_path, progress=False, echo=lambda line: None)
     assert trainer.run().status == "completed"

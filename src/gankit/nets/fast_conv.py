@@ -7,7 +7,7 @@ same scatter, needed in G's step). Here the first is one matmul and a scatter is
 a few shifted adds; D's image layer also runs its LeakyReLU, so that the activation's gradient
 can go to a buffer the layer keeps. Same parameters, state_dict and function as
 `nn.ConvTranspose2d` / `nn.Conv2d` (+ `nn.LeakyReLU`), to float rounding. On other devices, under
-autocast and for other shapes they are those layers; `stock_kernels` switches a net back to
+autocast or torch.compile and for other shapes they are those layers; `stock_kernels` switches a net back to
 PyTorch's own path, which the speed bench's reference loop runs.
 """
 from __future__ import annotations
@@ -80,10 +80,12 @@ def _scatters(image_channels: int, kernel_size, stride, padding, image_size) -> 
             and (image_size[1] + 2 * pw - kw) % sw == 0)
 
 
-def _autocast(x: torch.Tensor) -> bool:
-    """Under AMP the stock layers run: autocast casts inside them, which the Functions here
-    would have to mirror in their backward."""
-    return torch.is_autocast_enabled(x.device.type)
+def _eager_cpu(x: torch.Tensor) -> bool:
+    """Where the Functions here pay: eager CPU code in float32. Under AMP autocast casts inside the
+    stock layers, which the Functions would have to mirror in their backward; under torch.compile
+    TorchInductor gets the stock convolutions (its code for the scatter's shifted adds ran the
+    `dcgan` step at a third of the eager rate)."""
+    return x.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
 
 
 def _channels_last(t: torch.Tensor) -> bool:
@@ -97,8 +99,7 @@ class EdgeConvTranspose2d(nn.ConvTranspose2d):
     fast = True
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if not (self.fast and x.device.type == "cpu" and x.dim() == 4 and output_size is None
-                and not _autocast(x) and _plain(self)):
+        if not (self.fast and _eager_cpu(x) and x.dim() == 4 and output_size is None and _plain(self)):
             return super().forward(x, output_size)
         if x.shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
             out = self._project(x)
@@ -194,8 +195,7 @@ class EdgeConv2d(nn.Conv2d):
         return super().extra_repr() + slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.fast and self.negative_slope is not None and x.device.type == "cpu" and x.dim() == 4
-                and not _autocast(x) and _plain(self)):
+        if self.fast and self.negative_slope is not None and _eager_cpu(x) and x.dim() == 4 and _plain(self):
             return _ConvLeakyReLU.apply(x, self.weight, self.bias, self.stride, self.padding, self.negative_slope,
                                         self._scratch)
         out = super().forward(x)

@@ -78,7 +78,7 @@ class BatchSampler:
         return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
 
 
-def compile_layout(device: torch.device, compile: bool) -> tuple[bool, dict[str, bool]]:
+def compile_layout(device: torch.device, compile: bool | str) -> tuple[bool, dict[str, bool]]:
     """(whether channels_last may be used, TorchInductor options) for a run. On CUDA, Inductor's
     backward of a compiled convolution asserts a stride mismatch (PyTorch 2.11) whenever it meets
     a channels-last tensor, ours or one its own layout optimization made: there a compiled run
@@ -265,6 +265,8 @@ class Trainer:
             self._restore(*resume_from)
         if self.group.active:
             self._join_ranks()
+        #: the recipe's training step, compiled (train.compile=step)
+        self._compiled_step = None
         if t.compile:
             self._compile()
 
@@ -303,8 +305,11 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
     def _compile(self) -> None:
-        """Compile the recipe's networks (checkpoints, EMA and grids keep the plain modules). A
-        failure surfaces at the first step, where `_train_step` turns it into one line."""
+        """Compile the recipe's networks (checkpoints, EMA and grids keep the plain modules), or with
+        train.compile=step its whole training step: Dynamo then traces the losses, penalties and
+        optimizer calls around the networks too, and splits the step where it cannot follow (each
+        backward, PyTorch's fused Adam). A failure surfaces at the first step, where
+        `_train_step` turns it into one line."""
         try:
             import torch._dynamo
 
@@ -314,13 +319,20 @@ class Trainer:
         if not supported:
             raise ConfigError("train.compile=true, but torch.compile is not available with this Python/PyTorch; "
                               "set train.compile=false")
+        # Inductor's own random numbers differ from eager ones: with PyTorch's, a seed gives the same
+        # dropout masks, Gumbel noise and diffusion noise compiled or not
+        options = {"fallback_random": True, **self._compile_options}
+        if self.cfg.train.compile == "step":
+            self._compiled_step = torch.compile(self.recipe.train_step, options=options)
+            return
         for name, net in self.nets.items():
-            self.recipe.nets[name] = torch.compile(net, options=self._compile_options or None)
+            self.recipe.nets[name] = torch.compile(net, options=options)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool) -> dict[str, torch.Tensor]:
         try:
             with self._autocast():
-                stats = self.recipe.train_step(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
+                step_fn = self._compiled_step or self.recipe.train_step
+                stats = step_fn(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
         except Exception as e:
             if self.cfg.train.compile and _raised_by_compiler(e):
                 first = (str(e).strip().splitlines() or [""])[0][:200]

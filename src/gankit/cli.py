@@ -261,9 +261,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
     health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]
-    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; "
-          f"health: {health} (final verdict: {s['final_verdict']}; "
-          f"{', '.join(f'{k} x{v}' for k, v in s['counts'].items())})")
+    verdicts = (f"final verdict: {s['final_verdict']}; {', '.join(f'{k} x{v}' for k, v in s['counts'].items())}"
+                if s["final_verdict"] else "no log step: train.log_every is more than the steps run")
+    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {health} ({verdicts})")
     if result.checkpoint:
         print(f"checkpoint: {result.checkpoint}")
     if grid:

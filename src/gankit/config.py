@@ -324,7 +324,7 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
         if "None" in str(type_hint):
             return None
         raise ConfigError(f"value '{text}' cannot be empty")
-    if str(type_hint) == "bool | str":  # a switch with named modes (train.compile)
+    if "bool" in str(type_hint) and "str" in str(type_hint):  # a switch with named modes (train.compile)
         return value if isinstance(value, bool) else text.strip()
     if isinstance(current, bool) or "bool" in str(type_hint):
         if not isinstance(value, bool):

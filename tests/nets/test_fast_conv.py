@@ -213,10 +213,10 @@ def test_autocast_and_dilation_run_pytorchs_layers():
     torch.testing.assert_close(dilated(z), F.conv_transpose2d(z, dilated.weight, None, 1, 0, 0, 1, 2))
 
 
-def test_compiled_code_gets_pytorchs_layers():
+def test_compiled_code_gets_pytorchs_layers(monkeypatch):
     """Under torch.compile the edge layers hand TorchInductor the stock convolutions (its code for
-    the scatter's shifted adds ran the `dcgan` step at a third of the eager rate); the graph
-    holds them, not the Functions."""
+    the scatter's shifted adds ran the `dcgan` step at a third of the eager rate): with both
+    Functions broken, a compiled pass still runs, forward and backward, and equals eager."""
     targets = []
 
     def recording_backend(gm, example_inputs):
@@ -224,13 +224,26 @@ def test_compiled_code_gets_pytorchs_layers():
         return gm.forward
 
     scatter, image = EdgeConvTranspose2d(8, 1, 4, 2, 1), EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)
-    x = torch.randn(2, 8, 5, 5)
-    assert scatter(x).grad_fn.name() != "ConvolutionBackward0"  # eager: the scatter
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    expected = image(scatter(x))
+    expected_grad, = torch.autograd.grad(expected.sum(), x)
+
+    def broken(*args, **kwargs):
+        raise AssertionError("an edge layer's Function ran under torch.compile")
+
+    monkeypatch.setattr(_Scatter, "apply", broken)
+    monkeypatch.setattr(_ConvLeakyReLU, "apply", broken)
+    with pytest.raises(AssertionError, match="Function ran"):
+        image(scatter(x))  # eager: the Functions
     torch._dynamo.reset()
-    compiled = torch.compile(lambda v: image(scatter(v)), backend=recording_backend)
-    torch.testing.assert_close(compiled(x), image(scatter(x)))
-    torch._dynamo.reset()
-    assert targets == ["conv_transpose2d", "conv2d", "leaky_relu_"], targets
+    try:
+        out = torch.compile(lambda v: image(scatter(v)), backend=recording_backend)(x)
+        grad, = torch.autograd.grad(out.sum(), x)
+    finally:
+        torch._dynamo.reset()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(grad, expected_grad)
+    assert "conv_transpose2d" in targets and "conv2d" in targets, targets
 
 
 @pytest.mark.parametrize("conditional", ["none", "concat", "projection"])

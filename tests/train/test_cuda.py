@@ -52,14 +52,15 @@ def test_compiled_spectral_norm_networks_train(tmp_path):
 @pytest.mark.parametrize("preset", ["dcgan", "hinge-resnet"])
 def test_compiled_step_trains_as_the_eager_step(tmp_path, preset):
     """train.compile=step on CUDA (not yet run on a GPU): the first steps' losses are the eager
-    run's, to the rounding of cuDNN's and TorchInductor's different float32 kernels."""
+    run's, to the rounding of different kernels (cuDNN's convolutions may use TF32 on both sides).
+    A compiled CUDA run keeps the contiguous layout, so the eager side does too."""
     def losses(compile, folder):
-        trainer = Trainer(tiny_config(preset, steps=3, log_every=1, device="cuda", compile=compile), folder,
-                          progress=False, echo=lambda line: None)
+        cfg = tiny_config(preset, steps=3, log_every=1, device="cuda", compile=compile, channels_last=False)
+        trainer = Trainer(cfg, folder, progress=False, echo=lambda line: None)
         trainer.run()
         return torch.tensor([[row["loss_d"], row["loss_g"]] for row in trainer.health.history])
 
-    torch.testing.assert_close(losses("step", tmp_path / "step"), losses(False, tmp_path / "eager"), rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(losses("step", tmp_path / "step"), losses(False, tmp_path / "eager"), rtol=5e-3, atol=1e-3)
 
 
 def test_dropout_masks_are_drawn_on_the_gpu_reproducibly_and_leave_its_generator_as_it_was():

@@ -25,9 +25,12 @@ def test_compile_unavailable_is_one_line(tmp_path, monkeypatch):
         Trainer(tiny_config(compile=True), tmp_path, progress=False)
 
 
-def test_compile_modes_parse_and_unknown_ones_are_one_line():
-    assert config_mod.apply_overrides(tiny_config(), ["train.compile=step"]).train.compile == "step"
-    assert config_mod.apply_overrides(tiny_config(), ["train.compile=true"]).train.compile is True
+def test_compile_modes_parse_and_unknown_ones_are_one_line(tmp_path):
+    for text, mode in (("step", "step"), ("nets", "nets"), ("true", True), ("false", False)):
+        cfg = config_mod.apply_overrides(tiny_config(), [f"train.compile={text}"])
+        assert cfg.train.compile == mode and type(cfg.train.compile) is type(mode)
+        (tmp_path / "config.yaml").write_text(cfg.to_yaml())  # a run's saved config reads back the same
+        assert config_mod.load(tmp_path / "config.yaml").train.compile == mode
     with pytest.raises(ConfigError, match="unknown train.compile 'graph'"):
         config_mod.validate(config_mod.apply_overrides(tiny_config(), ["train.compile=graph"]))
 
@@ -35,6 +38,23 @@ def test_compile_modes_parse_and_unknown_ones_are_one_line():
 def _losses(trainer):
     trainer.run()
     return torch.tensor([[row["loss_d"], row["loss_g"]] for row in trainer.health.history])
+
+
+def test_errors_of_the_recipe_in_a_compiled_step_are_its_own(tmp_path):
+    """Every call into compiled code passes torch._dynamo's eval_frame wrapper: an error of the
+    recipe's code in a compiled step must not be reported as a compile failure."""
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        pytest.skip("torch.compile is not supported with this Python/PyTorch")
+    trainer = Trainer(tiny_config("seed-mlp", steps=2, compile="step"), tmp_path, progress=False, echo=lambda line: None)
+
+    def broken_loss(real, fake):
+        raise ValueError("a bug in the loss")
+
+    trainer.recipe.d_loss = broken_loss
+    with pytest.raises(ValueError, match="a bug in the loss"):
+        trainer.run()
 
 
 def test_compiled_step_trains_as_the_eager_step(tmp_path):

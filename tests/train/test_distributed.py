@@ -115,7 +115,11 @@ def _worker(rank: int, port: int, out: str) -> None:
     straight = Trainer(dcgan_config(steps=8), f"{out}/straight", **quiet)
     straight.run()
     tables = {model: table_fit(model, f"{out}/{model}", batch=20) for model in TABLE_OPTIONS}
-    torch.save({"mlp": _state(mlp), "fp16": _state(fp16), "fp16_scale": fp16.grad_scaler.get_scale(),
+    compiled = mlp_config(batch=8)
+    compiled.train.compile = "step"  # Dynamo traces the optimizer step and its all-reduce hook
+    step_compiled = Trainer(compiled, f"{out}/step_compiled", **quiet)
+    step_compiled.run()
+    torch.save({"mlp": _state(mlp), "step_compiled": _state(step_compiled), "fp16": _state(fp16), "fp16_scale": fp16.grad_scaler.get_scale(),
                 "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
                 **tables},
                f"{out}/rank{rank}.pt")
@@ -163,7 +167,7 @@ def test_a_refused_run_leaves_the_process_group(tmp_path, case, message):
 
 def test_ranks_hold_identical_weights_and_buffers(two_ranks):
     _, (a, b) = two_ranks
-    for run in ("mlp", "fp16", "ddpm", "resumed", "straight", "ctgan", "tvae"):
+    for run in ("mlp", "fp16", "ddpm", "resumed", "straight", "ctgan", "tvae", "step_compiled"):
         assert a[run].keys() == b[run].keys()
         assert all(torch.equal(a[run][k], b[run][k]) for k in a[run]), run
     assert any("running_mean" in k for k in a["straight"])  # batch-norm statistics were compared too
@@ -194,6 +198,14 @@ def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
     for ranks, one in zip(*logged):
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc"):
             assert ranks[key] == pytest.approx(one[key], abs=1e-5), key
+
+
+def test_a_compiled_step_under_two_ranks_trains_as_the_eager_one(two_ranks):
+    """train.compile=step under torchrun: the gradient all-reduce runs outside compiled code (traced,
+    it failed to compile), and the ranks end where the eager ranks do."""
+    _, (a, _) = two_ranks
+    for k in a["mlp"]:
+        torch.testing.assert_close(a["step_compiled"][k], a["mlp"][k], rtol=0, atol=2e-5)
 
 
 def test_diffusion_under_two_ranks_matches_one_process(two_ranks, tmp_path):

@@ -55,6 +55,8 @@ class _Scatter(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if torch.compiler.is_compiling():  # see _ConvLeakyReLU.backward
+            return torch.compiler.disable(_Scatter.backward)(ctx, grad)
         x, weight = ctx.saved_tensors
         grad_x = F.conv2d(grad, weight, None, ctx.stride, ctx.padding) if ctx.needs_input_grad[0] else None
         grad_w = None
@@ -141,6 +143,10 @@ class _ConvLeakyReLU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if torch.compiler.is_compiling():
+            # a compiled step's backward() reaches this graph recorded eagerly (a gradient penalty's
+            # D pass, run outside compiled code): Dynamo would trace it, scratch buffer included
+            return torch.compiler.disable(_ConvLeakyReLU.backward)(ctx, grad)
         x, weight, out = ctx.saved_tensors
         if torch.is_grad_enabled():
             grad = torch.ops.aten.leaky_relu_backward(grad, out, ctx.slope, True)

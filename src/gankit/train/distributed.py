@@ -110,7 +110,11 @@ def float_buffers(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
 def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
     """Replace every rank's gradients by the mean over ranks (the gradient a single process would
     compute on the global batch), in one all-reduce. Parameters without a gradient are left out on
-    every rank alike: recipes take the same code path on every rank."""
+    every rank alike: recipes take the same code path on every rank. Kept out of compiled code
+    (train.compile=step traces the optimizer step and its hooks; Dynamo cannot trace the flat
+    all-reduce's unflattening)."""
+    if torch.compiler.is_compiling():
+        return torch.compiler.disable(average_gradients)(optimizer, world)
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     if not grads:
         return

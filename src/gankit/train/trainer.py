@@ -96,12 +96,22 @@ def _raised_by_compiler(e: BaseException) -> bool:
         return True
     tb = e.__traceback__
     while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if "torchinductor" in name or any(f"torch/{m}/" in name.replace("\\", "/")
-                                          for m in ("_dynamo", "_inductor", "_functorch")):
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        # every call into compiled code passes eval_frame.py's wrapper: an error of the recipe's own
+        # code run by a compiled step (train.compile=step) has that frame and no other of these
+        if "torchinductor" in name or (any(f"torch/{m}/" in name for m in ("_dynamo", "_inductor", "_functorch"))
+                                       and not name.endswith("torch/_dynamo/eval_frame.py")):
             return True
         tb = tb.tb_next
     return False
+
+
+def _compile_failure_line(e: BaseException) -> str:
+    """The compiler's own error in one line: a backend's failure wraps it (its first line is only
+    "backend='inductor' raised:")."""
+    inner = getattr(e, "inner_exception", None) or e
+    first = (str(inner).strip().splitlines() or [""])[0][:200]
+    return f"{type(inner).__name__}: {first}"
 
 
 @contextmanager
@@ -317,8 +327,8 @@ class Trainer:
         except Exception:  # noqa: BLE001 - any import problem means: no compile here
             supported = False
         if not supported:
-            raise ConfigError("train.compile=true, but torch.compile is not available with this Python/PyTorch; "
-                              "set train.compile=false")
+            raise ConfigError(f"train.compile={str(self.cfg.train.compile).lower()}, but torch.compile is not available "
+                              "with this Python/PyTorch; set train.compile=false")
         # Inductor's own random numbers differ from eager ones: with PyTorch's, a seed gives the same
         # dropout masks, Gumbel noise and diffusion noise compiled or not
         options = {"fallback_random": True, **self._compile_options}
@@ -335,8 +345,7 @@ class Trainer:
                 stats = step_fn(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
         except Exception as e:
             if self.cfg.train.compile and _raised_by_compiler(e):
-                first = (str(e).strip().splitlines() or [""])[0][:200]
-                raise GankitError(f"train.compile: torch.compile failed ({type(e).__name__}: {first}); "
+                raise GankitError(f"train.compile: torch.compile failed ({_compile_failure_line(e)}); "
                                   "train without it: train.compile=false") from None
             raise
         if self.grad_scaler is not None:

@@ -90,6 +90,11 @@ def main() -> None:
     rows = []
     print(f"{'case':20} {'steps':>5} {'largest relative loss gap':>26} {'compiled s':>10}")
     for name in names:
+        preset, changes = CASES.get(name, (name, {}))
+        penalty = PRESETS[preset].get("loss", {}).get("gp") or changes.get("loss", {}).get("r1")
+        if args.mode == "nets" and penalty:  # refused by the config: a compiled D cannot be differentiated twice
+            print(f"{name:20} {'refused: a penalty needs --mode step':>43}")
+            continue
         # each trainer compiles anew: without a reset, Dynamo's recompile limit (8 per function)
         # would leave later cases quietly eager
         torch._dynamo.reset()
@@ -98,7 +103,6 @@ def main() -> None:
             start = time.perf_counter()
             compiled = table_losses(name, mode)
         else:
-            preset, changes = CASES[name]
             eager = image_losses(preset, changes, False)
             start = time.perf_counter()
             compiled = image_losses(preset, changes, mode)

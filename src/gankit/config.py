@@ -416,6 +416,10 @@ def _validate_speed_options(cfg: Config) -> None:
         raise ConfigError(f"unknown train.device '{t.device}' (choose from: auto, cpu, cuda, cuda:N)")
     if t.compile not in (False, True, "nets", "step"):
         raise ConfigError(f"unknown train.compile '{t.compile}' (choose from: false, true or nets, step)")
+    if t.compile in (True, "nets") and (cfg.loss.gp or cfg.loss.r1):
+        raise ConfigError("train.compile=true with loss.gp or loss.r1 is not supported (the penalty differentiates "
+                          "the compiled D twice, which AOTAutograd cannot): use train.compile=step, which runs "
+                          "the penalty eagerly")
     if t.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"unknown train.amp '{t.amp}' (choose from: none, bf16, fp16)")
     if t.amp == "fp16" and (cfg.loss.gp or cfg.loss.r1):

@@ -33,6 +33,10 @@ def test_compile_modes_parse_and_unknown_ones_are_one_line(tmp_path):
         assert config_mod.load(tmp_path / "config.yaml").train.compile == mode
     with pytest.raises(ConfigError, match="unknown train.compile 'graph'"):
         config_mod.validate(config_mod.apply_overrides(tiny_config(), ["train.compile=graph"]))
+    # compiled networks cannot be differentiated twice (a penalty's gradient of D's input gradient)
+    with pytest.raises(ConfigError, match="use train.compile=step"):
+        config_mod.validate(config_mod.apply_overrides(tiny_config("wgan-gp"), ["train.compile=true"]))
+    config_mod.validate(config_mod.apply_overrides(tiny_config("wgan-gp"), ["train.compile=step"]))
 
 
 def _losses(trainer):

@@ -46,8 +46,6 @@ def image_losses(preset: str, changes: dict, compile) -> list[list[float]]:
              "data": {"source": "digits"},
              "train": {"steps": STEPS, "log_every": 1, "sample_every": 10 ** 6, "checkpoint_every": 10 ** 6,
                        "device": "cpu", "compile": compile}}
-    if preset.startswith("ddpm"):
-        small["model"]["width"] = 8
     cfg = gankit.make_config(preset, **_merge(small, changes))
     folder = tempfile.mkdtemp(prefix="gankit-parity-")
     trainer = Trainer(cfg, folder, progress=False, echo=lambda line: None)

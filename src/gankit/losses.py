@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .compiling import outside_compiled_code
 from .shard import ONE_PROCESS, Shard, rank_draw
 
 Tensor = torch.Tensor
@@ -107,17 +108,15 @@ OUTPUT_KIND = {"minimax": "logit", "non-saturating": "logit", "relativistic": "r
 """
 
 
+@outside_compiled_code
 def _input_grad(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """d sum(D(x)) / dx as an (N, features) tensor, with its graph, so a penalty on it trains D.
 
     x is detached first: a penalty regularizes D at sample points, it never trains G. The sum gives
     per-sample gradients only when D treats samples independently (not with minibatch-std).
     Kept out of compiled code, whose AOTAutograd cannot differentiate twice: under
-    train.compile=step the penalty's D pass runs eagerly. (Disabled where it is traced, not by a
-    decorator, which would import torch._dynamo with gankit and double the CLI's start-up time.)
+    train.compile=step the penalty's D pass runs eagerly.
     """
-    if torch.compiler.is_compiling():
-        return torch.compiler.disable(_input_grad)(d_fn, x)
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(d_fn(x).sum(), x, create_graph=True)
     return grad.flatten(1)

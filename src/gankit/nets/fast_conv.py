@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..compiling import outside_compiled_code
+
 # Up to this many channels x kernel taps on the image side, a scatter beats oneDNN's kernel
 # (1 or 3 image channels of a 4 x 4 kernel; measured in bench/edge_conv.py).
 SCATTER_MAX_COLUMNS = 48
@@ -54,9 +56,8 @@ class _Scatter(torch.autograd.Function):
         return _phase_scatter(x, weight, stride, padding)
 
     @staticmethod
+    @outside_compiled_code  # see _ConvLeakyReLU.backward
     def backward(ctx, grad):
-        if torch.compiler.is_compiling():  # see _ConvLeakyReLU.backward
-            return torch.compiler.disable(_Scatter.backward)(ctx, grad)
         x, weight = ctx.saved_tensors
         grad_x = F.conv2d(grad, weight, None, ctx.stride, ctx.padding) if ctx.needs_input_grad[0] else None
         grad_w = None
@@ -141,12 +142,11 @@ class _ConvLeakyReLU(torch.autograd.Function):
         ctx.scatter_input = _scatters(weight.shape[1], weight.shape[2:], stride, padding, x.shape[2:])
         return out
 
+    # a compiled step's backward() can reach a graph recorded eagerly (a gradient penalty's D
+    # pass): Dynamo would trace this backward, scratch buffer included
     @staticmethod
+    @outside_compiled_code
     def backward(ctx, grad):
-        if torch.compiler.is_compiling():
-            # a compiled step's backward() reaches this graph recorded eagerly (a gradient penalty's
-            # D pass, run outside compiled code): Dynamo would trace it, scratch buffer included
-            return torch.compiler.disable(_ConvLeakyReLU.backward)(ctx, grad)
         x, weight, out = ctx.saved_tensors
         if torch.is_grad_enabled():
             grad = torch.ops.aten.leaky_relu_backward(grad, out, ctx.slope, True)

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from ..compiling import outside_compiled_code
 from ..errors import ConfigError
 
 
@@ -107,14 +108,13 @@ def float_buffers(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
     return [b for m in modules for b in m.buffers() if b.is_floating_point()]
 
 
+@outside_compiled_code
 def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
     """Replace every rank's gradients by the mean over ranks (the gradient a single process would
     compute on the global batch), in one all-reduce. Parameters without a gradient are left out on
     every rank alike: recipes take the same code path on every rank. Kept out of compiled code
     (train.compile=step traces the optimizer step and its hooks; Dynamo cannot trace the flat
     all-reduce's unflattening)."""
-    if torch.compiler.is_compiling():
-        return torch.compiler.disable(average_gradients)(optimizer, world)
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     if not grads:
         return

@@ -24,7 +24,7 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
                        torch.device("cpu"))
     fast = [m.fast for net in trainer.nets.values() for m in net.modules() if hasattr(m, "fast")]
     stock = [m.fast for net in (ref.G, ref.D) for m in net.modules() if hasattr(m, "fast")]
-    assert all(fast) and not any(stock) and len(fast) == (3 if preset == "dcgan" else 0)  # edge layers: ours only
+    assert all(fast) and not any(stock) and len(fast) == (4 if preset == "dcgan" else 0)  # edge layers: ours only
     ours, theirs = [], []
     for step in range(5):
         x, y = trainer._batch(step)

@@ -97,6 +97,29 @@ def test_image_layer_has_second_derivatives():
     assert torch.autograd.gradgradcheck(layer, (x, w, b))
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_logit_layer_is_one_matmul(channels_last, bias):
+    """D's last layer, a kernel as large as its input: one matmul, in either layout of the input
+    and the weight, with the gradients and second derivatives of the convolution."""
+    layer = _double(EdgeConv2d(6, 2, 5, 1, 0, bias=bias))
+    x = torch.randn(4, 6, 5, 5, dtype=torch.float64)
+    if channels_last:
+        layer, x = layer.to(memory_format=CL), x.to(memory_format=CL)
+    x.requires_grad_()
+    out = layer(x)
+    ref = F.conv2d(x, layer.weight, layer.bias)
+    assert out.grad_fn.next_functions[0][0].name() in ("MmBackward0", "AddmmBackward0")  # under the view
+    assert out.shape == (4, 2, 1, 1)
+    torch.testing.assert_close(out, ref)
+    params = [x, layer.weight] + ([layer.bias] if bias else [])
+    for a, b in zip(_grads(out, *params), _grads(ref, *params)):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradgradcheck(layer, (x,))
+    mixed = layer(x.detach().contiguous())  # an input laid out unlike the weight
+    torch.testing.assert_close(mixed, ref)
+
+
 def test_other_shapes_and_devices_fall_back_to_pytorch():
     wide = EdgeConvTranspose2d(8, 16, 4, 2, 1)                 # 16 x 16 columns: oneDNN's kernel is good
     odd = EdgeConvTranspose2d(8, 1, 3, 2, 1)                   # kernel not a multiple of the stride
@@ -104,6 +127,9 @@ def test_other_shapes_and_devices_fall_back_to_pytorch():
     assert odd(torch.randn(2, 8, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
     plain = EdgeConv2d(1, 4, 4, 2, 1)                          # no fused activation, no input gradient
     assert plain(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
+    logit = EdgeConv2d(4, 1, 4, 1, 0)
+    assert logit(torch.randn(2, 4, 5, 5)).grad_fn.name() == "ConvolutionBackward0"  # kernel smaller than input
+    assert EdgeConv2d(4, 1, 4, 1, 1)(torch.randn(2, 4, 4, 4)).grad_fn.name() == "ConvolutionBackward0"  # padded
 
 
 def test_stock_kernels_runs_pytorchs_convolutions_with_the_same_result():
@@ -112,7 +138,7 @@ def test_stock_kernels_runs_pytorchs_convolutions_with_the_same_result():
     z = torch.randn(4, 16)
     fast_out = d(g(z))
     names = {n.name() for n in _graph(fast_out)}
-    assert {"_ScatterBackward", "_ConvLeakyReLUBackward"} <= names
+    assert {"_ScatterBackward", "_ConvLeakyReLUBackward", "AddmmBackward0"} <= names
     stock_out = stock_kernels(d)(stock_kernels(g)(z))
     stock_names = {n.name() for n in _graph(stock_out)}
     assert not any(n.startswith("_") for n in stock_names) and "LeakyReluBackward1" in stock_names

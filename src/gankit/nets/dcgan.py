@@ -113,7 +113,7 @@ class DCGANDiscriminator(nn.Module):
                        nn.LeakyReLU(0.2, inplace=True)]
         if minibatch_std:
             layers.append(MinibatchStd(minibatch_std))
-        layers.append(nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))
+        layers.append(EdgeConv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))  # the logit layer
         self.net = nn.Sequential(*layers)
         if self.projection:
             self.embed = nn.Embedding(num_classes, widths[-1])

@@ -3,9 +3,10 @@
 oneDNN runs three of the `dcgan` networks' convolutions far below the rate of their middle layers
 (`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last layer (a
 transposed convolution to 1 or 3 image channels) and the input gradient of D's image layer (the
-same scatter, needed in G's step). Here the first is one matmul and a scatter is one matmul plus
-a few shifted adds; D's image layer also runs its LeakyReLU, so that the activation's gradient
-can go to a buffer the layer keeps. Same parameters, state_dict and function as
+same scatter, needed in G's step); and for D's logit layer, a kernel as large as its input, the
+fixed cost of each oneDNN call exceeds its arithmetic. Here the first and the last are one matmul
+each and a scatter is one matmul plus a few shifted adds; D's image layer also runs its
+LeakyReLU, so that the activation's gradient can go to a buffer the layer keeps. Same parameters, state_dict and function as
 `nn.ConvTranspose2d` / `nn.Conv2d` (+ `nn.LeakyReLU`), to float rounding. On other devices, under
 autocast or torch.compile and for other shapes they are those layers; `stock_kernels` switches a net back to
 PyTorch's own path, which the speed bench's reference loop runs.
@@ -186,8 +187,9 @@ class _Scratch:
 
 
 class EdgeConv2d(nn.Conv2d):
-    """nn.Conv2d on few input channels (D's image layer), with D's LeakyReLU fused in when
-    `negative_slope` is given; on the CPU its backward is `_ConvLeakyReLU`'s."""
+    """nn.Conv2d at either end of D: on few input channels (the image layer), with D's LeakyReLU
+    fused in when `negative_slope` is given, its backward on the CPU is `_ConvLeakyReLU`'s; with a
+    kernel as large as its input (the logit layer), it is one matmul on the CPU."""
 
     fast = True
 
@@ -201,11 +203,25 @@ class EdgeConv2d(nn.Conv2d):
         return super().extra_repr() + slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fast and self.negative_slope is not None and _eager_cpu(x) and x.dim() == 4 and _plain(self):
+        fast = self.fast and _eager_cpu(x) and x.dim() == 4 and _plain(self)
+        if fast and self.negative_slope is not None:
             return _ConvLeakyReLU.apply(x, self.weight, self.bias, self.stride, self.padding, self.negative_slope,
                                         self._scratch)
+        if fast and tuple(x.shape[2:]) == self.kernel_size and self.padding == (0, 0):
+            return self._full(x)
         out = super().forward(x)
         return out if self.negative_slope is None else F.leaky_relu_(out, self.negative_slope)
+
+    def _full(self, x: torch.Tensor) -> torch.Tensor:
+        """A kernel as large as the input: out[n, o] = <x[n], w[o]> + b[o], one matmul over the
+        flattened input, read in the order it is laid out (channels-last: a free view of x and w)."""
+        weight = self.weight  # read once: a parametrized weight (spectral norm) is recomputed per read
+        n, o = len(x), weight.shape[0]
+        if _channels_last(x):
+            x, weight = x.permute(0, 2, 3, 1), weight.permute(0, 2, 3, 1)
+        rows, w = x.reshape(n, -1), weight.reshape(o, -1).t()
+        out = rows @ w if self.bias is None else torch.addmm(self.bias, rows, w)
+        return out.view(n, o, 1, 1)
 
 
 def stock_kernels(module: nn.Module) -> nn.Module:

@@ -17,22 +17,29 @@ class EMA:
         self.decay, self.start = decay, start
         self.nets = {n: copy.deepcopy(nets[n]).requires_grad_(False).eval() for n in names}
         self._sources = {n: nets[n] for n in names}
+        # the tensors are paired once (a net's tensors are updated in place from here on: optimizer
+        # steps, load_state_dict, broadcasts); regathering them each step cost more than the averaging
+        self._averaged: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        self._copied: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for n in names:
+            self._pair(self.nets[n], nets[n])
+
+    def _pair(self, avg: nn.Module, src: nn.Module) -> None:
+        self._averaged[0].extend(avg.parameters())
+        self._averaged[1].extend(src.parameters())
+        for (name, a), s in zip(avg.named_buffers(), src.buffers()):
+            if a.is_floating_point() and not name.endswith(("_u", "_v")):
+                self._averaged[0].append(a)
+                self._averaged[1].append(s)
+            else:
+                self._copied.append((a, s))
 
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Called after optimizer step `step` (0-based); copies outright before `start`."""
-        weight = 1.0 if step < self.start else 1.0 - self.decay
-        for name, avg in self.nets.items():
-            src = self._sources[name]
-            averaged = [(a, s) for (name, a), s in zip(avg.named_buffers(), src.buffers())
-                        if a.is_floating_point() and not name.endswith(("_u", "_v"))]
-            avg_t = [*avg.parameters(), *(a for a, _ in averaged)]
-            src_t = [*src.parameters(), *(s for _, s in averaged)]
-            torch._foreach_lerp_(avg_t, src_t, weight)
-            kept = {id(a) for a, _ in averaged}
-            for a, s in zip(avg.buffers(), src.buffers()):
-                if id(a) not in kept:
-                    a.copy_(s)
+        torch._foreach_lerp_(*self._averaged, 1.0 if step < self.start else 1.0 - self.decay)
+        for a, s in self._copied:
+            a.copy_(s)
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         return {n: m.state_dict() for n, m in self.nets.items()}

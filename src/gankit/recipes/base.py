@@ -13,18 +13,20 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..optim import FusedAdam
 
 
 def make_optimizer(params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fused: bool = False) -> torch.optim.Optimizer:
     """The config's optimizer for any recipe's parameters: `optim.name` (adam | rmsprop) with its
     betas and `optim.weight_decay`, so every family reads the same options. Adam is one fused
-    kernel where the recipe asks (`fused`: the GAN's hot path, CPU and CUDA) and multi-tensor
-    (foreach) otherwise; RMSprop has no fused form."""
+    kernel where the recipe asks (`fused`: the GAN's hot path, CPU and CUDA; `gankit.optim`) and
+    multi-tensor (foreach) otherwise; RMSprop has no fused form."""
     o = cfg.optim
     if o.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=o.weight_decay, foreach=True)
-    kernel = {"fused": True} if fused else {"foreach": True}
-    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, **kernel)
+    if fused:
+        return FusedAdam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, foreach=True)
 
 
 def generate_in_chunks(recipe: "Recipe", latents: torch.Tensor, labels: torch.Tensor | None = None,

@@ -1,0 +1,84 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from gankit import optim as optim_mod
+from gankit.optim import FusedAdam
+
+
+def _pair(weight_decay: float = 0.0, **kwargs):
+    """The same little net twice, one under torch.optim's fused Adam, one under FusedAdam."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(36, 3))
+    twin = copy.deepcopy(net)
+    ref = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, fused=True, **kwargs)
+    ours = FusedAdam(twin.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, **kwargs)
+    return (net, ref), (twin, ours)
+
+
+def _grads(net: nn.Module, seed: int, skip_last: bool = False) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for i, p in enumerate(net.parameters()):
+        p.grad = None if skip_last and i >= 4 else torch.randn(p.shape, generator=g)
+
+
+def _short_path_calls(opt: FusedAdam, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = torch._fused_adam_
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_fused_adam_", counting)
+    monkeypatch.setattr(optim_mod, "_ADAM_STEP", lambda self, closure=None: calls.append(0))
+    return calls
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_steps_are_torch_optims_bit_for_bit(weight_decay):
+    """Learning-rate changes, parameters without a gradient, a checkpoint round trip."""
+    (net, ref), (twin, ours) = _pair(weight_decay)
+    for step in range(6):
+        for m in (net, twin):
+            _grads(m, seed=step, skip_last=step == 3)
+        if step == 2:
+            for opt in (ref, ours):
+                opt.param_groups[0]["lr"] = 3e-3
+        if step == 4:  # resume: state loaded into a new optimizer
+            ours = FusedAdam(twin.parameters(), lr=3e-3, betas=(0.5, 0.99), weight_decay=weight_decay)
+            ours.load_state_dict(copy.deepcopy(ref.state_dict()))
+        ref.step()
+        ours.step()
+    for a, b in zip(net.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(ref.state.values(), ours.state.values()):
+        assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+
+
+def test_short_path_runs_after_the_first_step_and_hooks_still_run(monkeypatch):
+    _, (twin, ours) = _pair()
+    hooked: list[int] = []
+    ours.register_step_pre_hook(lambda opt, args, kwargs: hooked.append(1))
+    _grads(twin, seed=0)
+    ours.step()  # creates the state: torch.optim's path
+    calls = _short_path_calls(ours, monkeypatch)
+    ours.step()
+    assert calls == [1] and len(hooked) == 2
+
+
+@pytest.mark.parametrize("case", ["amsgrad", "grad_scaler", "closure", "two_groups"])
+def test_other_options_take_torch_optims_path(case, monkeypatch):
+    _, (twin, ours) = _pair(amsgrad=case == "amsgrad")
+    if case == "two_groups":
+        params = list(twin.parameters())
+        ours = FusedAdam([{"params": params[:2]}, {"params": params[2:]}], lr=1e-2)
+    _grads(twin, seed=0)
+    ours.step()
+    calls = _short_path_calls(ours, monkeypatch)
+    if case == "grad_scaler":  # the fp16 GradScaler hands over its scale and inf flag this way
+        ours.grad_scale, ours.found_inf = torch.ones(()), torch.zeros(())
+    ours.step((lambda: None) if case == "closure" else None)
+    assert calls == [0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gankit import cli
 from gankit.train import checkpoint as ckpt
 
 TINY = ["model.width=8", "train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10"]
@@ -212,12 +213,16 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "confstr") or not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"),
-                    reason="the allocator setting is glibc's")
-def test_cli_process_reuses_freed_memory():
+@pytest.mark.skipif(not cli._glibc(), reason="the allocator setting is glibc's")
+def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
     """DCGAN-sized CPU steps page-fault hundreds of times each under glibc's defaults (measured
-    here: 420-990) and almost never once the CLI has set the allocator (0-10)."""
+    here: 420-990) and almost never once the CLI has set the allocator (0-10); the CLI sets it
+    before any command, unless the environment holds allocator settings of the user's own."""
+    env = {k: v for k, v in os.environ.items() if k not in cli._ALLOCATOR_SETTINGS and k != "LD_PRELOAD"}
     faults = {mode: float(subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, mode], capture_output=True,
-                                         text=True, check=True).stdout)
+                                         text=True, check=True, env=env).stdout)
               for mode in ("off", "on")}
     assert faults["on"] < 0.1 * faults["off"], faults
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))
+    assert cli.main(["info", str(tmp_path / "no-run")]) == 2 and calls == [1]

@@ -33,7 +33,7 @@ def _short_path_calls(opt: FusedAdam, monkeypatch) -> list[int]:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(torch, "_fused_adam_", counting)
-    monkeypatch.setattr(optim_mod, "_ADAM_STEP", lambda self, closure=None: calls.append(0))
+    monkeypatch.setattr(optim_mod, "adam_step", lambda self, closure=None: calls.append(0))
     return calls
 
 
@@ -82,3 +82,24 @@ def test_other_options_take_torch_optims_path(case, monkeypatch):
         ours.grad_scale, ours.found_inf = torch.ones(()), torch.zeros(())
     ours.step((lambda: None) if case == "closure" else None)
     assert calls == [0]
+
+
+def test_grad_scaler_steps_skip_infs_as_torch_optims_do():
+    """fp16's GradScaler through FusedAdam, end to end: a step with an inf gradient is skipped (no
+    parameter or state changes), the others equal torch.optim's fused Adam bit for bit."""
+    (net, ref), (twin, ours) = _pair()
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0 ** 8) for _ in range(2)]
+    for step in range(4):
+        for m, opt, scaler in ((net, ref, scalers[0]), (twin, ours, scalers[1])):
+            opt.zero_grad()
+            scaler.scale(m(torch.randn(3, 2, 5, 5, generator=torch.Generator().manual_seed(step))).square().mean()).backward()
+            if step == 2:
+                next(m.parameters()).grad.view(-1)[0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+    assert ours.state[next(twin.parameters())]["step"].item() == 3  # four steps, one skipped
+    assert scalers[0].get_scale() == scalers[1].get_scale() == 2.0 ** 7
+    for a, b in zip(net.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(ref.state.values(), ours.state.values()):
+        assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))

@@ -590,18 +590,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+# the user's own allocator settings, which the CLI leaves alone
+_ALLOCATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+
+
+def _glibc() -> bool:
+    try:  # macOS lacks the name (ValueError), musl refuses it (OSError)
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def keep_freed_memory() -> None:
     """glibc hands blocks above 128 KB back to the kernel when they are freed, so every step's
-    activations and gradients come back as fresh pages: hundreds of page faults a step, 3-5% of a
+    activations and gradients come back as fresh pages: hundreds of page faults a step, 1-5% of a
     `dcgan` step on the CPU. The CLI owns its process, and keeps freed blocks of up to 32 MB for
-    reuse, as PyTorch's CUDA allocator does (the process keeps its peak memory). Not glibc: nothing."""
-    if not hasattr(os, "confstr") or not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+    reuse, as PyTorch's CUDA allocator does (the process keeps its peak memory). Not glibc, or
+    allocator settings of the user's own in the environment: nothing."""
+    if not _glibc() or any(v in os.environ for v in _ALLOCATOR_SETTINGS):
         return
-    libc = ctypes.CDLL(None)  # the C library the interpreter runs on
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError):
+        return
     m_trim_threshold, m_mmap_threshold = -1, -3
     # setting either ends glibc's own adjustment of both (freeing a large block raises them): set both
-    libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest
-    libc.mallopt(m_trim_threshold, 1 << 30)
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

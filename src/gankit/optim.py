@@ -12,10 +12,6 @@ from __future__ import annotations
 import torch
 
 
-# torch.optim wraps each optimizer class's step once in the function that runs the step hooks
-_ADAM_STEP = getattr(torch.optim.Adam.step, "__wrapped__", torch.optim.Adam.step)
-
-
 class FusedAdam(torch.optim.Adam):
     """torch.optim.Adam(fused=True) with a shorter path for the common step; the optimizer's hooks
     (gankit's gradient all-reduce under torchrun) run as for any optimizer."""
@@ -25,13 +21,14 @@ class FusedAdam(torch.optim.Adam):
 
     def step(self, closure=None):
         tensors = None if closure is not None or torch.compiler.is_compiling() else self._kernel_inputs()
-        if tensors is None:  # Adam's step without its hook wrapper: this step's wrapper ran the hooks
-            return _ADAM_STEP(self, closure)
+        if tensors is None:
+            return adam_step(self, closure)
         group = self.param_groups[0]
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(tensors[4], 1)
-        torch._fused_adam_(*tensors[:4], [], tensors[4], amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
-                           weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+        with torch.no_grad():
+            torch._foreach_add_(tensors[4], 1)
+            torch._fused_adam_(*tensors[:4], [], tensors[4], amsgrad=False, lr=group["lr"], beta1=beta1,
+                               beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
         return None
 
     def _kernel_inputs(self) -> tuple[list[torch.Tensor], ...] | None:
@@ -42,7 +39,7 @@ class FusedAdam(torch.optim.Adam):
             return None
         group = self.param_groups[0]
         if (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"]
-                or group["decoupled_weight_decay"] or isinstance(group["lr"], torch.Tensor)):
+                or group.get("decoupled_weight_decay") or isinstance(group["lr"], torch.Tensor)):
             return None
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
         device = dtype = None
@@ -60,3 +57,10 @@ class FusedAdam(torch.optim.Adam):
             exp_avg_sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
         return (params, grads, exp_avgs, exp_avg_sqs, steps) if params else None
+
+
+def adam_step(optimizer: torch.optim.Adam, closure=None):
+    """torch.optim.Adam's step without the wrapper that runs the step hooks (the caller's step ran
+    them): torch.optim wraps a class's step in it once, at the class's first instance."""
+    step = torch.optim.Adam.step
+    return (step.__wrapped__ if getattr(step, "hooked", False) else step)(optimizer, closure)

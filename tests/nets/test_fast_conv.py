@@ -118,6 +118,7 @@ def test_logit_layer_is_one_matmul(channels_last, bias):
     assert torch.autograd.gradgradcheck(layer, (x,))
     mixed = layer(x.detach().contiguous())  # an input laid out unlike the weight
     torch.testing.assert_close(mixed, ref)
+    assert layer(x[:0]).shape == (0, 2, 1, 1)  # an empty batch, as nn.Conv2d
 
 
 def test_other_shapes_and_devices_fall_back_to_pytorch():

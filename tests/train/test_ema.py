@@ -1,15 +1,20 @@
 import copy
 
+import pytest
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
+from gankit.nets.layers import spectral_norm as gankit_spectral_norm
 from gankit.train.ema import EMA
 
+# torch's spectral norm updates its vectors in place; gankit's replaces them at every call
+SPECTRAL_NORMS = [torch_spectral_norm, gankit_spectral_norm]
 
-def _net() -> nn.Module:
+
+def _net(sn=torch_spectral_norm) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(spectral_norm(nn.Conv2d(2, 3, 3)), nn.BatchNorm2d(3))
+    return nn.Sequential(sn(nn.Conv2d(2, 3, 3)), nn.BatchNorm2d(3))
 
 
 def _train(net: nn.Module, seed: int) -> None:
@@ -21,8 +26,9 @@ def _train(net: nn.Module, seed: int) -> None:
     net.train()(torch.randn(4, 2, 5, 5, generator=g))
 
 
-def test_average_follows_the_formula_for_every_kind_of_tensor():
-    net = _net()
+@pytest.mark.parametrize("sn", SPECTRAL_NORMS)
+def test_average_follows_the_formula_for_every_kind_of_tensor(sn):
+    net = _net(sn)
     ema = EMA({"G": net, "D": nn.Linear(2, 2)}, ("G",), decay=0.9, start=1)
     expected = copy.deepcopy(net)
     for step in range(4):
@@ -43,10 +49,11 @@ def test_average_follows_the_formula_for_every_kind_of_tensor():
     assert not any(p.requires_grad for p in ema.nets["G"].parameters())
 
 
-def test_tensors_loaded_in_place_after_creation_are_followed():
+@pytest.mark.parametrize("sn", SPECTRAL_NORMS)
+def test_tensors_loaded_in_place_after_creation_are_followed(sn):
     """Resume loads a checkpoint into the nets and the EMA after the EMA was built: the pairs made
     at construction must still be the tensors the nets use."""
-    net, other = _net(), _net()
+    net, other = _net(sn), _net(sn)
     _train(other, seed=7)
     ema = EMA({"G": net}, ("G",), decay=0.5)
     net.load_state_dict(other.state_dict())

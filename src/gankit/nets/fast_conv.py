@@ -219,7 +219,7 @@ class EdgeConv2d(nn.Conv2d):
         n, o = len(x), weight.shape[0]
         if _channels_last(x):
             x, weight = x.permute(0, 2, 3, 1), weight.permute(0, 2, 3, 1)
-        rows, w = x.reshape(n, -1), weight.reshape(o, -1).t()
+        rows, w = x.reshape(n, weight[0].numel()), weight.reshape(o, -1).t()  # n may be 0
         out = rows @ w if self.bias is None else torch.addmm(self.bias, rows, w)
         return out.view(n, o, 1, 1)
 

@@ -17,29 +17,33 @@ class EMA:
         self.decay, self.start = decay, start
         self.nets = {n: copy.deepcopy(nets[n]).requires_grad_(False).eval() for n in names}
         self._sources = {n: nets[n] for n in names}
-        # the tensors are paired once (a net's tensors are updated in place from here on: optimizer
-        # steps, load_state_dict, broadcasts); regathering them each step cost more than the averaging
-        self._averaged: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
-        self._copied: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # parameters are paired once (updated in place from here on: optimizer steps,
+        # load_state_dict, broadcasts); regathering them each step cost more than the averaging.
+        # Buffers are looked up by name at each update: gankit's spectral norm replaces its vectors
+        self._params: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        self._buffers: list[tuple[dict, dict, str, bool]] = []  # the modules' buffer dicts, name, averaged
         for n in names:
             self._pair(self.nets[n], nets[n])
 
     def _pair(self, avg: nn.Module, src: nn.Module) -> None:
-        self._averaged[0].extend(avg.parameters())
-        self._averaged[1].extend(src.parameters())
-        for (name, a), s in zip(avg.named_buffers(), src.buffers()):
-            if a.is_floating_point() and not name.endswith(("_u", "_v")):
-                self._averaged[0].append(a)
-                self._averaged[1].append(s)
-            else:
-                self._copied.append((a, s))
+        self._params[0].extend(avg.parameters())
+        self._params[1].extend(src.parameters())
+        for a, s in zip(avg.modules(), src.modules()):
+            for name, buffer in a.named_buffers(recurse=False):
+                average = buffer.is_floating_point() and not name.endswith(("_u", "_v"))
+                self._buffers.append((a._buffers, s._buffers, name, average))
 
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Called after optimizer step `step` (0-based); copies outright before `start`."""
-        torch._foreach_lerp_(*self._averaged, 1.0 if step < self.start else 1.0 - self.decay)
-        for a, s in self._copied:
-            a.copy_(s)
+        averaged, sources = list(self._params[0]), list(self._params[1])
+        for a, s, name, average in self._buffers:
+            if average:
+                averaged.append(a[name])
+                sources.append(s[name])
+            else:
+                a[name].copy_(s[name])
+        torch._foreach_lerp_(averaged, sources, 1.0 if step < self.start else 1.0 - self.decay)
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         return {n: m.state_dict() for n, m in self.nets.items()}

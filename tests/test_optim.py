@@ -8,10 +8,13 @@ from gankit import optim as optim_mod
 from gankit.optim import FusedAdam
 
 
-def _pair(weight_decay: float = 0.0, **kwargs):
+def _pair(weight_decay: float = 0.0, channels_last: bool = False, **kwargs):
     """The same little net twice, one under torch.optim's fused Adam, one under FusedAdam."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(36, 3))
+    if channels_last:  # the conv weight, as the trainer lays out image nets
+        net = net.to(memory_format=torch.channels_last)
+        assert not net[0].weight.is_contiguous()
     twin = copy.deepcopy(net)
     ref = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, fused=True, **kwargs)
     ours = FusedAdam(twin.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, **kwargs)
@@ -21,7 +24,8 @@ def _pair(weight_decay: float = 0.0, **kwargs):
 def _grads(net: nn.Module, seed: int, skip_last: bool = False) -> None:
     g = torch.Generator().manual_seed(seed)
     for i, p in enumerate(net.parameters()):
-        p.grad = None if skip_last and i >= 4 else torch.randn(p.shape, generator=g)
+        # laid out as the weight (channels-last ones too), as backward() leaves gradients
+        p.grad = None if skip_last and i >= 4 else torch.empty_like(p).copy_(torch.randn(p.shape, generator=g))
 
 
 def _short_path_calls(opt: FusedAdam, monkeypatch) -> list[int]:
@@ -29,7 +33,8 @@ def _short_path_calls(opt: FusedAdam, monkeypatch) -> list[int]:
     original = torch._fused_adam_
 
     def counting(*args, **kwargs):
-        calls.append(1)
+        # every tensor handed over contiguous: the kernel would copy a channels-last one and back
+        calls.append(int(all(t.is_contiguous() for tensors in args[:4] for t in tensors)))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(torch, "_fused_adam_", counting)
@@ -38,9 +43,11 @@ def _short_path_calls(opt: FusedAdam, monkeypatch) -> list[int]:
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_steps_are_torch_optims_bit_for_bit(weight_decay):
-    """Learning-rate changes, parameters without a gradient, a checkpoint round trip."""
-    (net, ref), (twin, ours) = _pair(weight_decay)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_steps_are_torch_optims_bit_for_bit(weight_decay, channels_last):
+    """Learning-rate changes, parameters without a gradient, a checkpoint round trip; a
+    channels-last weight (updated through flat views) included."""
+    (net, ref), (twin, ours) = _pair(weight_decay, channels_last)
     for step in range(6):
         for m in (net, twin):
             _grads(m, seed=step, skip_last=step == 3)
@@ -59,11 +66,12 @@ def test_steps_are_torch_optims_bit_for_bit(weight_decay):
 
 
 def test_short_path_runs_after_the_first_step_and_hooks_still_run(monkeypatch):
-    _, (twin, ours) = _pair()
+    _, (twin, ours) = _pair(channels_last=True)
     hooked: list[int] = []
     ours.register_step_pre_hook(lambda opt, args, kwargs: hooked.append(1))
     _grads(twin, seed=0)
     ours.step()  # creates the state: torch.optim's path
+    assert not next(twin.parameters()).grad.is_contiguous()  # a channels-last weight's: flat views
     calls = _short_path_calls(ours, monkeypatch)
     ours.step()
     assert calls == [1] and len(hooked) == 2

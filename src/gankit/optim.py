@@ -3,8 +3,9 @@
 For the small networks GANs often train, `torch.optim.Adam(fused=True)` spends about a fifth of its
 step outside the kernel: regathering the state of every parameter, grouping the tensors by device
 and dtype, checking options that cannot change. `FusedAdam` makes the same kernel call (the same
-numbers, bit for bit) from lists built in one loop, and takes torch.optim's own path wherever that
-does more: the first step (which creates the state), a GradScaler's fp16 step, compiled code, and
+numbers) from lists built in one loop, with channels-last weights as flat views (the kernel would
+copy them to contiguous tensors and back), and takes torch.optim's own path wherever that does
+more: the first step (which creates the state), a GradScaler's fp16 step, compiled code, and
 every option the short path does not cover.
 """
 from __future__ import annotations
@@ -51,12 +52,29 @@ class FusedAdam(torch.optim.Adam):
             if not state or grad.is_sparse or p.is_complex() or (device is not None and (p.device != device or p.dtype != dtype)):
                 return None
             device, dtype = p.device, p.dtype
-            params.append(p)
-            grads.append(grad)
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
+            tensors = (p, grad, state["exp_avg"], state["exp_avg_sq"])
+            if not p.is_contiguous():  # a channels-last weight: the update is elementwise, see _flat
+                tensors = _flat(tensors)
+                if tensors is None:
+                    return None
+            for out, t in zip((params, grads, exp_avgs, exp_avg_sqs), tensors):
+                out.append(t)
             steps.append(state["step"])
         return (params, grads, exp_avgs, exp_avg_sqs, steps) if params else None
+
+
+def _flat(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
+    """1-D views of channels-last tensors laid out alike (a weight, its gradient and moments), or
+    None. The CPU kernel would copy each to a contiguous tensor and the results back: 7 copies of a
+    weight a step, 1.6x the kernel's time for `dcgan`'s first layer. Elementwise, the memory order
+    makes no difference."""
+    p = tensors[0]
+    if p.dim() not in (4, 5):
+        return None
+    layout = torch.channels_last if p.dim() == 4 else torch.channels_last_3d
+    if not p.is_contiguous(memory_format=layout) or any(t.stride() != p.stride() for t in tensors[1:]):
+        return None
+    return tuple(t.as_strided((t.numel(),), (1,), t.storage_offset()) for t in tensors)
 
 
 def adam_step(optimizer: torch.optim.Adam, closure=None):

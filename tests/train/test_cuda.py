@@ -85,3 +85,23 @@ def test_dropout_masks_are_drawn_on_the_gpu_reproducibly_and_leave_its_generator
         assert torch.equal(torch.cuda.get_rng_state(), before)
         outcomes.append([p.detach().clone() for p in recipe.nets["D"].parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*outcomes))
+
+
+def test_fused_adam_on_cuda_is_torch_optims_fused_adam():
+    """gankit.optim.FusedAdam's short path (the kernel called directly, channels-last weights as
+    flat views) on CUDA tensors: the numbers of torch.optim.Adam(fused=True)."""
+    from gankit.optim import FusedAdam
+
+    torch.manual_seed(0)
+    weights = [torch.randn(8, 4, 3, 3, device="cuda").to(memory_format=torch.channels_last), torch.randn(8, device="cuda")]
+    ours, ref = ([w.clone().requires_grad_() for w in weights] for _ in range(2))
+    opts = FusedAdam(ours, lr=1e-2, betas=(0.5, 0.99)), torch.optim.Adam(ref, lr=1e-2, betas=(0.5, 0.99), fused=True)
+    for step in range(4):
+        for params in (ours, ref):
+            g = torch.Generator(device="cuda").manual_seed(step)
+            for p in params:
+                p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, device="cuda", generator=g))
+        for opt in opts:
+            opt.step()
+    for a, b in zip(ours, ref):
+        assert torch.equal(a, b)

@@ -4,10 +4,11 @@ oneDNN runs three of the `dcgan` networks' convolutions far below the rate of th
 (`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last layer (a
 transposed convolution to 1 or 3 image channels) and the input gradient of D's image layer (the
 same scatter, needed in G's step); and for D's logit layer, a kernel as large as its input, the
-fixed cost of each oneDNN call exceeds its arithmetic. Here the first and the last are one matmul
-each and a scatter is one matmul plus a few shifted adds; D's image layer also runs its
-LeakyReLU, so that the activation's gradient can go to a buffer the layer keeps. Same parameters, state_dict and function as
-`nn.ConvTranspose2d` / `nn.Conv2d` (+ `nn.LeakyReLU`), to float rounding. On other devices, under
+fixed cost of each oneDNN call exceeds its arithmetic. Here G's first layer and D's logit layer
+are one matmul each and a scatter is one matmul plus a few shifted adds; D's image layer also
+runs its LeakyReLU, so that the activation's gradient can go to a buffer the layer keeps. Same
+parameters, state_dict and function as `nn.ConvTranspose2d` / `nn.Conv2d` (+ `nn.LeakyReLU`), to
+float rounding. On other devices, under
 autocast or torch.compile and for other shapes they are those layers; `stock_kernels` switches a net back to
 PyTorch's own path, which the speed bench's reference loop runs.
 """

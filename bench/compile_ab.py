@@ -19,6 +19,7 @@ import torch
 
 import gankit
 from gankit.data import load_dataset
+from gankit.speed import interval_rate
 from gankit.train import Trainer
 
 
@@ -47,9 +48,7 @@ def main() -> None:
                        echo=lambda line: None)
 
     def rate(t: Trainer) -> float:
-        t.cfg.train.steps = t.step + args.steps
-        t.run()
-        return float(json.loads((t.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
+        return interval_rate(t, args.steps)
 
     sides = {"eager": trainer(False), "compiled": trainer(True)}
     if args.memory_formats:

@@ -12,7 +12,6 @@ repeats) and the ratio, and the median and range of the repeat-by-repeat ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 
@@ -20,7 +19,7 @@ import torch
 
 from gankit.cli import keep_freed_memory
 from gankit.data import load_dataset
-from gankit.speed import speed_config
+from gankit.speed import interval_rate, speed_config
 from gankit.train import Trainer
 
 
@@ -35,12 +34,6 @@ def without_fused_adam(trainer: Trainer) -> None:
 
 
 FEATURES = {"logit-matmul": without_logit_matmul, "fused-adam": without_fused_adam}
-
-
-def interval_rate(trainer: Trainer, steps: int) -> float:
-    trainer.cfg.train.steps = trainer.step + steps
-    trainer.run()
-    return float(json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
 
 
 def main() -> None:

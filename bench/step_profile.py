@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import tempfile
 import time
 
-import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from gankit.speed import _sync, speed_config
+from gankit.speed import _sync, interval_rate, speed_config
 from gankit.train import Trainer
 from gankit.train import trainer as trainer_mod
 
@@ -33,13 +31,6 @@ PROFILED_STEPS = 20
 def make_trainer(preset: str, data_dir: str, device: str, amp: str, steps: int) -> Trainer:
     cfg = speed_config(preset, data_dir, steps, device, amp, [])
     return Trainer(cfg, tempfile.mkdtemp(prefix="gankit-profile-"), progress=False, echo=lambda line: None)
-
-
-def interval_rate(trainer: Trainer, steps: int) -> float:
-    """The trainer's own images/s over `steps` more steps (one log interval)."""
-    trainer.cfg.train.steps = trainer.step + steps
-    trainer.run()
-    return float(json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
 
 
 def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:

@@ -49,7 +49,8 @@ class FusedAdam(torch.optim.Adam):
             if grad is None:
                 continue
             state = self.state.get(p)
-            if not state or grad.is_sparse or p.is_complex() or (device is not None and (p.device != device or p.dtype != dtype)):
+            mixed = device is not None and (p.device != device or p.dtype != dtype)
+            if not state or grad.is_sparse or p.is_complex() or mixed:
                 return None
             device, dtype = p.device, p.dtype
             tensors = (p, grad, state["exp_avg"], state["exp_avg_sq"])

@@ -157,6 +157,14 @@ def step_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
+def interval_rate(trainer, steps: int) -> float:
+    """The trainer's own images/s over `steps` more steps (one log interval, as `metrics.jsonl`
+    records it)."""
+    trainer.cfg.train.steps = trainer.step + steps
+    trainer.run()
+    return float(json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
+
+
 def speed_config(preset: str, data_dir: str, steps: int, device: str, amp: str, overrides: list[str]):
     cfg = config_mod.from_preset(preset)
     config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
@@ -183,12 +191,6 @@ def measure_training(preset: str, data, images: np.ndarray, steps: int, repeats:
     flops = step_flops(lambda: trainer.recipe.train_step(x, y, torch.Generator().manual_seed(0), False))
     ref_flops = step_flops(lambda: ref.step(x.contiguous()))
 
-    def gankit_rate() -> float:
-        trainer.cfg.train.steps = trainer.step + steps
-        trainer.run()
-        last = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1]
-        return float(json.loads(last)["img_per_s"])
-
     def reference_rate() -> float:
         _sync(dev)
         start = time.perf_counter()
@@ -196,11 +198,11 @@ def measure_training(preset: str, data, images: np.ndarray, steps: int, repeats:
         _sync(dev)
         return n / (time.perf_counter() - start)
 
-    gankit_rate()  # warm up both sides (allocator, kernels, compilation)
+    interval_rate(trainer, steps)  # warm up both sides (allocator, kernels, compilation)
     reference(max(5, steps // 5))
     rates: dict[str, list[float]] = {"gankit": [], "reference": []}
     for _ in range(repeats):
-        rates["gankit"].append(gankit_rate())
+        rates["gankit"].append(interval_rate(trainer, steps))
         rates["reference"].append(reference_rate())
     g, r = statistics.median(rates["gankit"]), statistics.median(rates["reference"])
     achieved = flops * g / o.batch_size

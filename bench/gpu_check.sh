@@ -1,40 +1,76 @@
 #!/usr/bin/env bash
-# Issue 6's GPU checks in one go (about 7 minutes on one H100 before the step-compiled bench run was added):
-#   1. the CUDA trainer tests (device, exact resume, bf16/fp16, compile) and the DDP/speed tests,
-#   2. `gankit bench speed` on cuda in fp32 and bf16 (images/s against the plain loop, peak share),
-#   3. bench/step_profile.py: how busy the GPU is in a step, and deterministic cuDNN's cost,
-#      then the fp32 speed bench with the whole step compiled (train.compile=step),
-#   4. with several GPUs, 1-vs-N process scaling of `gankit train` under torchrun (NCCL).
-# Usage: bash bench/gpu_check.sh [MNIST_DIR]   (default ../shared/data/mnist); results in runs/gpu-check/.
-set -euo pipefail
+# Issue 6's GPU checks, in sections ordered by what has never run on a GPU first, so a short lease
+# answers the open questions before it re-measures the known ones:
+#   cuda-tests     tests/train/test_cuda.py: exact resume, bf16/fp16, compiled networks (spectral norm
+#                  too), the step-compiled step against the eager one, dropout on the GPU, FusedAdam
+#   step-compiled  `gankit bench speed` fp32 with the whole step compiled (train.compile=step)
+#   speed-fp32     `gankit bench speed` on cuda: images/s against the plain loop, peak share
+#   speed-bf16     the same with autocast bf16 in both loops
+#   other-tests    the DDP (gloo) and speed tests, with the GPU visible
+#   profile        bench/step_profile.py: how busy the GPU is in a step, deterministic cuDNN's cost
+#   scaling        with several GPUs, 1-vs-N process scaling of `gankit train` under torchrun (NCCL)
+# Each section runs under its own time limit, a failure does not stop the next, and summary.txt gets
+# one line per section (exit status and seconds), so the next lease can be planned from it; the
+# script exits 1 when any section failed, 2 on a bad argument.
+# Usage: bash bench/gpu_check.sh [MNIST_DIR [SECTION ...]]   (default ../shared/data/mnist, all sections)
+# Logs, JSON and summary.txt go to $OUT when it is set (the device tool's folder), else runs/gpu-check.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD/src"
+export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
+ALL=(cuda-tests step-compiled speed-fp32 speed-bf16 other-tests profile scaling)
 DATA="${1:-../shared/data/mnist}"
-OUT=runs/gpu-check
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-
-python3 -m pytest -q tests/train/test_cuda.py tests/train/test_distributed.py tests/test_speed.py 2>&1 | tail -15 \
-  || echo "some GPU tests failed (above); the benches run anyway"
-
-for amp in none bf16; do
-  python3 -m gankit bench speed --data-dir "$DATA" --device cuda --amp "$amp" --repeats 3 \
-    --steps-per-repeat 200 --out "$OUT/speed-$amp" --json "$OUT/speed-$amp.json"
+SECTIONS=("${@:2}")
+[ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=("${ALL[@]}")
+for s in "${SECTIONS[@]}"; do
+  [[ " ${ALL[*]} " == *" $s "* ]] || { echo "gpu_check: unknown section '$s' (one of: ${ALL[*]})" >&2; exit 2; }
 done
+[ -d "$DATA" ] || { echo "gpu_check: no MNIST folder at '$DATA'" >&2; exit 2; }
+RESULTS="${OUT:-runs/gpu-check}"  # small files only: they come back from the device machine
+RUNS=runs/gpu-check-runs          # the bench's run folders (samples, checkpoints) stay here
+mkdir -p "$RESULTS" "$RUNS"
+export DATA RESULTS RUNS
+: > "$RESULTS/summary.txt"
 
-python3 bench/step_profile.py --data-dir "$DATA" --device cuda --steps 100 | tee "$OUT/step_profile.txt"
-
-# never run on a GPU yet: a failure must not cost the checks above or below
-python3 -m gankit bench speed --data-dir "$DATA" --device cuda --presets seed-mlp,dcgan,hinge-resnet --repeats 3 \
-  --steps-per-repeat 200 --out "$OUT/speed-step" --json "$OUT/speed-step.json" train.compile=step \
-  || echo "the step-compiled speed bench failed (rc $?)"
-
-GPUS=$(python3 -c "import torch; print(torch.cuda.device_count())")
-if [ "$GPUS" -gt 1 ]; then
-  for n in 1 "$GPUS"; do  # the same per-GPU batch: N GPUs train on N x 64 images a step
-    rm -rf "$OUT/ddp-$n"
+bench_speed() {  # name amp [key=value ...]
+  local name=$1 amp=$2
+  python3 -m gankit bench speed --data-dir "$DATA" --device cuda --amp "$amp" --repeats 3 \
+    --steps-per-repeat 200 --out "$RUNS/$name" --json "$RESULTS/$name.json" "${@:3}"
+}
+scaling() {  # the same per-GPU batch: N GPUs train on N x 64 images a step
+  local gpus n
+  gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+  [ "$gpus" -gt 1 ] || { echo "fewer than two GPUs: no scaling to measure"; return 0; }
+  for n in 1 "$gpus"; do
+    rm -rf "$RUNS/ddp-$n"
     torchrun --standalone --nproc_per_node="$n" -m gankit train --preset dcgan --data mnist --data-dir "$DATA" \
-      --steps 600 --out "$OUT/ddp-$n" --no-progress train.log_every=200 train.amp=bf16
-    echo "$n GPU(s): $(tail -n 1 "$OUT/ddp-$n/metrics.jsonl")"
+      --steps 600 --out "$RUNS/ddp-$n" --no-progress train.log_every=200 train.amp=bf16 || return
+    echo "$n GPU(s): $(tail -n 1 "$RUNS/ddp-$n/metrics.jsonl")"
   done
-fi
+}
+export -f bench_speed scaling
+
+section() {  # name limit_s command...
+  local name=$1 limit=$2 start=$SECONDS rc
+  echo "== $name (limit ${limit} s)"
+  timeout --kill-after=10 "$limit" "${@:3}" 2>&1 | tee "$RESULTS/$name.log"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || FAILED=1
+  echo "$name: rc $rc$([ "$rc" -eq 124 ] && echo ' (timed out)'), $((SECONDS - start)) s" | tee -a "$RESULTS/summary.txt"
+}
+
+FAILED=0
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$RESULTS/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$RESULTS/gpu.txt"
+for s in "${SECTIONS[@]}"; do
+  case $s in
+    cuda-tests)    section "$s" 240 python3 -m pytest -q -rfE tests/train/test_cuda.py ;;
+    step-compiled) section "$s" 300 bash -c 'bench_speed speed-step none train.compile=step' ;;
+    speed-fp32)    section "$s" 150 bash -c 'bench_speed speed-none none' ;;
+    speed-bf16)    section "$s" 150 bash -c 'bench_speed speed-bf16 bf16' ;;
+    other-tests)   section "$s" 240 python3 -m pytest -q -rfE tests/train/test_distributed.py tests/test_speed.py ;;
+    profile)       section "$s" 150 python3 bench/step_profile.py --data-dir "$DATA" --device cuda --steps 100 ;;
+    scaling)       section "$s" 300 bash -c scaling ;;
+  esac
+done
+cat "$RESULTS/summary.txt"
+exit $FAILED

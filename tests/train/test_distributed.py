@@ -2,12 +2,18 @@
 import json
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+import gankit
 
 from gankit import config as config_mod
 from gankit import tabular
@@ -247,3 +253,34 @@ def test_rank_slices_partition_each_critic_batch():
     r0, r1 = rank_slice(index, 2, 0, 2), rank_slice(index, 2, 1, 2)
     assert r0.tolist() == [0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17]
     assert sorted(r0.tolist() + r1.tolist()) == list(range(24))
+
+
+def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
+    """The README's multi-node command, on one machine: two `torchrun --nnodes=2` launches of
+    `gankit train` (one process each, static rendezvous), against `gankit train` with the global batch.
+    Node 0 holds rank 0 and writes the run alone; the weights after 2 steps agree to float rounding."""
+    port, common = _free_port(), ["--preset", "seed-mlp", "--data", "digits", "--steps", "2", "--no-progress",
+                                  "train.device=cpu", "train.threads=1", "train.log_every=1", "model.hidden=[32,64]"]
+    env = dict(os.environ, PYTHONPATH=str(Path(gankit.__file__).parents[1]), OMP_NUM_THREADS="1")
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={n}",
+                               "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}",
+                               "-m", "gankit", "train", *common, "--out", str(tmp_path / "nodes"),
+                               "optim.batch_size=8"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for n in (1, 0)]
+    logs = [node.communicate(timeout=180)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], logs
+    node1, node0 = logs
+    assert "checkpoint:" in node0 and "checkpoint:" not in node1 and "step " not in node1
+    single = subprocess.run([sys.executable, "-m", "gankit", "train", *common, "--out", str(tmp_path / "single"),
+                             "optim.batch_size=16"], capture_output=True, text=True, env=env, timeout=180)
+    assert single.returncode == 0, single.stdout + single.stderr
+    runs = [load_file(tmp_path / run / "checkpoints" / "step_0000002.safetensors") for run in ("nodes", "single")]
+    weights = [k for k in runs[1] if k.startswith("s/nets/")]
+    assert weights and runs[0].keys() == runs[1].keys()
+    for k in weights:
+        torch.testing.assert_close(runs[0][k], runs[1][k], rtol=0, atol=2e-5)
+    logged = [(tmp_path / run / "metrics.jsonl").read_text().splitlines() for run in ("nodes", "single")]
+    assert len(logged[0]) == len(logged[1]) == 2
+    for ranks, one in zip(*logged):
+        assert json.loads(ranks)["loss_d"] == pytest.approx(json.loads(one)["loss_d"], abs=1e-5)

@@ -247,6 +247,7 @@ def train_config(args: argparse.Namespace) -> config_mod.Config:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import Trainer
+    from .train.health import summary_line
 
     cfg = train_config(args)
     out = args.out or f"runs/{cfg.preset}-{cfg.data.source}"
@@ -262,10 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
-    health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]
-    verdicts = (f"final verdict: {s['final_verdict']}; {', '.join(f'{k} x{v}' for k, v in s['counts'].items())}"
-                if s["final_verdict"] else "no log step: train.log_every is more than the steps run")
-    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {health} ({verdicts})")
+    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}")
     if result.checkpoint:
         print(f"checkpoint: {result.checkpoint}")
     if grid:
@@ -510,6 +508,7 @@ def cmd_tabular(args: argparse.Namespace) -> int:
 
 def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     from .train.distributed import is_main_process
+    from .train.health import summary_line
 
     out = args.out or f"runs/tabular-{Path(args.data).stem}-{args.model}"
     discrete = [c.strip() for c in args.discrete.split(",") if c.strip()] if args.discrete else None
@@ -520,10 +519,8 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     if not is_main_process():  # under torchrun, rank 0 reports for the run
         return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
-    health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[s["healthy"]]
     kinds = ", ".join(f"{c} {k}" for c, k in model.metadata.items())
-    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {health} "
-          f"(final verdict: {s['final_verdict']})")
+    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}")
     print(f"columns: {kinds}")
     print(f"model: {out}")
     if result.status == "interrupted":

@@ -169,7 +169,7 @@ def _round(v):
 
 def format_markdown(result: dict[str, Any]) -> str:
     """One Markdown table: a row per model and sampler, then the real-data floor."""
-    n, n_slow = result["samples"], result["slow_samples"]
+    n_slow = result["slow_samples"]
     lines = [f"MNIST, {result['budget_minutes']:g} wall-clock minutes of training per model "
              f"({result['threads']} thread(s)), seed {result['seed']}; metrics in the project digit classifier's "
              f"features against the {result['holdout']:,}-image-held-out training set. n: samples measured; "
@@ -185,7 +185,7 @@ def format_markdown(result: dict[str, Any]) -> str:
                      f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['classes_covered']} | "
                      f"{100 * r['min_class_share']:.1f} | {r['fid_common_n']:.3f} | {r['coverage_common_n']:.3f} | "
                      f"{r['train_minutes']:.2f} | {r['train_cpu_minutes']:.2f} | {r['steps']:,} | "
-                     f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | {r['verdict']} |")
+                     f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | {r['verdict'] or 'no log step'} |")
     f = result["real_floor"]
     lines.append(f"| real data (held out) | - | {f['n']:,} | {f['fid']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
                  f"{f['density']:.3f} | {f['coverage']:.3f} | {f['classes_covered']} | {100 * f['min_class_share']:.1f} | "

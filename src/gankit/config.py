@@ -227,7 +227,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (README, "Diffusion on a few CPU minutes";
     # ddpm-cond stays the GPU default). Each choice measured on one thread: a step is ~70%
     # convolutions, so the U-Net is narrow where the image is large: widths 16/32/64 at 28/14/7
-    # (ddpm-cond: 32/64/64), 265k parameters, 0.18 CPU s a step of 64 against 0.37: in 5 minutes
+    # (ddpm-cond: 32/64/64), 251k parameters, 0.18 CPU s a step of 64 against 0.37: in 5 minutes
     # steps count more than width. Min-SNR-5 loss weighting (Hang et al. 2023): the easy low-noise
     # steps weigh less (at 1,200 steps of this U-Net, 92% of samples read as the asked digit against
     # 73% without it; ddpm-cond at 400 steps: 52% against 36%). Guidance 5 (ddpm-cond at 800

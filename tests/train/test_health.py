@@ -24,6 +24,9 @@ def test_equilibrium_is_stable_after_warm_up():
     short = HealthMonitor()
     short.observe(_healthy(), 100)
     assert short.summary()["healthy"] is None  # too short to judge
+    assert health.summary_line(mon.summary()) == "healthy (final verdict: stable; warming up x4, stable x4)"
+    assert health.summary_line(short.summary()) == "too short to judge (final verdict: warming up; warming up x1)"
+    assert health.summary_line(HealthMonitor().summary()) == f"too short to judge ({health.NO_LOG_STEP})"
 
 
 def test_d_winning_and_vanishing_gradients():

@@ -7,7 +7,7 @@ from torch import nn
 
 
 class DigitClassifier(nn.Module):
-    """Conv-BN-ReLU x 4 with two poolings, global average, a 128-d feature layer, 10 logits.
+    """Conv-BN-ReLU x 5 with two poolings, global average, a 128-d feature layer, 10 logits.
 
     Works at any input size >= 8; inputs are resized to 28x28 so one classifier serves
     8x8 digits and MNIST alike.

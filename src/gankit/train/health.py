@@ -180,6 +180,19 @@ class HealthMonitor:
         self.history = list(state["history"])  # type: ignore[arg-type]
 
 
+NO_LOG_STEP = "no log step: train.log_every is more than the steps run"
+
+
+def summary_line(summary: dict[str, object]) -> str:
+    """The health part of a run's last printed line: the judgement, then the final verdict and how
+    often each verdict came (or why there is none)."""
+    health = {True: "healthy", False: "NOT healthy", None: "too short to judge"}[summary["healthy"]]
+    if not summary["final_verdict"]:
+        return f"{health} ({NO_LOG_STEP})"
+    counts = ", ".join(f"{k} x{v}" for k, v in summary["counts"].items())  # type: ignore[union-attr]
+    return f"{health} (final verdict: {summary['final_verdict']}; {counts})"
+
+
 def _reversals(values: list[float], swing: float) -> int:
     """How often a series changes direction by steps larger than `swing` (one jump is no swing)."""
     big = [b - a for a, b in zip(values[:-1], values[1:]) if abs(b - a) > swing]

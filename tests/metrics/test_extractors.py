@@ -71,3 +71,52 @@ def test_training_logs_fid_over_time(user_file, tmp_path, monkeypatch):
     evals = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"eval"' in x]
     assert [e["step"] for e in evals] == [10, 20]
     assert all(e["eval"]["fid"] > 0 and 0 <= e["eval"]["recall"] <= 1 for e in evals)
+
+
+PARAMETER_FREE = """
+import torch
+from torch import nn
+
+class Pool(nn.Module):
+    def __init__(self, sign):
+        super().__init__()
+        self.sign = sign
+
+    def forward(self, x):
+        return self.sign * nn.functional.avg_pool2d(x, 2).flatten(1)
+
+def make():
+    return Pool(1.0)
+
+def neg():
+    return Pool(-1.0)
+
+def number():
+    return 42
+
+def scalar():
+    return nn.Flatten(0)
+"""
+
+
+def test_cache_keys_tell_parameter_free_factories_and_edited_files_apart(tmp_path):
+    """Without weights the weights' hash is the same for every module: the key also holds the
+    factory's name and the file's content, else a second factory read the first one's features."""
+    path = tmp_path / "pool.py"
+    path.write_text(PARAMETER_FREE)
+    make, neg = load_extractor(f"{path}:make"), load_extractor(f"{path}:neg")
+    assert make.key != neg.key
+    data = load_dataset(DataConfig(source="digits"))
+    a, b = (reference_features(data, e, tmp_path / "cache") for e in (make, neg))
+    assert torch.equal(b, -a) and len(list((tmp_path / "cache").iterdir())) == 2
+    path.write_text(PARAMETER_FREE.replace("avg_pool2d(x, 2)", "avg_pool2d(x, 4)"))
+    assert load_extractor(f"{path}:make").key != make.key
+
+
+def test_a_factory_that_breaks_its_contract_is_a_clear_error(tmp_path):
+    path = tmp_path / "pool.py"
+    path.write_text(PARAMETER_FREE)
+    with pytest.raises(ConfigError, match="must be a torch module, got int"):
+        load_extractor(f"{path}:number")
+    with pytest.raises(ConfigError, match=r"one row per image: 3 images gave \(192,\)"):
+        load_extractor(f"{path}:scalar")(torch.zeros(3, 1, 8, 8))

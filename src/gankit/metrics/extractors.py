@@ -57,9 +57,22 @@ def classifier_extractor(model: nn.Module) -> Extractor:
 
 
 def module_extractor(module: nn.Module, name: str = "module") -> Extractor:
-    """Any module mapping [-1, 1] images to features (no logits: no IS or class counts)."""
+    """Any module mapping [-1, 1] images to features (no logits: no IS or class counts). The cache
+    key holds `name`, the module's class and its weights, not its code: give another `name` (or
+    another cache folder) when the code changes and the weights do not."""
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"a feature extractor must be a torch module, got {type(module).__name__}")
     module.eval()
-    return Extractor(f"{name}-{weights_key(module)}", lambda x: (module(x), None))
+
+    def fn(x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        f = module(x)
+        if not isinstance(f, torch.Tensor) or f.dim() < 1 or len(f) != len(x):
+            got = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+            raise ConfigError(f"the feature module must return a tensor with one row per image: {len(x)} images "
+                              f"gave {got}")
+        return f, None
+
+    return Extractor(f"{name}-{type(module).__qualname__}-{weights_key(module)}", fn)
 
 
 def to_inception_input(images: torch.Tensor) -> torch.Tensor:
@@ -96,7 +109,8 @@ def load_extractor(spec: str) -> Extractor:
         return inception_extractor()
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
         path, factory = spec.split(":", 1)
-        return module_extractor(_load_factory(Path(path), factory)(), Path(path).stem)
+        source = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if Path(path).is_file() else ""
+        return module_extractor(_load_factory(Path(path), factory)(), f"{Path(path).stem}-{factory}-{source}")
     from .classifier import load_classifier
 
     return classifier_extractor(load_classifier(spec))

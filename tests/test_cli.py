@@ -74,9 +74,20 @@ def test_resume_extends_a_run(run_dir, tmp_path):
     (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
     (["train", "--steps", "0"], "steps must be at least 1"),
     (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
+    # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing config.yaml
+    (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
+    (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
+    (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
+    (["train", "--seed", "2147483648"], "argument --seed: must be in -2147483648..2147483647, got 2147483648"),
+    (["train", "--preset", "seed-mlp", "data.resolution=0"], "data.resolution must be at least 1"),
+    (["sample", "/no/such/run", "-o", "x.png", "--seed", "-99999999999999999999"], "argument --seed: must be in"),
+    (["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
+     "--minutes, --eval-seconds and --threshold must be positive finite numbers"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
-    assert_one_line_error(gankit(*args, "--out", tmp_path / "r") if args[0] == "train" else gankit(*args), fragment)
+    assert_one_line_error(gankit(*args, "--out", tmp_path / "r") if args[0] in ("train", "bench") else gankit(*args),
+                          fragment)
+    assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
 def test_empty_image_folder_and_corrupt_images(tmp_path):
@@ -99,6 +110,8 @@ def test_checkpoints_that_are_not_ours(tmp_path):
     bad.write_bytes(b"\x00" * 64)
     assert_one_line_error(gankit("sample", bad, "-o", tmp_path / "g.png"), "not a gankit checkpoint")
     assert_one_line_error(gankit("info", bad), "not a gankit checkpoint")
+    stepped = ckpt.save(tmp_path / "stepped.safetensors", {"step": 3})  # ours, but not a training run's
+    assert_one_line_error(gankit("info", stepped), "holds no run configuration")
 
 
 def test_existing_run_is_never_overwritten(run_dir):
@@ -167,6 +180,12 @@ def test_unwritable_output_is_one_line(run_dir, tmp_path):
 def test_sample_and_classifier_argument_errors(run_dir, tmp_path):
     assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "grid.xyz"), "give the grid a .png name")
     assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "--nrow", -1), "at least 1")
+    # more samples than memory: torch's allocator raised a RuntimeError with a traceback
+    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 12),
+                          "out of memory (ask for fewer samples, a smaller batch or resolution): can't allocate memory")
+    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 20),
+                          "n must be in 1..9223372036854775807")
+    assert not (tmp_path / "g.png").exists()
     assert_one_line_error(gankit("train-classifier", "--data", "digits", "--holdout", "0.95", "-o",
                                  tmp_path / "c.safetensors"), "need at least one batch")
     assert_one_line_error(gankit("train", "--data", "mnist", "--data-dir", tmp_path, "--download",

@@ -41,7 +41,10 @@ def test_compare_trains_every_family_and_writes_one_table(mnist_dir, classifier,
     (["--data", "digits"], "--data mnist"),
     (["--models", "dcgan,nope"], "unknown preset 'nope'"),
     (["--models", "cgan"], "is conditional"),
-    (["--budget-minutes", "0"], "must be positive"),
+    (["--budget-minutes", "0"], "must be a positive finite number"),
+    (["--budget-minutes", "nan"], "must be a finite number, got 'nan'"),
+    (["--models", ","], "--models names no model: ','"),
+    (["--models", "dcgan,vae,dcgan"], "name each model once: dcgan named twice"),
     (["--slow-samples", "5"], "--slow-samples must be at least 10"),
 ])
 def test_bad_compare_arguments_are_one_line_errors(mnist_dir, tmp_path, capsys, argv, message):

@@ -1,7 +1,9 @@
 import pytest
+from conftest import tiny_config
 
 from gankit import config
 from gankit.errors import ConfigError
+from gankit.train import Trainer
 
 
 def test_presets_hold_the_papers_settings():
@@ -30,6 +32,39 @@ def test_unknown_preset_and_invalid_values():
     cfg.train.ema = 1.5
     with pytest.raises(ConfigError, match="ema"):
         config.validate(cfg)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr_g=nan", "optim.lr_g must be a finite number, got nan"),
+    ("optim.lr_d=inf", "optim.lr_d must be a finite number, got inf"),
+    ("loss.gp=nan", "loss.gp must be a finite number"),
+    ("optim.weight_decay=nan", "optim.weight_decay must be a finite number"),
+    ("optim.beta2=-1", r"optim.beta2 must be in \[0, 1\), got -1.0"),
+    ("optim.beta1=1", r"optim.beta1 must be in \[0, 1\), got 1.0"),
+    ("train.minutes=nan", "train.minutes must be a finite number"),
+    ("train.seed=2147483648", "train.seed must be in -2147483648..2147483647"),
+    ("data.resolution=-8", "data.resolution must be at least 1"),
+    ("data.toy_samples=-5", "data.toy_samples must be at least 1"),
+    ("ddpm:model.width=3", "model.width must be even for the U-Net"),
+])
+def test_numbers_torch_would_refuse_mid_run_are_refused_up_front(override, message):
+    preset, _, override = override.rpartition(":")
+    with pytest.raises(ConfigError, match=message):
+        config.validate(config.apply_overrides(config.from_preset(preset or "seed-mlp"), [override]))
+
+
+def test_seeds_at_both_ends_of_the_range_train(tmp_path):
+    """The trainer derives seeds from the seed (data order: seed x 1,000,003 + epoch); at 2**63 - 1
+    that overflowed torch's 64 bits mid-run, hence the 32-bit range."""
+    for seed in config.SEED_RANGE:
+        cfg = tiny_config("dcgan", steps=2, seed=seed)
+        assert Trainer(cfg, tmp_path / str(seed), progress=False, echo=lambda line: None).run().step == 2
+
+
+def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path):
+    (tmp_path / "c.yaml").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        config.load(tmp_path / "c.yaml")
 
 
 def test_yaml_round_trip(tmp_path):

@@ -5,6 +5,7 @@ import torch
 from gankit import config as config_mod
 from gankit.config import DataConfig
 from gankit.data import load_dataset
+from gankit.errors import ConfigError
 from gankit.metrics.classifier import save_classifier, train_classifier
 from gankit.speed import ReferenceGAN, format_speed, format_ttq, run_speed, run_ttq
 from gankit.train import Trainer
@@ -91,3 +92,17 @@ def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):
     assert gankit_row["minutes_to_threshold"] is not None and len(gankit_row["curve"]) == 1
     assert reference_row["method"].startswith("reference") and reference_row["steps"] > 0
     assert "time to FID" in format_ttq(result)
+
+
+@pytest.mark.parametrize("preset, overrides, message", [
+    ("nope", [], "unknown preset 'nope'"),
+    ("dcgan", ["optim.lr_g=nan"], "optim.lr_g must be a finite number"),
+    ("dcgan", ["model.depth=3"], "unknown option 'model.depth'"),
+])
+def test_time_to_quality_checks_its_options_before_training_the_classifier(tmp_path, mnist_dir, preset, overrides,
+                                                                           message):
+    """Without --classifier the bench first trains one (a minute on 2 cores): a bad option found after
+    that wasted the minute and left the folder behind."""
+    with pytest.raises(ConfigError, match=message):
+        run_ttq(str(mnist_dir), tmp_path / "ttq", preset=preset, overrides=overrides)
+    assert not (tmp_path / "ttq").exists()

@@ -1,6 +1,7 @@
 """`gankit tabular fit|sample|eval` end to end, and every bad input the issue lists: one line,
 exit code 2, nothing written."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,15 @@ def test_bad_conditions_fail_cleanly(fitted, tmp_path, capsys, where, message):
     assert not out.exists()
 
 
+def test_a_column_given_two_values_is_refused(fitted, tmp_path, capsys):
+    out = tmp_path / "synth.csv"
+    assert main(["tabular", "sample", str(fitted / "run"), "-n", "5", "-o", str(out),
+                 "--where", "grade=A", "--where", "grade=B"]) == 2
+    assert capsys.readouterr().err.strip() == ("gankit: error: --where gives column 'grade' two values (A, B): "
+                                               "a row has one")
+    assert not out.exists()
+
+
 def test_other_mistakes(fitted, tmp_path, capsys):
     run = str(fitted / "run")
     assert main(["tabular", "sample", run, "-n", "0", "-o", str(tmp_path / "s.csv")]) == 2
@@ -95,3 +105,112 @@ def test_other_mistakes(fitted, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "table model" in err and "unknown model 'gan'" in err and "already holds" in err
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "r").exists()
+
+
+def _files(folder):
+    """Every file under a folder with its bytes: what a refused command must leave as it was."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def run_copy(fitted, tmp_path):
+    """A copy of the fitted run (target is_fraud, seed 1, ctgan) that a test may resume."""
+    run = tmp_path / "run"
+    shutil.copytree(fitted / "run", run)
+    return run
+
+
+@pytest.mark.parametrize("args, change", [
+    (["--model", "tvae"], "--model (fitted as ctgan, given tvae)"),
+    (["--target", "grade"], "--target (fitted with is_fraud, given grade)"),
+    (["--seed", "3"], "--seed (fitted with 1, given 3)"),
+    (["--seed", "0"], "--seed (fitted with 1, given 0)"),  # the default, given: a change all the same
+    (["--discrete", "amount"], "the kind of column 'amount' (fitted as continuous, given categorical)"),
+    (["optim.lr_g=1e-3"], "optim.lr_g (fitted with 0.0002, given 0.001)"),
+    (["--model", "tvae", "--target", "grade", "--seed", "3", "model.z_dim=4"],
+     "--model (fitted as ctgan, given tvae), --target (fitted with is_fraud, given grade), "
+     "--seed (fitted with 1, given 3), model.z_dim (fitted with 8, given 4)"),
+])
+def test_resume_refuses_changed_settings(fitted, run_copy, capsys, args, change):
+    before = _files(run_copy)
+    assert main(["tabular", "fit", str(fitted / "train.csv"), "--out", str(run_copy), "--resume", "--epochs", "3",
+                 "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"gankit: error: cannot change {change} when resuming {run_copy}: leave them out, or fit into another --out"
+    assert _files(run_copy) == before
+
+
+def test_resume_takes_the_run_settings_and_a_new_length(fitted, run_copy, capsys):
+    """Repeating the fit's settings is no change; the length, threads and progress may change."""
+    assert main(["tabular", "fit", str(fitted / "train.csv"), "--out", str(run_copy), "--resume", "--epochs", "5",
+                 "--target", "is_fraud", "--seed", "1", "--discrete", "grade", "--no-progress", *TINY,
+                 "train.log_every=7"]) == 0
+    assert "completed: 25 steps" in capsys.readouterr().out
+
+
+def _rows(values, column="b"):
+    return f"a,{column}\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values))
+
+
+@pytest.mark.parametrize("content, message", [
+    (_rows([i * 1.5 if i != 2 else "inf" for i in range(12)]),
+     "column 'b' holds an infinite value (inf in data row 3): replace it with a number, or leave the cell empty "
+     "to mark it missing"),
+    (_rows(["inf"] * 12), "column 'b' holds an infinite value (inf in data row 1): replace it with a number, or "
+                          "leave the cell empty to mark it missing"),
+    (_rows([i % 3 if i != 5 else "-inf" for i in range(12)]),
+     "column 'b' holds an infinite value (-inf in data row 6): replace it with a number, or leave the cell empty "
+     "to mark it missing"),
+    (_rows([f"2021-13-{10 + i}" for i in range(12)], "when"),
+     "column 'when' is datetime but holds '2021-13-10', which is not a date pandas can read: fix it, or declare "
+     "the column categorical (--discrete when)"),
+    (_rows([f"2021-02-{10 + i}" if i != 4 else "2021-02-30" for i in range(12)], "when"),
+     "column 'when' is datetime but holds '2021-02-30', which is not a date pandas can read: fix it, or declare "
+     "the column categorical (--discrete when)"),
+])
+def test_bad_values_fail_with_one_line_naming_the_column(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    assert main(["tabular", "fit", str(path), "--out", str(tmp_path / "run"), "--epochs", "1", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == f"gankit: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_any_seed_fits_and_samples(fitted, tmp_path, capsys):
+    """Negative seeds (scikit-learn's mixtures take 0 .. 2**32 - 1) fit and sample."""
+    run = tmp_path / "neg"
+    assert main(["tabular", "fit", str(fitted / "train.csv"), "--out", str(run), "--epochs", "1", "--seed", "-1",
+                 "--no-progress", *TINY]) == 0
+    assert main(["tabular", "sample", str(run), "-n", "5", "-o", str(tmp_path / "s.csv"), "--seed", "-7"]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "gankit: error: --epochs must be a positive number, got 0.0"),
+    (["--minutes", "-1"], "gankit: error: --minutes must be a positive number, got -1.0"),
+    (["--epochs", "nan"], None),    # refused by the CLI's number type or by fit: one line either way
+    (["--model", "tvae", "vae.beta=-1"], "gankit: error: vae.beta and vae.kl_warmup cannot be negative"),
+    (["--model", "tvae", "vae.kl_warmup=-1"], "gankit: error: vae.beta and vae.kl_warmup cannot be negative"),
+])
+def test_bad_options_write_nothing(fitted, tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["tabular", "fit", str(fitted / "train.csv"), "--out", str(out), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and (err == message if message else "--epochs" in err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, detail", [
+    ("{}", "does not hold a usable table model: no 'transformer' entry"),
+    ("[1, 2]", "does not hold a usable table model: not a JSON object"),
+    ('{"transformer": {"columns": 3}}', "does not hold a usable table model: 'int' object is not iterable"),
+])
+def test_an_unusable_table_json_is_one_line(fitted, run_copy, tmp_path, capsys, content, detail):
+    (run_copy / "table.json").write_text(content)
+    out = tmp_path / "s.csv"
+    assert main(["tabular", "sample", str(run_copy), "-n", "10", "-o", str(out)]) == 2
+    assert main(["tabular", "eval", str(run_copy), "--real", str(fitted / "holdout.csv")]) == 2
+    assert main(["tabular", "fit", str(fitted / "train.csv"), "--out", str(run_copy), "--resume", "--epochs", "3"]) == 2
+    expected = f"gankit: error: {run_copy / 'table.json'} {detail}"
+    assert capsys.readouterr().err.strip().splitlines() == [expected] * 3
+    assert not out.exists()

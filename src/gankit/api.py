@@ -1,6 +1,7 @@
 """The Python API: `train(...)` a run and `load(path)` a trained model to sample from it."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class Generator:
     def __init__(self, path: str | Path, device: str = "cpu"):
         from .train.distributed import resolve_device
 
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise ConfigError(f"load needs the path of a run folder or checkpoint, got {path!r}")
         self.device = resolve_device(device)
         self.path, state = ckpt.load_latest(path)
         try:
@@ -86,12 +89,21 @@ class Generator:
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int = 0,
                batch_size: int = 1000) -> torch.Tensor:
         """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed."""
-        if n < 1:
-            raise ConfigError("the number of samples must be at least 1")
+        _check_integer("n", n, 1, 2 ** 63 - 1)
+        _check_integer("batch_size", batch_size, 1)
+        _check_integer("seed", seed, *config_mod.SEED_RANGE)
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng).to(self.device)  # drawn on the CPU: same samples on any device
         labels = None if labels is None else labels.to(self.device)
         return generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size).float().cpu().contiguous()
+
+
+def _check_integer(name: str, value: object, low: int, high: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"in {low}..{high}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import math
 import os
 import sys
 import warnings
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import config as config_mod
-from .errors import ConfigError, GankitError
+from .errors import CheckpointError, ConfigError, GankitError
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +27,29 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+def number(text: str) -> float:
+    """A float option. NaN passes every `x <= 0` check and infinity never ends a budget: refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed in `config.SEED_RANGE` (negative allowed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    low, high = config_mod.SEED_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {text}")
+    return value
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model", description="Train a model from a preset.")
     p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)")
@@ -34,9 +58,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="train for N optimizer steps")
-    length.add_argument("--minutes", type=float, default=None, help="train for a wall-clock budget")
+    length.add_argument("--minutes", type=number, default=None, help="train for a wall-clock budget")
     p.add_argument("--out", default=None, help="run directory (default runs/PRESET-DATA)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--config", default=None, help="start from a config.yaml instead of a preset")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +73,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", default=None, help="PNG grid to write")
     p.add_argument("--npz", default=None, help=".npz to write (uint8 under the key 'images')")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
     labels = p.add_mutually_exclusive_group()
     labels.add_argument("--label", type=int, default=None, help="conditional models: every sample of this class")
@@ -70,8 +94,8 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="mnist", help="mnist (default) or digits")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--holdout", type=float, default=0.2, help="last share of the samples held out (default 0.2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout", type=number, default=0.2, help="last share of the samples held out (default 0.2)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("-o", "--output", required=True, help="classifier .safetensors to write")
 
 
@@ -91,7 +115,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                         "overall and per class, -n asked of the classes in turn)")
     p.add_argument("--device", default="cpu", help="device that generates the samples: cpu (default), cuda, auto")
     p.add_argument("-n", type=int, default=10000, help="number of generated samples (default 10000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     _add_sampler_options(p)
 
@@ -100,10 +124,10 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default=None, help="diffusion models: ddpm (all timesteps) or ddim "
                                                    "(default: the run's diffusion.sampler)")
     p.add_argument("--sampling-steps", type=int, default=None, help="diffusion models: ddim steps (default: the run's)")
-    p.add_argument("--eta", type=float, default=None, help="diffusion models: ddim noise, 0 deterministic .. 1 DDPM-like")
+    p.add_argument("--eta", type=number, default=None, help="diffusion models: ddim noise, 0 deterministic .. 1 DDPM-like")
     p.add_argument("--spacing", default=None, help="diffusion models: ddim step spacing, trailing | leading | "
                                                    "linspace | quadratic (default: the run's)")
-    p.add_argument("--guidance", type=float, default=None,
+    p.add_argument("--guidance", type=number, default=None,
                    help="conditional diffusion models: classifier-free guidance scale (1: none; default: the run's)")
 
 
@@ -114,7 +138,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                                    "coverage, classes, training minutes, sampling images/s, parameters.")
     p.add_argument("--data", default="mnist", help="mnist (the only data the digit classifier measures)")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST files")
-    p.add_argument("--budget-minutes", type=float, required=True, help="wall-clock training minutes per model")
+    p.add_argument("--budget-minutes", type=number, required=True, help="wall-clock training minutes per model")
     p.add_argument("--models", default="dcgan,vae,ddpm", help="comma list of presets (default dcgan,vae,ddpm)")
     p.add_argument("--out", default=None, help="folder for the runs and tables (default runs/compare-mnist)")
     p.add_argument("--samples", type=int, default=2000, help="samples per fast row (default 2000)")
@@ -122,7 +146,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                    help="samples of DDPM-1000, and of every row for the like-with-like FID (default 200)")
     p.add_argument("--speed-batch", type=int, default=50, help="images per sampling batch (default 50)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for training and sampling (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--classifier", default=None, help="digit classifier .safetensors (default: trained once, kept in --out)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--progress", action="store_true", help="show the training progress bars")
@@ -139,8 +163,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="folder of the MNIST files (stacked-mnist, mnist)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
-    length.add_argument("--minutes", type=float, default=None, help="wall-clock training budget per run")
-    p.add_argument("--seed", type=int, default=0)
+    length.add_argument("--minutes", type=number, default=None, help="wall-clock training budget per run")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--classifier", default=None,
                    help="digit classifier .safetensors (default: trained on --data-dir once, kept in --out)")
     p.add_argument("--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)")
@@ -154,9 +178,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                                                   "or auto (for toy2d, stacked-mnist and mnist: train.device)")
     p.add_argument("--amp", default=None, help="none (the default), bf16 or fp16 (with a GradScaler): autocast "
                                                "of gankit's training (for toy2d, stacked-mnist and mnist: train.amp)")
-    speed.add_argument("--threshold", type=float, default=20.0,
+    speed.add_argument("--threshold", type=number, default=20.0,
                        help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)")
-    speed.add_argument("--eval-seconds", type=float, default=20.0,
+    speed.add_argument("--eval-seconds", type=number, default=20.0,
                        help="time-to-quality: training seconds between evaluations (default 20)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every run")
 
@@ -166,14 +190,14 @@ def _add_tabular(sub: argparse._SubParsersAction) -> None:
     tab = p.add_subparsers(dest="tabular_command", required=True, parser_class=_Parser)
     f = tab.add_parser("fit", help="train a table model on a CSV file")
     f.add_argument("data", help="CSV file with a header row")
-    f.add_argument("--model", default="ctgan", help="ctgan (default) or tvae")
+    f.add_argument("--model", default=None, help="ctgan (default) or tvae; on --resume, the run's")
     f.add_argument("--target", default=None, help="the column to condition on and predict (e.g. a fraud flag)")
     f.add_argument("--discrete", default=None, help="comma list of columns to treat as categorical")
     length = f.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=float, default=None, help="passes over the table (default 300)")
-    length.add_argument("--minutes", type=float, default=None, help="train for a wall-clock budget")
+    length.add_argument("--epochs", type=number, default=None, help="passes over the table (default 300)")
+    length.add_argument("--minutes", type=number, default=None, help="train for a wall-clock budget")
     f.add_argument("--out", default=None, help="run directory (default runs/tabular-FILE-MODEL)")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=seed, default=None, help="default 0; on --resume, the run's")
     f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
     f.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.threads=1")
@@ -183,13 +207,13 @@ def _add_tabular(sub: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--output", required=True, help="CSV file to write")
     s.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
                    help="every row holds this category (by construction, not rejection)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     e = tab.add_parser("eval", help="fidelity, detection, utility and privacy of synthetic rows")
     e.add_argument("run", help="run directory of `gankit tabular fit`")
     e.add_argument("--real", required=True, help="real held-out rows (CSV), never seen in training")
     e.add_argument("--train", default=None, help="the training CSV (default: the file the run was fitted on)")
     e.add_argument("-n", type=int, default=None, help="synthetic rows to draw (default: as many as the training rows)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
@@ -326,6 +350,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .train import checkpoint as ckpt
 
     path, state = ckpt.load_latest(args.run)
+    if not isinstance(state.get("config"), dict) or not isinstance(state.get("elapsed"), (int, float)):
+        raise CheckpointError(f"{path} holds no run configuration: not a checkpoint of `gankit train`")
     last = (state.get("health", {}).get("history") or [{}])[-1]
     info = {"checkpoint": str(path), "step": state.get("step"), "train_seconds": state.get("elapsed"),
             "data": state.get("data"), "ema": bool(state.get("ema")), "last_health": last,
@@ -430,7 +456,7 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
                            device=args.device or "cpu", amp=args.amp or "none", overrides=args.overrides)
         print(format_speed(result))
     else:
-        result = run_ttq(args.data_dir, out, minutes=args.minutes or 10.0, threshold=args.threshold,
+        result = run_ttq(args.data_dir, out, minutes=10.0 if args.minutes is None else args.minutes, threshold=args.threshold,
                          eval_seconds=args.eval_seconds, seed=args.seed, classifier=args.classifier,
                          preset=args.preset or "dcgan", device=args.device or "cpu",
                          overrides=[*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])],
@@ -463,6 +489,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError("--threads must be at least 1")
     out = Path(args.out or "runs/compare-mnist")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise ConfigError(f"--models names no model: '{args.models}'")
     for m in models:
         config_mod.from_preset(m)  # an unknown preset fails before anything trains
     result = run_compare(args.data_dir, args.budget_minutes, out, models=models, seed=args.seed,
@@ -510,7 +538,7 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     from .train.distributed import is_main_process
     from .train.health import summary_line
 
-    out = args.out or f"runs/tabular-{Path(args.data).stem}-{args.model}"
+    out = args.out or f"runs/tabular-{Path(args.data).stem}-{args.model or 'ctgan'}"
     discrete = [c.strip() for c in args.discrete.split(",") if c.strip()] if args.discrete else None
     model = tabular.fit(args.data, out, model=args.model, target=args.target, discrete=discrete, epochs=args.epochs,
                         minutes=args.minutes, seed=args.seed, overrides=args.overrides, resume=args.resume,
@@ -640,6 +668,18 @@ def _run(argv: Sequence[str] | None) -> int:
         where = f": {e.filename}" if getattr(e, "filename", None) else ""
         print(f"gankit: error: {e.strerror or e}{where}", file=sys.stderr)
         return EXIT_USAGE
+    except (MemoryError, RuntimeError) as e:  # torch's CPU allocator and CUDA raise RuntimeErrors
+        if not _out_of_memory(e):
+            raise
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        detail = detail[detail.find("can't allocate memory"):] if "can't allocate memory" in detail else detail
+        print(f"gankit: error: out of memory (ask for fewer samples, a smaller batch or resolution): {detail}",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
 
 
 if __name__ == "__main__":

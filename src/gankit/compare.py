@@ -96,10 +96,13 @@ def run_compare(data_dir: str, budget_minutes: float, out: str | Path, *, models
     from .metrics.extractors import classifier_extractor
 
     models = list(models or DEFAULT_MODELS)
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:  # the second would find the first one's run folder, after the first had trained
+        raise ConfigError(f"name each model once: {', '.join(twice)} named twice")
     if not data_dir:
         raise ConfigError("compare needs --data-dir, the folder of the MNIST files")
-    if budget_minutes <= 0:
-        raise ConfigError("--budget-minutes must be positive")
+    if not 0 < budget_minutes < math.inf:  # NaN fails too
+        raise ConfigError("--budget-minutes must be a positive finite number")
     if slow_samples < 10 or samples < slow_samples:
         raise ConfigError("--slow-samples must be at least 10 and --samples at least --slow-samples")
     if speed_batch < 1:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +301,8 @@ def load(path: str | Path) -> Config:
         d = yaml.safe_load(Path(path).read_text())
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -351,6 +354,8 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply `section.key=value` strings (YAML-parsed values) to a config, checking keys and types."""
     for item in overrides:
+        if not isinstance(item, str):
+            raise ConfigError(f"override {item!r} is not a 'key=value' string")
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         dotted, text = item.split("=", 1)
@@ -427,28 +432,60 @@ def _validate_speed_options(cfg: Config) -> None:
                           "backward would need its own loss scaling): use train.amp=bf16")
 
 
+def _validate_kl_weight(v: VAEConfig) -> None:
+    if v.beta < 0 or v.kl_warmup < 0:
+        raise ConfigError("vae.beta and vae.kl_warmup cannot be negative")
+
+
 def _validate_likelihood_options(cfg: Config) -> None:
     """The VAE's and diffusion's options (samplers are checked again where they are built)."""
     v, d = cfg.vae, cfg.diffusion
     if v.likelihood not in ("bernoulli", "gaussian"):
         raise ConfigError(f"unknown vae.likelihood '{v.likelihood}' (choose from: bernoulli, gaussian)")
-    if v.beta < 0 or v.kl_warmup < 0:
-        raise ConfigError("vae.beta and vae.kl_warmup cannot be negative")
     if not 0.0 <= d.cond_drop < 1.0:
         raise ConfigError("diffusion.cond_drop must be in [0, 1)")
     if len(d.channel_mult) != 3 or min(d.channel_mult) < 1:
         raise ConfigError(f"diffusion.channel_mult takes three positive multipliers (H, H/2, H/4), got {d.channel_mult}")
     if d.min_snr is not None and not d.min_snr > 0:
         raise ConfigError(f"diffusion.min_snr must be positive (Min-SNR-gamma: 5) or null, got {d.min_snr}")
+    if cfg.recipe == "diffusion" and cfg.model.width % 2:
+        raise ConfigError(f"model.width must be even for the U-Net (its time embedding is sines and cosines "
+                          f"of width / 2 frequencies), got {cfg.model.width}")
     from .schedulers import NoiseSchedule, make_sampler
 
     make_sampler(NoiseSchedule(d.schedule, d.timesteps), d.sampler,
                  d.sampling_steps if d.sampler == "ddim" else None, d.eta if d.sampler == "ddim" else 0.0, d.spacing)
 
 
+SEED_RANGE = (-2 ** 31, 2 ** 31 - 1)  # 32 bits: seeds derived from it (seed x 1,000,003 + step) stay in 64
+
+
+def _validate_numbers(cfg: Config) -> None:
+    """No NaN or infinity anywhere (a NaN passes every `x <= 0` check), betas in [0, 1), seeds and
+    sizes in range: else torch raises deep inside the run."""
+    for section in dataclasses.fields(cfg):
+        values = getattr(cfg, section.name)
+        if not dataclasses.is_dataclass(values):
+            continue
+        for f in dataclasses.fields(values):
+            v = getattr(values, f.name)
+            if any(isinstance(x, float) and not math.isfinite(x) for x in (v if isinstance(v, list) else [v])):
+                raise ConfigError(f"{section.name}.{f.name} must be a finite number, got {v}")
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(cfg.optim, name) < 1.0:
+            raise ConfigError(f"optim.{name} must be in [0, 1), got {getattr(cfg.optim, name)}")
+    if not SEED_RANGE[0] <= cfg.train.seed <= SEED_RANGE[1]:
+        raise ConfigError(f"train.seed must be in {SEED_RANGE[0]}..{SEED_RANGE[1]}, got {cfg.train.seed}")
+    if cfg.data.resolution is not None and cfg.data.resolution < 1:
+        raise ConfigError(f"data.resolution must be at least 1 (or null: the source's size), got {cfg.data.resolution}")
+    if cfg.data.toy_samples < 1:
+        raise ConfigError(f"data.toy_samples must be at least 1, got {cfg.data.toy_samples}")
+
+
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written."""
     t, o = cfg.train, cfg.optim
+    _validate_numbers(cfg)
     if cfg.recipe not in RECIPE_ARCHS:
         raise ConfigError(f"unknown recipe '{cfg.recipe}' (choose from: {', '.join(RECIPE_ARCHS)})")
     if (cfg.recipe in TABLE_RECIPES) != (cfg.data.source == "table"):
@@ -466,6 +503,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} (choose from: {', '.join(archs)})")
     if cfg.loss.kind not in LOSSES:
         raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: {', '.join(LOSSES)})")
+    if cfg.recipe == "tvae" or cfg.recipe not in ("gan", *TABLE_RECIPES):
+        _validate_kl_weight(cfg.vae)  # a negative weight rewards a posterior far from the prior
     if cfg.recipe in ("gan", *TABLE_RECIPES):
         _validate_gan_options(cfg)
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -326,24 +327,23 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
 
     if not data_dir:
         raise ConfigError("the time-to-quality benchmark needs --data-dir, the folder of the MNIST files")
-    if minutes <= 0 or eval_seconds <= 0 or threshold <= 0:
-        raise ConfigError("--minutes, --eval-seconds and --threshold must be positive")
+    if not all(0 < v < math.inf for v in (minutes, eval_seconds, threshold)):  # NaN fails too
+        raise ConfigError("--minutes, --eval-seconds and --threshold must be positive finite numbers")
+    cfg = config_mod.from_preset(preset)  # the options fail before the classifier trains (a minute)
+    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
+                            "train": {"steps": 1, "minutes": None, "seed": seed, "sample_every": 10 ** 9,
+                                      "checkpoint_every": 10 ** 9, "keep_checkpoints": 1, "device": device}})
+    config_mod.validate(config_mod.apply_overrides(cfg, list(overrides or [])))
     out = Path(out)
+    run_dir = out / f"{preset}-seed{seed}"
+    if run_dir.exists():
+        raise ConfigError(f"{run_dir} already holds a run: choose another --out (or remove it)")
     out.mkdir(parents=True, exist_ok=True)
     extract = classifier_extractor(_classifier(classifier, data_dir, out))
     data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
     real_feats, _ = extract(data.all())
     wall = time.perf_counter()
-
-    cfg = config_mod.from_preset(preset)
-    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
-                            "train": {"steps": 1, "minutes": None, "seed": seed, "sample_every": 10 ** 9,
-                                      "checkpoint_every": 10 ** 9, "keep_checkpoints": 1, "device": device}})
-    config_mod.apply_overrides(cfg, list(overrides or []))
-    run_dir = out / f"{preset}-seed{seed}"
-    if run_dir.exists():
-        raise ConfigError(f"{run_dir} already holds a run: choose another --out (or remove it)")
-    trainer = Trainer(config_mod.validate(cfg), run_dir, progress=False, data=data, echo=lambda line: None)
+    trainer = Trainer(cfg, run_dir, progress=False, data=data, echo=lambda line: None)
     latents = trainer.recipe.latents(TTQ_SAMPLES, torch.Generator().manual_seed(seed + 3))
 
     def gankit_chunk(n: int) -> float:

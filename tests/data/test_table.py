@@ -101,3 +101,69 @@ def test_a_value_many_rows_share_is_a_spike_decoded_exactly():
     rows = tr.transform(t)
     rows[:, 0] = r.uniform(-1, 1, len(rows))
     assert (tr.inverse(rows)["amount"][amount == 0] == 0).all()
+
+
+def test_infinite_values_are_refused_naming_the_column():
+    t = make_table()
+    t.loc[3, "amount"] = -np.inf
+    with pytest.raises(DataError, match=r"^column 'amount' holds an infinite value \(-inf in data row 4\): replace "
+                                        r"it with a number, or leave the cell empty to mark it missing$"):
+        infer_kinds(t)
+    for kind in ("continuous", "integer"):  # a declared kind is checked too
+        with pytest.raises(DataError, match="column 'amount' holds an infinite value"):
+            TableTransformer.fit(t[["amount"]], {"amount": kind})
+
+
+def test_iso_dates_that_do_not_parse_are_refused_and_iso_formats_mix():
+    t = pd.DataFrame({"when": [f"2021-13-{10 + i}" for i in range(12)]})
+    assert infer_kinds(t) == {"when": "datetime"}
+    with pytest.raises(DataError, match=r"^column 'when' is datetime but holds '2021-13-10', which is not a date "
+                                        r"pandas can read: fix it, or declare the column categorical \(--discrete when\)$"):
+        TableTransformer.fit(t, infer_kinds(t))
+    assert TableTransformer.fit(t, infer_kinds(t, discrete=["when"])).column("when").kind == "categorical"
+    # dates with and without a time of day, as the README's datetime row says (pandas 2 reads the
+    # first value's format for all unless told ISO 8601)
+    mixed = pd.DataFrame({"when": [f"2021-03-{1 + i:02d}" + (" 12:30" if i % 2 else "") for i in range(12)]})
+    tr = TableTransformer.fit(mixed, infer_kinds(mixed))
+    back = tr.inverse(tr.transform(mixed))["when"]
+    assert tr.column("when").missing_share == 0 and back.notna().all()
+    assert back[1] == pd.Timestamp("2021-03-02 12:30")
+
+
+def test_python_objects_in_a_frame_are_refused():
+    for values, what in [([[1]] * 12, "Python objects of type list"), ([1j] * 12, "complex numbers"),
+                         ([object()] * 12, "Python objects of type object")]:
+        with pytest.raises(DataError, match=f"^column 'x' holds {what}"):
+            read_table(pd.DataFrame({"x": values}))
+    ok = pd.DataFrame({"x": ["a", 1.5, None, True, pd.Timestamp("2021-01-01"), np.int64(3)] * 2})
+    assert read_table(ok).equals(ok)  # plain values pass (mixed types are judged by the kind inference)
+
+
+def test_any_seed_fits_and_in_range_seeds_keep_their_numbers():
+    from gankit.data.table import numpy_seed, sklearn_seed
+
+    assert [sklearn_seed(s) for s in (0, 7, 2 ** 32 - 1, 2 ** 32, -1)] == [0, 7, 2 ** 32 - 1, 0, 2 ** 32 - 1]
+    assert [numpy_seed(s) for s in (0, 7, 2 ** 63 - 1, -1)] == [0, 7, 2 ** 63 - 1, 2 ** 64 - 1]
+    t = make_table()
+    kinds = infer_kinds(t)
+    # -1 and 2**32 - 1 give scikit-learn the same seed: the same mixtures
+    assert TableTransformer.fit(t, kinds, -1).to_dict() == TableTransformer.fit(t, kinds, 2 ** 32 - 1).to_dict()
+    for seed in (-(2 ** 63), 2 ** 40, 2 ** 64 + 5):
+        TableTransformer.fit(t, kinds, seed).transform(t, seed=seed)
+
+
+def test_a_column_of_dates_is_sampled_as_dates_and_one_of_times_keeps_its_times():
+    """Dates at midnight (`2021-03-01` in a CSV) came back with a time of day ('2021-06-04 15:31:23'):
+    a column whose values are all whole days decodes to whole days."""
+    n = 200
+    days = pd.date_range("2021-01-01", periods=n, freq="D")
+    t = pd.DataFrame({"day": days.astype(str), "stamp": days + pd.to_timedelta(np.arange(n) * 937, unit="s")})
+    tr = TableTransformer.fit(t, infer_kinds(t))
+    assert [c.unit_s for c in tr.columns] == [86_400, None]
+    rows = tr.transform(t)
+    rows += np.random.default_rng(0).normal(0, 0.05, rows.shape).astype(rows.dtype)  # as a model's samples
+    back = tr.inverse(rows)
+    assert (back["day"] == back["day"].dt.normalize()).all()
+    assert (back["stamp"] != back["stamp"].dt.normalize()).any()
+    assert back.to_csv(index=False).splitlines()[1].split(",")[0].count(":") == 0  # written as a date
+    assert TableTransformer.from_dict(tr.to_dict()).columns[0].unit_s == 86_400

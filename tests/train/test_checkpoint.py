@@ -41,6 +41,21 @@ def test_foreign_and_truncated_files_are_refused(tmp_path):
             ckpt.load(bad)
 
 
+def test_states_without_a_step_and_newer_formats_are_refused(tmp_path, monkeypatch):
+    """A file with gankit's header but an empty or non-mapping state crashed `gankit info`; one from a
+    newer gankit would load and fail somewhere later."""
+    empty = ckpt.save(tmp_path / "empty.safetensors", {})
+    listed = ckpt.save(tmp_path / "list.safetensors", [1, 2, 3])
+    for bad in (empty, listed):
+        with pytest.raises(CheckpointError, match="not a gankit checkpoint"):
+            ckpt.load(bad)
+    monkeypatch.setattr(ckpt, "VERSION", ckpt.VERSION + 1)
+    newer = ckpt.save(tmp_path / "newer.safetensors", {"step": 1})
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match=f"written by a newer gankit \\(checkpoint format {ckpt.VERSION + 1}"):
+        ckpt.load(newer)
+
+
 def test_newest_damaged_checkpoint_falls_back_to_older(tmp_path):
     ckpt.save(ckpt.checkpoint_path(tmp_path, 10), {"step": 10})
     newest = ckpt.checkpoint_path(tmp_path, 20)

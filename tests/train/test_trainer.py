@@ -1,9 +1,12 @@
 import json
+import re
 
+import pytest
 import torch
 
 import gankit
 from gankit.data import Dataset
+from gankit.errors import ConfigError
 from gankit.train import Trainer
 from gankit.train import checkpoint as ckpt
 from conftest import tiny_config
@@ -61,12 +64,47 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert ckpt.resolve(tmp_path) == good and good.read_bytes() == good_bytes
 
 
+@pytest.fixture(scope="module")
+def seed_mlp_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api")
+    gankit.train(tiny_config("seed-mlp", steps=2), out=out, progress=False)
+    return out
+
+
 def test_api_train_and_sample_are_deterministic(tmp_path):
     run = gankit.train(tiny_config("seed-mlp", steps=10), out=tmp_path, progress=False)
     model = gankit.load(run.run_dir)
     a, b = model.sample(7, seed=3), model.sample(7, seed=3)
     assert a.shape == (7, 1, 8, 8) and torch.equal(a, b) and a.abs().max() <= 1
     assert not torch.equal(a, model.sample(7, seed=4))
+    # chunks draw nothing of their own (the same to matmul rounding, which depends on the batch)
+    torch.testing.assert_close(model.sample(7, seed=3, batch_size=2), a, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.sample(0), "n must be in 1..9223372036854775807, got 0"),
+    (lambda m: m.sample(2.5), "n must be an integer, got 2.5"),
+    (lambda m: m.sample("4"), "n must be an integer, got '4'"),
+    (lambda m: m.sample(4, batch_size=0), "batch_size must be at least 1, got 0"),
+    (lambda m: m.sample(4, seed=None), "seed must be an integer, got None"),
+    (lambda m: m.sample(4, seed=2 ** 40), "seed must be in -2147483648..2147483647"),
+    (lambda m: gankit.load(None), "load needs the path of a run folder or checkpoint, got None"),
+    (lambda m: gankit.load(m.path, device="tpu"), "unknown device 'tpu' (choose from: auto, cpu, cuda, cuda:N)"),
+])
+def test_api_argument_errors_are_typed(seed_mlp_run, call, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        call(gankit.load(seed_mlp_run))
+
+
+def test_a_run_folder_that_is_a_file_or_no_path_is_a_typed_error(tmp_path):
+    (tmp_path / "afile").write_text("keep me")
+    for out, message in [(tmp_path / "afile", "is a file, not a folder"), (tmp_path / "afile" / "run", "is a file"),
+                         (None, "the run folder must be a path, got None"), (5, "must be a path, got 5")]:
+        with pytest.raises(ConfigError, match=message):
+            gankit.train(tiny_config("seed-mlp", steps=2), out=out, progress=False)
+    assert (tmp_path / "afile").read_text() == "keep me"
+    with pytest.raises(ConfigError, match="override 5 is not a 'key=value' string"):
+        gankit.make_config("dcgan", overrides=[5])
 
 
 def test_dcgan_trains_on_rgb_16px_and_points_with_the_mlp(tmp_path):

@@ -18,7 +18,10 @@ The fitted transformer is plain JSON (no pickle), written beside the checkpoints
 """
 from __future__ import annotations
 
+import datetime
+import decimal
 import hashlib
+import numbers
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -31,6 +34,7 @@ import pandas as pd
 from ..errors import DataError
 
 KINDS = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
+DAY_S = 86_400
 #: an integer column with at most this many distinct values is modelled one-hot (counts, grades)
 DISCRETE_INTEGER_MAX = 25
 MIN_ROWS = 10
@@ -70,6 +74,7 @@ class Column:
     low: float = 0.0                      # observed range, kept on decoding
     high: float = 0.0
     id_start: int | None = None           # integer IDs: regenerated from here
+    unit_s: int | None = None             # datetime: 86400 when every value is a date at midnight
 
     @property
     def one_hot(self) -> bool:
@@ -114,7 +119,30 @@ def read_table(data: pd.DataFrame | str | Path) -> pd.DataFrame:
         raise DataError(f"{where} has duplicate column names: {sorted(set(frame.columns[frame.columns.duplicated()]))}")
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
+    _refuse_python_objects(frame)
     return frame
+
+
+#: what a cell may hold (besides a missing value): what a CSV file can say
+_CELL_TYPES = (str, numbers.Real, decimal.Decimal, datetime.date, datetime.time, np.datetime64)
+
+
+def _refuse_python_objects(frame: pd.DataFrame) -> None:
+    """A DataFrame's cells hold numbers, text, booleans or dates; a column of complex numbers,
+    lists, dicts or other Python objects has no kind to model (and no way into table.json)."""
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_complex_dtype(column):
+            raise DataError(f"column '{name}' holds complex numbers: a table takes numbers, text, booleans "
+                            "and dates (split it into real and imaginary columns)")
+        if column.dtype != object:
+            continue
+        values = column.dropna()
+        odd = values.map(lambda v: not isinstance(v, _CELL_TYPES) or isinstance(v, complex))
+        if odd.any():
+            kind = type(values[odd].iloc[0]).__name__
+            raise DataError(f"column '{name}' holds Python objects of type {kind}: a table takes numbers, text, "
+                            "booleans and dates (convert them, or drop the column)")
 
 
 def infer_kinds(frame: pd.DataFrame, discrete: Iterable[str] = (), kinds: dict[str, str] | None = None) -> dict[str, str]:
@@ -147,6 +175,7 @@ def _infer_kind(name: str, column: pd.Series, values: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(column):
         return "datetime"
     if pd.api.types.is_numeric_dtype(column):
+        _refuse_infinite(name, _floats(column))
         integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
         if integral and unique == n and (_ID_NAME.search(name) or values.max() - values.min() + 1 == n):
             return "id"
@@ -222,7 +251,7 @@ class TableTransformer:
     def transform(self, frame: pd.DataFrame, seed: int = 0) -> np.ndarray:
         """Rows to the model's vectors; a value's mode is drawn from its posterior over the modes
         (as CTGAN does), with a fixed seed so the same table always encodes the same way."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(numpy_seed(seed))
         parts = []
         for c in self.columns:
             if c.modelled:
@@ -295,15 +324,51 @@ def _python(v: Any) -> Any:
 
 
 def _as_numbers(c: Column, series: pd.Series) -> np.ndarray:
+    """A numeric or datetime column as floats (seconds for dates), NaN where missing; a value
+    that is not a number (not a date), or an infinite one, is refused naming the column."""
     if c.kind == "datetime":
-        stamps = pd.to_datetime(series, errors="coerce", utc=c.dtype.endswith("UTC]"))
+        stamps = _parse_dates(series, utc=c.dtype.endswith("UTC]"))
+        bad = stamps.isna() & series.notna()
+        if bad.any():
+            raise DataError(f"column '{c.name}' is datetime but holds '{series[bad].iloc[0]}', which is not a date "
+                            f"pandas can read: fix it, or declare the column categorical (--discrete {c.name})")
         seconds = stamps.astype("int64").to_numpy(dtype=float) / 1e9
         return np.where(stamps.isna().to_numpy(), np.nan, seconds)
-    numbers = pd.to_numeric(series, errors="coerce")
-    bad = numbers.isna() & series.notna()
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna() & series.notna()
     if bad.any():
         raise DataError(f"column '{c.name}' is {c.kind} but holds '{series[bad].iloc[0]}'")
-    return numbers.to_numpy(dtype=float)
+    x = values.to_numpy(dtype=float)
+    _refuse_infinite(c.name, x)
+    return x
+
+
+def _refuse_infinite(name: str, x: np.ndarray) -> None:
+    """inf and -inf are not values a column's distribution can hold (and not missing ones: an
+    overflow or a division by zero upstream is a bug to fix there, not a gap to fill)."""
+    infinite = np.isinf(x)
+    if infinite.any():
+        row = int(np.argmax(infinite))
+        raise DataError(f"column '{name}' holds an infinite value ({x[row]:g} in data row {row + 1}): "
+                        "replace it with a number, or leave the cell empty to mark it missing")
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+_PANDAS_2 = int(pd.__version__.split(".")[0]) >= 2
+
+
+def _parse_dates(series: pd.Series, utc: bool) -> pd.Series:
+    """Timestamps, NaT where missing or unreadable. ISO text (what the kind inference calls
+    datetime) is parsed as ISO 8601 value by value, so dates with and without a time of day mix
+    (pandas 2 otherwise takes the first value's format for all)."""
+    if not pd.api.types.is_datetime64_any_dtype(series) and _PANDAS_2:
+        text = series.dropna()
+        if len(text) and text.map(lambda v: isinstance(v, str)).all() and text.str.match(_ISO_DATE).all():
+            return pd.to_datetime(series, errors="coerce", utc=utc, format="ISO8601")
+    return pd.to_datetime(series, errors="coerce", utc=utc)
 
 
 def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
@@ -316,6 +381,8 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
     if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series):
         c.dtype = "datetime64[ns]"
     values = series.dropna()
+    if kind == "integer":  # a few-valued one is one-hot: its values are checked here
+        _refuse_infinite(name, _floats(series))
     if kind in ("categorical", "boolean") or (kind == "integer" and values.nunique() <= DISCRETE_INTEGER_MAX):
         counts = values.value_counts(sort=False)
         categories = sorted(counts.index, key=lambda v: (str(type(v)), v))
@@ -329,6 +396,8 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
     present = x[~np.isnan(x)]
     c.mean, c.low, c.high = float(present.mean()), float(present.min()), float(present.max())
     c.means, c.stds, c.weights = _fit_modes(present, seed)
+    if kind == "datetime" and np.all(np.mod(present, DAY_S) == 0):
+        c.unit_s = DAY_S  # dates: sampled as dates, not as times of day
     return c
 
 
@@ -346,18 +415,31 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
     return [float(v) for v in means], [float(v) for v in stds], [float(v) for v in weights]
 
 
+def numpy_seed(seed: int) -> int:
+    """A gankit seed (any integer; negative ones too, as torch takes them) for numpy's
+    `default_rng`, which takes non-negative ones: those are kept, a negative one wraps to 64 bits."""
+    return seed if seed >= 0 else seed % 2 ** 64
+
+
+def sklearn_seed(seed: int) -> int:
+    """A gankit seed for scikit-learn's `random_state`, which takes 0 .. 2**32 - 1: the seed
+    modulo 2**32 (the same number for a seed in that range)."""
+    return seed % 2 ** 32
+
+
 def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import BayesianGaussianMixture
 
     if len(x) > MIXTURE_FIT_ROWS:
-        x = np.random.default_rng(seed).choice(x, MIXTURE_FIT_ROWS, replace=False)
+        x = np.random.default_rng(numpy_seed(seed)).choice(x, MIXTURE_FIT_ROWS, replace=False)
     spread = float(x.std())
     if spread == 0 or len(np.unique(x)) < 2:
         return [float(x.mean())], [max(spread, 1e-3 * max(abs(float(x.mean())), 1.0))], [1.0]
     gm = BayesianGaussianMixture(n_components=min(MAX_MODES, len(np.unique(x))),
                                  weight_concentration_prior_type="dirichlet_process",
-                                 weight_concentration_prior=0.001, max_iter=100, n_init=1, random_state=seed)
+                                 weight_concentration_prior=0.001, max_iter=100, n_init=1,
+                                 random_state=sklearn_seed(seed))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(x.reshape(-1, 1))
@@ -417,7 +499,8 @@ def _decode_category(c: Column, codes: np.ndarray) -> pd.Series:
 
 def _decode_number(c: Column, value: np.ndarray, missing: np.ndarray) -> pd.Series:
     if c.kind == "datetime":
-        stamps = pd.to_datetime(np.round(value).astype("int64") * 10**9, utc=c.dtype.endswith("UTC]"))
+        unit = c.unit_s or 1
+        stamps = pd.to_datetime(np.round(value / unit).astype("int64") * unit * 10**9, utc=c.dtype.endswith("UTC]"))
         series = pd.Series(stamps)
         series[missing] = pd.NaT
         return series

@@ -21,7 +21,8 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, channels), channels)
+    """Up to 8 groups: the largest count that divides the channels (8 for the presets' widths)."""
+    return nn.GroupNorm(max(g for g in range(1, 9) if channels % g == 0), channels)
 
 
 class ResBlock(nn.Module):

@@ -110,10 +110,17 @@ def load(path: str | Path) -> dict[str, Any]:
         meta = read_metadata(raw)
         if meta.get("format") != FORMAT:
             raise ValueError("no gankit metadata")
+        version = int(meta.get("version", "0"))
         tensors = st_load(raw)
-        return _unflatten(json.loads(meta["state"]), tensors)
+        state = _unflatten(json.loads(meta["state"]), tensors)
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+            raise ValueError("no step in the state")
     except Exception as e:  # any parse failure means "not a (complete) gankit checkpoint"
         raise CheckpointError(f"{path} is not a gankit checkpoint or is truncated ({type(e).__name__})") from None
+    if version > VERSION:
+        raise CheckpointError(f"{path} was written by a newer gankit (checkpoint format {version}; this one reads "
+                              f"up to {VERSION}): upgrade gankit")
+    return state
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -13,6 +13,7 @@ holds the same weights at every step.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -29,6 +30,8 @@ def resolve_device(name: str, local_rank: int = 0, distributed: bool = False) ->
     """`auto` is CUDA when present; under torchrun `cuda` means this process's GPU (LOCAL_RANK)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(name, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"unknown device '{name}' (choose from: auto, cpu, cuda, cuda:N)")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"train.device={name}, but this PyTorch sees no CUDA device (use cpu or auto)")

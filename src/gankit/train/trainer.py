@@ -8,6 +8,7 @@ machinery: the device, AMP, `torch.compile`, and data parallelism under torchrun
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -185,12 +186,12 @@ RESUMABLE_CHANGES = {"train.steps", "train.minutes", "train.log_every", "train.s
                      "diffusion.guidance"}
 
 
-def _changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+def changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
     keys = []
     for key in sorted(set(saved) | set(current)):
         a, b, name = saved.get(key), current.get(key), f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            keys += _changed_keys(a, b, f"{name}.")
+            keys += changed_keys(a, b, f"{name}.")
         elif a != b and name not in RESUMABLE_CHANGES:
             keys.append(name)
     return keys
@@ -224,6 +225,8 @@ class Trainer:
                  progress: bool | None = None, echo: Callable[[str], None] | None = None,
                  data: Dataset | None = None, recipe: Recipe | None = None):
         self.cfg = config_mod.validate(cfg)
+        if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir):
+            raise ConfigError(f"the run folder must be a path, got {run_dir!r}")
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress
@@ -370,6 +373,9 @@ class Trainer:
             return ckpt.load_latest(self.run_dir)
         if not self.group.is_main:
             return None  # rank 0 checks (and then writes) the run directory
+        blocking = next((p for p in (self.run_dir, *self.run_dir.parents) if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise ConfigError(f"{blocking} is a file, not a folder: choose another --out")
         if existing:
             raise GankitError(f"{self.run_dir} already holds a run with checkpoints: "
                               "pass --resume to continue it, or choose another --out")
@@ -396,7 +402,7 @@ class Trainer:
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
         # options added since the checkpoint was written read as their defaults (the behaviour it had)
         saved = config_mod.from_dict(state["config"])
-        changed = _changed_keys(saved.to_dict(), self.cfg.to_dict())
+        changed = changed_keys(saved.to_dict(), self.cfg.to_dict())
         if self.cfg.optim.lr_decay != "none" and saved.train.steps != self.cfg.train.steps:
             changed.append("train.steps (optim.lr_decay ends its schedule at the step budget)")
         if changed:

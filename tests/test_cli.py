@@ -78,7 +78,7 @@ def test_resume_extends_a_run(run_dir, tmp_path):
     (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
     (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
     (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
-    (["train", "--seed", "2147483648"], "argument --seed: must be in -2147483648..2147483647, got 2147483648"),
+    (["train", "--seed", "8796093022208"], "argument --seed: must be in -8796093022208..8796093022207, got 8796093022208"),
     (["train", "--preset", "seed-mlp", "data.resolution=0"], "data.resolution must be at least 1"),
     (["sample", "/no/such/run", "-o", "x.png", "--seed", "-99999999999999999999"], "argument --seed: must be in"),
     (["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
@@ -182,7 +182,10 @@ def test_sample_and_classifier_argument_errors(run_dir, tmp_path):
     assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "--nrow", -1), "at least 1")
     # more samples than memory: torch's allocator raised a RuntimeError with a traceback
     assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 12),
-                          "out of memory (ask for fewer samples, a smaller batch or resolution): can't allocate memory")
+                          "too large for memory (ask for fewer samples, a smaller batch or resolution): "
+                          "can't allocate memory")
+    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 17),
+                          "too large for memory", "Storage size calculation overflowed")
     assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 20),
                           "n must be in 1..9223372036854775807")
     assert not (tmp_path / "g.png").exists()

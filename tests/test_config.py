@@ -42,7 +42,7 @@ def test_unknown_preset_and_invalid_values():
     ("optim.beta2=-1", r"optim.beta2 must be in \[0, 1\), got -1.0"),
     ("optim.beta1=1", r"optim.beta1 must be in \[0, 1\), got 1.0"),
     ("train.minutes=nan", "train.minutes must be a finite number"),
-    ("train.seed=2147483648", "train.seed must be in -2147483648..2147483647"),
+    ("train.seed=8796093022208", "train.seed must be in -8796093022208..8796093022207"),
     ("data.resolution=-8", "data.resolution must be at least 1"),
     ("data.toy_samples=-5", "data.toy_samples must be at least 1"),
     ("ddpm:model.width=3", "model.width must be even for the U-Net"),
@@ -54,8 +54,8 @@ def test_numbers_torch_would_refuse_mid_run_are_refused_up_front(override, messa
 
 
 def test_seeds_at_both_ends_of_the_range_train(tmp_path):
-    """The trainer derives seeds from the seed (data order: seed x 1,000,003 + epoch); at 2**63 - 1
-    that overflowed torch's 64 bits mid-run, hence the 32-bit range."""
+    """The trainer derives seeds from the seed (data order: seed x 1,000,003 + epoch), which
+    overflowed torch's 64 bits mid-run for seeds from about 2**43 on: hence the range."""
     for seed in config.SEED_RANGE:
         cfg = tiny_config("dcgan", steps=2, seed=seed)
         assert Trainer(cfg, tmp_path / str(seed), progress=False, echo=lambda line: None).run().step == 2

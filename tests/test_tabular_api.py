@@ -1,6 +1,7 @@
 """`gankit.tabular.fit` from Python: wrong arguments and unusable tables raise a typed error and
 write nothing; a resumed fit refuses changed settings as the CLI does."""
 import datetime
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,29 @@ def test_a_fit_failing_before_its_first_checkpoint_removes_what_it_wrote(tmp_pat
     with pytest.raises(GankitError, match="stopped"):
         tabular.fit(make_table(), kept, epochs=1, overrides=TINY)
     assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+
+
+def test_a_fit_diverging_before_its_first_checkpoint_keeps_nothing_and_the_retry_works(tmp_path, capsys):
+    """It returned "diverged" with no checkpoint: TabularModel then failed ("no checkpoint found",
+    exit 2) and table.json + config.yaml blocked the retry."""
+    from gankit.cli import main
+
+    table = make_table()
+    table.to_csv(tmp_path / "t.csv", index=False)
+    argv = ["tabular", "fit", str(tmp_path / "t.csv"), "--model", "tvae", "--out", str(tmp_path / "run"),
+            "--epochs", "3", "--no-progress", *TINY]
+    assert main([*argv, "optim.lr_g=1e35", "optim.lr_d=1e35"]) == 1  # the exit code of a diverged run
+    assert "the fit diverged (NaN/Inf) at step" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert main(argv) == 0
+
+
+def test_numpy_scalars_and_uuids_in_object_columns_are_values(tmp_path):
+    table = make_table().assign(ok=pd.Series([np.bool_(i % 3 == 0) if i % 5 else None for i in range(40)],
+                                             dtype=object),
+                                ref=[uuid.UUID(int=i) for i in range(40)])
+    model = tabular.fit(table, tmp_path / "run", epochs=1, overrides=TINY)
+    assert model.metadata["ref"] == "id" and model.metadata["ok"] in ("boolean", "categorical")
 
 
 def test_resume_through_the_api_refuses_changes_and_keeps_the_run_settings(tmp_path):

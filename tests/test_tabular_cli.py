@@ -47,6 +47,12 @@ def test_eval_reports_the_metrics(fitted, capsys):
     assert "ml_efficacy" in results and "privacy" in results and "detection" in results
 
 
+def test_eval_takes_a_negative_seed(fitted, capsys):
+    """scikit-learn's random_state takes 0 .. 2**32 - 1: it crashed on --seed -1 (gets seed mod 2**32)."""
+    assert main(["tabular", "eval", str(fitted / "run"), "--real", str(fitted / "holdout.csv"), "--seed", "-1"]) == 0
+    assert "ks_complement" in capsys.readouterr().out
+
+
 def test_resume_continues_the_run(fitted, capsys):
     assert main(["tabular", "fit", str(fitted / "train.csv"), "--out", str(fitted / "run"), "--resume",
                  "--epochs", "4", "--no-progress"]) == 0

@@ -6,8 +6,8 @@
 """
 from .api import Generator, load, make_config, train
 from .config import Config
-from .errors import CheckpointError, ConfigError, DataError, GankitError
+from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
 
 __version__ = "0.1.0"
 __all__ = ["train", "load", "make_config", "Generator", "Config",
-           "GankitError", "ConfigError", "DataError", "CheckpointError", "__version__"]
+           "GankitError", "ConfigError", "DataError", "CheckpointError", "DivergedError", "__version__"]

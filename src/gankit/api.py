@@ -1,10 +1,12 @@
 """The Python API: `train(...)` a run and `load(path)` a trained model to sample from it."""
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import config as config_mod
@@ -92,6 +94,7 @@ class Generator:
         _check_integer("n", n, 1, 2 ** 63 - 1)
         _check_integer("batch_size", batch_size, 1)
         _check_integer("seed", seed, *config_mod.SEED_RANGE)
+        n, batch_size, seed = int(n), int(batch_size), int(seed)
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng).to(self.device)  # drawn on the CPU: same samples on any device
         labels = None if labels is None else labels.to(self.device)
@@ -99,7 +102,8 @@ class Generator:
 
 
 def _check_integer(name: str, value: object, low: int, high: int | None = None) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
+    """Python or NumPy integers (not booleans) within bounds."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"in {low}..{high}"

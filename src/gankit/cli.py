@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import config as config_mod
-from .errors import CheckpointError, ConfigError, GankitError
+from .errors import CheckpointError, ConfigError, DivergedError, GankitError
 
 if TYPE_CHECKING:
     import torch
@@ -658,6 +658,9 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         args = parse_args(argv)
         return COMMANDS[args.command](args)
+    except DivergedError as e:  # a run that diverged with nothing to keep: the divergence's exit code
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return EXIT_DIVERGED
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -673,13 +676,15 @@ def _run(argv: Sequence[str] | None) -> int:
             raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         detail = detail[detail.find("can't allocate memory"):] if "can't allocate memory" in detail else detail
-        print(f"gankit: error: out of memory (ask for fewer samples, a smaller batch or resolution): {detail}",
-              file=sys.stderr)
+        print(f"gankit: error: too large for memory (ask for fewer samples, a smaller batch or resolution): "
+              f"{detail}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def _out_of_memory(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
+    """Torch's ways of saying a request is larger than memory (or than a tensor's size can be)."""
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or any(
+        text in str(e) for text in ("can't allocate memory", "Storage size calculation overflowed"))
 
 
 if __name__ == "__main__":

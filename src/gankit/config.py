@@ -457,7 +457,7 @@ def _validate_likelihood_options(cfg: Config) -> None:
                  d.sampling_steps if d.sampler == "ddim" else None, d.eta if d.sampler == "ddim" else 0.0, d.spacing)
 
 
-SEED_RANGE = (-2 ** 31, 2 ** 31 - 1)  # 32 bits: seeds derived from it (seed x 1,000,003 + step) stay in 64
+SEED_RANGE = (-2 ** 43, 2 ** 43 - 1)  # the seeds derived from it (seed x 1,000,003 + step) stay in 64 bits
 
 
 def _validate_numbers(cfg: Config) -> None:

@@ -18,3 +18,8 @@ class DataError(GankitError, ValueError):
 
 class CheckpointError(GankitError, OSError):
     """A checkpoint that is not gankit's, is truncated, or could not be written."""
+
+
+class DivergedError(GankitError, ArithmeticError):
+    """Training diverged (NaN/Inf) before there was a checkpoint to keep: nothing to return
+    (the CLI exits with 1, as for any diverged run)."""

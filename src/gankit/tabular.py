@@ -23,7 +23,7 @@ import torch
 from . import config as config_mod
 from .data.base import Dataset
 from .data.table import TableTransformer, fingerprint, infer_kinds, read_table
-from .errors import CheckpointError, ConfigError, DataError, GankitError
+from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
 from .recipes.tabular import TableLayout, build_table_recipe
 from .train import RunResult, Trainer
 from .train import checkpoint as ckpt
@@ -175,6 +175,9 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str | None =
             out.mkdir(parents=True, exist_ok=True)
             ckpt.atomic_write(table_file, payload)
         result = trainer.run()  # ends with every rank past rank 0's last write
+        if result.checkpoint is None and result.status == "diverged":
+            raise DivergedError(f"the fit diverged (NaN/Inf) at step {result.step}, before its first checkpoint: "
+                                "nothing was kept; lower optim.lr_g/optim.lr_d and fit again")
     except BaseException:
         if writes:
             _remove_unfinished(out, existed)

@@ -167,3 +167,13 @@ def test_a_column_of_dates_is_sampled_as_dates_and_one_of_times_keeps_its_times(
     assert (back["stamp"] != back["stamp"].dt.normalize()).any()
     assert back.to_csv(index=False).splitlines()[1].split(",")[0].count(":") == 0  # written as a date
     assert TableTransformer.from_dict(tr.to_dict()).columns[0].unit_s == 86_400
+
+
+def test_iso_dates_with_mixed_utc_offsets_are_instants_in_utc():
+    """Local times across a daylight-saving change (+01:00, +02:00) crashed the fit (pandas kept
+    them as objects); they are read as instants and sampled in UTC."""
+    t = pd.DataFrame({"when": [f"2021-03-{d:02d}T10:00:00+0{1 + d % 2}:00" for d in range(1, 21)]})
+    tr = TableTransformer.fit(t, infer_kinds(t))
+    back = tr.inverse(tr.transform(t))
+    assert str(back["when"].dtype) == "datetime64[ns, UTC]"
+    assert (back["when"] == pd.to_datetime(t["when"], utc=True, format="ISO8601")).all()

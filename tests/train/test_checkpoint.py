@@ -54,6 +54,12 @@ def test_states_without_a_step_and_newer_formats_are_refused(tmp_path, monkeypat
     monkeypatch.undo()
     with pytest.raises(CheckpointError, match=f"written by a newer gankit \\(checkpoint format {ckpt.VERSION + 1}"):
         ckpt.load(newer)
+    # in a run folder it is not skipped for an older checkpoint (whose run would overwrite it)
+    run = tmp_path / "run" / "checkpoints"
+    ckpt.save(ckpt.checkpoint_path(run, 1), {"step": 1})
+    ckpt.checkpoint_path(run, 2).write_bytes(newer.read_bytes())
+    with pytest.raises(CheckpointError, match="written by a newer gankit"):
+        ckpt.load_latest(tmp_path / "run")
 
 
 def test_newest_damaged_checkpoint_falls_back_to_older(tmp_path):

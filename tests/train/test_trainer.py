@@ -1,6 +1,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -77,6 +78,7 @@ def test_api_train_and_sample_are_deterministic(tmp_path):
     a, b = model.sample(7, seed=3), model.sample(7, seed=3)
     assert a.shape == (7, 1, 8, 8) and torch.equal(a, b) and a.abs().max() <= 1
     assert not torch.equal(a, model.sample(7, seed=4))
+    assert torch.equal(model.sample(np.int64(7), seed=np.int32(3)), a)  # NumPy integers are integers
     # chunks draw nothing of their own (the same to matmul rounding, which depends on the batch)
     torch.testing.assert_close(model.sample(7, seed=3, batch_size=2), a, rtol=0, atol=1e-6)
 
@@ -87,7 +89,8 @@ def test_api_train_and_sample_are_deterministic(tmp_path):
     (lambda m: m.sample("4"), "n must be an integer, got '4'"),
     (lambda m: m.sample(4, batch_size=0), "batch_size must be at least 1, got 0"),
     (lambda m: m.sample(4, seed=None), "seed must be an integer, got None"),
-    (lambda m: m.sample(4, seed=2 ** 40), "seed must be in -2147483648..2147483647"),
+    (lambda m: m.sample(4, seed=2 ** 44), "seed must be in -8796093022208..8796093022207"),
+    (lambda m: m.sample(np.int64(0)).shape[0] == 0, "n must be in 1..9223372036854775807, got 0"),
     (lambda m: gankit.load(None), "load needs the path of a run folder or checkpoint, got None"),
     (lambda m: gankit.load(m.path, device="tpu"), "unknown device 'tpu' (choose from: auto, cpu, cuda, cuda:N)"),
 ])

@@ -23,6 +23,7 @@ import decimal
 import hashlib
 import numbers
 import re
+import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,7 +125,7 @@ def read_table(data: pd.DataFrame | str | Path) -> pd.DataFrame:
 
 
 #: what a cell may hold (besides a missing value): what a CSV file can say
-_CELL_TYPES = (str, numbers.Real, decimal.Decimal, datetime.date, datetime.time, np.datetime64)
+_CELL_TYPES = (str, numbers.Real, decimal.Decimal, datetime.date, datetime.time, np.generic, uuid.UUID)
 
 
 def _refuse_python_objects(frame: pd.DataFrame) -> None:
@@ -367,7 +368,12 @@ def _parse_dates(series: pd.Series, utc: bool) -> pd.Series:
     if not pd.api.types.is_datetime64_any_dtype(series) and _PANDAS_2:
         text = series.dropna()
         if len(text) and text.map(lambda v: isinstance(v, str)).all() and text.str.match(_ISO_DATE).all():
-            return pd.to_datetime(series, errors="coerce", utc=utc, format="ISO8601")
+            with warnings.catch_warnings():  # mixed UTC offsets: read below as instants in UTC
+                warnings.simplefilter("ignore", FutureWarning)
+                stamps = pd.to_datetime(series, errors="coerce", utc=utc, format="ISO8601")
+            if not pd.api.types.is_datetime64_any_dtype(stamps):  # a column of mixed offsets (a DST change)
+                stamps = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+            return stamps
     return pd.to_datetime(series, errors="coerce", utc=utc)
 
 
@@ -379,7 +385,8 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
             c.id_start = int(numbers.max()) + 1  # new IDs never collide with the real ones
         return c
     if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series):
-        c.dtype = "datetime64[ns]"
+        aware = getattr(_parse_dates(series, utc=False).dtype, "tz", None) is not None  # text with UTC offsets
+        c.dtype = "datetime64[ns, UTC]" if aware else "datetime64[ns]"
     values = series.dropna()
     if kind == "integer":  # a few-valued one is one-hot: its values are checked here
         _refuse_infinite(name, _floats(series))

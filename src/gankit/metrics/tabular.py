@@ -31,6 +31,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from gankit.data.table import sklearn_seed
 from gankit.errors import ConfigError, DataError
 
 MISSING = "\x00missing"  # the category a missing discrete value becomes (no real value collides)
@@ -241,14 +242,14 @@ def _booster(task: str, categorical: list[bool], seed: int, fit_rows: int | None
 
     cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
     stop = True if fit_rows is not None and fit_rows >= EARLY_STOPPING_ROWS else "auto"
-    return cls(categorical_features=categorical if any(categorical) else None, random_state=seed,
+    return cls(categorical_features=categorical if any(categorical) else None, random_state=sklearn_seed(seed),
                early_stopping=stop)
 
 
 def _subsample(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     if len(table) <= n:
         return table.reset_index(drop=True)
-    return table.sample(n=n, random_state=seed).reset_index(drop=True)
+    return table.sample(n=n, random_state=sklearn_seed(seed)).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- detection
@@ -272,7 +273,7 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, discrete: Sequence[st
     y = np.r_[np.zeros(n), np.ones(n)]
     scores = np.empty(2 * n)
     with _single_threaded():
-        for fit_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        for fit_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=sklearn_seed(seed)).split(x, y):
             model = _booster("classification", encode.categorical_mask(), seed)
             model.fit(x[fit_rows], y[fit_rows])
             scores[test_rows] = model.predict_proba(x[test_rows])[:, 1]

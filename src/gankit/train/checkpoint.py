@@ -118,7 +118,7 @@ def load(path: str | Path) -> dict[str, Any]:
     except Exception as e:  # any parse failure means "not a (complete) gankit checkpoint"
         raise CheckpointError(f"{path} is not a gankit checkpoint or is truncated ({type(e).__name__})") from None
     if version > VERSION:
-        raise CheckpointError(f"{path} was written by a newer gankit (checkpoint format {version}; this one reads "
+        raise NewerCheckpointError(f"{path} was written by a newer gankit (checkpoint format {version}; this one reads "
                               f"up to {VERSION}): upgrade gankit")
     return state
 
@@ -149,6 +149,10 @@ def resolve(path: str | Path) -> Path:
     return candidates[-1]
 
 
+class NewerCheckpointError(CheckpointError):
+    """A checkpoint of a newer gankit: not damaged, so no reason to fall back to an older one."""
+
+
 def load_latest(path: str | Path) -> tuple[Path, dict[str, Any]]:
     """Load a checkpoint file, or the newest readable one of a run, warning about damaged ones."""
     path = Path(path)
@@ -158,6 +162,8 @@ def load_latest(path: str | Path) -> tuple[Path, dict[str, Any]]:
     for candidate in reversed(list_checkpoints(newest.parent)):
         try:
             return candidate, load(candidate)
+        except NewerCheckpointError:
+            raise  # resuming from an older one would later overwrite the newer run
         except CheckpointError as e:
             warnings.warn(f"{e}; trying an older checkpoint", stacklevel=2)
     raise CheckpointError(f"no readable checkpoint in {path}")

@@ -105,6 +105,16 @@ def test_empty_image_folder_and_corrupt_images(tmp_path):
     assert "skipping unreadable image" in proc.stderr and "bad.png" in proc.stderr
 
 
+def test_a_config_file_names_a_known_preset_that_the_flags_agree_with(tmp_path):
+    (tmp_path / "nope.yaml").write_text("preset: nope\n")
+    assert_one_line_error(gankit("train", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "r"),
+                          "unknown preset 'nope'")
+    (tmp_path / "gp.yaml").write_text("preset: wgan-gp\n")
+    assert_one_line_error(gankit("train", "--config", tmp_path / "gp.yaml", "--preset", "dcgan", "--out",
+                                 tmp_path / "r"), "names preset 'wgan-gp', not --preset 'dcgan'")
+    assert not (tmp_path / "r").exists()
+
+
 def test_checkpoints_that_are_not_ours(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"\x00" * 64)

@@ -67,6 +67,22 @@ def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path):
         config.load(tmp_path / "c.yaml")
 
 
+def test_a_short_config_file_changes_only_what_it_lists_on_its_preset(tmp_path):
+    """`gankit train --config FILE`: the file's values on top of the preset it names. Merged onto
+    the bare defaults, `preset: wgan-gp` with one learning rate trained dcgan's loss under
+    wgan-gp's name, and `preset: nope` trained at all."""
+    (tmp_path / "c.yaml").write_text("preset: wgan-gp\noptim:\n  lr_g: 5.0e-5\n")
+    cfg = config.load(tmp_path / "c.yaml", base="dcgan")
+    wgan_gp = config.from_preset("wgan-gp")
+    assert (cfg.preset, cfg.loss.gp, cfg.optim.n_critic, cfg.optim.lr_g) == ("wgan-gp", wgan_gp.loss.gp, 5, 5e-5)
+    (tmp_path / "d.yaml").write_text("optim:\n  lr_g: 5.0e-5\n")
+    assert config.load(tmp_path / "d.yaml", base="sngan").loss.kind == config.from_preset("sngan").loss.kind
+    for text in ("preset: nope\n", "preset: [1, 2]\n"):
+        (tmp_path / "e.yaml").write_text(text)
+        with pytest.raises(ConfigError, match="unknown preset"):
+            config.load(tmp_path / "e.yaml", base="dcgan")
+
+
 def test_yaml_round_trip(tmp_path):
     cfg = config.apply_overrides(config.from_preset("seed-mlp"), ["train.seed=5", "data.source=mnist"])
     cfg.save(tmp_path / "c.yaml")

@@ -250,7 +250,9 @@ def train_config(args: argparse.Namespace) -> config_mod.Config:
         if args.preset and args.preset != cfg.preset:
             raise ConfigError(f"{out} was trained with preset '{cfg.preset}', not '{args.preset}'")
     elif args.config:
-        cfg = config_mod.load(args.config)
+        cfg = config_mod.load(args.config, base=args.preset or "dcgan")
+        if args.preset and args.preset != cfg.preset:
+            raise ConfigError(f"{args.config} names preset '{cfg.preset}', not --preset '{args.preset}'")
     else:
         cfg = config_mod.from_preset(args.preset or "dcgan")
     if args.data:

@@ -282,7 +282,7 @@ def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
 
 
 def from_preset(name: str) -> Config:
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
     cfg = Config(preset=name)
     for updates in _preset_updates(name):
@@ -296,7 +296,10 @@ def from_dict(d: dict[str, Any]) -> Config:
     return cfg
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | Path, base: str | None = None) -> Config:
+    """A saved or hand-written YAML config. With `base`, the file's values go on top of the preset
+    it names (`preset:`, else `base`), so a short file changes only what it lists; without, on top
+    of the defaults (a run's saved config.yaml lists every value)."""
     try:
         d = yaml.safe_load(Path(path).read_text())
     except OSError as e:
@@ -309,7 +312,11 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"config {path} is not valid YAML{where}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"config {path} is not a mapping")
-    return from_dict(d)
+    if base is None:
+        return from_dict(d)
+    cfg = from_preset(d.get("preset", base))  # an unknown name is refused here
+    _merge(cfg, d)
+    return cfg
 
 
 def _field_type(obj: Any, key: str) -> Any:

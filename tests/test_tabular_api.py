@@ -1,6 +1,7 @@
 """`gankit.tabular.fit` from Python: wrong arguments and unusable tables raise a typed error and
 write nothing; a resumed fit refuses changed settings as the CLI does."""
 import datetime
+import re
 import uuid
 
 import numpy as np
@@ -132,3 +133,15 @@ def test_resume_through_the_api_refuses_changes_and_keeps_the_run_settings(tmp_p
     assert tabular.fit(table, run, resume=True, epochs=1.5, overrides=TINY).config.recipe == "tvae"
     resumed = tabular.fit(table, run, resume=True, epochs=2, model="tvae", target="grade", seed=5, overrides=TINY)
     assert resumed.step == 4 and resumed.config.recipe == "tvae" and resumed.config.train.seed == 5
+
+
+def test_sample_arguments_are_checked_as_the_image_models_are(tmp_path):
+    """`TabularModel.sample(2.5)` raised a TypeError deep in torch; it shares `Generator.sample`'s checks."""
+    model = tabular.fit(make_table(), tmp_path / "run", epochs=1, overrides=TINY)
+    assert len(model.sample(np.int64(5), seed=np.int32(2))) == 5
+    for kwargs, message in [({"n": 2.5}, "n must be an integer, got 2.5"),
+                            ({"n": 0}, "n must be in 1..9223372036854775807, got 0"),
+                            ({"n": 3, "seed": None}, "seed must be an integer, got None"),
+                            ({"n": 3, "batch_size": 0}, "batch_size must be at least 1, got 0")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            model.sample(**kwargs)

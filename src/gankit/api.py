@@ -1,12 +1,10 @@
 """The Python API: `train(...)` a run and `load(path)` a trained model to sample from it."""
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import config as config_mod
@@ -91,23 +89,11 @@ class Generator:
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int = 0,
                batch_size: int = 1000) -> torch.Tensor:
         """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed."""
-        _check_integer("n", n, 1, 2 ** 63 - 1)
-        _check_integer("batch_size", batch_size, 1)
-        _check_integer("seed", seed, *config_mod.SEED_RANGE)
-        n, batch_size, seed = int(n), int(batch_size), int(seed)
+        n, batch_size, seed = config_mod.check_sampling(n, batch_size, seed)
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng).to(self.device)  # drawn on the CPU: same samples on any device
         labels = None if labels is None else labels.to(self.device)
         return generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size).float().cpu().contiguous()
-
-
-def _check_integer(name: str, value: object, low: int, high: int | None = None) -> None:
-    """Python or NumPy integers (not booleans) within bounds."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"in {low}..{high}"
-        raise ConfigError(f"{name} must be {bounds}, got {value}")
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -465,6 +466,22 @@ def _validate_likelihood_options(cfg: Config) -> None:
 
 
 SEED_RANGE = (-2 ** 43, 2 ** 43 - 1)  # the seeds derived from it (seed x 1,000,003 + step) stay in 64 bits
+
+
+def check_integer(name: str, value: object, low: int, high: int | None = None) -> int:
+    """A Python or NumPy integer (not a boolean) within bounds, as an int: the API's arguments."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):  # NumPy's bool is no Integral
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"in {low}..{high}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return int(value)
+
+
+def check_sampling(n: object, batch_size: object, seed: object) -> tuple[int, int, int]:
+    """The arguments of a `sample(n, ..., seed, batch_size)` call (images or table rows)."""
+    return check_integer("n", n, 1, 2 ** 63 - 1), check_integer("batch_size", batch_size, 1), \
+        check_integer("seed", seed, *SEED_RANGE)
 
 
 def _validate_numbers(cfg: Config) -> None:

@@ -103,8 +103,8 @@ def _check_arguments(data: Any, model: Any, target: Any, discrete: Any, epochs: 
         raise ConfigError(f"discrete must be a list of column names (e.g. ['zip']), got {discrete!r}")
     if kinds is not None and (not isinstance(kinds, Mapping) or not all(isinstance(k, str) for k in kinds)):
         raise ConfigError(f"kinds must be a dict of column name to kind (e.g. {{'age': 'integer'}}), got {kinds!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise ConfigError(f"--seed must be an integer, got {seed!r}")
+    if seed is not None:
+        config_mod.check_integer("--seed", seed, *config_mod.SEED_RANGE)
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"overrides must be a list of 'key=value' strings, got {overrides!r}")
     _check_length(epochs, minutes)
@@ -337,8 +337,7 @@ class TabularModel:
         """`n` synthetic rows, deterministic for a seed. `where={"Class": "bad"}` makes every row
         hold that category: the generator is conditioned on it and the column is written as
         asked (by construction, never by rejection)."""
-        if n < 1:
-            raise ConfigError("the number of rows must be at least 1")
+        n, batch_size, seed = config_mod.check_sampling(n, batch_size, seed)
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng)
         if where:

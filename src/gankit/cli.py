@@ -570,8 +570,7 @@ def _tabular_sample(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
 
 
 def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
-    import pandas as pd
-
+    from .data import datetimes
     from .data.table import read_table
     from .metrics.tabular import evaluate_tables
 
@@ -584,7 +583,7 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
         if kind == "datetime":
             for table in (train, holdout):
                 if column in table:
-                    table[column] = pd.to_datetime(table[column], errors="coerce")
+                    table[column] = datetimes.parse(table[column])
     ids = [c for c, kind in model.metadata.items() if kind == "id"]  # regenerated, not modelled
     synthetic = model.sample(args.n or len(train), seed=args.seed)
     results = evaluate_tables(train.drop(columns=ids, errors="ignore"), synthetic.drop(columns=ids),

@@ -175,5 +175,6 @@ def test_iso_dates_with_mixed_utc_offsets_are_instants_in_utc():
     t = pd.DataFrame({"when": [f"2021-03-{d:02d}T10:00:00+0{1 + d % 2}:00" for d in range(1, 21)]})
     tr = TableTransformer.fit(t, infer_kinds(t))
     back = tr.inverse(tr.transform(t))
-    assert str(back["when"].dtype) == "datetime64[ns, UTC]"
-    assert (back["when"] == pd.to_datetime(t["when"], utc=True, format="ISO8601")).all()
+    instants = pd.to_datetime(t["when"], utc=True, format="ISO8601")
+    assert back["when"].dtype == instants.dtype and str(back["when"].dt.tz) == "UTC"  # pandas' unit for text
+    assert (back["when"] == instants).all()

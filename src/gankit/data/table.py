@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from . import datetimes
 
 KINDS = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
 DAY_S = 86_400
@@ -48,7 +49,6 @@ SPIKE_SHARE = 0.05
 MIXTURE_FIT_ROWS = 20_000
 MISSING = "__missing__"
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid|rownames?|index)$", re.IGNORECASE)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 @dataclass
@@ -195,7 +195,7 @@ def _infer_kind(name: str, column: pd.Series, values: pd.Series) -> str:
         example = text[~numeric].iloc[0]
         raise DataError(f"column '{name}' mixes numbers and text (e.g. '{example}'): clean it, "
                         f"or declare it categorical (--discrete {name})")
-    if text.str.match(_ISO_DATE).all():
+    if text.str.match(datetimes.ISO_DATE).all():
         return "datetime"
     if unique == n and (_ID_NAME.search(name) or n >= 20):
         return "id"
@@ -328,13 +328,13 @@ def _as_numbers(c: Column, series: pd.Series) -> np.ndarray:
     """A numeric or datetime column as floats (seconds for dates), NaN where missing; a value
     that is not a number (not a date), or an infinite one, is refused naming the column."""
     if c.kind == "datetime":
-        stamps = _parse_dates(series, utc=c.dtype.endswith("UTC]"))
+        stamps = datetimes.parse(series, utc=datetimes.is_aware(c.dtype))
         bad = stamps.isna() & series.notna()
         if bad.any():
-            raise DataError(f"column '{c.name}' is datetime but holds '{series[bad].iloc[0]}', which is not a date "
-                            f"pandas can read: fix it, or declare the column categorical (--discrete {c.name})")
-        seconds = stamps.astype("int64").to_numpy(dtype=float) / 1e9
-        return np.where(stamps.isna().to_numpy(), np.nan, seconds)
+            value = series[bad].iloc[0]
+            raise DataError(f"column '{c.name}' is datetime but holds '{value}', "
+                            f"{datetimes.unreadable_reason(value, c.name)}")
+        return datetimes.to_seconds(stamps)
     values = pd.to_numeric(series, errors="coerce")
     bad = values.isna() & series.notna()
     if bad.any():
@@ -358,25 +358,6 @@ def _floats(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-_PANDAS_2 = int(pd.__version__.split(".")[0]) >= 2
-
-
-def _parse_dates(series: pd.Series, utc: bool) -> pd.Series:
-    """Timestamps, NaT where missing or unreadable. ISO text (what the kind inference calls
-    datetime) is parsed as ISO 8601 value by value, so dates with and without a time of day mix
-    (pandas 2 otherwise takes the first value's format for all)."""
-    if not pd.api.types.is_datetime64_any_dtype(series) and _PANDAS_2:
-        text = series.dropna()
-        if len(text) and text.map(lambda v: isinstance(v, str)).all() and text.str.match(_ISO_DATE).all():
-            with warnings.catch_warnings():  # mixed UTC offsets: read below as instants in UTC
-                warnings.simplefilter("ignore", FutureWarning)
-                stamps = pd.to_datetime(series, errors="coerce", utc=utc, format="ISO8601")
-            if not pd.api.types.is_datetime64_any_dtype(stamps):  # a column of mixed offsets (a DST change)
-                stamps = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
-            return stamps
-    return pd.to_datetime(series, errors="coerce", utc=utc)
-
-
 def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
     c = Column(name, kind, str(series.dtype), missing_share=float(series.isna().mean()))
     if kind == "id":
@@ -384,9 +365,9 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
         if numbers.notna().all():
             c.id_start = int(numbers.max()) + 1  # new IDs never collide with the real ones
         return c
-    if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series):
-        aware = getattr(_parse_dates(series, utc=False).dtype, "tz", None) is not None  # text with UTC offsets
-        c.dtype = "datetime64[ns, UTC]" if aware else "datetime64[ns]"
+    if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series):  # text: as pandas reads it
+        aware = datetimes.is_aware(datetimes.parse(series).dtype)  # with UTC offsets: instants in UTC
+        c.dtype = str(datetimes.parse(series, utc=aware).dtype)
     values = series.dropna()
     if kind == "integer":  # a few-valued one is one-hot: its values are checked here
         _refuse_infinite(name, _floats(series))
@@ -506,11 +487,8 @@ def _decode_category(c: Column, codes: np.ndarray) -> pd.Series:
 
 def _decode_number(c: Column, value: np.ndarray, missing: np.ndarray) -> pd.Series:
     if c.kind == "datetime":
-        unit = c.unit_s or 1
-        stamps = pd.to_datetime(np.round(value / unit).astype("int64") * unit * 10**9, utc=c.dtype.endswith("UTC]"))
-        series = pd.Series(stamps)
-        series[missing] = pd.NaT
-        return series
+        step = c.unit_s or 1
+        return datetimes.from_seconds(np.round(value / step) * step, c.dtype, missing)
     if c.kind == "integer":
         series = pd.Series(np.round(value)).astype("Int64")
         series[missing] = pd.NA

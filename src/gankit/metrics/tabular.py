@@ -31,6 +31,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from gankit.data import datetimes
 from gankit.data.table import sklearn_seed
 from gankit.errors import ConfigError, DataError
 
@@ -59,12 +60,7 @@ def column_kinds(table: pd.DataFrame, discrete: Sequence[str] = ()) -> dict[str,
 def _continuous(col: pd.Series, like: pd.Series) -> np.ndarray:
     """Floats (NaN for missing) from a column that should look like `like` (datetimes in s)."""
     if pd.api.types.is_datetime64_any_dtype(like):
-        stamps = pd.to_datetime(col, errors="coerce")
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        values = stamps.astype("datetime64[ns]").astype("int64").astype(float) / 1e9
-        values[stamps.isna().to_numpy()] = np.nan
-        return values.to_numpy()
+        return datetimes.to_seconds(datetimes.parse(col))
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
 
 

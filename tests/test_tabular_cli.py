@@ -9,6 +9,8 @@ import pytest
 
 from gankit.cli import main
 
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
+
 TINY = ["model.hidden=[16]", "model.d_hidden=[16]", "model.z_dim=8", "optim.batch_size=20", "model.pack=2",
         "train.threads=1"]
 

@@ -8,6 +8,8 @@ import pytest
 from gankit.data import datetimes
 from gankit.data.table import TableTransformer, infer_kinds
 
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
+
 UNITS = ["s", "ms", "us", "ns"]
 PANDAS_3 = datetimes.PANDAS_MAJOR >= 3
 

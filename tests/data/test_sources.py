@@ -11,6 +11,8 @@ from gankit.data import load_dataset
 from gankit.data.mnist import read_idx
 from gankit.errors import DataError
 
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
+
 
 def test_digits_are_embedded_uint8_in_memory():
     d = load_dataset(DataConfig(source="digits"))

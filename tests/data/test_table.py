@@ -6,6 +6,8 @@ import pytest
 from gankit.data.table import TableTransformer, infer_kinds, read_table
 from gankit.errors import DataError
 
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
+
 
 def make_table(n=120, seed=0):
     r = np.random.default_rng(seed)

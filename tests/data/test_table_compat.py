@@ -5,8 +5,11 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from gankit.cli import main
+
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "table_run_pandas2"
 

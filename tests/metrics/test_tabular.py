@@ -20,6 +20,8 @@ from gankit.metrics.tabular import (
     tv_complement,
 )
 
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
+
 
 def make_table(n: int, seed: int) -> pd.DataFrame:
     """Two correlated numbers, a category that follows them, a dependent pair of categories, a

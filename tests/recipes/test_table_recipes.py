@@ -10,6 +10,8 @@ from gankit.errors import ConfigError, DataError, GankitError
 from gankit.recipes.tabular import TableLayout
 from gankit.shard import rank_draw
 
+pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
+
 TINY = ["model.hidden=[32,32]", "model.d_hidden=[32]", "model.z_dim=8", "optim.batch_size=40",
         "model.pack=4", "train.threads=1", "train.log_every=10", "train.checkpoint_every=10", "train.device=cpu"]
 TINY_VAE = ["model.hidden=[32,32]", "model.z_dim=8", "optim.batch_size=40", "train.threads=1",

@@ -145,7 +145,10 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml())
+        """Write the YAML whole or not at all (a failure keeps the previous file)."""
+        from .files import atomic_write
+
+        atomic_write(path, self.to_yaml().encode())
 
 
 PRESETS: dict[str, dict[str, Any]] = {

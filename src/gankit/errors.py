@@ -23,3 +23,7 @@ class CheckpointError(GankitError, OSError):
 class DivergedError(GankitError, ArithmeticError):
     """Training diverged (NaN/Inf) before there was a checkpoint to keep: nothing to return
     (the CLI exits with 1, as for any diverged run)."""
+
+
+class RunInUseError(GankitError):
+    """Another process is training into the same run directory (it holds the folder's lock)."""

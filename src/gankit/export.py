@@ -9,6 +9,7 @@ import torch
 
 from .data.base import to_uint8
 from .errors import GankitError
+from .files import atomic_writer, write_error
 
 
 def grid(images_uint8: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
@@ -57,14 +58,20 @@ def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None, m
         arr = grid(images, nrow)
     else:
         arr = scatter(samples)
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise GankitError(f"could not write {path}: give the grid a .png name")
+    _make_parent(path)
+    with atomic_writer(path) as f:  # a full disk leaves the previous grid, never half a PNG
+        Image.fromarray(arr).save(f, format=image_format)
+    return path
+
+
+def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(arr).save(path)
-    except ValueError:  # PIL: no image format for this file name
-        raise GankitError(f"could not write {path}: give the grid a .png name") from None
     except OSError as e:
-        raise GankitError(f"could not write {path}: {e.strerror or e}") from None
-    return path
+        raise write_error(path, e) from None
 
 
 def save_npz(samples: torch.Tensor, path: str | Path) -> Path:
@@ -75,10 +82,7 @@ def save_npz(samples: torch.Tensor, path: str | Path) -> Path:
         arrays = {"images": arr[:, 0] if arr.shape[1] == 1 else arr.transpose(0, 2, 3, 1)}
     else:
         arrays = {"points": samples.detach().float().cpu().numpy()}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
-    except OSError as e:
-        raise GankitError(f"could not write {path}: {e.strerror or e}") from None
+    _make_parent(path)
+    with atomic_writer(path) as f:
+        np.savez(f, **arrays)
     return path

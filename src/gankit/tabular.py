@@ -28,6 +28,7 @@ from .recipes.tabular import TableLayout, build_table_recipe
 from .train import RunResult, Trainer
 from .train import checkpoint as ckpt
 from .train.distributed import world_size
+from .train.runlock import LOCK_FILE
 from .train.trainer import changed_keys
 
 MODELS = ("ctgan", "tvae")
@@ -258,7 +259,7 @@ def _remove_unfinished(out: Path, existed: bool) -> None:
     folder too if it made it."""
     if ckpt.list_checkpoints(out / "checkpoints"):
         return  # resumable: keep it
-    for name in (TABLE_FILE, "config.yaml", "metrics.jsonl"):
+    for name in (TABLE_FILE, "config.yaml", "metrics.jsonl", LOCK_FILE):
         (out / name).unlink(missing_ok=True)
     for folder in (out / "checkpoints", *(() if existed else (out,))):
         try:

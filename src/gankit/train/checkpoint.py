@@ -6,9 +6,7 @@ unpickles anything, and one rename makes the whole checkpoint appear at once or 
 """
 from __future__ import annotations
 
-import errno
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -19,6 +17,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import CheckpointError
+from ..files import atomic_write, reason, write_error
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -52,39 +51,12 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename: the target is either the old file or the complete new one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        reason = "disk full" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else e.strerror
-        raise CheckpointError(f"could not write {path} ({reason}); earlier files are kept") from None
-    _fsync_dir(path.parent)
-
-
 def save(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CheckpointError(f"cannot create {path.parent}: {e.strerror}") from None
+        raise write_error(path, e) from None
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, tensors, "s")
     data = st_save(tensors, metadata={"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)})
@@ -174,7 +146,10 @@ def prune(folder: Path, newest: Path, keep: int) -> None:
     later steps (left by an earlier, longer run) are not this run's to delete."""
     older = [p for p in list_checkpoints(folder) if _step(p) < _step(newest)]
     for old in older[:max(0, len(older) - (keep - 1))]:
-        old.unlink(missing_ok=True)
+        try:
+            old.unlink(missing_ok=True)
+        except OSError as e:  # the new checkpoint is written: an old one too many is no reason to stop
+            warnings.warn(f"could not delete the old checkpoint {old} ({reason(e)}); it is kept", stacklevel=2)
 
 
 def _step(path: Path) -> int:

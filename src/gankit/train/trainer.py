@@ -28,12 +28,14 @@ from ..data import Dataset, load_dataset
 from ..data.base import to_float
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import save_png
+from ..files import append_line, remove_stale_temp_files
 from ..recipes import Recipe, build_recipe
 from ..recipes.base import generate_in_chunks
 from . import checkpoint as ckpt
 from . import distributed
 from .ema import EMA
 from .health import DIVERGED, HealthMonitor, pairwise_diversity
+from .runlock import RunLock
 
 GRID_SIZE = 64
 
@@ -229,6 +231,8 @@ class Trainer:
             raise ConfigError(f"the run folder must be a path, got {run_dir!r}")
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
+        #: one writer per run directory: rank 0 holds it from here to the end of `run` (or `close`)
+        self._lock = RunLock(self.run_dir)
         self.progress = progress
         self._echo = echo or (lambda line: print(line, file=sys.stderr))
         self._bar: tqdm | None = None
@@ -237,6 +241,7 @@ class Trainer:
             self._build(cfg, resume, download, data, recipe)
         except BaseException:
             self.group.close()  # a refused run must not leave the other ranks waiting in the group
+            self._lock.release(undo=True)
             raise
 
     def _build(self, cfg: Config, resume: bool, download: bool, data: Dataset | None, recipe: Recipe | None) -> None:
@@ -361,14 +366,19 @@ class Trainer:
         return distributed.any_rank(flag, self.device) if self.group.active else bool(flag)
 
     def close(self) -> None:
-        """Leave the process group if this trainer joined it (torchrun runs)."""
+        """Leave the process group if this trainer joined it (torchrun runs); let the run
+        directory's lock go."""
         self.group.close()
+        self._lock.release()
 
     # ---- run directory and checkpoints -------------------------------------------------------
     def _check_run_dir(self, resume: bool) -> tuple[Path, dict[str, Any]] | None:
-        existing = ckpt.list_checkpoints(self.ckpt_dir)
+        """Lock the run directory (rank 0, the one writer), then check it holds what was asked for:
+        a run to resume, or no earlier run."""
         if resume:
-            if not existing:
+            if self.group.is_main and self.run_dir.is_dir():
+                self._lock_run_dir()
+            if not ckpt.list_checkpoints(self.ckpt_dir):
                 raise CheckpointError(f"nothing to resume: no checkpoint in {self.ckpt_dir}")
             return ckpt.load_latest(self.run_dir)
         if not self.group.is_main:
@@ -376,6 +386,8 @@ class Trainer:
         blocking = next((p for p in (self.run_dir, *self.run_dir.parents) if p.exists()), None)
         if blocking is not None and not blocking.is_dir():
             raise ConfigError(f"{blocking} is a file, not a folder: choose another --out")
+        self._lock_run_dir()
+        existing = ckpt.list_checkpoints(self.ckpt_dir)
         if existing:
             raise GankitError(f"{self.run_dir} already holds a run with checkpoints: "
                               "pass --resume to continue it, or choose another --out")
@@ -384,6 +396,13 @@ class Trainer:
             raise GankitError(f"{self.run_dir} already holds {' and '.join(leftovers)} (a run without a "
                               "checkpoint?): choose another --out or remove them")
         return None
+
+    def _lock_run_dir(self) -> None:
+        """Take the lock (a second run on the folder is refused here), then delete what writes of a
+        killed run left half-done: with the lock held, no other run is writing them."""
+        self._lock.acquire()
+        for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "samples"):
+            remove_stale_temp_files(folder)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -434,7 +453,12 @@ class Trainer:
             raise FloatingPointError("weights are not finite")
         if not self.group.is_main:
             return None
-        path = ckpt.save(ckpt.checkpoint_path(self.ckpt_dir, self.step), self._state())
+        try:
+            path = ckpt.save(ckpt.checkpoint_path(self.ckpt_dir, self.step), self._state())
+        except CheckpointError as e:  # training stops: a run that cannot keep its progress must not go on
+            kept = (f"--resume continues from {self.last_checkpoint.name}" if self.last_checkpoint
+                    else "no checkpoint was written yet")
+            raise CheckpointError(f"{e}: training stopped at step {self.step}; {kept}") from None
         ckpt.prune(self.ckpt_dir, path, self.cfg.train.keep_checkpoints)
         self.last_checkpoint = path
         return path
@@ -466,8 +490,7 @@ class Trainer:
                   "img_per_s": round(images_per_s, 1), "verdict": verdict}
         if remedy:
             record["remedy"] = remedy
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
         self.echo(format_line(record))
         return record
 
@@ -535,8 +558,7 @@ class Trainer:
         results = self.evaluator()
         record = {"step": self.step, "eval": {k: v for k, v in results.items() if not isinstance(v, list)},
                   "eval_seconds": round(time.monotonic() - start, 2)}
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
         self.echo(f"eval step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in record["eval"].items()
                                                           if isinstance(v, float)))
 
@@ -567,6 +589,16 @@ class Trainer:
         return x, (self.y_device[index] if self.y_device is not None else None)
 
     def run(self) -> RunResult:
+        """Train to the step or time budget. Rank 0 holds the run directory's lock until the run
+        ends, then lets it go (a later trainer in this process may resume the run)."""
+        try:
+            if self.group.is_main:
+                self._lock.acquire()  # again, for a second `run` of this trainer
+            return self._run()
+        finally:
+            self._lock.release()
+
+    def _run(self) -> RunResult:
         t = self.cfg.train
         main = self.group.is_main
         if main:

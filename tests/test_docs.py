@@ -310,3 +310,10 @@ def test_the_docs_use_no_path_of_a_development_machine_and_no_development_histor
     found = [f"{_relative(path)}:{n}: {line.strip()}" for path in MARKDOWN if path.name != "CHANGELOG.md"
              for n, line in enumerate(path.read_text().splitlines(), 1) if history.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_files_the_docs_name_exist():
+    named = re.compile(r"`((?:src/gankit|gankit|bench|tests|docs|\.ci)/[\w/.\-]+\.(?:py|md|sh|json|txt|png))`")
+    missing = [f"{_relative(path)}: {name}" for path in MARKDOWN for name in named.findall(path.read_text())
+               if not (ROOT / name).exists() and not (ROOT / "src" / name).exists()]
+    assert not missing, "\n".join(missing)

@@ -115,6 +115,13 @@ def test_a_config_file_names_a_known_preset_that_the_flags_agree_with(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_table_preset_in_train_points_to_tabular_fit(tmp_path):
+    """`gankit train --preset ctgan` said "unknown data source 'table'"."""
+    assert_one_line_error(gankit("train", "--preset", "ctgan", "--steps", 1, "--out", tmp_path / "r"),
+                          "preset 'ctgan' models tables: use gankit tabular fit TABLE.csv --model ctgan --out RUN")
+    assert not (tmp_path / "r").exists()
+
+
 def test_checkpoints_that_are_not_ours(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"\x00" * 64)

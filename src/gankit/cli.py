@@ -62,7 +62,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="run directory (default runs/PRESET-DATA)")
     p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--config", default=None, help="start from a config.yaml instead of a preset")
+    p.add_argument("--config", default=None, help="a config.yaml applied on top of the preset it names (else --preset, else dcgan)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.ema=null")
 
@@ -255,6 +255,9 @@ def train_config(args: argparse.Namespace) -> config_mod.Config:
             raise ConfigError(f"{args.config} names preset '{cfg.preset}', not --preset '{args.preset}'")
     else:
         cfg = config_mod.from_preset(args.preset or "dcgan")
+    if cfg.recipe in config_mod.TABLE_RECIPES:
+        raise ConfigError(f"preset '{cfg.preset}' models tables: use gankit tabular fit TABLE.csv --model {cfg.recipe} "
+                          "--out RUN")
     if args.data:
         cfg.data.source = args.data
     if args.data_dir:

@@ -161,7 +161,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"ema": None},
     },
     # DCGAN (Radford et al. 2015) architecture, with defaults measured to give clean digits of every
-    # class in 5 CPU minutes on MNIST across seeds (README, "Choosing the dcgan defaults"): width 32
+    # class in 5 CPU minutes on MNIST across seeds (docs/results/mnist_dcgan.md): width 32
     # (3x the steps of width 64 in the same time), D without batch norm (with it, D cannot see a
     # batch's class imbalance and the rarest class fell to 2.8%), EMA of G.
     "dcgan": {
@@ -171,9 +171,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"ema": 0.999, "ema_start": 200},
     },
     # The paper presets below each change what their paper changed, on the dcgan preset's networks
-    # (or the ResNet of SNGAN/SAGAN) so their rows in the README compare like with like.
+    # (or the ResNet of SNGAN/SAGAN) so their rows in docs/results/mnist_presets.md compare like with like.
     # Goodfellow et al. 2014 as the common PyTorch ports write it: MLP G 128-256-512-1024 with batch
-    # norm, D 512-256, non-saturating loss, Adam 2e-4 / 0.5. Measured on MNIST (README): without
+    # norm, D 512-256, non-saturating loss, Adam 2e-4 / 0.5. Measured on MNIST (docs/results/mnist_presets.md): without
     # G's batch norm, and with D as wide as G (1024-512-256), D wins outright and G collapses to one
     # pattern, with or without dropout in D.
     "gan": {
@@ -229,7 +229,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 10% of the time in training; sampled at guidance scale 2.
     "ddpm-cond": {"base": "ddpm", "model": {"conditional": True},
                   "diffusion": {"cond_drop": 0.1, "guidance": 2.0}},
-    # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (README, "Diffusion on a few CPU minutes";
+    # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (docs/results/diffusion_cpu.md;
     # ddpm-cond stays the GPU default). Each choice measured on one thread: a step is ~70%
     # convolutions, so the U-Net is narrow where the image is large: widths 16/32/64 at 28/14/7
     # (ddpm-cond: 32/64/64), 251k parameters, 0.18 CPU s a step of 64 against 0.37: in 5 minutes

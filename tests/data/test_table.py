@@ -123,7 +123,7 @@ def test_iso_dates_that_do_not_parse_are_refused_and_iso_formats_mix():
                                         r"pandas can read: fix it, or declare the column categorical \(--discrete when\)$"):
         TableTransformer.fit(t, infer_kinds(t))
     assert TableTransformer.fit(t, infer_kinds(t, discrete=["when"])).column("when").kind == "categorical"
-    # dates with and without a time of day, as the README's datetime row says (pandas 2 reads the
+    # dates with and without a time of day, as docs/tabular.md's datetime row says (pandas 2 reads the
     # first value's format for all unless told ISO 8601)
     mixed = pd.DataFrame({"when": [f"2021-03-{1 + i:02d}" + (" 12:30" if i % 2 else "") for i in range(12)]})
     tr = TableTransformer.fit(mixed, infer_kinds(mixed))

@@ -256,7 +256,7 @@ def test_rank_slices_partition_each_critic_batch():
 
 
 def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
-    """The README's multi-node command, on one machine: two `torchrun --nnodes=2` launches of
+    """docs/distributed.md's multi-node command, on one machine: two `torchrun --nnodes=2` launches of
     `gankit train` (one process each, static rendezvous), against `gankit train` with the global batch.
     Node 0 holds rank 0 and writes the run alone; the weights after 2 steps agree to float rounding."""
     port, common = _free_port(), ["--preset", "seed-mlp", "--data", "digits", "--steps", "2", "--no-progress",

@@ -36,7 +36,7 @@ class MLPGenerator(nn.Module):
     """z (+ one-hot y) -> hidden (ReLU) ... -> prod(out_shape) with Tanh for images, linear for 2D points.
 
     `batch_norm` puts batch norm before each hidden ReLU, as DCGAN taught and the common MLP ports
-    copy: without it the MLP G collapses on MNIST within a few thousand steps (README)."""
+    copy: without it the MLP G collapses on MNIST within a few thousand steps (docs/results/mnist_presets.md)."""
 
     def __init__(self, z_dim: int, hidden: list[int], out_shape: tuple[int, ...], tanh: bool = True,
                  num_classes: int = 0, batch_norm: bool = False):

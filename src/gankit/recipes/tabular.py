@@ -294,7 +294,7 @@ class TVAERecipe(_TableRecipe):
     """A conditional VAE on the same rows: Gaussian likelihood (learned scale) for the tanh
     entries, cross-entropy for each softmax span, KL to a standard normal weighted by `vae.beta`.
     The ctgan package weighs the reconstruction 2x (beta 0.5); the plain ELBO (beta 1) scored
-    better on lending_club in fidelity and utility alike (README, Tabular synthetic data)."""
+    better on lending_club in fidelity and utility alike (docs/results/tabular.md)."""
 
     output_kind = "none"
 

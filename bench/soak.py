@@ -151,9 +151,9 @@ class Watched:
 
 @dataclass
 class Moment:
-    """When to kill: `startup` after `delay` s; `step` once step `target` is logged, then `delay`
-    s more; `write` as soon as the temp file of checkpoint `target` appears (or, missed, at the
-    next step)."""
+    """When to kill: `startup` after `delay` s (at the first logged step if that comes sooner);
+    `step` once step `target` is logged, then `delay` s more; `write` as soon as the temp file of
+    checkpoint `target` appears (or, missed, at the next step)."""
     kind: str
     target: int = 0
     delay: float = 0.0
@@ -183,7 +183,7 @@ def kill_at(process: Watched, moment: Moment, ckpt_dir: Path) -> bool:
     while process.proc.poll() is None:
         process.read()
         step = process.last_step or 0
-        if moment.kind == "startup" and time.monotonic() - process.started >= moment.delay:
+        if moment.kind == "startup" and (time.monotonic() - process.started >= moment.delay or process.steps):
             break
         if moment.kind == "step" and step >= moment.target:
             time.sleep(moment.delay)
@@ -464,14 +464,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("image", "table", "both"), default="both")
     p.add_argument("--interval", type=positive(2), default=10, help="steps between checkpoints (default 10)")
     p.add_argument("--steps", type=positive(1), default=None,
-                   help="steps of each run (default: (kills + 2) x interval, so that every kill lands before the end)")
+                   help="steps of each run (default 2 x (kills + 2) x interval: a kill lets the run advance by "
+                        "at most 2 intervals, 3 for the first, so every kill lands before the end)")
     p.add_argument("--seed", type=int, default=0, help="seeds the kill moments and the training")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--work", default=None, help="folder for the runs (default: a temporary one, removed after)")
     args = p.parse_args(argv)
-    args.steps = args.steps or (args.kills + 2) * args.interval
-    if args.steps <= 2 * args.interval:
-        p.error(f"--steps {args.steps} leaves no room for a kill: give more than 2 x --interval ({2 * args.interval})")
+    args.steps = args.steps or 2 * (args.kills + 2) * args.interval
+    if args.steps <= 3 * args.interval:
+        p.error(f"--steps {args.steps} leaves no room for a kill: give more than 3 x --interval ({3 * args.interval})")
     return args
 
 

@@ -49,8 +49,8 @@ def test_the_checks_find_a_truncated_and_a_changed_checkpoint(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--kills", "0"], "soak: error: argument --kills: must be at least 1, got 0"),
     (["--mode", "video"], "soak: error: argument --mode: invalid choice: 'video' (choose from "),  # quoting: Python's
-    (["--steps", "20", "--interval", "10"],
-     "soak: error: --steps 20 leaves no room for a kill: give more than 2 x --interval (20)"),
+    (["--steps", "30", "--interval", "10"],
+     "soak: error: --steps 30 leaves no room for a kill: give more than 3 x --interval (30)"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exit:

@@ -145,6 +145,26 @@ def test_resume_survives_a_log_line_cut_short(tmp_path):
     assert steps == [5, 10, 15]
 
 
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it_over(tmp_path):
+    """A run killed before its first save left config.yaml and log lines but no checkpoint: a fresh
+    run refuses the folder, and --resume said "nothing to resume"; it starts over from step 0."""
+    straight = tmp_path / "straight"
+    Trainer(tiny_config(steps=10), straight, progress=False).run()
+    killed = tmp_path / "killed"
+    Trainer(tiny_config(steps=10), killed, progress=False).run()
+    for path in (killed / "checkpoints").iterdir():  # as if killed at step 9
+        path.unlink()
+    with open(killed / "metrics.jsonl", "a") as f:
+        f.write('{"step": 11, "ti')
+    with pytest.warns(UserWarning, match="no checkpoint in .* yet: the run starts over from step 0"):
+        Trainer(tiny_config(steps=10), killed, resume=True, progress=False).run()
+    (wa, _), (wb, _) = _weights(straight), _weights(killed)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert [json.loads(x)["step"] for x in (killed / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+    with pytest.raises(gankit.CheckpointError, match="nothing to resume"):  # no run there at all
+        Trainer(tiny_config(steps=10), tmp_path / "empty", resume=True, progress=False)
+
+
 def test_fresh_run_never_overwrites_files_of_an_earlier_run(tmp_path):
     import pytest
 

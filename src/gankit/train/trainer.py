@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 import zlib
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -378,9 +379,14 @@ class Trainer:
         if resume:
             if self.group.is_main and self.run_dir.is_dir():
                 self._lock_run_dir()
-            if not ckpt.list_checkpoints(self.ckpt_dir):
+            if ckpt.list_checkpoints(self.ckpt_dir):
+                return ckpt.load_latest(self.run_dir)
+            if not (self.run_dir / "config.yaml").is_file():
                 raise CheckpointError(f"nothing to resume: no checkpoint in {self.ckpt_dir}")
-            return ckpt.load_latest(self.run_dir)
+            # a run stopped before its first checkpoint (killed, say) has nothing to lose: start it over
+            if self.group.is_main:
+                warnings.warn(f"no checkpoint in {self.ckpt_dir} yet: the run starts over from step 0", stacklevel=2)
+            return None
         if not self.group.is_main:
             return None  # rank 0 checks (and then writes) the run directory
         blocking = next((p for p in (self.run_dir, *self.run_dir.parents) if p.exists()), None)
@@ -394,7 +400,7 @@ class Trainer:
         leftovers = [n for n in ("config.yaml", "metrics.jsonl") if (self.run_dir / n).exists()]
         if leftovers:
             raise GankitError(f"{self.run_dir} already holds {' and '.join(leftovers)} (a run without a "
-                              "checkpoint?): choose another --out or remove them")
+                              "checkpoint?): pass --resume to start it over, choose another --out, or remove them")
         return None
 
     def _lock_run_dir(self) -> None:

@@ -42,7 +42,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(dims)  # Python integers: NumPy's product of four 2**32s wraps around
+    expected = header + math.prod(dims)  # Python integers: NumPy's product of 2**31 x 2**31 x 4 wraps around
     if len(raw) < expected:
         raise DataError(f"IDX file {path} is truncated: {len(raw)} bytes, header promises {expected}")
     if 0 in dims:  # no data (and 0 x 2**32 x 2**32 is too big a shape even for an empty array)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import math
@@ -116,9 +117,11 @@ def run_cli(parser: str | None, argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), stderr
 
 
-def files_under(folder: Path) -> dict[str, int]:
-    """Every file below `folder` with its size: what a failing command must leave as it found."""
-    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+def files_under(folder: Path) -> dict[str, str]:
+    """Every file below `folder` with a hash of its bytes: what a failing command must leave as
+    it found it."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def write_counts() -> None:

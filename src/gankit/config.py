@@ -342,6 +342,8 @@ def from_preset(name: str) -> Config:
 
 
 def from_dict(d: dict[str, Any]) -> Config:
+    if not isinstance(d, dict):  # a checkpoint's or a file's config that is no mapping
+        raise ConfigError(f"a config is a mapping of sections and options, not a {type(d).__name__}")
     cfg = Config()
     _merge(cfg, d)
     return cfg

@@ -86,11 +86,16 @@ def outcome(parser: str, call: Callable[[], Any]) -> tuple[Any, GankitError | No
         result = call()
     except GankitError as e:
         message = str(e)
-        assert message.strip() and "\n" not in message, f"{type(e).__name__} message is not one line: {message!r}"
+        assert message.strip() and not breaks_lines(message), f"{type(e).__name__} message is not one line: {message!r}"
         COUNTS[parser]["refused"] += 1
         return None, e
     COUNTS[parser]["worked"] += 1
     return result, None
+
+
+def breaks_lines(text: str) -> bool:
+    """Whether `text` would show on more than one line of a terminal."""
+    return "\n" in text or "\r" in text
 
 
 def run_cli(parser: str | None, argv: list[str]) -> tuple[int, str, str]:
@@ -108,10 +113,11 @@ def run_cli(parser: str | None, argv: list[str]) -> tuple[int, str, str]:
     stderr = err.getvalue()
     assert code in (0, 2) or (code == 1 and "diverged" in stderr), f"exit code {code}; stderr: {stderr!r}"
     assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("gankit: error:")]
+    errors = [line for line in stderr.split("\n") if line.startswith("gankit: error:")]
+    assert not errors or stderr.endswith(errors[-1] + "\n"), f"the error is not one last line: {stderr!r}"
     assert len(errors) <= 1 and (code != 2 or errors), f"exit {code} with error lines {errors}"
     for w in caught:
-        assert "\n" not in str(w.message).strip(), f"a warning of several lines: {w.message!r}"
+        assert not breaks_lines(str(w.message).strip()), f"a warning of several lines: {w.message!r}"
     if parser:
         COUNTS[parser][{0: "worked", 1: "diverged", 2: "refused"}[code]] += 1
     return code, out.getvalue(), stderr

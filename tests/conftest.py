@@ -1,16 +1,28 @@
-"""Shared fixtures: tiny, fast configs and the shared MNIST files."""
+"""Shared fixtures: tiny, fast configs and the shared MNIST files; the fuzz tests' budgets."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 import gankit
+from fuzzing import CI_EXAMPLES, LONG_FACTOR, write_counts
 from gankit.config import Config
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# The fuzz tests (tests/fuzzing.py): a small fixed budget, derandomised and without an example
+# database, so every run of the suite tries the same inputs; `GANKIT_FUZZ=long` (or
+# `--hypothesis-profile long`) for the benchmark run, bench/fuzz.py.
+_FUZZ = dict(derandomize=True, database=None, deadline=timedelta(seconds=10), print_blob=True,
+             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=CI_EXAMPLES, **_FUZZ)
+settings.register_profile("long", max_examples=CI_EXAMPLES * LONG_FACTOR, **_FUZZ)
+settings.load_profile(os.environ.get("GANKIT_FUZZ", "ci"))
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
@@ -32,3 +44,7 @@ def mnist_dir() -> Path:
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("shared MNIST files not found")
     return MNIST_DIR
+
+
+def pytest_sessionfinish(session) -> None:  # noqa: ANN001
+    write_counts()

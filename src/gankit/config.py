@@ -6,9 +6,11 @@ result lives here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import numbers
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,9 +270,15 @@ def _preset_updates(name: str) -> list[dict[str, Any]]:
     return [*(_preset_updates(base) if base else []), spec]
 
 
+def _options(obj: Any) -> set[str]:
+    """The option names of a config section: its fields, not every attribute it has (a YAML key
+    `__dict__` or `to_dict` is no option)."""
+    return {f.name for f in dataclasses.fields(obj)}
+
+
 def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
     for key, value in updates.items():
-        if not hasattr(obj, key):
+        if not isinstance(key, str) or key not in _options(obj):
             raise ConfigError(f"unknown option '{where}{key}'")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
@@ -278,11 +286,53 @@ def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
                 raise ConfigError(f"option '{where}{key}' is a section, not a value")
             _merge(current, value, f"{where}{key}.")
         else:
-            text = value if isinstance(value, str) else json.dumps(value)
-            try:
-                setattr(obj, key, _parse_value(text, current, _field_type(obj, key)))
-            except ConfigError as e:
-                raise ConfigError(f"option '{where}{key}': {e}") from None
+            _set(obj, key, _value_text(value, f"{where}{key}"), f"{where}{key}")
+
+
+_SCALARS = (bool, int, float, numbers.Integral, numbers.Real)
+
+
+def _value_text(value: Any, name: str) -> str:
+    """A value of a YAML file or a Python dict as the text a `key=value` override would give, so
+    both go through one parser. A date reads as written; a mapping, a nested list or any other
+    object is refused here (and a list repeating itself through YAML aliases never expands)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return str(value)
+    if value is None or isinstance(value, _SCALARS):
+        return json.dumps(_plain(value))
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"option '{name}' takes a value or a list of values, not a {type(value).__name__}")
+    inner = next((v for v in value if not (v is None or isinstance(v, (str, *_SCALARS)))), None)
+    if inner is not None:
+        raise ConfigError(f"option '{name}' takes a value or a list of values, not a list holding a "
+                          f"{type(inner).__name__}")
+    return json.dumps([_plain(v) for v in value])
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python one JSON writes."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def _set(obj: Any, key: str, text: str, name: str) -> None:
+    try:
+        setattr(obj, key, _parse_value(text, getattr(obj, key), _field_type(obj, key)))
+    except ConfigError as e:
+        raise ConfigError(f"option '{name}': {e}") from None
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: an integer of over 4,300 digits
+        raise ConfigError(f"option '{name}': cannot parse value '{_shown(text)}'") from None
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A value as an error message quotes it: one line, not 5,000 digits."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def from_preset(name: str) -> Config:
@@ -295,6 +345,8 @@ def from_preset(name: str) -> Config:
 
 
 def from_dict(d: dict[str, Any]) -> Config:
+    if not isinstance(d, dict):  # a checkpoint's or a file's config that is no mapping
+        raise ConfigError(f"a config is a mapping of sections and options, not a {type(d).__name__}")
     cfg = Config()
     _merge(cfg, d)
     return cfg
@@ -314,6 +366,8 @@ def load(path: str | Path, base: str | None = None) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError(f"config {path} is not valid YAML{where}") from None
+    except (ValueError, RecursionError):  # an integer of over 4,300 digits; lists nested thousands deep
+        raise ConfigError(f"config {path} is not valid YAML (a number too long or lists nested too deep)") from None
     if not isinstance(d, dict):
         raise ConfigError(f"config {path} is not a mapping")
     if base is None:
@@ -337,25 +391,25 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
     if value is None:
         if "None" in str(type_hint):
             return None
-        raise ConfigError(f"value '{text}' cannot be empty")
+        raise ConfigError(f"value '{_shown(text)}' cannot be empty")
     if "bool" in str(type_hint) and "str" in str(type_hint):  # a switch with named modes (train.compile)
         return value if isinstance(value, bool) else text.strip()
     if isinstance(current, bool) or "bool" in str(type_hint):
         if not isinstance(value, bool):
-            raise ConfigError(f"expected true/false, got '{text}'")
+            raise ConfigError(f"expected true/false, got '{_shown(text)}'")
         return value
     if "float" in str(type_hint):
         try:
             return float(value if isinstance(value, (int, float)) else text)  # YAML reads 1e-4 as text
-        except ValueError:
-            raise ConfigError(f"expected a number, got '{text}'") from None
+        except (ValueError, OverflowError):  # OverflowError: an integer past the largest float
+            raise ConfigError(f"expected a number, got '{_shown(text)}'") from None
     if "int" in str(type_hint) and "float" not in str(type_hint):
         if "list" in str(type_hint):
-            if not (isinstance(value, list) and all(isinstance(v, int) for v in value)):
-                raise ConfigError(f"expected a list of integers like [256,512], got '{text}'")
+            if not (isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+                raise ConfigError(f"expected a list of integers like [256,512], got '{_shown(text)}'")
             return value
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"expected an integer, got '{text}'")
+            raise ConfigError(f"expected an integer, got '{_shown(text)}'")
         return value
     if "str" in str(type_hint):
         return text.strip()  # as written: a folder called "yes" stays "yes"
@@ -366,26 +420,21 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply `section.key=value` strings (YAML-parsed values) to a config, checking keys and types."""
     for item in overrides:
         if not isinstance(item, str):
-            raise ConfigError(f"override {item!r} is not a 'key=value' string")
+            raise ConfigError(f"override {_shown(repr(item))} is not a 'key=value' string")
         if "=" not in item:
-            raise ConfigError(f"override '{item}' is not of the form key=value")
+            raise ConfigError(f"override '{_shown(item)}' is not of the form key=value")
         dotted, text = item.split("=", 1)
         if dotted.strip() in ("preset", "recipe"):
             raise ConfigError(f"'{dotted.strip()}' is chosen with --preset, not as an option")
         *path, key = dotted.strip().split(".")
         obj: Any = cfg
         for part in path:
-            if not hasattr(obj, part) or not dataclasses.is_dataclass(getattr(obj, part)):
-                raise ConfigError(f"unknown option '{dotted}'")
+            if part not in _options(obj) or not dataclasses.is_dataclass(getattr(obj, part)):
+                raise ConfigError(f"unknown option '{_shown(dotted)}'")
             obj = getattr(obj, part)
-        if not hasattr(obj, key) or dataclasses.is_dataclass(getattr(obj, key)):
-            raise ConfigError(f"unknown option '{dotted}'")
-        try:
-            setattr(obj, key, _parse_value(text, getattr(obj, key), _field_type(obj, key)))
-        except ConfigError as e:
-            raise ConfigError(f"option '{dotted}': {e}") from None
-        except yaml.YAMLError:
-            raise ConfigError(f"option '{dotted}': cannot parse value '{text}'") from None
+        if key not in _options(obj) or dataclasses.is_dataclass(getattr(obj, key)):
+            raise ConfigError(f"unknown option '{_shown(dotted)}'")
+        _set(obj, key, text, dotted.strip())
     return cfg
 
 
@@ -468,7 +517,12 @@ def _validate_likelihood_options(cfg: Config) -> None:
                  d.sampling_steps if d.sampler == "ddim" else None, d.eta if d.sampler == "ddim" else 0.0, d.spacing)
 
 
-SEED_RANGE = (-2 ** 43, 2 ** 43 - 1)  # the seeds derived from it (seed x 1,000,003 + step) stay in 64 bits
+SEED_RANGE = (-2 ** 43, 2 ** 43 - 1)
+#: the largest integer option but the seed: sizes multiplied together (width x channel_mult, a layer's
+#: inputs x outputs) then stay within torch's 64-bit sizes, and torch refuses them as too large for memory
+INT_OPTION_MAX = 2 ** 31 - 1
+#: train.threads at most: torch crashes (segmentation fault) on 100,000
+MAX_THREADS = 1024  # the seeds derived from it (seed x 1,000,003 + step) stay in 64 bits
 
 
 def check_integer(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -498,6 +552,8 @@ def _validate_numbers(cfg: Config) -> None:
             v = getattr(values, f.name)
             if any(isinstance(x, float) and not math.isfinite(x) for x in (v if isinstance(v, list) else [v])):
                 raise ConfigError(f"{section.name}.{f.name} must be a finite number, got {v}")
+            if f.name != "seed" and any(isinstance(x, int) and abs(x) > INT_OPTION_MAX for x in (v if isinstance(v, list) else [v])):
+                raise ConfigError(f"{section.name}.{f.name} must be at most {INT_OPTION_MAX:,}, got {_shown(str(v))}")
     for name in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg.optim, name) < 1.0:
             raise ConfigError(f"optim.{name} must be in [0, 1), got {getattr(cfg.optim, name)}")
@@ -571,8 +627,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("model.minibatch_std must be 0 (off) or a group size")
     if cfg.model.width < 1 or any(h < 1 for h in cfg.model.hidden):
         raise ConfigError("model.width and model.hidden sizes must be at least 1")
-    if t.threads is not None and t.threads < 1:
-        raise ConfigError("train.threads must be at least 1")
+    if t.threads is not None and not 1 <= t.threads <= MAX_THREADS:
+        raise ConfigError(f"train.threads must be in 1..{MAX_THREADS}, got {t.threads}")
     _validate_speed_options(cfg)
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # a damaged gzip stream raises any of the three
         raise DataError(f"cannot read IDX file {path}: {e}") from None
     if len(raw) < 8:
         raise DataError(f"IDX file {path} is truncated ({len(raw)} bytes)")
@@ -40,9 +42,11 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # Python integers: NumPy's product of 2**31 x 2**31 x 4 wraps around
     if len(raw) < expected:
         raise DataError(f"IDX file {path} is truncated: {len(raw)} bytes, header promises {expected}")
+    if 0 in dims:  # no data (and 0 x 2**32 x 2**32 is too big a shape even for an empty array)
+        raise DataError(f"IDX file {path} holds no data: its dimensions are {' x '.join(map(str, dims))}")
     return np.frombuffer(raw, dtype=np.uint8, count=expected - header, offset=header).reshape(dims)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import math
 import numbers
 import re
 import uuid
@@ -253,7 +254,7 @@ class TableTransformer:
         """Rows to the model's vectors; a value's mode is drawn from its posterior over the modes
         (as CTGAN does), with a fixed seed so the same table always encodes the same way."""
         rng = np.random.default_rng(numpy_seed(seed))
-        parts = []
+        parts = [np.zeros((len(frame), 0))]  # a table of ID columns only has no values to model
         for c in self.columns:
             if c.modelled:
                 parts += _encode(c, frame[c.name], rng)
@@ -291,7 +292,8 @@ class TableTransformer:
             k = len(c.means)
             alpha = np.clip(matrix[:, pos], -1, 1)
             mode = matrix[:, pos + 1:pos + 1 + k].argmax(1)
-            value = alpha * 4 * np.asarray(c.stds)[mode] + np.asarray(c.means)[mode]
+            with np.errstate(over="ignore"):  # modes near the largest float: inf, clipped to the range below
+                value = alpha * 4 * np.asarray(c.stds)[mode] + np.asarray(c.means)[mode]
             pos += 1 + k
             missing = np.zeros(n, dtype=bool)
             if c.missing_share > 0:
@@ -382,7 +384,7 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
         return c
     x = _as_numbers(c, series)
     present = x[~np.isnan(x)]
-    c.mean, c.low, c.high = float(present.mean()), float(present.min()), float(present.max())
+    c.mean, c.low, c.high = _mean(present), float(present.min()), float(present.max())
     c.means, c.stds, c.weights = _fit_modes(present, seed)
     if kind == "datetime" and np.all(np.mod(present, DAY_S) == 0):
         c.unit_s = DAY_S  # dates: sampled as dates, not as times of day
@@ -421,6 +423,10 @@ def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], li
 
     if len(x) > MIXTURE_FIT_ROWS:
         x = np.random.default_rng(numpy_seed(seed)).choice(x, MIXTURE_FIT_ROWS, replace=False)
+    exponent = _overflow_exponent(x)
+    if exponent:  # fitted in units of 2**exponent: squares of values past 1e154 overflow
+        means, stds, weights = _fit_mixture(np.ldexp(x, -exponent), seed)
+        return np.ldexp(means, exponent).tolist(), np.ldexp(stds, exponent).tolist(), weights
     spread = float(x.std())
     if spread == 0 or len(np.unique(x)) < 2:
         return [float(x.mean())], [max(spread, 1e-3 * max(abs(float(x.mean())), 1.0))], [1.0]
@@ -441,6 +447,19 @@ def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], li
     return means.tolist(), stds.tolist(), weights.tolist()
 
 
+def _overflow_exponent(x: np.ndarray) -> int:
+    """0, or for values so large that their squares (a variance) or sums (a mean) overflow, the
+    power of two `e` such that x / 2**e is within [-1, 1] (`np.ldexp(x, -e)`, which loses no digit)."""
+    largest = float(np.abs(x).max()) if len(x) else 0.0
+    return 0 if largest < 2.0 ** 500 else math.frexp(largest)[1]
+
+
+def _mean(x: np.ndarray) -> float:
+    """The mean, without overflowing to inf on two values near the largest float."""
+    exponent = _overflow_exponent(x)
+    return float(np.ldexp(np.ldexp(x, -exponent).mean(), exponent))
+
+
 def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.ndarray]:
     n = len(series)
     if c.one_hot:
@@ -457,17 +476,22 @@ def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.n
     x = np.where(missing, c.mean, x)
     means, stds, weights = (np.asarray(v, dtype=float) for v in (c.means, c.stds, c.weights))
     spike = stds == 0
-    width = np.where(spike, 1.0, stds)
-    z = (x[:, None] - means) / width
-    log_p = np.where(spike, -np.inf, np.log(weights) - np.log(width) - 0.5 * z ** 2)
+    exponent = _overflow_exponent(np.concatenate([x, means]))  # past 1e154, in units of 2**exponent
+    x_, means_ = np.ldexp(x, -exponent), np.ldexp(means, -exponent)
+    width = np.ldexp(np.where(spike, 1.0, stds), -exponent)
+    with np.errstate(over="ignore"):  # a value far out of a narrow mode: z**2 = inf, probability 0
+        z = (x_[:, None] - means_) / width
+        log_p = np.where(spike, -np.inf, np.log(weights) - np.log(width) - 0.5 * z ** 2)
     if spike.all():  # only spikes: the nearest one
         log_p = -np.abs(z)
+    far = np.isneginf(log_p.max(1))  # no mode gives the value any chance: the nearest one
+    log_p[far] = -np.abs(x_[far, None] - means_)
     p = np.exp(log_p - log_p.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     mode = (p.cumsum(1) > rng.random((n, 1))).argmax(1)  # a draw from each row's posterior
     exact = (x[:, None] == means) & spike
     mode = np.where(exact.any(1), exact.argmax(1), mode)  # a spike's value is its spike
-    alpha = np.where(spike[mode], 0.0, np.clip((x - means[mode]) / (4 * width[mode]), -0.99, 0.99))
+    alpha = np.where(spike[mode], 0.0, np.clip((x_ - means_[mode]) / (4 * width[mode]), -0.99, 0.99))
     parts = [alpha[:, None], np.eye(len(means), dtype=np.float32)[mode]]
     if c.missing_share > 0:
         parts.append(np.eye(2, dtype=np.float32)[missing.astype(int)])
@@ -477,12 +501,12 @@ def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.n
 def _decode_category(c: Column, codes: np.ndarray) -> pd.Series:
     values = [None if c.categories[i] == MISSING else c.categories[i] for i in codes]
     series = pd.Series(values, dtype=object)
-    if c.missing_share == 0 or not series.isna().any():
-        try:
-            return series.astype(c.dtype)
-        except (TypeError, ValueError):
-            return series
-    return series.astype("Int64") if c.kind == "integer" or c.dtype.startswith("int") else series
+    dtype = c.dtype if c.missing_share == 0 or not series.isna().any() else \
+        "Int64" if c.kind == "integer" or c.dtype.startswith("int") else None
+    try:
+        return series.astype(dtype) if dtype else series
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 2**63 read as a float is no Int64
+        return series
 
 
 def _decode_number(c: Column, value: np.ndarray, missing: np.ndarray) -> pd.Series:

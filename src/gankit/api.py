@@ -61,13 +61,15 @@ class Generator:
             self.nets = dict(self.recipe.nets)
             for name, weights in (state.get("ema") or {}).items():
                 self.nets[name].load_state_dict(weights)
-        except (KeyError, RuntimeError, TypeError, ValueError, ConfigError) as e:
+            self.step = int(state["step"])
+            self.health = state["health"]["history"]
+            if not isinstance(self.health, list):
+                raise TypeError("health history is not a list")
+        except (KeyError, IndexError, RuntimeError, TypeError, ValueError, AttributeError, ConfigError) as e:
             raise CheckpointError(f"{self.path} does not hold a usable gankit model: "
                                   f"{str(e).splitlines()[0]}") from None
         for net in self.nets.values():
             net.to(self.device).eval().requires_grad_(False)
-        self.step = int(state["step"])
-        self.health = state["health"]["history"]
         self.used_ema = bool(state.get("ema"))
 
     def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,

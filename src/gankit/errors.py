@@ -7,6 +7,10 @@ The CLI turns any `GankitError` into a one-line message and exit code 2.
 class GankitError(Exception):
     """Base class for errors caused by user input (config, data, files)."""
 
+    def __str__(self) -> str:
+        # one line, whatever it quotes (a column name or a YAML key may hold a line break)
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 class ConfigError(GankitError, ValueError):
     """Unknown preset, option or value; an architecture that cannot be built."""

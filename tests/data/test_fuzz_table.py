@@ -22,8 +22,7 @@ from gankit.data.table import KINDS as KIND_NAMES
 from gankit.data.table import MIN_ROWS, TableTransformer, infer_kinds, read_table
 
 MISSING = ""
-# Names and texts without line breaks: a message quoting one is two lines, reported (errors.py could
-# keep every GankitError on one line); pinned by the xfail test at the end.
+# Names and texts without line breaks (a GankitError writes a quoted one as \\n: the test at the end)
 NO_BREAKS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r")
 
 
@@ -172,7 +171,6 @@ def test_gankit_tabular_fit_on_a_fuzzed_csv_file(raw, model):
             assert (out / "table.json").is_file() and list((out / "checkpoints").glob("step_*.safetensors"))
 
 
-@pytest.mark.xfail(strict=True, reason="a GankitError quoting a name with a line break is two lines (reported)")
 def test_a_column_name_with_a_line_break_is_refused_in_one_line(tmp_path):
     (tmp_path / "t.csv").write_bytes(b'amount,"x\ny"\n' + b"1,\n" * 10)
     code, _, stderr = run_cli(None, ["tabular", "fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "run"), *TINY])

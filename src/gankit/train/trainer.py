@@ -8,6 +8,7 @@ machinery: the device, AMP, `torch.compile`, and data parallelism under torchrun
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -202,6 +203,51 @@ def changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "
 
 def _finite(tensors: list[torch.Tensor]) -> bool:
     return bool(torch.stack(torch._foreach_norm(tensors)).isfinite().all()) if tensors else True
+
+
+def _like(saved: Any, current: torch.Tensor, name: str) -> torch.Tensor:
+    """A saved tensor that must have the shape and dtype of the one the run built."""
+    if not isinstance(saved, torch.Tensor) or saved.shape != current.shape or saved.dtype != current.dtype:
+        found = f"{tuple(saved.shape)} {saved.dtype}" if isinstance(saved, torch.Tensor) else type(saved).__name__
+        raise ValueError(f"{name} is {found}, not {tuple(current.shape)} {current.dtype}")
+    return saved
+
+
+def _check_optimizer_state(opt: torch.optim.Optimizer, saved: Any) -> None:
+    """Each saved moment must have its parameter's shape and dtype: torch checks only the number
+    of parameters, and a fused kernel reads past the end of a smaller moment."""
+    if len(saved["param_groups"]) != len(opt.param_groups):
+        raise ValueError(f"the optimizer state has {len(saved['param_groups'])} parameter groups, not "
+                         f"{len(opt.param_groups)}")
+    for live, group in zip(opt.param_groups, saved["param_groups"]):
+        for key, value in live.items():
+            if key != "params" and not _same_option(group.get(key, KeyError), value, decays=key in ("lr", "initial_lr")):
+                raise ValueError(f"optimizer option '{key}' is {group.get(key, 'missing')!r}, not {value!r}")
+    params = [p for group in opt.param_groups for p in group["params"]]
+    ids = [i for group in saved["param_groups"] for i in group["params"]]
+    if len(ids) != len(params):
+        raise ValueError(f"the optimizer state has {len(ids)} parameters, not {len(params)}")
+    entries = [saved["state"].get(index, {}) for index in ids]
+    if any(entries):  # after a first step every parameter has the same entries (Adam: step and moments)
+        needed = {"step", "exp_avg", "exp_avg_sq"} if isinstance(opt, torch.optim.Adam) else set(entries[0])
+        if any(not needed <= set(entry) for entry in entries) or len({frozenset(e) for e in entries}) > 1:
+            raise ValueError("the optimizer state lacks entries for some parameters")
+    for param, entry in zip(params, entries):
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                _like(value, param, f"optimizer state '{key}' of a {tuple(param.shape)} parameter")
+            elif not isinstance(value, (torch.Tensor, int, float)):
+                raise TypeError(f"optimizer state '{key}' is a {type(value).__name__}")
+
+
+def _same_option(saved: Any, current: Any, decays: bool) -> bool:
+    """An optimizer option as the run's config sets it (the learning rate: any finite number, as
+    its decay leaves it)."""
+    if decays:
+        return isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
+    if isinstance(current, torch.Tensor) or isinstance(saved, torch.Tensor):
+        return isinstance(saved, torch.Tensor) and isinstance(current, torch.Tensor) and torch.equal(saved, current)
+    return type(saved) is type(current) and saved == current
 
 
 def _match_param_layout(opt: torch.optim.Optimizer) -> None:
@@ -426,7 +472,7 @@ class Trainer:
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
         # options added since the checkpoint was written read as their defaults (the behaviour it had)
-        saved = config_mod.from_dict(state["config"])
+        saved = config_mod.from_dict(state.get("config"))
         changed = changed_keys(saved.to_dict(), self.cfg.to_dict())
         if self.cfg.optim.lr_decay != "none" and saved.train.steps != self.cfg.train.steps:
             changed.append("train.steps (optim.lr_decay ends its schedule at the step budget)")
@@ -437,6 +483,7 @@ class Trainer:
             for n, m in self.nets.items():
                 m.load_state_dict(state["nets"][n])
             for n, o in self.recipe.optimizers.items():
+                _check_optimizer_state(o, state["optimizers"][n])
                 o.load_state_dict(state["optimizers"][n])
                 _match_param_layout(o)
             if self.ema:
@@ -444,12 +491,14 @@ class Trainer:
             self.noise_rng.set_state(state["rng"]["noise"])
             if self.grad_scaler is not None and state.get("grad_scaler"):
                 self.grad_scaler.load_state_dict(state["grad_scaler"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            self.fixed_latents = _like(state["fixed_latents"], self.fixed_latents, "fixed_latents")
+            if not isinstance(state["health"].get("history"), list):
+                raise TypeError("health history is not a list")
+            self.health.load_state_dict(state["health"])
+            self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError, AttributeError) as e:
             raise CheckpointError(f"checkpoint {path} does not match this run's config: "
                                   f"{str(e).splitlines()[0]}") from None
-        self.fixed_latents = state["fixed_latents"]
-        self.health.load_state_dict(state["health"])
-        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.last_checkpoint = path
 
     def save_checkpoint(self) -> Path | None:

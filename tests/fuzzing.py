@@ -66,17 +66,38 @@ def fuzz_target(parser: str) -> Callable:
     def wrap(test: Callable) -> Callable:
         @functools.wraps(test)
         def run(*args: Any, **kwargs: Any) -> None:
+            global _pending
+            _pending = []
             try:
                 with hang_guard():
                     test(*args, **kwargs)
             except (Exception, Hang) as e:  # (Hypothesis's StopTest, a BaseException, passes)
-                if not isinstance(e, HypothesisException):
-                    COUNTS[parser]["tried"] += 1
-                    COUNTS[parser]["failed"] += 1
+                if not isinstance(e, HypothesisException):  # a failure, counted where it happened
+                    blamed = any(key == "failed" for _, key in _pending)
+                    _keep(_pending + [(parser, "tried"), *([] if blamed else [(parser, "failed")])])
                 raise
-            COUNTS[parser]["tried"] += 1
+            else:
+                _keep(_pending + [(parser, "tried")])
+            finally:
+                _pending = None
         return run
     return wrap
+
+
+#: the counts of the example running, kept when it ends (not when Hypothesis abandons it)
+_pending: list[tuple[str, str]] | None = None
+
+
+def _count(parser: str, key: str) -> None:
+    if _pending is None:
+        _keep([(parser, key)])
+    else:
+        _pending.append((parser, key))
+
+
+def _keep(counts: list[tuple[str, str]]) -> None:
+    for parser, key in counts:
+        COUNTS[parser][key] += 1
 
 
 def outcome(parser: str, call: Callable[[], Any]) -> tuple[Any, GankitError | None]:
@@ -86,10 +107,15 @@ def outcome(parser: str, call: Callable[[], Any]) -> tuple[Any, GankitError | No
         result = call()
     except GankitError as e:
         message = str(e)
-        assert message.strip() and not breaks_lines(message), f"{type(e).__name__} message is not one line: {message!r}"
-        COUNTS[parser]["refused"] += 1
+        if not message.strip() or breaks_lines(message):
+            _count(parser, "failed")
+            raise AssertionError(f"{type(e).__name__} message is not one line: {message!r}") from None
+        _count(parser, "refused")
         return None, e
-    COUNTS[parser]["worked"] += 1
+    except Exception:
+        _count(parser, "failed")
+        raise
+    _count(parser, "worked")
     return result, None
 
 
@@ -119,7 +145,7 @@ def run_cli(parser: str | None, argv: list[str]) -> tuple[int, str, str]:
     for w in caught:
         assert not breaks_lines(str(w.message).strip()), f"a warning of several lines: {w.message!r}"
     if parser:
-        COUNTS[parser][{0: "worked", 1: "diverged", 2: "refused"}[code]] += 1
+        _count(parser, {0: "worked", 1: "diverged", 2: "refused"}[code])
     return code, out.getvalue(), stderr
 
 

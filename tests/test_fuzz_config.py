@@ -82,7 +82,7 @@ def overrides() -> st.SearchStrategy:
 
 def check_config(cfg: config.Config) -> None:
     """A config that validates is written and read back as itself (a run's config.yaml resumes)."""
-    validated, _ = outcome("config (validate)", lambda: config.validate(cfg))
+    validated, _ = outcome("configs read (validate, YAML round trip)", lambda: config.validate(cfg))
     if validated is not None:
         with tempfile.TemporaryDirectory() as folder:
             validated.save(Path(folder) / "config.yaml")

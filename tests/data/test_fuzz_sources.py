@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, example, given
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
 from fuzzing import examples, files_under, fuzz_target, outcome, run_cli
 from gankit.data.folder import load_folder
 from gankit.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, load_mnist
+from gankit.errors import DataError
 
 # ---- IDX ------------------------------------------------------------------------------------------
 DIMS = st.one_of(st.integers(0, 6), st.sampled_from([28, 2 ** 16, 2 ** 31, 2 ** 32 - 1]))
@@ -97,8 +98,6 @@ def _idx(dims: list[int], body: bytes, magic: int = IMAGES_MAGIC) -> bytes:
 ])
 def test_idx_files_that_failed_outside_data_error(tmp_path, raw, gz, message):
     (tmp_path / f"train-images-idx3-ubyte{'.gz' if gz else ''}").write_bytes(raw)
-    from gankit.errors import DataError
-
     with pytest.raises(DataError, match=message):
         load_mnist(str(tmp_path), "train")
 
@@ -224,8 +223,6 @@ def _write_giant(folder: Path) -> None:
 def test_an_image_past_the_decompression_bomb_limit_is_refused_in_one_line(tmp_path):
     """Pillow only warned (up to twice its limit) and decoded all 100 million pixels."""
     _write_giant(tmp_path)
-    from gankit.errors import DataError
-
     with pytest.raises(DataError, match=r"could be read \(giant.png: .*100000000 pixels.*MAX_IMAGE_PIXELS") as e, \
             pytest.warns(UserWarning, match="skipping unreadable image"):
         load_folder(str(tmp_path), 8, 3)

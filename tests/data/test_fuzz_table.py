@@ -7,7 +7,6 @@ and `gankit tabular fit` exits 0 or 2, a failed fit leaving no run directory beh
 import csv
 import io
 import json
-import math
 import tempfile
 from pathlib import Path
 
@@ -106,11 +105,12 @@ def check_transformer(frame: pd.DataFrame, kinds: dict[str, str], transformer: T
     assert list(generated.columns) == list(frame.columns) and len(generated) == 7
 
 
-def fit_table(frame: pd.DataFrame, discrete: list[str] = (), declared: dict[str, str] | None = None) -> None:
-    kinds, _ = outcome("CSV tables (infer_kinds)", lambda: infer_kinds(frame, discrete, declared))
+def fit_table(label: str, frame: pd.DataFrame, discrete: list[str] = (), declared: dict[str, str] | None = None) -> None:
+    """Kinds, then the transformer, each counted under `label`."""
+    kinds, _ = outcome(f"{label} (infer_kinds)", lambda: infer_kinds(frame, discrete, declared))
     if kinds is None:
         return
-    transformer, _ = outcome("CSV tables (TableTransformer)", lambda: TableTransformer.fit(frame, kinds, seed=0))
+    transformer, _ = outcome(f"{label} (TableTransformer)", lambda: TableTransformer.fit(frame, kinds, seed=0))
     if transformer is not None:
         check_transformer(frame, kinds, transformer)
 
@@ -131,24 +131,24 @@ def test_csv_files_read_fit_and_decode_or_raise_a_gankit_error(raw):
         (Path(folder) / "t.csv").write_bytes(raw)
         frame, _ = outcome("CSV tables (read_table)", lambda: read_table(Path(folder) / "t.csv"))
     if frame is not None:
-        fit_table(frame)
+        fit_table("CSV tables", frame)
 
 
 @given(st.data())
 @examples(40)
-@fuzz_target("CSV tables with declared kinds (infer_kinds)")
+@fuzz_target("CSV tables, kinds declared (read_table)")
 def test_declared_kinds_and_discrete_columns_fit_or_raise_a_gankit_error(data):
     """`discrete=` and `kinds=` naming any column (or none of them) with any kind, valid or not."""
     header, rows = data.draw(tables())
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "t.csv").write_bytes(csv_bytes(header, rows))
-        frame, _ = outcome("CSV tables with declared kinds (infer_kinds)", lambda: read_table(Path(folder) / "t.csv"))
+        frame, _ = outcome("CSV tables, kinds declared (read_table)", lambda: read_table(Path(folder) / "t.csv"))
     if frame is None:
         return
     names = st.one_of(st.sampled_from(list(frame.columns)), st.text(NO_BREAKS, max_size=3))
     discrete = data.draw(st.lists(names, max_size=2))
     declared = data.draw(st.dictionaries(names, st.sampled_from([*KIND_NAMES, "nope"]), max_size=2))
-    fit_table(frame, discrete, declared)
+    fit_table("CSV tables, kinds declared", frame, discrete, declared)
 
 
 # ---- `gankit tabular fit` ---------------------------------------------------------------------------
@@ -156,15 +156,15 @@ TINY = ["--epochs", "1", "--no-progress", "model.hidden=[8]", "model.d_hidden=[8
         "optim.batch_size=10", "model.pack=1", "train.threads=1", "train.device=cpu"]
 
 
-@given(csv_files(), st.sampled_from(["ctgan", "tvae"]))
+@given(csv_files(), st.sampled_from(["ctgan", "tvae"]), st.sampled_from([None, "amount", "Class", "id", "nope"]))
 @examples(6)
 @fuzz_target("CSV tables (gankit tabular fit)")
-def test_gankit_tabular_fit_on_a_fuzzed_csv_file(raw, model):
+def test_gankit_tabular_fit_on_a_fuzzed_csv_file(raw, model, target):
     with tempfile.TemporaryDirectory() as folder:
         data, out = Path(folder) / "t.csv", Path(folder) / "run"
         data.write_bytes(raw)
-        code, _, _ = run_cli("CSV tables (gankit tabular fit)",
-                             ["tabular", "fit", str(data), "--model", model, "--out", str(out), *TINY])
+        code, _, _ = run_cli("CSV tables (gankit tabular fit)", ["tabular", "fit", str(data), "--model", model, "--out",
+                                                                 str(out), *(["--target", target] if target else []), *TINY])
         if code == 2:
             assert not out.exists(), f"a failed fit left {sorted(p.name for p in out.rglob('*'))}"
         else:

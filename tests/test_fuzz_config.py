@@ -95,6 +95,7 @@ def check_config(cfg: config.Config) -> None:
 @example(b"model: {hidden: &a [1, 2]}\nloss: {kind: *a}\n", None)
 @example(b"1: 2\n", None)
 @example(b"train: {__dict__: 1}\n", None)
+@example(b'"a\\nb": 1\n', None)  # a key with a line break, quoted in a message of two lines
 @example(b"to_dict: 1\n", None)
 @example(b"model: {arch: '[unclosed'}\n", "dcgan")
 @example(b"data: {dir: 2020-01-01}\n", None)

@@ -279,7 +279,7 @@ def _options(obj: Any) -> set[str]:
 def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
     for key, value in updates.items():
         if not isinstance(key, str) or key not in _options(obj):
-            raise ConfigError(f"unknown option '{where}{key}'")
+            raise ConfigError(f"unknown option '{_shown(f'{where}{key}')}'")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):

@@ -89,6 +89,8 @@ def test_step_spacing():
     (lambda s: make_sampler(s, "ddpm", steps=10), "runs all 50 steps"),
     (lambda s: make_sampler(s, "ddim", spacing="odd"), "unknown step spacing"),
     (lambda s: NoiseSchedule("quadratic"), "unknown diffusion schedule"),
+    # betas of 1 and more: `--preset ddpm diffusion.timesteps=10` diverged at its first step (found by fuzzing)
+    (lambda s: NoiseSchedule("linear", 20), "the linear schedule needs diffusion.timesteps above 20, got 20"),
 ])
 def test_bad_sampler_arguments_are_one_line_errors(call, message):
     with pytest.raises(ConfigError, match=message) as e:

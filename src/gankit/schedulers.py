@@ -33,6 +33,9 @@ class NoiseSchedule:
         if timesteps < 2:
             raise ConfigError("diffusion.timesteps must be at least 2")
         self.kind, self.timesteps = kind, timesteps
+        if kind == "linear" and timesteps <= 20:  # its last beta, 0.02 x 1000 / T, reaches 1: x_T is all noise at once
+            raise ConfigError(f"the linear schedule needs diffusion.timesteps above 20, got {timesteps} "
+                              "(or diffusion.schedule=cosine for fewer)")
         if kind == "linear":  # the DDPM paper's endpoints at T=1000, scaled so other T keep the same path
             scale = 1000 / timesteps
             betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)

@@ -228,10 +228,14 @@ def _check_optimizer_state(opt: torch.optim.Optimizer, saved: Any) -> None:
     if len(ids) != len(params):
         raise ValueError(f"the optimizer state has {len(ids)} parameters, not {len(params)}")
     entries = [saved["state"].get(index, {}) for index in ids]
-    if any(entries):  # after a first step every parameter has the same entries (Adam: step and moments)
-        needed = {"step", "exp_avg", "exp_avg_sq"} if isinstance(opt, torch.optim.Adam) else set(entries[0])
-        if any(not needed <= set(entry) for entry in entries) or len({frozenset(e) for e in entries}) > 1:
-            raise ValueError("the optimizer state lacks entries for some parameters")
+    stepped = [set(entry) for entry in entries if entry]  # a parameter never updated (no gradient) has none
+    if isinstance(opt, torch.optim.Adam):
+        needed = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if opt.defaults.get("amsgrad") else set())
+        incomplete = any(not needed <= keys for keys in stepped)
+    else:
+        incomplete = len({frozenset(keys) for keys in stepped}) > 1
+    if incomplete:
+        raise ValueError("the optimizer state lacks entries for some parameters")
     for param, entry in zip(params, entries):
         for key, value in entry.items():
             if isinstance(value, torch.Tensor) and value.dim() > 0:

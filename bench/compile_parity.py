@@ -7,6 +7,7 @@ digits; the table models on a small synthetic table), the same seed trained eage
 A gap at float rounding (1e-7 relative for fp32) means the same random draws and the same
 arithmetic up to the order of operations; a wrong draw or a lost gradient shows as 1e-2 or more.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ from gankit.train import Trainer
 STEPS = 4
 #: presets with a change that the 8 x 8 digits or a quick run need, and variants of `dcgan`
 CASES: dict[str, tuple[str, dict]] = {
-    **{name: (name, {}) for name in PRESETS if PRESETS[name].get("recipe") not in ("ctgan", "tvae")},
+    **{
+        name: (name, {}) for name in PRESETS if PRESETS[name].get("recipe") not in ("ctgan", "tvae")
+    },
     "sagan": ("sagan", {"model": {"attention_res": 4}}),
     "dcgan+diffaugment": ("dcgan", {"loss": {"diffaugment": "color,translation,cutout"}}),
     "dcgan+fp16": ("dcgan", {"train": {"amp": "fp16"}}),
@@ -42,10 +45,18 @@ def _merge(a: dict, b: dict) -> dict:
 
 
 def image_losses(preset: str, changes: dict, compile) -> list[list[float]]:
-    small = {"model": {"width": 8, "hidden": [32, 64]},
-             "data": {"source": "digits"},
-             "train": {"steps": STEPS, "log_every": 1, "sample_every": 10 ** 6, "checkpoint_every": 10 ** 6,
-                       "device": "cpu", "compile": compile}}
+    small = {
+        "model": {"width": 8, "hidden": [32, 64]},
+        "data": {"source": "digits"},
+        "train": {
+            "steps": STEPS,
+            "log_every": 1,
+            "sample_every": 10**6,
+            "checkpoint_every": 10**6,
+            "device": "cpu",
+            "compile": compile,
+        },
+    }
     cfg = gankit.make_config(preset, **_merge(small, changes))
     folder = tempfile.mkdtemp(prefix="gankit-parity-")
     trainer = Trainer(cfg, folder, progress=False, echo=lambda line: None)
@@ -58,15 +69,27 @@ def table_losses(model: str, compile) -> list[list[float]]:
     r = np.random.default_rng(0)
     n = 200
     fraud = r.random(n) < 0.1
-    table = pd.DataFrame({"amount": np.where(fraud, r.normal(500, 30, n), r.lognormal(3, 0.5, n)),
-                          "channel": np.where(fraud, "web", r.choice(["shop", "phone", "web"], n)),
-                          "is_fraud": fraud.astype(int)})
-    options = ["model.hidden=[16,16]", "model.z_dim=8", "optim.batch_size=40", "train.log_every=1",
-               "train.device=cpu", f"train.compile={str(compile).lower()}"]
+    table = pd.DataFrame(
+        {
+            "amount": np.where(fraud, r.normal(500, 30, n), r.lognormal(3, 0.5, n)),
+            "channel": np.where(fraud, "web", r.choice(["shop", "phone", "web"], n)),
+            "is_fraud": fraud.astype(int),
+        }
+    )
+    options = [
+        "model.hidden=[16,16]",
+        "model.z_dim=8",
+        "optim.batch_size=40",
+        "train.log_every=1",
+        "train.device=cpu",
+        f"train.compile={str(compile).lower()}",
+    ]
     if model == "ctgan":
         options += ["model.d_hidden=[16]", "model.pack=4"]
     folder = tempfile.mkdtemp(prefix="gankit-parity-")
-    tabular.fit(table, folder, model=model, target="is_fraud", epochs=STEPS * 40 / n, overrides=options)
+    tabular.fit(
+        table, folder, model=model, target="is_fraud", epochs=STEPS * 40 / n, overrides=options
+    )
     rows = [json.loads(line) for line in open(f"{folder}/metrics.jsonl")]
     return [[v for k, v in r.items() if k.startswith("loss")] for r in rows]
 
@@ -90,7 +113,9 @@ def main() -> None:
     for name in names:
         preset, changes = CASES.get(name, (name, {}))
         penalty = PRESETS[preset].get("loss", {}).get("gp") or changes.get("loss", {}).get("r1")
-        if args.mode == "nets" and penalty:  # refused by the config: a compiled D cannot be differentiated twice
+        if (
+            args.mode == "nets" and penalty
+        ):  # refused by the config: a compiled D cannot be differentiated twice
             print(f"{name:20} {'refused: a penalty needs --mode step':>43}")
             continue
         # each trainer compiles anew: without a reset, Dynamo's recompile limit (8 per function)
@@ -105,10 +130,18 @@ def main() -> None:
             start = time.perf_counter()
             compiled = image_losses(preset, changes, mode)
         seconds = time.perf_counter() - start
-        row = {"case": name, "steps": len(eager), "relative_gap": gap(eager, compiled), "compiled_seconds": round(seconds, 1),
-               "eager_last": eager[-1], "compiled_last": compiled[-1]}
+        row = {
+            "case": name,
+            "steps": len(eager),
+            "relative_gap": gap(eager, compiled),
+            "compiled_seconds": round(seconds, 1),
+            "eager_last": eager[-1],
+            "compiled_last": compiled[-1],
+        }
         rows.append(row)
-        print(f"{name:20} {row['steps']:>5} {row['relative_gap']:>26.2e} {seconds:>10.1f}", flush=True)
+        print(
+            f"{name:20} {row['steps']:>5} {row['relative_gap']:>26.2e} {seconds:>10.1f}", flush=True
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"mode": args.mode, "torch": torch.__version__, "rows": rows}, f, indent=1)

@@ -9,6 +9,7 @@ the same networks on 32 x 32 RGB images. Prints milliseconds per call and the ra
 times whole training steps of the `dcgan` preset on MNIST instead: two trainers from the same
 weights, one with `stock_kernels`, alternating, and prints their first losses side by side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import torch
 from torch import nn
 
 from gankit.data import load_dataset
+from gankit.experiments.speed import speed_config
 from gankit.nets.fast_conv import EdgeConv2d, EdgeConvTranspose2d, stock_kernels
-from gankit.speed import speed_config
 from gankit.train import Trainer
 
 CL = torch.channels_last
@@ -29,15 +30,37 @@ CL = torch.channels_last
 
 def cases(channels: int, size: int, z_dim: int = 100, width: int = 32, batch: int = 64):
     """(name, layer, input, input needs a gradient) for each edge layer and the step that runs it."""
-    base = size // 4  # the preset: base -> 2 base -> 4 base; the last hidden stage has `width` channels
+    base = (
+        size // 4
+    )  # the preset: base -> 2 base -> 4 base; the last hidden stage has `width` channels
     project = EdgeConvTranspose2d(z_dim, 2 * width, base, 1, 0, bias=False)
     to_image = EdgeConvTranspose2d(width, channels, 4, 2, 1)
     from_image = EdgeConv2d(channels, width, 4, 2, 1, negative_slope=0.2)
     return [
-        ("G first layer (1x1 -> %dx%d)" % (base, base), project, torch.randn(batch, z_dim, 1, 1), False),
-        ("G last layer (-> %d ch)" % channels, to_image, torch.randn(batch, width, size // 2, size // 2), True),
-        ("D first layer + LeakyReLU, D step", from_image, torch.randn(2 * batch, channels, size, size), False),
-        ("D first layer + LeakyReLU, G step", from_image, torch.randn(batch, channels, size, size), True),
+        (
+            "G first layer (1x1 -> %dx%d)" % (base, base),
+            project,
+            torch.randn(batch, z_dim, 1, 1),
+            False,
+        ),
+        (
+            "G last layer (-> %d ch)" % channels,
+            to_image,
+            torch.randn(batch, width, size // 2, size // 2),
+            True,
+        ),
+        (
+            "D first layer + LeakyReLU, D step",
+            from_image,
+            torch.randn(2 * batch, channels, size, size),
+            False,
+        ),
+        (
+            "D first layer + LeakyReLU, G step",
+            from_image,
+            torch.randn(batch, channels, size, size),
+            True,
+        ),
     ]
 
 
@@ -54,13 +77,20 @@ def timed(layer: nn.Module, x: torch.Tensor, input_grad: bool, fast: bool) -> fl
 
 def whole_step(data_dir: str, repeats: int, steps: int) -> None:
     def config():
-        return speed_config("dcgan", data_dir, steps, "cpu", "none", [f"train.threads={torch.get_num_threads()}"])
+        return speed_config(
+            "dcgan", data_dir, steps, "cpu", "none", [f"train.threads={torch.get_num_threads()}"]
+        )
 
     data = load_dataset(config().data)  # read once, for both trainers
 
     def trainer() -> Trainer:
-        return Trainer(config(), tempfile.mkdtemp(prefix="gankit-edge-"), progress=False, data=data,
-                       echo=lambda line: None)
+        return Trainer(
+            config(),
+            tempfile.mkdtemp(prefix="gankit-edge-"),
+            progress=False,
+            data=data,
+            echo=lambda line: None,
+        )
 
     sides = {"gankit": trainer(), "pytorch": trainer()}
     for net in sides["pytorch"].nets.values():
@@ -69,8 +99,13 @@ def whole_step(data_dir: str, repeats: int, steps: int) -> None:
     for i in range(3):
         x, y = sides["gankit"]._batch(i)
         losses = {name: t.recipe.train_step(x, y, rngs[name], True) for name, t in sides.items()}
-        print(f"step {i}: loss_d " + " / ".join(f"{float(v['loss_d']):.6f}" for v in losses.values())
-              + ", loss_g " + " / ".join(f"{float(v['loss_g']):.6f}" for v in losses.values()) + "  (gankit / pytorch)")
+        print(
+            f"step {i}: loss_d "
+            + " / ".join(f"{float(v['loss_d']):.6f}" for v in losses.values())
+            + ", loss_g "
+            + " / ".join(f"{float(v['loss_g']):.6f}" for v in losses.values())
+            + "  (gankit / pytorch)"
+        )
     times: dict[str, list[float]] = {name: [] for name in sides}
     x, y = sides["gankit"]._batch(0)
     for _ in range(repeats):
@@ -80,8 +115,10 @@ def whole_step(data_dir: str, repeats: int, steps: int) -> None:
                 t.recipe.train_step(x, y, rngs[name], False)
             times[name].append((time.perf_counter() - start) / steps * 1e3)
     ours, stock = statistics.median(times["gankit"]), statistics.median(times["pytorch"])
-    print(f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, {stock / ours:.3f}x "
-          f"(medians of {repeats} interleaved repeats of {steps} steps)")
+    print(
+        f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, {stock / ours:.3f}x "
+        f"(medians of {repeats} interleaved repeats of {steps} steps)"
+    )
 
 
 def main() -> None:
@@ -99,7 +136,9 @@ def main() -> None:
         if not args.data_dir:
             ap.error("--step needs --data-dir")
         return whole_step(args.data_dir, args.repeats, args.calls)
-    print(f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of {args.calls} calls, ms per call")
+    print(
+        f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of {args.calls} calls, ms per call"
+    )
     print(f"{'layer':40s} {'pytorch':>8s} {'gankit':>8s} {'ratio':>6s}")
     for channels in args.channels:
         size = 28 if channels == 1 else 32
@@ -112,8 +151,14 @@ def main() -> None:
                     timed(layer, x, input_grad, fast)
             for _ in range(args.repeats):
                 for fast in (True, False):
-                    times[fast].append(sum(timed(layer, x, input_grad, fast) for _ in range(args.calls)) / args.calls)
-            stock, ours = statistics.median(times[False]) * 1e3, statistics.median(times[True]) * 1e3
+                    times[fast].append(
+                        sum(timed(layer, x, input_grad, fast) for _ in range(args.calls))
+                        / args.calls
+                    )
+            stock, ours = (
+                statistics.median(times[False]) * 1e3,
+                statistics.median(times[True]) * 1e3,
+            )
             print(f"{name:40s} {stock:8.3f} {ours:8.3f} {stock / ours:5.2f}x")
 
 

@@ -10,6 +10,7 @@ no example database, so a run tries the same inputs each time) and `GANKIT_FUZZ_
 file where tests/fuzzing.py adds up its counts. Exits with pytest's status: a failure found is a
 failing run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def run(profile: str, extra: list[str]) -> tuple[int, dict[str, dict[str, int]],
         counts_file = Path(folder) / "counts.json"
         env = {**os.environ, "GANKIT_FUZZ": profile, "GANKIT_FUZZ_COUNTS": str(counts_file)}
         start = time.perf_counter()
-        status = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *extra],
-                                 cwd=ROOT, env=env)
+        status = subprocess.call(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *extra],
+            cwd=ROOT,
+            env=env,
+        )
         seconds = time.perf_counter() - start
         counts = json.loads(counts_file.read_text()) if counts_file.is_file() else {}
     return status, counts, seconds
@@ -47,23 +51,46 @@ def rows(counts: dict[str, dict[str, int]]) -> list[dict[str, object]]:
     for parser, c in sorted(counts.items()):
         worked, refused, failed = c.get("worked", 0), c.get("refused", 0), c.get("failed", 0)
         tried = c.get("tried", worked + refused + c.get("diverged", 0) + failed)
-        out.append({"parser": parser, "tried": tried, "worked": worked, "refused": refused,
-                    "diverged": c.get("diverged", 0), "failed": failed})
+        out.append(
+            {
+                "parser": parser,
+                "tried": tried,
+                "worked": worked,
+                "refused": refused,
+                "diverged": c.get("diverged", 0),
+                "failed": failed,
+            }
+        )
     return out
 
 
-def markdown(table: list[dict[str, object]], profile: str, status: int, seconds: float, command: str,
-             ci: tuple[int, int, float] | None) -> str:
+def markdown(
+    table: list[dict[str, object]],
+    profile: str,
+    status: int,
+    seconds: float,
+    command: str,
+    ci: tuple[int, int, float] | None,
+) -> str:
     lines = [
         "# Fuzzing the inputs: examples tried per parser",
         "",
         f"Profile `{profile}`, {seconds / 60:.1f} minutes, pytest exit status {status} "
         f"({'no failure' if status == 0 else 'FAILURES'}). Python {platform.python_version()}, "
-        + ", ".join(f"{p} {version(p)}" for p in ("hypothesis", "torch", "numpy", "pandas", "pillow", "pyyaml",
-                                                     "safetensors")) + ".",
+        + ", ".join(
+            f"{p} {version(p)}"
+            for p in ("hypothesis", "torch", "numpy", "pandas", "pillow", "pyyaml", "safetensors")
+        )
+        + ".",
         "",
-        *([f"The test suite runs the same tests under the `ci` profile: {ci[1]:,} inputs in {ci[2]:.0f} s "
-           f"here (pytest exit status {ci[0]})."] if ci else []),
+        *(
+            [
+                f"The test suite runs the same tests under the `ci` profile: {ci[1]:,} inputs in {ci[2]:.0f} s "
+                f"here (pytest exit status {ci[0]})."
+            ]
+            if ci
+            else []
+        ),
         "Examples are derandomised; the checkpoint the checkpoint tests damage is trained afresh each "
         "run (its recorded training time differs), so their counts vary by a few between runs.",
         "",
@@ -76,18 +103,33 @@ def markdown(table: list[dict[str, object]], profile: str, status: int, seconds:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in table:
-        lines.append(f"| {r['parser']} | {r['tried']:,} | {r['worked']:,} | {r['refused']:,} | {r['diverged']:,} "
-                     f"| {r['failed']:,} |")
-    total = {k: sum(r[k] for r in table) for k in ("tried", "worked", "refused", "diverged", "failed")}
-    lines += [f"| **all parsers** | **{total['tried']:,}** | {total['worked']:,} | {total['refused']:,} | "
-              f"{total['diverged']:,} | **{total['failed']:,}** |", "", "Reproduce:", "", "```", command, "```", ""]
+        lines.append(
+            f"| {r['parser']} | {r['tried']:,} | {r['worked']:,} | {r['refused']:,} | {r['diverged']:,} "
+            f"| {r['failed']:,} |"
+        )
+    total = {
+        k: sum(r[k] for r in table) for k in ("tried", "worked", "refused", "diverged", "failed")
+    }
+    lines += [
+        f"| **all parsers** | **{total['tried']:,}** | {total['worked']:,} | {total['refused']:,} | "
+        f"{total['diverged']:,} | **{total['failed']:,}** |",
+        "",
+        "Reproduce:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="long", help="long (default: 20x the CI examples) or ci")
-    ap.add_argument("--markdown", default=None, help="write the table here (e.g. docs/results/fuzz.md)")
+    ap.add_argument(
+        "--markdown", default=None, help="write the table here (e.g. docs/results/fuzz.md)"
+    )
     ap.add_argument("--json", default=None, help="write the counts here")
     ap.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --), e.g. -k table")
     args = ap.parse_args()
@@ -103,9 +145,19 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(text)
     if args.json:
-        Path(args.json).write_text(json.dumps({"profile": args.profile, "status": status, "seconds": round(seconds),
-                                               "ci": ci and {"status": ci[0], "examples": ci[1], "seconds": round(ci[2])},
-                                               "parsers": table}, indent=1) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "profile": args.profile,
+                    "status": status,
+                    "seconds": round(seconds),
+                    "ci": ci and {"status": ci[0], "examples": ci[1], "seconds": round(ci[2])},
+                    "parsers": table,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     sys.exit(status or (ci[0] if ci else 0))
 
 

@@ -67,7 +67,7 @@ for s in "${SECTIONS[@]}"; do
     step-compiled) section "$s" 300 bash -c 'bench_speed speed-step none train.compile=step' ;;
     speed-fp32)    section "$s" 150 bash -c 'bench_speed speed-none none' ;;
     speed-bf16)    section "$s" 150 bash -c 'bench_speed speed-bf16 bf16' ;;
-    other-tests)   section "$s" 240 python3 -m pytest -q -rfE tests/train/test_distributed.py tests/test_speed.py ;;
+    other-tests)   section "$s" 240 python3 -m pytest -q -rfE tests/train/test_distributed.py tests/experiments/test_speed.py ;;
     profile)       section "$s" 150 python3 bench/step_profile.py --data-dir "$DATA" --device cuda --steps 100 ;;
     scaling)       section "$s" 300 bash -c scaling ;;
   esac

@@ -9,6 +9,7 @@ feature space against the 10,000 real images, and the health summary of the run.
 
 Ends with one JSON line per seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,9 @@ def classifier(data, path: Path):
     if path.exists():
         return load_classifier(path)
     model, report = train_classifier(data, epochs=8, holdout=0.2, seed=0)
-    print(f"classifier: held-out accuracy {report.holdout_accuracy:.4f} ({report.holdout_size} images)")
+    print(
+        f"classifier: held-out accuracy {report.holdout_accuracy:.4f} ({report.holdout_size} images)"
+    )
     save_classifier(model, report, path, data.name)
     return model
 
@@ -50,24 +53,42 @@ def main() -> None:
     real = data.all()
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        cfg = gankit.make_config(args.preset, data={"source": "mnist", "dir": args.data_dir},
-                                 train={"minutes": args.minutes, "steps": None, "seed": seed},
-                                 overrides=args.overrides)
+        cfg = gankit.make_config(
+            args.preset,
+            data={"source": "mnist", "dir": args.data_dir},
+            train={"minutes": args.minutes, "steps": None, "seed": seed},
+            overrides=args.overrides,
+        )
         run_dir = out / f"{args.preset}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         result = gankit.train(cfg, out=run_dir, progress=False)
         fake = gankit.load(run_dir).sample(args.n, seed=seed)
         m = evaluate_samples(clf, real, fake, ["fid", "pr", "classes"])
         counts = m["class_counts"]
-        rows.append({"preset": args.preset, "seed": seed, "minutes": args.minutes, "steps": result.step,
-                     "fid": round(m["fid"], 3), "precision": round(m["precision"], 3),
-                     "recall": round(m["recall"], 3), "classes_covered": m["classes_covered"],
-                     "min_class_share": round(min(counts) / sum(counts), 4), "class_counts": counts,
-                     "healthy": result.summary["healthy"], "final_verdict": result.summary["final_verdict"],
-                     "grid": str(sorted((run_dir / "samples").glob("*.png"))[-1])})
-    print(f"{'seed':>4} {'steps':>6} {'FID':>7} {'prec':>5} {'rec':>5} {'classes':>7} {'min %':>6}  health")
+        rows.append(
+            {
+                "preset": args.preset,
+                "seed": seed,
+                "minutes": args.minutes,
+                "steps": result.step,
+                "fid": round(m["fid"], 3),
+                "precision": round(m["precision"], 3),
+                "recall": round(m["recall"], 3),
+                "classes_covered": m["classes_covered"],
+                "min_class_share": round(min(counts) / sum(counts), 4),
+                "class_counts": counts,
+                "healthy": result.summary["healthy"],
+                "final_verdict": result.summary["final_verdict"],
+                "grid": str(sorted((run_dir / "samples").glob("*.png"))[-1]),
+            }
+        )
+    print(
+        f"{'seed':>4} {'steps':>6} {'FID':>7} {'prec':>5} {'rec':>5} {'classes':>7} {'min %':>6}  health"
+    )
     for r in rows:
-        print(f"{r['seed']:>4} {r['steps']:>6} {r['fid']:>7.2f} {r['precision']:>5.2f} {r['recall']:>5.2f} "
-              f"{r['classes_covered']:>7} {100 * r['min_class_share']:>6.2f}  {r['final_verdict']}")
+        print(
+            f"{r['seed']:>4} {r['steps']:>6} {r['fid']:>7.2f} {r['precision']:>5.2f} {r['recall']:>5.2f} "
+            f"{r['classes_covered']:>7} {100 * r['min_class_share']:>6.2f}  {r['final_verdict']}"
+        )
     for r in rows:
         print(json.dumps(r))
 

@@ -16,6 +16,7 @@ ran to the end uninterrupted: the final checkpoint (weights, EMA, optimizer stat
 history) equals the reference's bit for bit, and metrics.jsonl holds each step once, in order,
 with the reference's values. Exit 1 when any check fails, 2 on bad arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,24 +64,49 @@ class SoakParser(argparse.ArgumentParser):
 @dataclass
 class Mode:
     """How to start, resume and reference one kind of run through the CLI."""
+
     name: str
-    start: list[str]          # `gankit ...` arguments of a fresh run, without --out
-    resume: list[str]         # the same for --resume
-    options: list[str]        # key=value overrides of the fresh run
+    start: list[str]  # `gankit ...` arguments of a fresh run, without --out
+    resume: list[str]  # the same for --resume
+    options: list[str]  # key=value overrides of the fresh run
 
     def command(self, out: Path, resume: bool = False, reference: bool = False) -> list[str]:
-        args = [*self.resume, "--out", str(out)] if resume else [*self.start, "--out", str(out), *self.options]
+        args = (
+            [*self.resume, "--out", str(out)]
+            if resume
+            else [*self.start, "--out", str(out), *self.options]
+        )
         return [sys.executable, "-m", "gankit", *args, *([KEEP_ALL] if reference else [])]
 
 
 def common_options(interval: int) -> list[str]:
-    return [f"train.checkpoint_every={interval}", "train.log_every=1", "train.threads=1", "train.device=cpu"]
+    return [
+        f"train.checkpoint_every={interval}",
+        "train.log_every=1",
+        "train.threads=1",
+        "train.device=cpu",
+    ]
 
 
 def image_mode(steps: int, interval: int, seed: int, work: Path) -> Mode:
-    start = ["train", "--preset", "dcgan", "--data", "digits", "--steps", str(steps), "--seed", str(seed),
-             "--no-progress"]
-    options = ["model.width=8", "train.ema=0.99", f"train.sample_every={3 * interval}", *common_options(interval)]
+    start = [
+        "train",
+        "--preset",
+        "dcgan",
+        "--data",
+        "digits",
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--no-progress",
+    ]
+    options = [
+        "model.width=8",
+        "train.ema=0.99",
+        f"train.sample_every={3 * interval}",
+        *common_options(interval),
+    ]
     return Mode("image", start, ["train", "--resume", "--no-progress"], options)
 
 
@@ -97,10 +123,26 @@ def table_mode(steps: int, interval: int, seed: int, work: Path) -> Mode:
     csv = work / "wine.csv"
     frame.to_csv(csv, index=False)
     epochs = steps * TABLE_BATCH / len(frame)
-    start = ["tabular", "fit", str(csv), "--target", "target", "--epochs", repr(epochs), "--seed", str(seed),
-             "--no-progress"]
-    options = ["model.hidden=[32,32]", "model.d_hidden=[32]", "model.z_dim=16", "model.pack=5",
-               f"optim.batch_size={TABLE_BATCH}", *common_options(interval)]
+    start = [
+        "tabular",
+        "fit",
+        str(csv),
+        "--target",
+        "target",
+        "--epochs",
+        repr(epochs),
+        "--seed",
+        str(seed),
+        "--no-progress",
+    ]
+    options = [
+        "model.hidden=[32,32]",
+        "model.d_hidden=[32]",
+        "model.z_dim=16",
+        "model.pack=5",
+        f"optim.batch_size={TABLE_BATCH}",
+        *common_options(interval),
+    ]
     return Mode("table", start, ["tabular", "fit", str(csv), "--resume", "--no-progress"], options)
 
 
@@ -154,12 +196,15 @@ class Moment:
     """When to kill: `startup` after `delay` s (at the first logged step if that comes sooner);
     `step` once step `target` is logged, then `delay` s more; `write` as soon as the temp file of
     checkpoint `target` appears (or, missed, at the next step)."""
+
     kind: str
     target: int = 0
     delay: float = 0.0
 
 
-def draw_moment(rng: random.Random, base: int, interval: int, startup_s: float, allow_startup: bool) -> Moment:
+def draw_moment(
+    rng: random.Random, base: int, interval: int, startup_s: float, allow_startup: bool
+) -> Moment:
     """A random kill moment of a process whose first checkpoint still to come is past `base`."""
     r = rng.random()
     if allow_startup and r < STARTUP_SHARE:
@@ -183,13 +228,18 @@ def kill_at(process: Watched, moment: Moment, ckpt_dir: Path) -> bool:
     while process.proc.poll() is None:
         process.read()
         step = process.last_step or 0
-        if moment.kind == "startup" and (time.monotonic() - process.started >= moment.delay or process.steps):
+        if moment.kind == "startup" and (
+            time.monotonic() - process.started >= moment.delay or process.steps
+        ):
             break
         if moment.kind == "step" and step >= moment.target:
             time.sleep(moment.delay)
             break
-        if moment.kind == "write" and step >= moment.target and (temp_files(ckpt_dir) - before
-                                                                 or step > moment.target):
+        if (
+            moment.kind == "write"
+            and step >= moment.target
+            and (temp_files(ckpt_dir) - before or step > moment.target)
+        ):
             break
         time.sleep(POLL_S)
     else:
@@ -202,21 +252,33 @@ def kill_at(process: Watched, moment: Moment, ckpt_dir: Path) -> bool:
 def leaves(obj: Any, prefix: str = "") -> dict[str, Any]:
     """A checkpoint state as {path: tensor or JSON text} (JSON so that NaN equals NaN)."""
     if isinstance(obj, dict):
-        return {k: v for key, value in obj.items() for k, v in leaves(value, f"{prefix}/{key}").items()}
-    if isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple, torch.Tensor)) for v in obj):
-        return {k: v for i, value in enumerate(obj) for k, v in leaves(value, f"{prefix}/{i}").items()}
+        return {
+            k: v for key, value in obj.items() for k, v in leaves(value, f"{prefix}/{key}").items()
+        }
+    if isinstance(obj, (list, tuple)) and any(
+        isinstance(v, (dict, list, tuple, torch.Tensor)) for v in obj
+    ):
+        return {
+            k: v for i, value in enumerate(obj) for k, v in leaves(value, f"{prefix}/{i}").items()
+        }
     return {prefix: obj if isinstance(obj, torch.Tensor) else json.dumps(obj)}
 
 
 def state_difference(soaked: dict[str, Any], reference: dict[str, Any]) -> list[str]:
     """The parts of two checkpoint states that differ, besides the config (the reference keeps
     every checkpoint) and the wall-clock seconds."""
-    a, b = ({k: v for k, v in s.items() if k not in ("config", "elapsed")} for s in (soaked, reference))
+    a, b = (
+        {k: v for k, v in s.items() if k not in ("config", "elapsed")} for s in (soaked, reference)
+    )
     la, lb = leaves(a), leaves(b)
     differing = sorted(set(la) ^ set(lb))
     for key in sorted(set(la) & set(lb)):
         x, y = la[key], lb[key]
-        same = same_bits(x, y) if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) else x == y
+        same = (
+            same_bits(x, y)
+            if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)
+            else x == y
+        )
         if not same:
             differing.append(key)
     return differing
@@ -226,7 +288,9 @@ def same_bits(x: torch.Tensor, y: torch.Tensor) -> bool:
     """Bit for bit: torch.equal alone would take -0.0 for 0.0 and never a NaN for itself."""
     if x.dtype != y.dtype or x.shape != y.shape:
         return False
-    return torch.equal(x.contiguous().reshape(-1).view(torch.uint8), y.contiguous().reshape(-1).view(torch.uint8))
+    return torch.equal(
+        x.contiguous().reshape(-1).view(torch.uint8), y.contiguous().reshape(-1).view(torch.uint8)
+    )
 
 
 @dataclass
@@ -266,11 +330,18 @@ def metrics_problems(run: Path, reference: Path) -> list[str]:
     if steps != sorted(set(steps)):
         problems.append("metrics.jsonl: steps repeated or out of order")
     if steps != [r["step"] for r in expected]:
-        problems.append(f"metrics.jsonl: steps {steps[:3]}..{steps[-3:]} differ from the reference's")
-    untimed = [[{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rs] for rs in (rows, expected)]
+        problems.append(
+            f"metrics.jsonl: steps {steps[:3]}..{steps[-3:]} differ from the reference's"
+        )
+    untimed = [
+        [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rs]
+        for rs in (rows, expected)
+    ]
     if json.dumps(untimed[0]) != json.dumps(untimed[1]):
         first = next((a["step"] for a, b in zip(*untimed) if a != b), None)
-        problems.append(f"metrics.jsonl: logged values differ from the reference's (first at step {first})")
+        problems.append(
+            f"metrics.jsonl: logged values differ from the reference's (first at step {first})"
+        )
     return problems
 
 
@@ -291,10 +362,10 @@ def unreadable_grids(run: Path) -> list[str]:
 @dataclass
 class Kill:
     moment: str
-    started_at: int              # the step the killed process started from
-    reached: int                 # the last step it logged (or started_at)
-    during_write: bool           # it left a checkpoint temp file behind
-    logged_steps: int            # steps it logged (0: killed in its start-up)
+    started_at: int  # the step the killed process started from
+    reached: int  # the last step it logged (or started_at)
+    during_write: bool  # it left a checkpoint temp file behind
+    logged_steps: int  # steps it logged (0: killed in its start-up)
     resumed_from: int | None = None
 
     @property
@@ -305,11 +376,17 @@ class Kill:
 def run_reference(mode: Mode, work: Path) -> tuple[Path, int]:
     """The uninterrupted run (every checkpoint kept) and its last step."""
     out = work / f"{mode.name}-reference"
-    done = subprocess.run(mode.command(out, reference=True), check=False, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE)
+    done = subprocess.run(
+        mode.command(out, reference=True),
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"]
-        raise SoakFailed(f"the uninterrupted {mode.name} run exited with {done.returncode}: {said[-1]}")
+        raise SoakFailed(
+            f"the uninterrupted {mode.name} run exited with {done.returncode}: {said[-1]}"
+        )
     return out, metrics_rows(out)[-1]["step"]
 
 
@@ -319,11 +396,17 @@ def resume_problems(process: Watched, start_step: int, says_resuming: bool) -> l
     problems = []
     said = [int(s) for s in RESUMING_LINE.findall(process.text())]
     if says_resuming and process.steps and said[:1] != [start_step]:
-        problems.append(f"a resumed run said it resumed at step {said[:1] or 'none'}, not {start_step}")
+        problems.append(
+            f"a resumed run said it resumed at step {said[:1] or 'none'}, not {start_step}"
+        )
     if process.steps and process.steps[0] != start_step + 1:
-        problems.append(f"a run resumed from step {start_step} logged step {process.steps[0]} first")
+        problems.append(
+            f"a run resumed from step {start_step} logged step {process.steps[0]} first"
+        )
     if process.proc.returncode not in (0, -signal.SIGKILL):
-        problems.append(f"a resumed run exited with {process.proc.returncode}: {last_line(process)}")
+        problems.append(
+            f"a resumed run exited with {process.proc.returncode}: {last_line(process)}"
+        )
     return problems
 
 
@@ -350,7 +433,9 @@ class Soak:
     def launch(self) -> Watched:
         resume = self.launches > 0
         self.launches += 1
-        return Watched(self.mode.command(self.run, resume=resume), self.logs / f"{self.launches:03d}.log")
+        return Watched(
+            self.mode.command(self.run, resume=resume), self.logs / f"{self.launches:03d}.log"
+        )
 
     def until(self, kills: int) -> None:
         """Kill and resume until `kills` kills, then let the last process run to the end (or stop
@@ -363,23 +448,38 @@ class Soak:
                 killed = False
             else:
                 # the first process is killed only after its first checkpoint: before, nothing could resume
-                base = self.start_step - self.start_step % self.interval if not first else self.interval
-                moment = draw_moment(self.rng, base, self.interval, self.startup_s, allow_startup=not first)
+                base = (
+                    self.start_step - self.start_step % self.interval
+                    if not first
+                    else self.interval
+                )
+                moment = draw_moment(
+                    self.rng, base, self.interval, self.startup_s, allow_startup=not first
+                )
                 before = temp_files(self.ckpt_dir)
                 killed = kill_at(process, moment, self.ckpt_dir)
             if process.first_step_s is not None:
                 self.startups.append(process.first_step_s)
             if not first:
-                found = resume_problems(process, self.start_step, says_resuming=self.mode.name == "image")
+                found = resume_problems(
+                    process, self.start_step, says_resuming=self.mode.name == "image"
+                )
                 self.failed_resumes += bool(found)
                 self.problems += found
             if not killed:
                 if first and process.proc.returncode != 0:
-                    self.problems.append(f"the first run exited with {process.proc.returncode}: {last_line(process)}")
+                    self.problems.append(
+                        f"the first run exited with {process.proc.returncode}: {last_line(process)}"
+                    )
                 return
             self.startup_s = process.first_step_s or self.startup_s
-            kill = Kill(moment.kind, self.start_step, max(self.start_step, process.last_step or 0),
-                        during_write=bool(temp_files(self.ckpt_dir) - before), logged_steps=len(process.steps))
+            kill = Kill(
+                moment.kind,
+                self.start_step,
+                max(self.start_step, process.last_step or 0),
+                during_write=bool(temp_files(self.ckpt_dir) - before),
+                logged_steps=len(process.steps),
+            )
             if not self.after_kill(kill):
                 return
 
@@ -409,10 +509,14 @@ class Soak:
             return [f"the run ended at step {disk.newest_loadable}, not {total}"]
         self.problems += metrics_problems(self.run, self.reference)
         name = ckpt.checkpoint_path(self.ckpt_dir, total).name
-        return state_difference(ckpt.load(self.ckpt_dir / name), ckpt.load(self.reference / "checkpoints" / name))
+        return state_difference(
+            ckpt.load(self.ckpt_dir / name), ckpt.load(self.reference / "checkpoints" / name)
+        )
 
 
-def soak(mode_name: str, kills: int, steps: int, interval: int, seed: int, work: Path) -> dict[str, Any]:
+def soak(
+    mode_name: str, kills: int, steps: int, interval: int, seed: int, work: Path
+) -> dict[str, Any]:
     started = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
     mode = MODES[mode_name](steps, interval, seed, work)
@@ -423,24 +527,40 @@ def soak(mode_name: str, kills: int, steps: int, interval: int, seed: int, work:
     run.problems += [f"sample grid {p} does not decode" for p in unreadable_grids(run.run)]
     lost = [k.lost for k in run.kills if k.lost is not None]
     if len(run.kills) < kills:
-        run.problems.append(f"the run reached its end after {len(run.kills)} of {kills} kills: give it more --steps")
+        run.problems.append(
+            f"the run reached its end after {len(run.kills)} of {kills} kills: give it more --steps"
+        )
     if lost and max(lost) > interval:
-        run.problems.append(f"a kill lost {max(lost)} steps, more than the save interval ({interval})")
+        run.problems.append(
+            f"a kill lost {max(lost)} steps, more than the save interval ({interval})"
+        )
     if difference:
-        run.problems.append(f"the final state differs from the uninterrupted run's: {', '.join(difference[:5])}")
+        run.problems.append(
+            f"the final state differs from the uninterrupted run's: {', '.join(difference[:5])}"
+        )
     return {
-        "mode": mode.name, "command": ["gankit", *mode.command(Path("RUN"))[3:]], "steps": total,
-        "save_interval": interval, "kills": len(run.kills),
+        "mode": mode.name,
+        "command": ["gankit", *mode.command(Path("RUN"))[3:]],
+        "steps": total,
+        "save_interval": interval,
+        "kills": len(run.kills),
         "kills_during_checkpoint_write": sum(k.during_write for k in run.kills),
-        "kills_by_moment": {kind: sum(k.moment == kind for k in run.kills) for kind in ("startup", "write", "step")},
+        "kills_by_moment": {
+            kind: sum(k.moment == kind for k in run.kills) for kind in ("startup", "write", "step")
+        },
         "kills_before_first_step": sum(k.logged_steps == 0 for k in run.kills),
         "startup_s_median": round(statistics.median(run.startups), 2) if run.startups else None,
-        "checkpoint_files_checked": run.checked, "corrupt_checkpoint_files": run.corrupt,
+        "checkpoint_files_checked": run.checked,
+        "corrupt_checkpoint_files": run.corrupt,
         "stray_temp_files": len(temp_files(run.ckpt_dir)) + len(temp_files(run.run)),
         "failed_resumes": run.failed_resumes,
-        "steps_lost": {"median": statistics.median(lost) if lost else None, "max": max(lost) if lost else None,
-                       "per_kill": lost},
-        "final_bit_equal": not difference, "problems": run.problems,
+        "steps_lost": {
+            "median": statistics.median(lost) if lost else None,
+            "max": max(lost) if lost else None,
+            "per_kill": lost,
+        },
+        "final_bit_equal": not difference,
+        "problems": run.problems,
         "wall_s": round(time.monotonic() - started, 1),
     }
 
@@ -455,6 +575,7 @@ def positive(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
+
     return parse
 
 
@@ -462,28 +583,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = SoakParser(prog="soak", description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=positive(1), default=50, help="SIGKILLs per mode (default 50)")
     p.add_argument("--mode", choices=("image", "table", "both"), default="both")
-    p.add_argument("--interval", type=positive(2), default=10, help="steps between checkpoints (default 10)")
-    p.add_argument("--steps", type=positive(1), default=None,
-                   help="steps of each run (default 2 x (kills + 2) x interval: a kill lets the run advance by "
-                        "at most 2 intervals, 3 for the first, so every kill lands before the end)")
+    p.add_argument(
+        "--interval", type=positive(2), default=10, help="steps between checkpoints (default 10)"
+    )
+    p.add_argument(
+        "--steps",
+        type=positive(1),
+        default=None,
+        help="steps of each run (default 2 x (kills + 2) x interval: a kill lets the run advance by "
+        "at most 2 intervals, 3 for the first, so every kill lands before the end)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds the kill moments and the training")
     p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--work", default=None, help="folder for the runs (default: a temporary one, removed after)")
+    p.add_argument(
+        "--work", default=None, help="folder for the runs (default: a temporary one, removed after)"
+    )
     args = p.parse_args(argv)
     args.steps = args.steps or 2 * (args.kills + 2) * args.interval
     if args.steps <= 3 * args.interval:
-        p.error(f"--steps {args.steps} leaves no room for a kill: give more than 3 x --interval ({3 * args.interval})")
+        p.error(
+            f"--steps {args.steps} leaves no room for a kill: give more than 3 x --interval ({3 * args.interval})"
+        )
     return args
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'mode':6} {'kills':>5} {'in ckpt write':>13} {'corrupt files':>13} {'failed resumes':>14} "
-          f"{'steps lost median/max (interval)':>32} {'bit-equal':>9} {'wall s':>7}")
+    print(
+        f"{'mode':6} {'kills':>5} {'in ckpt write':>13} {'corrupt files':>13} {'failed resumes':>14} "
+        f"{'steps lost median/max (interval)':>32} {'bit-equal':>9} {'wall s':>7}"
+    )
     for r in results:
         lost = f"{r['steps_lost']['median']} / {r['steps_lost']['max']} ({r['save_interval']})"
-        print(f"{r['mode']:6} {r['kills']:>5} {r['kills_during_checkpoint_write']:>13} "
-              f"{r['corrupt_checkpoint_files']:>13} {r['failed_resumes']:>14} {lost:>32} "
-              f"{'yes' if r['final_bit_equal'] else 'no':>9} {r['wall_s']:>7.0f}")
+        print(
+            f"{r['mode']:6} {r['kills']:>5} {r['kills_during_checkpoint_write']:>13} "
+            f"{r['corrupt_checkpoint_files']:>13} {r['failed_resumes']:>14} {lost:>32} "
+            f"{'yes' if r['final_bit_equal'] else 'no':>9} {r['wall_s']:>7.0f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,7 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="gankit-soak-"))
     modes = ("image", "table") if args.mode == "both" else (args.mode,)
     try:
-        results = [soak(m, args.kills, args.steps, args.interval, args.seed, work / m) for m in modes]
+        results = [
+            soak(m, args.kills, args.steps, args.interval, args.seed, work / m) for m in modes
+        ]
     except SoakFailed as e:
         print(f"soak: {e}", file=sys.stderr)
         return 1
@@ -500,8 +637,18 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print_table(results)
     if args.json:
-        Path(args.json).write_text(json.dumps({"kills_asked": args.kills, "seed": args.seed, "torch": torch.__version__,
-                                               "results": results}, indent=1) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "kills_asked": args.kills,
+                    "seed": args.seed,
+                    "torch": torch.__version__,
+                    "results": results,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     problems = [f"{r['mode']}: {p}" for r in results for p in r["problems"]]
     for line in problems:
         print(line)

@@ -9,6 +9,7 @@ convolution. fused-adam: `gankit.optim.FusedAdam` against `torch.optim.Adam(fuse
 same kernel and numbers). Prints each side's images/s (the trainer's own figure, medians of the
 repeats) and the ratio, and the median and range of the repeat-by-repeat ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import torch
 
 from gankit.cli import keep_freed_memory
 from gankit.data import load_dataset
-from gankit.speed import interval_rate, speed_config
+from gankit.experiments.speed import interval_rate, speed_config
 from gankit.train import Trainer
 
 
@@ -29,8 +30,12 @@ def without_logit_matmul(trainer: Trainer) -> None:
 
 def without_fused_adam(trainer: Trainer) -> None:
     for name, opt in trainer.recipe.optimizers.items():
-        group = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "fused", "foreach")}
-        trainer.recipe.optimizers[name] = torch.optim.Adam(opt.param_groups[0]["params"], fused=True, **group)
+        group = {
+            k: v for k, v in opt.param_groups[0].items() if k not in ("params", "fused", "foreach")
+        }
+        trainer.recipe.optimizers[name] = torch.optim.Adam(
+            opt.param_groups[0]["params"], fused=True, **group
+        )
 
 
 FEATURES = {"logit-matmul": without_logit_matmul, "fused-adam": without_fused_adam}
@@ -47,11 +52,21 @@ def main() -> None:
     keep_freed_memory()  # as in the CLI's process: fewer page faults, less noise
 
     def config():
-        return speed_config("dcgan", args.data_dir, args.steps, "cpu", "none", [f"train.threads={args.threads}"])
+        return speed_config(
+            "dcgan", args.data_dir, args.steps, "cpu", "none", [f"train.threads={args.threads}"]
+        )
 
     data = load_dataset(config().data)
-    sides = {side: Trainer(config(), tempfile.mkdtemp(prefix="gankit-ab-"), progress=False, data=data,
-                           echo=lambda line: None) for side in ("on", "off")}
+    sides = {
+        side: Trainer(
+            config(),
+            tempfile.mkdtemp(prefix="gankit-ab-"),
+            progress=False,
+            data=data,
+            echo=lambda line: None,
+        )
+        for side in ("on", "off")
+    }
     FEATURES[args.feature](sides["off"])
     for trainer in sides.values():
         interval_rate(trainer, args.steps)  # warm-up
@@ -61,9 +76,11 @@ def main() -> None:
             rates[side].append(interval_rate(trainer, args.steps))
     on, off = (statistics.median(rates[s]) for s in ("on", "off"))
     paired = sorted(a / b for a, b in zip(rates["on"], rates["off"]))
-    print(f"dcgan, {args.feature}: on {on:.0f} img/s, off {off:.0f} img/s, {on / off:.3f}x; repeat by repeat "
-          f"{statistics.median(paired):.3f}x (range {paired[0]:.3f}-{paired[-1]:.3f}; {args.repeats} repeats of "
-          f"{args.steps} steps, {args.threads} threads)")
+    print(
+        f"dcgan, {args.feature}: on {on:.0f} img/s, off {off:.0f} img/s, {on / off:.3f}x; repeat by repeat "
+        f"{statistics.median(paired):.3f}x (range {paired[0]:.3f}-{paired[-1]:.3f}; {args.repeats} repeats of "
+        f"{args.steps} steps, {args.threads} threads)"
+    )
 
 
 if __name__ == "__main__":

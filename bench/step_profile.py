@@ -10,6 +10,7 @@ against cuDNN's defaults; then a `torch.profiler` record of 20 training steps: w
 (the profiler slows the host side), device-busy time a step and its share, kernels a step, and the
 operators that cost the host the most.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import time
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from gankit.speed import _sync, interval_rate, speed_config
+from gankit.experiments.speed import _sync, interval_rate, speed_config
 from gankit.train import Trainer
 from gankit.train import trainer as trainer_mod
 
@@ -30,7 +31,9 @@ PROFILED_STEPS = 20
 
 def make_trainer(preset: str, data_dir: str, device: str, amp: str, steps: int) -> Trainer:
     cfg = speed_config(preset, data_dir, steps, device, amp, [])
-    return Trainer(cfg, tempfile.mkdtemp(prefix="gankit-profile-"), progress=False, echo=lambda line: None)
+    return Trainer(
+        cfg, tempfile.mkdtemp(prefix="gankit-profile-"), progress=False, echo=lambda line: None
+    )
 
 
 def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
@@ -39,7 +42,9 @@ def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
         trainer_mod._deterministic_cudnn = lambda device: contextlib.nullcontext()
     try:
         trainer = make_trainer(preset, args.data_dir, args.device, amp, args.steps)
-        interval_rate(trainer, args.steps)  # warm-up (allocator, cuDNN's choices); one log interval each
+        interval_rate(
+            trainer, args.steps
+        )  # warm-up (allocator, cuDNN's choices); one log interval each
         return statistics.median(interval_rate(trainer, args.steps) for _ in range(3))
     finally:
         trainer_mod._deterministic_cudnn = saved
@@ -53,10 +58,14 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     _sync(trainer.device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's deterministic kernels on CUDA
-    context = trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
+    context = (
+        trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
+    )
     with context, profile(activities=activities) as prof:
         start = time.perf_counter()
-        for _ in range(PROFILED_STEPS):  # the trainer's step: autocast, the fp16 GradScaler's update
+        for _ in range(
+            PROFILED_STEPS
+        ):  # the trainer's step: autocast, the fp16 GradScaler's update
             trainer._train_step(x, y, want_stats=False)
             trainer.step += 1
         _sync(trainer.device)
@@ -65,9 +74,15 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     # the device's own events (kernels, copies): an operator's row repeats its kernels' time
     kernels = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
     busy = sum(e.self_device_time_total for e in kernels) / PROFILED_STEPS / 1e6
-    summary = {"wall_ms": 1e3 * wall, "device_busy_ms": 1e3 * busy, "busy_share": busy / wall,
-               "kernels_per_step": sum(e.count for e in kernels) / PROFILED_STEPS}  # copies and sets included
-    return summary, events.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=48)
+    summary = {
+        "wall_ms": 1e3 * wall,
+        "device_busy_ms": 1e3 * busy,
+        "busy_share": busy / wall,
+        "kernels_per_step": sum(e.count for e in kernels) / PROFILED_STEPS,
+    }  # copies and sets included
+    return summary, events.table(
+        sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=48
+    )
 
 
 def main() -> None:
@@ -84,11 +99,18 @@ def main() -> None:
             name = f"{preset} amp {amp}"
             if args.device.startswith("cuda"):
                 det, default = (median_rate(preset, args, amp, d) for d in (True, False))
-                print(f"{name}: deterministic cuDNN {det:.0f} img/s, default cuDNN {default:.0f} img/s "
-                      f"({default / det:.3f}x)", flush=True)
+                print(
+                    f"{name}: deterministic cuDNN {det:.0f} img/s, default cuDNN {default:.0f} img/s "
+                    f"({default / det:.3f}x)",
+                    flush=True,
+                )
             s, table = profile_steps(preset, args, amp)
-            busy = (f", device busy {s['device_busy_ms']:.2f} ms ({100 * s['busy_share']:.0f}%), "
-                    f"{s['kernels_per_step']:.0f} kernels and copies a step" if args.device.startswith("cuda") else "")
+            busy = (
+                f", device busy {s['device_busy_ms']:.2f} ms ({100 * s['busy_share']:.0f}%), "
+                f"{s['kernels_per_step']:.0f} kernels and copies a step"
+                if args.device.startswith("cuda")
+                else ""
+            )
             print(f"{name}: {s['wall_ms']:.2f} ms a step under the profiler{busy}")
             print(table, flush=True)
 

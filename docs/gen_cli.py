@@ -3,6 +3,7 @@ from the parser: `python docs/gen_cli.py` rewrites it, tests/test_docs.py fails 
 
 The usage lines and tables are built from the parser's actions rather than argparse's own help
 text, whose wrapping and layout change with the terminal width and the Python version."""
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,11 @@ def _usage_item(action: argparse.Action) -> str:
 
 
 def _documented(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in parser._actions if not isinstance(a, (argparse._HelpAction, argparse._VersionAction))]
+    return [
+        a
+        for a in parser._actions
+        if not isinstance(a, (argparse._HelpAction, argparse._VersionAction))
+    ]
 
 
 def usage(prog: str, parser: argparse.ArgumentParser) -> str:
@@ -60,8 +65,11 @@ def usage(prog: str, parser: argparse.ArgumentParser) -> str:
     groups = {id(a): g for g in parser._mutually_exclusive_groups for a in g._group_actions}
     items, done = [], set()
     actions = _documented(parser)
-    for action in [a for a in actions if not a.option_strings and a.nargs != "*"] + \
-                  [a for a in actions if a.option_strings] + [a for a in actions if a.nargs == "*"]:
+    for action in (
+        [a for a in actions if not a.option_strings and a.nargs != "*"]
+        + [a for a in actions if a.option_strings]
+        + [a for a in actions if a.nargs == "*"]
+    ):
         if id(action) in done:
             continue
         group = groups.get(id(action))
@@ -88,17 +96,29 @@ def section(prog: str, parser: argparse.ArgumentParser, summary: str | None) -> 
     if text:
         lines += [text[0].upper() + text[1:] + ("" if text.endswith(".") else "."), ""]
     lines += ["```text", usage(prog, parser), "```", ""]
-    rows = [(" ".join(f"`{s}`" for s in a.option_strings) or f"`{_metavar(a)}`", _type_name(a),
-             "yes" if _required(a) else "", _default(a), a.help or "")
-            for a in _documented(parser)]
+    rows = [
+        (
+            " ".join(f"`{s}`" for s in a.option_strings) or f"`{_metavar(a)}`",
+            _type_name(a),
+            "yes" if _required(a) else "",
+            _default(a),
+            a.help or "",
+        )
+        for a in _documented(parser)
+    ]
     if rows:
-        lines += ["| argument | value | required | default | meaning |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "| argument | value | required | default | meaning |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         lines += [f"| {' | '.join(_cell(c) for c in row)} |" for row in rows]
         lines.append("")
     return lines
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser, str | None]]:
+def _subcommands(
+    parser: argparse.ArgumentParser,
+) -> list[tuple[str, argparse.ArgumentParser, str | None]]:
     sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
     if sub is None:
         return []
@@ -109,20 +129,29 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Ar
 def render() -> str:
     """The whole of docs/cli.md for the gankit importable here."""
     from gankit import cli, config
-    from gankit.bench import PROTOCOLS
     from gankit.data import SOURCES
+    from gankit.experiments.bench import PROTOCOLS
 
     parser = cli.build_parser()
     lines = [HEADER, "## Commands", ""]
     entries = []
     for name, sub, summary in _subcommands(parser):
         children = _subcommands(sub)
-        entries += [(f"gankit {name} {child}", p, s) for child, p, s in children] or [(f"gankit {name}", sub, summary)]
-    lines += [f"- [`{prog}`](#{prog.replace(' ', '-')}): {summary}" for prog, _, summary in entries] + [""]
-    lines += [f"Presets (`--preset`): {', '.join(f'`{p}`' for p in config.PRESETS)}.", "",
-              f"Data sources (`--data`): {', '.join(f'`{s}`' for s in SOURCES)}.", "",
-              f"Benchmark protocols (`gankit bench PROTOCOL`): {', '.join(f'`{p}`' for p in PROTOCOLS)}, "
-              "and `speed`, `time-to-quality`.", ""]
+        entries += [(f"gankit {name} {child}", p, s) for child, p, s in children] or [
+            (f"gankit {name}", sub, summary)
+        ]
+    lines += [
+        f"- [`{prog}`](#{prog.replace(' ', '-')}): {summary}" for prog, _, summary in entries
+    ] + [""]
+    lines += [
+        f"Presets (`--preset`): {', '.join(f'`{p}`' for p in config.PRESETS)}.",
+        "",
+        f"Data sources (`--data`): {', '.join(f'`{s}`' for s in SOURCES)}.",
+        "",
+        f"Benchmark protocols (`gankit bench PROTOCOL`): {', '.join(f'`{p}`' for p in PROTOCOLS)}, "
+        "and `speed`, `time-to-quality`.",
+        "",
+    ]
     for prog, sub, summary in entries:
         lines += section(prog, sub, summary)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny, fast configs and the shared MNIST files; the fuzz tests' budgets."""
+
 from __future__ import annotations
 
 import os
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from fuzzing import CI_EXAMPLES, LONG_FACTOR, write_counts
 from hypothesis import HealthCheck, settings
 
 import gankit
-from fuzzing import CI_EXAMPLES, LONG_FACTOR, write_counts
 from gankit.config import Config
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -18,8 +19,13 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 # The fuzz tests (tests/fuzzing.py): a small fixed budget, derandomised and without an example
 # database, so every run of the suite tries the same inputs; `GANKIT_FUZZ=long` (or
 # `--hypothesis-profile long`) for the benchmark run, bench/fuzz.py.
-_FUZZ = dict(derandomize=True, database=None, deadline=timedelta(seconds=10), print_blob=True,
-             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_FUZZ = dict(
+    derandomize=True,
+    database=None,
+    deadline=timedelta(seconds=10),
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.register_profile("ci", max_examples=CI_EXAMPLES, **_FUZZ)
 settings.register_profile("long", max_examples=CI_EXAMPLES * LONG_FACTOR, **_FUZZ)
 settings.load_profile(os.environ.get("GANKIT_FUZZ", "ci"))
@@ -30,8 +36,17 @@ MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mn
 def tiny_config(preset: str = "dcgan", steps: int = 20, **train) -> Config:
     """A few-second run on the embedded 8x8 digits with narrow networks, on the CPU unless a test
     names another device (so the suite asserts the same numbers on a machine with a GPU)."""
-    overrides = {"data": {"source": "digits"}, "train": {"steps": steps, "log_every": 5, "sample_every": 10,
-                                                        "checkpoint_every": 10, "device": "cpu", **train}}
+    overrides = {
+        "data": {"source": "digits"},
+        "train": {
+            "steps": steps,
+            "log_every": 5,
+            "sample_every": 10,
+            "checkpoint_every": 10,
+            "device": "cpu",
+            **train,
+        },
+    }
     if preset == "dcgan":
         overrides["model"] = {"width": 8}
     else:

@@ -3,6 +3,7 @@ folder (EROFS) or a missing permission (EACCES, EPERM) gives, raised by the very
 writes through (`open`, the file's `write`, `os.write`, `os.fsync`, `os.replace` in gankit.files),
 for files whose path contains a given text. A failing write first writes half of its bytes, as a
 disk that fills up mid-write does."""
+
 from __future__ import annotations
 
 import builtins
@@ -15,9 +16,13 @@ from gankit.files import TEMP_NAME
 
 CALLS = ("open", "write", "fsync", "replace")
 #: (errno, the words gankit's one-line error gives for it)
-ERRORS = [(errno.ENOSPC, "disk full"), (errno.EDQUOT, "disk quota exceeded"),
-          (errno.EROFS, "read-only file system"), (errno.EACCES, "permission denied"),
-          (errno.EPERM, "permission denied")]
+ERRORS = [
+    (errno.ENOSPC, "disk full"),
+    (errno.EDQUOT, "disk quota exceeded"),
+    (errno.EROFS, "read-only file system"),
+    (errno.EACCES, "permission denied"),
+    (errno.EPERM, "permission denied"),
+]
 
 
 class _Os:
@@ -38,7 +43,7 @@ class _HalfWritingFile:
 
     def write(self, data) -> int:
         data = bytes(data)
-        self._f.write(data[:len(data) // 2])
+        self._f.write(data[: len(data) // 2])
         self._raise()
 
     def __enter__(self):
@@ -54,7 +59,9 @@ class _HalfWritingFile:
 class FailingDisk:
     """Makes the `nth` call of kind `call` on a path containing `target` raise OSError(`error`)."""
 
-    def __init__(self, monkeypatch, target: str, call: str = "write", error: int = errno.ENOSPC, nth: int = 1):
+    def __init__(
+        self, monkeypatch, target: str, call: str = "write", error: int = errno.ENOSPC, nth: int = 1
+    ):
         assert call in CALLS
         self.target, self.call, self.error, self.nth = target, call, error, nth
         self.seen = 0
@@ -92,7 +99,7 @@ class FailingDisk:
 
     def _os_write(self, fd: int, data) -> int:
         if self._due(_fd_path(fd)):
-            os.write(fd, bytes(data)[:len(data) // 2])
+            os.write(fd, bytes(data)[: len(data) // 2])
             self._raise()
         return os.write(fd, data)
 

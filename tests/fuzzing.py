@@ -6,6 +6,7 @@ traceback; nothing is left half-written; nothing hangs. `fuzz_target` counts, pe
 examples tried and those that failed; `outcome` counts which of them worked and which were
 refused, so `bench/fuzz.py` can print both.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,9 @@ import os
 import signal
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from hypothesis import settings
 from hypothesis.errors import HypothesisException
@@ -63,6 +65,7 @@ def fuzz_target(parser: str) -> Callable:
     """Count the examples a test tries and those that fail, under `parser`'s name, and fail an
     example that hangs. Goes under `@given`. Examples Hypothesis abandons while drawing them
     (its own exceptions: too much data, a failed `assume`) are not inputs tried."""
+
     def wrap(test: Callable) -> Callable:
         @functools.wraps(test)
         def run(*args: Any, **kwargs: Any) -> None:
@@ -80,7 +83,9 @@ def fuzz_target(parser: str) -> Callable:
                 _keep(_pending + [(parser, "tried")])
             finally:
                 _pending = None
+
         return run
+
     return wrap
 
 
@@ -109,7 +114,9 @@ def outcome(parser: str, call: Callable[[], Any]) -> tuple[Any, GankitError | No
         message = str(e)
         if not message.strip() or breaks_lines(message):
             _count(parser, "failed")
-            raise AssertionError(f"{type(e).__name__} message is not one line: {message!r}") from None
+            raise AssertionError(
+                f"{type(e).__name__} message is not one line: {message!r}"
+            ) from None
         _count(parser, "refused")
         return None, e
     except Exception:
@@ -132,18 +139,27 @@ def run_cli(parser: str | None, argv: list[str]) -> tuple[int, str, str]:
     from gankit.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
         warnings.simplefilter("always")
         code = main(argv)
     stderr = err.getvalue()
-    assert code in (0, 2) or (code == 1 and "diverged" in stderr), f"exit code {code}; stderr: {stderr!r}"
+    assert code in (0, 2) or (code == 1 and "diverged" in stderr), (
+        f"exit code {code}; stderr: {stderr!r}"
+    )
     assert "Traceback" not in stderr, stderr
     errors = [line for line in stderr.split("\n") if line.startswith("gankit: error:")]
-    assert not errors or stderr.endswith(errors[-1] + "\n"), f"the error is not one last line: {stderr!r}"
+    assert not errors or stderr.endswith(errors[-1] + "\n"), (
+        f"the error is not one last line: {stderr!r}"
+    )
     assert len(errors) <= 1 and (code != 2 or errors), f"exit {code} with error lines {errors}"
     for w in caught:
-        assert not breaks_lines(str(w.message).strip()), f"a warning of several lines: {w.message!r}"
+        assert not breaks_lines(str(w.message).strip()), (
+            f"a warning of several lines: {w.message!r}"
+        )
     if parser:
         _count(parser, {0: "worked", 1: "diverged", 2: "refused"}[code])
     return code, out.getvalue(), stderr
@@ -152,8 +168,11 @@ def run_cli(parser: str | None, argv: list[str]) -> tuple[int, str, str]:
 def files_under(folder: Path) -> dict[str, str]:
     """Every file below `folder` with a hash of its bytes: what a failing command must leave as
     it found it."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def write_counts() -> None:

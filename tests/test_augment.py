@@ -47,8 +47,9 @@ def test_gradients_flow_through_the_augmentation(policy):
 def _shifted(img: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """img moved down dy and right dx pixels, zeros where nothing moved in (built by slicing)."""
     out, (h, w) = torch.zeros_like(img), img.shape[1:]
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        img[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = img[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
@@ -75,8 +76,12 @@ def test_cutout_zeros_exactly_a_half_size_square_per_sample(res):
     assert holes[:, 0].sum((1, 2)).tolist() == [(res // 2) ** 2] * n
     for hole in holes[:, 0]:  # and it is one square: its bounding box is res/2 on each side
         r, c = hole.any(1).nonzero(), hole.any(0).nonzero()
-        assert len(r) == len(c) == res // 2 and r.max() - r.min() == c.max() - c.min() == res // 2 - 1
-    assert len({tuple(h.nonzero()[0].tolist()) for h in holes[:, 0]}) > 1  # positions differ per sample
+        assert (
+            len(r) == len(c) == res // 2 and r.max() - r.min() == c.max() - c.min() == res // 2 - 1
+        )
+    assert (
+        len({tuple(h.nonzero()[0].tolist()) for h in holes[:, 0]}) > 1
+    )  # positions differ per sample
 
 
 def test_color_changes_brightness_and_saturation_is_a_no_op_for_grey_images():
@@ -105,8 +110,10 @@ def test_under_torchrun_each_rank_augments_its_slice_as_one_process_would():
     x = torch.rand(8, 3, 16, 16)
     policy = "color,translation,cutout"
     whole = diff_augment(x, policy, torch.Generator().manual_seed(4))
-    parts = [diff_augment(x[r * 4:(r + 1) * 4], policy, torch.Generator().manual_seed(4), shard=(r, 2))
-             for r in range(2)]
+    parts = [
+        diff_augment(x[r * 4 : (r + 1) * 4], policy, torch.Generator().manual_seed(4), shard=(r, 2))
+        for r in range(2)
+    ]
     assert torch.allclose(torch.cat(parts), whole, atol=1e-6)
     unsharded = diff_augment(x[4:], policy, torch.Generator().manual_seed(4))
     assert not torch.allclose(unsharded, whole[4:], atol=1e-3)

@@ -1,14 +1,15 @@
 """bench/compile_parity.py compares a compiled run's losses with the eager run's, for real."""
+
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 SPEC = importlib.util.spec_from_file_location(
-    "bench_compile_parity", Path(__file__).resolve().parents[1] / "bench" / "compile_parity.py")
+    "bench_compile_parity", Path(__file__).resolve().parents[1] / "bench" / "compile_parity.py"
+)
 bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
 
@@ -25,10 +26,14 @@ def test_a_step_compiled_case_matches_its_eager_run(monkeypatch, capsys, tmp_pat
     if not torch._dynamo.is_dynamo_supported():
         pytest.skip("torch.compile is not supported with this Python/PyTorch")
     out = tmp_path / "parity.json"
-    monkeypatch.setattr(sys, "argv", ["compile_parity.py", "--mode", "step", "--only", "lsgan", "--json", str(out)])
+    monkeypatch.setattr(
+        sys, "argv", ["compile_parity.py", "--mode", "step", "--only", "lsgan", "--json", str(out)]
+    )
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     bench.main()
-    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs  # the compiled side did compile
+    assert (
+        torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs
+    )  # the compiled side did compile
     (row,) = json.loads(out.read_text())["rows"]
     assert row["case"] == "lsgan" and row["steps"] == bench.STEPS and row["relative_gap"] < 1e-5
     assert "lsgan" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """bench/edge_conv.py runs both paths of every edge layer and of the whole dcgan step."""
+
 import importlib.util
 import re
 import sys
@@ -7,7 +8,8 @@ from pathlib import Path
 import torch
 
 SPEC = importlib.util.spec_from_file_location(
-    "bench_edge_conv", Path(__file__).resolve().parents[1] / "bench" / "edge_conv.py")
+    "bench_edge_conv", Path(__file__).resolve().parents[1] / "bench" / "edge_conv.py"
+)
 bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
 
@@ -30,7 +32,17 @@ def test_layer_table_has_both_sides_for_each_layer(monkeypatch, capsys):
 
 
 def test_whole_step_losses_agree_and_both_sides_are_timed(monkeypatch, capsys, mnist_dir):
-    out = _run(monkeypatch, capsys, "--step", "--data-dir", str(mnist_dir), "--repeats", "1", "--calls", "2")
+    out = _run(
+        monkeypatch,
+        capsys,
+        "--step",
+        "--data-dir",
+        str(mnist_dir),
+        "--repeats",
+        "1",
+        "--calls",
+        "2",
+    )
     steps = [line for line in out.splitlines() if line.startswith("step ")]
     assert len(steps) == 3
     for line in steps:

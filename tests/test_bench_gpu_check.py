@@ -1,5 +1,6 @@
 """bench/gpu_check.sh: its sections, limits and summary, checked where no GPU is (sections that need
 one fail quickly and must not stop the rest)."""
+
 import os
 import shutil
 import subprocess
@@ -8,14 +9,20 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.sh"
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
-                                reason="needs bash and coreutils' timeout")
+pytestmark = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("timeout") is None,
+    reason="needs bash and coreutils' timeout",
+)
 
 
 def run(*args, out):
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
-                          env=dict(os.environ, OUT=str(out)),
-                          timeout=120)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OUT=str(out)),
+        timeout=120,
+    )
 
 
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, mnist_dir):
@@ -23,7 +30,8 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, mnist_dir):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "gpu_check: unknown section 'warp-drive' (one of: cuda-tests step-compiled speed-fp32 speed-bf16 "
-        "other-tests profile scaling)"]
+        "other-tests profile scaling)"
+    ]
     result = run(str(tmp_path / "missing"), out=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == f"gpu_check: no MNIST folder at '{tmp_path / 'missing'}'"
@@ -38,5 +46,7 @@ def test_a_failed_section_is_summarised_and_does_not_stop_the_next(tmp_path, mni
     assert summary[0].startswith("speed-fp32: rc 2, ")
     assert summary[1].startswith("scaling: rc 0, ")
     assert "sees no CUDA device" in (tmp_path / "speed-fp32.log").read_text()
-    assert (tmp_path / "scaling.log").read_text().strip() == "fewer than two GPUs: no scaling to measure"
+    assert (
+        tmp_path / "scaling.log"
+    ).read_text().strip() == "fewer than two GPUs: no scaling to measure"
     assert "torch" in (tmp_path / "gpu.txt").read_text()

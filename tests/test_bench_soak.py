@@ -1,4 +1,5 @@
 """bench/soak.py: five SIGKILLs of a real CLI run of each kind, resumed each time, checked for real."""
+
 import importlib.util
 import json
 import sys
@@ -9,7 +10,9 @@ import torch
 
 from gankit.train import checkpoint as ckpt
 
-SPEC = importlib.util.spec_from_file_location("bench_soak", Path(__file__).resolve().parents[1] / "bench" / "soak.py")
+SPEC = importlib.util.spec_from_file_location(
+    "bench_soak", Path(__file__).resolve().parents[1] / "bench" / "soak.py"
+)
 bench = importlib.util.module_from_spec(SPEC)
 sys.modules[SPEC.name] = bench  # its dataclasses look their module up
 SPEC.loader.exec_module(bench)
@@ -18,24 +21,37 @@ SPEC.loader.exec_module(bench)
 @pytest.mark.parametrize("mode", ["image", "table"])
 def test_five_kills_lose_no_checkpoint_and_end_bit_equal(tmp_path, mode):
     out = tmp_path / "soak.json"
-    code = bench.main(["--kills", "5", "--mode", mode, "--json", str(out), "--work", str(tmp_path / "work")])
+    code = bench.main(
+        ["--kills", "5", "--mode", mode, "--json", str(out), "--work", str(tmp_path / "work")]
+    )
     (r,) = json.loads(out.read_text())["results"]
     assert code == 0 and r["problems"] == []
     assert r["mode"] == mode and r["kills"] == 5 and r["kills_by_moment"]["write"] >= 1
     assert r["checkpoint_files_checked"] >= 5 and r["corrupt_checkpoint_files"] == 0
     assert r["failed_resumes"] == 0 and r["final_bit_equal"]
-    assert len(r["steps_lost"]["per_kill"]) == 5 and 0 <= r["steps_lost"]["max"] <= r["save_interval"] == 10
+    assert (
+        len(r["steps_lost"]["per_kill"]) == 5
+        and 0 <= r["steps_lost"]["max"] <= r["save_interval"] == 10
+    )
     run = tmp_path / "work" / mode / mode
     assert ckpt.load(ckpt.resolve(run))["step"] == r["steps"]
-    assert len(list((tmp_path / "work" / mode / f"{mode}-logs").glob("*.log"))) == 6  # 5 killed, 1 to the end
+    assert (
+        len(list((tmp_path / "work" / mode / f"{mode}-logs").glob("*.log"))) == 6
+    )  # 5 killed, 1 to the end
 
 
 def test_the_checks_find_a_truncated_and_a_changed_checkpoint(tmp_path):
-    state = {"step": 10, "nets": {"G": {"w": torch.linspace(-1, 1, 64)}}, "health": {"history": [float("nan")]}}
+    state = {
+        "step": 10,
+        "nets": {"G": {"w": torch.linspace(-1, 1, 64)}},
+        "health": {"history": [float("nan")]},
+    }
     for folder in ("soaked", "reference"):
         ckpt.save(ckpt.checkpoint_path(tmp_path / folder, 10), state)
         ckpt.save(ckpt.checkpoint_path(tmp_path / folder, 20), {**state, "step": 20})
-    assert bench.check_checkpoints(tmp_path / "soaked", tmp_path / "reference") == bench.DiskCheck(2, [], [], 20)
+    assert bench.check_checkpoints(tmp_path / "soaked", tmp_path / "reference") == bench.DiskCheck(
+        2, [], [], 20
+    )
     newest = ckpt.checkpoint_path(tmp_path / "soaked", 20)
     newest.write_bytes(newest.read_bytes()[:-100])
     w = state["nets"]["G"]["w"].clone()
@@ -46,12 +62,20 @@ def test_the_checks_find_a_truncated_and_a_changed_checkpoint(tmp_path):
     assert disk.differing == ["step_0000010.safetensors: /nets/G/w"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--kills", "0"], "soak: error: argument --kills: must be at least 1, got 0"),
-    (["--mode", "video"], "soak: error: argument --mode: invalid choice: 'video' (choose from "),  # quoting: Python's
-    (["--steps", "30", "--interval", "10"],
-     "soak: error: --steps 30 leaves no room for a kill: give more than 3 x --interval (30)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--kills", "0"], "soak: error: argument --kills: must be at least 1, got 0"),
+        (
+            ["--mode", "video"],
+            "soak: error: argument --mode: invalid choice: 'video' (choose from ",
+        ),  # quoting: Python's
+        (
+            ["--steps", "30", "--interval", "10"],
+            "soak: error: --steps 30 leaves no room for a kill: give more than 3 x --interval (30)",
+        ),
+    ],
+)
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exit:
         bench.main(argv)

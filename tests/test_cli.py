@@ -1,4 +1,5 @@
 """The CLI end to end, in subprocesses: exit codes, one-line errors, files written."""
+
 import os
 import signal
 import subprocess
@@ -16,8 +17,13 @@ TINY = ["model.width=8", "train.log_every=5", "train.sample_every=10", "train.ch
 
 
 def gankit(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "gankit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gankit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def assert_one_line_error(proc, *fragments):
@@ -40,7 +46,18 @@ def run_dir(tmp_path_factory):
 
 
 def test_sample_png_and_npz(run_dir, tmp_path):
-    proc = gankit("sample", run_dir, "-n", 10, "-o", tmp_path / "g.png", "--npz", tmp_path / "s.npz", "--seed", 2)
+    proc = gankit(
+        "sample",
+        run_dir,
+        "-n",
+        10,
+        "-o",
+        tmp_path / "g.png",
+        "--npz",
+        tmp_path / "s.npz",
+        "--seed",
+        2,
+    )
     assert proc.returncode == 0, proc.stderr
     images = np.load(tmp_path / "s.npz")["images"]
     assert images.shape == (10, 8, 8) and images.dtype == np.uint8
@@ -52,7 +69,11 @@ def test_sample_png_and_npz(run_dir, tmp_path):
 def test_info_prints_config_step_and_health(run_dir):
     proc = gankit("info", run_dir)
     assert proc.returncode == 0
-    assert "step: 20" in proc.stdout and "preset: dcgan" in proc.stdout and "last health:" in proc.stdout
+    assert (
+        "step: 20" in proc.stdout
+        and "preset: dcgan" in proc.stdout
+        and "last health:" in proc.stdout
+    )
 
 
 def test_resume_extends_a_run(run_dir, tmp_path):
@@ -65,69 +86,114 @@ def test_resume_extends_a_run(run_dir, tmp_path):
     assert ckpt.load(ckpt.resolve(copy))["step"] == 30
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "--preset", "biggan"], "unknown preset 'biggan'"),
-    (["train", "--data", "imagenet"], "unknown data source 'imagenet'"),
-    (["train", "--frobnicate"], "unrecognized arguments"),
-    (["train", "model.depth=3"], "unknown option 'model.depth'"),
-    (["train", "--data", "mnist", "--data-dir", "/no/such/dir"], "does not exist"),
-    (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
-    (["train", "--steps", "0"], "steps must be at least 1"),
-    (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
-    # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing config.yaml
-    (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
-    (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
-    (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
-    (["train", "--seed", "8796093022208"], "argument --seed: must be in -8796093022208..8796093022207, got 8796093022208"),
-    (["train", "--preset", "seed-mlp", "data.resolution=0"], "data.resolution must be at least 1"),
-    (["sample", "/no/such/run", "-o", "x.png", "--seed", "-99999999999999999999"], "argument --seed: must be in"),
-    (["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
-     "--minutes, --eval-seconds and --threshold must be positive finite numbers"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--preset", "biggan"], "unknown preset 'biggan'"),
+        (["train", "--data", "imagenet"], "unknown data source 'imagenet'"),
+        (["train", "--frobnicate"], "unrecognized arguments"),
+        (["train", "model.depth=3"], "unknown option 'model.depth'"),
+        (["train", "--data", "mnist", "--data-dir", "/no/such/dir"], "does not exist"),
+        (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
+        (["train", "--steps", "0"], "steps must be at least 1"),
+        (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
+        # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing config.yaml
+        (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
+        (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
+        (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
+        (
+            ["train", "--seed", "8796093022208"],
+            "argument --seed: must be in -8796093022208..8796093022207, got 8796093022208",
+        ),
+        (
+            ["train", "--preset", "seed-mlp", "data.resolution=0"],
+            "data.resolution must be at least 1",
+        ),
+        (
+            ["sample", "/no/such/run", "-o", "x.png", "--seed", "-99999999999999999999"],
+            "argument --seed: must be in",
+        ),
+        (
+            ["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
+            "--minutes, --eval-seconds and --threshold must be positive finite numbers",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
-    assert_one_line_error(gankit(*args, "--out", tmp_path / "r") if args[0] in ("train", "bench") else gankit(*args),
-                          fragment)
+    assert_one_line_error(
+        gankit(*args, "--out", tmp_path / "r") if args[0] in ("train", "bench") else gankit(*args),
+        fragment,
+    )
     assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
 def test_empty_image_folder_and_corrupt_images(tmp_path):
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(gankit("train", "--data", "folder", "--data-dir", tmp_path / "empty", "--out", tmp_path / "r"),
-                          "has no images")
+    assert_one_line_error(
+        gankit(
+            "train", "--data", "folder", "--data-dir", tmp_path / "empty", "--out", tmp_path / "r"
+        ),
+        "has no images",
+    )
     good = tmp_path / "imgs"
     good.mkdir()
     for i in range(8):
         Image.new("L", (20, 20), 30 * i).save(good / f"{i}.png")
     (good / "bad.png").write_bytes(b"not an image")
-    proc = gankit("train", "--data", "folder", "--data-dir", good, "--out", tmp_path / "f", "--steps", 2,
-                  "data.resolution=8", "data.channels=1", "optim.batch_size=4", *TINY)
+    proc = gankit(
+        "train",
+        "--data",
+        "folder",
+        "--data-dir",
+        good,
+        "--out",
+        tmp_path / "f",
+        "--steps",
+        2,
+        "data.resolution=8",
+        "data.channels=1",
+        "optim.batch_size=4",
+        *TINY,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "skipping unreadable image" in proc.stderr and "bad.png" in proc.stderr
 
 
 def test_a_config_file_names_a_known_preset_that_the_flags_agree_with(tmp_path):
     (tmp_path / "nope.yaml").write_text("preset: nope\n")
-    assert_one_line_error(gankit("train", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "r"),
-                          "unknown preset 'nope'")
+    assert_one_line_error(
+        gankit("train", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "r"),
+        "unknown preset 'nope'",
+    )
     (tmp_path / "gp.yaml").write_text("preset: wgan-gp\n")
-    assert_one_line_error(gankit("train", "--config", tmp_path / "gp.yaml", "--preset", "dcgan", "--out",
-                                 tmp_path / "r"), "names preset 'wgan-gp', not --preset 'dcgan'")
+    assert_one_line_error(
+        gankit(
+            "train", "--config", tmp_path / "gp.yaml", "--preset", "dcgan", "--out", tmp_path / "r"
+        ),
+        "names preset 'wgan-gp', not --preset 'dcgan'",
+    )
     assert not (tmp_path / "r").exists()
 
 
 def test_a_table_preset_in_train_points_to_tabular_fit(tmp_path):
     """`gankit train --preset ctgan` said "unknown data source 'table'"."""
-    assert_one_line_error(gankit("train", "--preset", "ctgan", "--steps", 1, "--out", tmp_path / "r"),
-                          "preset 'ctgan' models tables: use gankit tabular fit TABLE.csv --model ctgan --out RUN")
+    assert_one_line_error(
+        gankit("train", "--preset", "ctgan", "--steps", 1, "--out", tmp_path / "r"),
+        "preset 'ctgan' models tables: use gankit tabular fit TABLE.csv --model ctgan --out RUN",
+    )
     assert not (tmp_path / "r").exists()
 
 
 def test_checkpoints_that_are_not_ours(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"\x00" * 64)
-    assert_one_line_error(gankit("sample", bad, "-o", tmp_path / "g.png"), "not a gankit checkpoint")
+    assert_one_line_error(
+        gankit("sample", bad, "-o", tmp_path / "g.png"), "not a gankit checkpoint"
+    )
     assert_one_line_error(gankit("info", bad), "not a gankit checkpoint")
-    stepped = ckpt.save(tmp_path / "stepped.safetensors", {"step": 3})  # ours, but not a training run's
+    stepped = ckpt.save(
+        tmp_path / "stepped.safetensors", {"step": 3}
+    )  # ours, but not a training run's
     assert_one_line_error(gankit("info", stepped), "holds no run configuration")
 
 
@@ -139,8 +205,23 @@ def test_existing_run_is_never_overwritten(run_dir):
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--steps", "100000", "--out", str(out),
-                             "--no-progress", *TINY], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "train",
+            "--steps",
+            "100000",
+            "--out",
+            str(out),
+            "--no-progress",
+            *TINY,
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "metrics.jsonl").exists():
         time.sleep(0.1)
@@ -166,10 +247,29 @@ def test_disk_full_while_saving_is_one_line_and_keeps_files(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
 
-    proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--out", str(out), "--resume", "--steps", "20",
-                           "--no-progress"], capture_output=True, text=True, preexec_fn=limit, timeout=120)
-    assert_one_line_error(proc, "(file too large); earlier files are kept: training stopped at step 20; "
-                                "--resume continues from step_0000010.safetensors")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "train",
+            "--out",
+            str(out),
+            "--resume",
+            "--steps",
+            "20",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+    )
+    assert_one_line_error(
+        proc,
+        "(file too large); earlier files are kept: training stopped at step 20; "
+        "--resume continues from step_0000010.safetensors",
+    )
     assert ckpt.resolve(out).read_bytes() == before
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
 
@@ -178,13 +278,28 @@ def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
     import json
 
     out = tmp_path / "ring"
-    proc = gankit("train", "--preset", "seed-mlp", "--data", "toy2d", "--steps", 30, "--out", out,
-                  "model.hidden=[32,32]", "train.log_every=10")
+    proc = gankit(
+        "train",
+        "--preset",
+        "seed-mlp",
+        "--data",
+        "toy2d",
+        "--steps",
+        30,
+        "--out",
+        out,
+        "model.hidden=[32,32]",
+        "train.log_every=10",
+    )
     assert proc.returncode == 0, proc.stderr
     proc = gankit("eval", out, "-n", 500, "--json", tmp_path / "e.json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "e.json").read_text())
-    assert result["n_modes"] == 8 and 0 <= result["modes_captured"] <= 8 and sum(result["per_mode_counts"]) <= 500
+    assert (
+        result["n_modes"] == 8
+        and 0 <= result["modes_captured"] <= 8
+        and sum(result["per_mode_counts"]) <= 500
+    )
     assert_one_line_error(gankit("eval", tmp_path / "ring", "--data", "digits"), "need --features")
 
 
@@ -196,39 +311,88 @@ def test_unwritable_output_is_one_line(run_dir, tmp_path):
 
 
 def test_sample_and_classifier_argument_errors(run_dir, tmp_path):
-    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "grid.xyz"), "give the grid a .png name")
-    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "--nrow", -1), "at least 1")
+    assert_one_line_error(
+        gankit("sample", run_dir, "-o", tmp_path / "grid.xyz"), "give the grid a .png name"
+    )
+    assert_one_line_error(
+        gankit("sample", run_dir, "-o", tmp_path / "g.png", "--nrow", -1), "at least 1"
+    )
     # more samples than memory: torch's allocator raised a RuntimeError with a traceback
-    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 12),
-                          "too large for memory (ask for fewer samples, a smaller batch or resolution): "
-                          "can't allocate memory")
-    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 17),
-                          "too large for memory", "Storage size calculation overflowed")
-    assert_one_line_error(gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10 ** 20),
-                          "n must be in 1..9223372036854775807")
+    assert_one_line_error(
+        gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10**12),
+        "too large for memory (ask for fewer samples, a smaller batch or resolution): "
+        "can't allocate memory",
+    )
+    assert_one_line_error(
+        gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10**17),
+        "too large for memory",
+        "Storage size calculation overflowed",
+    )
+    assert_one_line_error(
+        gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10**20),
+        "n must be in 1..9223372036854775807",
+    )
     assert not (tmp_path / "g.png").exists()
-    assert_one_line_error(gankit("train-classifier", "--data", "digits", "--holdout", "0.95", "-o",
-                                 tmp_path / "c.safetensors"), "need at least one batch")
-    assert_one_line_error(gankit("train", "--data", "mnist", "--data-dir", tmp_path, "--download",
-                                 "data.split=foo", "--out", tmp_path / "r"), "unknown mnist split")
+    assert_one_line_error(
+        gankit(
+            "train-classifier",
+            "--data",
+            "digits",
+            "--holdout",
+            "0.95",
+            "-o",
+            tmp_path / "c.safetensors",
+        ),
+        "need at least one batch",
+    )
+    assert_one_line_error(
+        gankit(
+            "train",
+            "--data",
+            "mnist",
+            "--data-dir",
+            tmp_path,
+            "--download",
+            "data.split=foo",
+            "--out",
+            tmp_path / "r",
+        ),
+        "unknown mnist split",
+    )
 
 
 def test_conditional_sampling_by_label_and_by_class(tmp_path):
     out = tmp_path / "c"
     assert gankit("train", "--preset", "cgan", "--steps", 10, "--out", out, *TINY).returncode == 0
-    proc = gankit("sample", out, "--by-class", "-n", 35, "-o", tmp_path / "rows.png", "--npz", tmp_path / "r.npz")
+    proc = gankit(
+        "sample",
+        out,
+        "--by-class",
+        "-n",
+        35,
+        "-o",
+        tmp_path / "rows.png",
+        "--npz",
+        tmp_path / "r.npz",
+    )
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "r.npz")["images"].shape[0] == 30  # 3 per class, one row each
     width, height = Image.open(tmp_path / "rows.png").size
     assert height > width  # 10 rows of 3
     assert gankit("sample", out, "--label", 7, "-n", 4, "--npz", tmp_path / "7.npz").returncode == 0
-    assert_one_line_error(gankit("sample", out, "--label", 10, "-o", tmp_path / "x.png"), "not a class")
-    assert_one_line_error(gankit("sample", out, "--label", 1, "--by-class", "-o", tmp_path / "x.png"),
-                          "not allowed with")
+    assert_one_line_error(
+        gankit("sample", out, "--label", 10, "-o", tmp_path / "x.png"), "not a class"
+    )
+    assert_one_line_error(
+        gankit("sample", out, "--label", 1, "--by-class", "-o", tmp_path / "x.png"),
+        "not allowed with",
+    )
 
 
 def test_labels_for_an_unconditional_model_are_refused(run_dir, tmp_path):
-    assert_one_line_error(gankit("sample", run_dir, "--label", 3, "-o", tmp_path / "x.png"), "conditional model")
+    assert_one_line_error(
+        gankit("sample", run_dir, "--label", 3, "-o", tmp_path / "x.png"), "conditional model"
+    )
 
 
 FAULTS_PER_STEP = """
@@ -258,10 +422,23 @@ def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
     """DCGAN-sized CPU steps page-fault hundreds of times each under glibc's defaults (measured
     here: 420-990) and almost never once the CLI has set the allocator (0-10); the CLI sets it
     before any command, unless the environment holds allocator settings of the user's own."""
-    env = {k: v for k, v in os.environ.items() if k not in cli._ALLOCATOR_SETTINGS and k != "LD_PRELOAD"}
-    faults = {mode: float(subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, mode], capture_output=True,
-                                         text=True, check=True, env=env).stdout)
-              for mode in ("off", "on")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in cli._ALLOCATOR_SETTINGS and k != "LD_PRELOAD"
+    }
+    faults = {
+        mode: float(
+            subprocess.run(
+                [sys.executable, "-c", FAULTS_PER_STEP, mode],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            ).stdout
+        )
+        for mode in ("off", "on")
+    }
     assert faults["on"] < 0.1 * faults["off"], faults
     calls = []
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))

@@ -1,4 +1,5 @@
 """gankit.compiling: code that compiled callers must run eagerly."""
+
 import pytest
 import torch
 import torch._dynamo
@@ -20,7 +21,9 @@ def test_a_double_backward_inside_a_compiled_caller_runs_eagerly():
     x = torch.randn(5)
     wrapped = outside_compiled_code(_input_grad_norm)
     leaf = x.clone().requires_grad_(True)
-    assert wrapped.__name__ == "_input_grad_norm" and torch.equal(wrapped(leaf), _input_grad_norm(leaf))
+    assert wrapped.__name__ == "_input_grad_norm" and torch.equal(
+        wrapped(leaf), _input_grad_norm(leaf)
+    )
 
     def step(fn, w):
         loss = fn(x * w)
@@ -36,5 +39,7 @@ def test_a_double_backward_inside_a_compiled_caller_runs_eagerly():
     finally:
         torch._dynamo.reset()
     torch.testing.assert_close(compiled, eager)
-    assert eager_w.grad is not None and eager_w.grad.abs().sum() > 0  # the penalty reached the weights
+    assert (
+        eager_w.grad is not None and eager_w.grad.abs().sum() > 0
+    )  # the penalty reached the weights
     torch.testing.assert_close(compiled_w.grad, eager_w.grad)

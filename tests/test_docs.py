@@ -1,6 +1,7 @@
 """The documentation cannot drift from the code: every `gankit ...` command in README.md and docs/
 parses with the current command line (flags, presets, data sources, `key=value` options), the
 command reference is what the parser says, links resolve, and the README stays a front door."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,9 @@ import pytest
 
 from gankit import cli
 from gankit import config as config_mod
-from gankit.bench import PROTOCOLS
 from gankit.data import SOURCES
 from gankit.errors import GankitError
+from gankit.experiments.bench import PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -57,7 +58,7 @@ def gankit_argv(line: str) -> list[list[str]]:
     for words in _split_commands(line):
         for i, word in enumerate(words):
             if word == "gankit" and (i == 0 or words[i - 1] == "-m"):
-                found.append(words[i + 1:])
+                found.append(words[i + 1 :])
                 break
     return found
 
@@ -81,7 +82,9 @@ def commands_in(text: str) -> list[tuple[int, str]]:
             fence = stripped[3:].strip().lower() if fence is None else None
             continue
         if fence is None:
-            found += [(number, span) for span in re.findall(r"`([^`]+)`", line) if _runs_gankit(span)]
+            found += [
+                (number, span) for span in re.findall(r"`([^`]+)`", line) if _runs_gankit(span)
+            ]
         elif fence in SHELL_FENCES:
             if not pending:
                 start = number
@@ -124,7 +127,12 @@ def _check_path(path: list[str]) -> None:
         raise GankitError(f"no such command: gankit {' '.join(path)}")
     if path[0] == "tabular" and len(path) > 1 and path[1] not in ("fit", "sample", "eval"):
         raise GankitError(f"no such command: gankit tabular {path[1]}")
-    if path[0] == "bench" and len(path) > 1 and path[1] not in BENCH_PROTOCOLS and not NAME_PLACEHOLDER.match(path[1]):
+    if (
+        path[0] == "bench"
+        and len(path) > 1
+        and path[1] not in BENCH_PROTOCOLS
+        and not NAME_PLACEHOLDER.match(path[1])
+    ):
         raise GankitError(f"no such benchmark: {path[1]}")
 
 
@@ -151,7 +159,9 @@ def _check_options(args) -> None:  # noqa: ANN001
     else:
         bases = [preset if _known(preset) else "dcgan"]
     for base in bases:
-        config_mod.apply_overrides(config_mod.from_preset(base), list(getattr(args, "overrides", [])))
+        config_mod.apply_overrides(
+            config_mod.from_preset(base), list(getattr(args, "overrides", []))
+        )
 
 
 def check_command(line: str) -> None:
@@ -176,8 +186,11 @@ def check_command(line: str) -> None:
 
 
 def _doc_commands() -> list[tuple[str, int, str]]:
-    return [(_relative(path), number, command) for path in MARKDOWN
-            for number, command in commands_in(path.read_text())]
+    return [
+        (_relative(path), number, command)
+        for path in MARKDOWN
+        for number, command in commands_in(path.read_text())
+    ]
 
 
 def test_every_gankit_command_in_the_docs_parses_with_the_current_cli():
@@ -193,42 +206,50 @@ def test_every_gankit_command_in_the_docs_parses_with_the_current_cli():
     assert len(readme) >= 12 and len(commands) >= 120, "the extractor found too few commands"
 
 
-@pytest.mark.parametrize("command", [
-    "gankit train --data folder --data-dir DATA --stpes 10",                   # misspelt flag
-    "gankit train --data digits --steps ten",                                  # wrong type
-    "gankit train --preset dcgn --data digits",                                # unknown preset
-    "gankit train --data mnsit --data-dir DATA",                               # unknown source
-    "gankit train --data digits optim.lr_gg=1e-4",                             # unknown option
-    "gankit train --data digits train.threads=two",                            # option of the wrong type
-    "gankit tabular fitt loans.csv",                                           # unknown command
-    "gankit tabular fit loans.csv --model gan",                                # not a table model
-    "gankit sample -n 64 -o grid.png",                                         # missing RUN
-    "gankit bench toy2 --preset gan",                                          # unknown benchmark
-    "python3 -m pip install -e . && gankit train --minuts 1",                  # after &&
-    "torchrun --standalone --nproc_per_node=2 -m gankit train --stepz 5",      # under torchrun
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "gankit train --data folder --data-dir DATA --stpes 10",  # misspelt flag
+        "gankit train --data digits --steps ten",  # wrong type
+        "gankit train --preset dcgn --data digits",  # unknown preset
+        "gankit train --data mnsit --data-dir DATA",  # unknown source
+        "gankit train --data digits optim.lr_gg=1e-4",  # unknown option
+        "gankit train --data digits train.threads=two",  # option of the wrong type
+        "gankit tabular fitt loans.csv",  # unknown command
+        "gankit tabular fit loans.csv --model gan",  # not a table model
+        "gankit sample -n 64 -o grid.png",  # missing RUN
+        "gankit bench toy2 --preset gan",  # unknown benchmark
+        "python3 -m pip install -e . && gankit train --minuts 1",  # after &&
+        "torchrun --standalone --nproc_per_node=2 -m gankit train --stepz 5",  # under torchrun
+    ],
+)
 def test_the_command_check_refuses_what_the_cli_refuses(command):
     with pytest.raises(GankitError):
         check_command(command)
 
 
 def test_commands_are_found_in_code_blocks_continuations_and_inline_code():
-    text = "\n".join([
-        "Run `gankit info runs/x` or `gankit.load(path)`.",
-        "```bash",
-        "python3 -m pip install -e . && gankit train --data digits \\",
-        "    --steps 10 --out runs/a   # a comment",
-        "torchrun --nproc_per_node=2 -m gankit tabular fit t.csv train.threads=1",
-        "```",
-        "```text",
-        "gankit train [--preset PRESET]",
-        "```",
-    ])
+    text = "\n".join(
+        [
+            "Run `gankit info runs/x` or `gankit.load(path)`.",
+            "```bash",
+            "python3 -m pip install -e . && gankit train --data digits \\",
+            "    --steps 10 --out runs/a   # a comment",
+            "torchrun --nproc_per_node=2 -m gankit tabular fit t.csv train.threads=1",
+            "```",
+            "```text",
+            "gankit train [--preset PRESET]",
+            "```",
+        ]
+    )
     found = commands_in(text)
     assert [number for number, _ in found] == [1, 3, 5]  # not gankit.load(path), not the usage line
     argv = [a for _, line in found for a in gankit_argv(line)]
-    assert argv == [["info", "runs/x"], ["train", "--data", "digits", "--steps", "10", "--out", "runs/a"],
-                    ["tabular", "fit", "t.csv", "train.threads=1"]]
+    assert argv == [
+        ["info", "runs/x"],
+        ["train", "--data", "digits", "--steps", "10", "--out", "runs/a"],
+        ["tabular", "fit", "t.csv", "train.threads=1"],
+    ]
 
 
 def _generated_cli_reference() -> str:
@@ -239,30 +260,42 @@ def _generated_cli_reference() -> str:
 
 
 def test_the_cli_reference_is_what_the_parser_says():
-    assert (DOCS / "cli.md").read_text() == _generated_cli_reference(), \
+    assert (DOCS / "cli.md").read_text() == _generated_cli_reference(), (
         "docs/cli.md differs from the argparse definitions: regenerate it with `python docs/gen_cli.py`"
+    )
 
 
 def test_the_cli_reference_lists_every_flag():
     text = (DOCS / "cli.md").read_text()
     parser = cli.build_parser()
-    flags = {s for a in parser._subparsers._group_actions[0].choices["train"]._actions  # noqa: SLF001
-             for s in a.option_strings if s.startswith("--") and s != "--help"}
+    flags = {
+        s
+        for a in parser._subparsers._group_actions[0].choices["train"]._actions  # noqa: SLF001
+        for s in a.option_strings
+        if s.startswith("--") and s != "--help"
+    }
     assert flags and all(f"`{flag}`" in text for flag in flags)
 
 
 def _config_keys() -> set[str]:
     cfg = config_mod.Config()
-    return {f"{section.name}.{f.name}" for section in dataclasses.fields(cfg)
-            if dataclasses.is_dataclass(getattr(cfg, section.name))
-            for f in dataclasses.fields(getattr(cfg, section.name))}
+    return {
+        f"{section.name}.{f.name}"
+        for section in dataclasses.fields(cfg)
+        if dataclasses.is_dataclass(getattr(cfg, section.name))
+        for f in dataclasses.fields(getattr(cfg, section.name))
+    }
 
 
 def test_every_option_is_documented_and_every_documented_option_exists():
     text = (DOCS / "training.md").read_text()
-    table = text[text.index("## Options"):text.index("## Config files")]
-    documented = {key for row in table.splitlines() if row.startswith("| `")
-                  for key in re.findall(r"`([a-z_]+\.[a-z_0-9]+)`", row.split(" | ")[0])}
+    table = text[text.index("## Options") : text.index("## Config files")]
+    documented = {
+        key
+        for row in table.splitlines()
+        if row.startswith("| `")
+        for key in re.findall(r"`([a-z_]+\.[a-z_0-9]+)`", row.split(" | ")[0])
+    }
     keys = _config_keys()
     assert documented - keys == set(), "documented options that do not exist"
     assert keys - documented == set(), "options missing from docs/training.md"
@@ -298,22 +331,39 @@ def test_links_between_the_docs_resolve():
 def test_the_readme_is_a_front_door():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 300
-    assert any(line.startswith("gankit train --data folder --data-dir DATA") for line in lines[:100])
-    demo = ("python3 -m pip install torch==2.13.0 && python3 -m pip install -e . && "
-            "gankit train --data digits --minutes 1 --out runs/demo")
+    assert any(
+        line.startswith("gankit train --data folder --data-dir DATA") for line in lines[:100]
+    )
+    demo = (
+        "python3 -m pip install torch==2.13.0 && python3 -m pip install -e . && "
+        "gankit train --data digits --minutes 1 --out runs/demo"
+    )
     assert demo in lines[:30]
     assert any(line.startswith("![") and "docs/img/" in line for line in lines[:40])
 
 
 def test_the_docs_use_no_path_of_a_development_machine_and_no_development_history():
-    history = re.compile(r"\bsession \d+\b|\bcommit [0-9a-f]{7}\b|shared/data|/work/", re.IGNORECASE)
-    found = [f"{_relative(path)}:{n}: {line.strip()}" for path in MARKDOWN if path.name != "CHANGELOG.md"
-             for n, line in enumerate(path.read_text().splitlines(), 1) if history.search(line)]
+    history = re.compile(
+        r"\bsession \d+\b|\bcommit [0-9a-f]{7}\b|shared/data|/work/", re.IGNORECASE
+    )
+    found = [
+        f"{_relative(path)}:{n}: {line.strip()}"
+        for path in MARKDOWN
+        if path.name != "CHANGELOG.md"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if history.search(line)
+    ]
     assert not found, "\n".join(found)
 
 
 def test_files_the_docs_name_exist():
-    named = re.compile(r"`((?:src/gankit|gankit|bench|tests|docs|\.ci)/[\w/.\-]+\.(?:py|md|sh|json|txt|png))`")
-    missing = [f"{_relative(path)}: {name}" for path in MARKDOWN for name in named.findall(path.read_text())
-               if not (ROOT / name).exists() and not (ROOT / "src" / name).exists()]
+    named = re.compile(
+        r"`((?:src/gankit|gankit|bench|tests|docs|\.ci)/[\w/.\-]+\.(?:py|md|sh|json|txt|png))`"
+    )
+    missing = [
+        f"{_relative(path)}: {name}"
+        for path in MARKDOWN
+        for name in named.findall(path.read_text())
+        if not (ROOT / name).exists() and not (ROOT / "src" / name).exists()
+    ]
     assert not missing, "\n".join(missing)

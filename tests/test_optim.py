@@ -16,8 +16,17 @@ def _pair(weight_decay: float = 0.0, channels_last: bool = False, **kwargs):
         net = net.to(memory_format=torch.channels_last)
         assert not net[0].weight.is_contiguous()
     twin = copy.deepcopy(net)
-    ref = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, fused=True, **kwargs)
-    ours = FusedAdam(twin.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, **kwargs)
+    ref = torch.optim.Adam(
+        net.parameters(),
+        lr=1e-2,
+        betas=(0.5, 0.99),
+        weight_decay=weight_decay,
+        fused=True,
+        **kwargs,
+    )
+    ours = FusedAdam(
+        twin.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, **kwargs
+    )
     return (net, ref), (twin, ours)
 
 
@@ -25,7 +34,11 @@ def _grads(net: nn.Module, seed: int, skip_last: bool = False) -> None:
     g = torch.Generator().manual_seed(seed)
     for i, p in enumerate(net.parameters()):
         # laid out as the weight (channels-last ones too), as backward() leaves gradients
-        p.grad = None if skip_last and i >= 4 else torch.empty_like(p).copy_(torch.randn(p.shape, generator=g))
+        p.grad = (
+            None
+            if skip_last and i >= 4
+            else torch.empty_like(p).copy_(torch.randn(p.shape, generator=g))
+        )
 
 
 def _short_path_calls(opt: FusedAdam, monkeypatch) -> list[int]:
@@ -55,7 +68,9 @@ def test_steps_are_torch_optims_bit_for_bit(weight_decay, channels_last):
             for opt in (ref, ours):
                 opt.param_groups[0]["lr"] = 3e-3
         if step == 4:  # resume: state loaded into a new optimizer
-            ours = FusedAdam(twin.parameters(), lr=3e-3, betas=(0.5, 0.99), weight_decay=weight_decay)
+            ours = FusedAdam(
+                twin.parameters(), lr=3e-3, betas=(0.5, 0.99), weight_decay=weight_decay
+            )
             ours.load_state_dict(copy.deepcopy(ref.state_dict()))
         ref.step()
         ours.step()
@@ -96,17 +111,21 @@ def test_grad_scaler_steps_skip_infs_as_torch_optims_do():
     """fp16's GradScaler through FusedAdam, end to end: a step with an inf gradient is skipped (no
     parameter or state changes), the others equal torch.optim's fused Adam bit for bit."""
     (net, ref), (twin, ours) = _pair()
-    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0 ** 8) for _ in range(2)]
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**8) for _ in range(2)]
     for step in range(4):
         for m, opt, scaler in ((net, ref, scalers[0]), (twin, ours, scalers[1])):
             opt.zero_grad()
-            scaler.scale(m(torch.randn(3, 2, 5, 5, generator=torch.Generator().manual_seed(step))).square().mean()).backward()
+            scaler.scale(
+                m(torch.randn(3, 2, 5, 5, generator=torch.Generator().manual_seed(step)))
+                .square()
+                .mean()
+            ).backward()
             if step == 2:
                 next(m.parameters()).grad.view(-1)[0] = float("inf")
             scaler.step(opt)
             scaler.update()
     assert ours.state[next(twin.parameters())]["step"].item() == 3  # four steps, one skipped
-    assert scalers[0].get_scale() == scalers[1].get_scale() == 2.0 ** 7
+    assert scalers[0].get_scale() == scalers[1].get_scale() == 2.0**7
     for a, b in zip(net.parameters(), twin.parameters()):
         assert torch.equal(a, b)
     for a, b in zip(ref.state.values(), ours.state.values()):

@@ -1,4 +1,5 @@
 """The declared lower bounds of numpy and pandas are the ones .ci/run tests."""
+
 import re
 from pathlib import Path
 
@@ -9,19 +10,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _floors() -> dict[str, str]:
     text = (ROOT / "pyproject.toml").read_text()
-    dependencies = text[text.index("dependencies = ["):text.index("]", text.index("dependencies = ["))]
+    dependencies = text[
+        text.index("dependencies = [") : text.index("]", text.index("dependencies = ["))
+    ]
     return dict(re.findall(r'"([a-z-]+)>=([0-9.]+)"', dependencies))
 
 
 def test_the_oldest_versions_ci_tests_are_the_declared_floors():
-    pins = dict(re.findall(r"^([a-z-]+)==([0-9.]+)$", (ROOT / ".ci" / "oldest.txt").read_text(), re.MULTILINE))
+    pins = dict(
+        re.findall(
+            r"^([a-z-]+)==([0-9.]+)$", (ROOT / ".ci" / "oldest.txt").read_text(), re.MULTILINE
+        )
+    )
     floors = _floors()
     assert set(pins) == {"numpy", "pandas"}
-    assert {name: Version(floors[name]) for name in pins} == {name: Version(v) for name, v in pins.items()}
+    assert {name: Version(floors[name]) for name in pins} == {
+        name: Version(v) for name, v in pins.items()
+    }
 
 
 def test_ci_runs_the_readme_test_command_and_the_oldest_deps_job():
     readme, ci = (ROOT / "README.md").read_text(), (ROOT / ".ci" / "run").read_text()
-    command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3 -m pip"))
+    command = next(
+        line
+        for line in readme.splitlines()
+        if "pytest" in line and line.startswith("python3 -m pip")
+    )
     assert command in ci.splitlines()
     assert "-c .ci/oldest.txt" in ci and "-m oldest_deps" in ci

@@ -1,4 +1,5 @@
 """Per-sample draws split across ranks: each rank's share is its slice of one process's draw."""
+
 import pytest
 import torch
 from torch import nn

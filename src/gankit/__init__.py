@@ -1,13 +1,25 @@
 """gankit: train, diagnose and evaluate generative adversarial networks.
 
-    import gankit
-    run = gankit.train("dcgan", out="runs/demo", train={"steps": 500})
-    images = gankit.load(run.run_dir).sample(64)      # [-1, 1], N x C x H x W
+import gankit
+run = gankit.train("dcgan", out="runs/demo", train={"steps": 500})
+images = gankit.load(run.run_dir).sample(64)      # [-1, 1], N x C x H x W
 """
+
 from .api import Generator, load, make_config, train
 from .config import Config
 from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
 
 __version__ = "0.1.0"
-__all__ = ["train", "load", "make_config", "Generator", "Config",
-           "GankitError", "ConfigError", "DataError", "CheckpointError", "DivergedError", "__version__"]
+__all__ = [
+    "train",
+    "load",
+    "make_config",
+    "Generator",
+    "Config",
+    "GankitError",
+    "ConfigError",
+    "DataError",
+    "CheckpointError",
+    "DivergedError",
+    "__version__",
+]

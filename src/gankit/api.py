@@ -1,4 +1,5 @@
 """The Python API: `train(...)` a run and `load(path)` a trained model to sample from it."""
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,9 @@ from .train import RunResult, Trainer, build_model
 from .train import checkpoint as ckpt
 
 
-def make_config(preset: str = "dcgan", overrides: list[str] | None = None, **sections: Any) -> Config:
+def make_config(
+    preset: str = "dcgan", overrides: list[str] | None = None, **sections: Any
+) -> Config:
     """A preset, then nested dict sections (`data={"source": "mnist"}`), then `key=value` strings."""
     cfg = config_mod.from_preset(preset)
     for section, values in sections.items():
@@ -23,8 +26,15 @@ def make_config(preset: str = "dcgan", overrides: list[str] | None = None, **sec
     return config_mod.validate(config_mod.apply_overrides(cfg, overrides or []))
 
 
-def train(config: Config | str = "dcgan", out: str | Path = "runs/gankit", *, resume: bool = False,
-          download: bool = False, progress: bool | None = None, **sections: Any) -> RunResult:
+def train(
+    config: Config | str = "dcgan",
+    out: str | Path = "runs/gankit",
+    *,
+    resume: bool = False,
+    download: bool = False,
+    progress: bool | None = None,
+    **sections: Any,
+) -> RunResult:
     """Train a run. `config` is a Config or a preset name; sections override parts of it:
 
     >>> gankit.train("dcgan", out="runs/demo", data={"source": "digits"}, train={"steps": 500})
@@ -65,20 +75,37 @@ class Generator:
             self.health = state["health"]["history"]
             if not isinstance(self.health, list):
                 raise TypeError("health history is not a list")
-        except (KeyError, IndexError, RuntimeError, TypeError, ValueError, AttributeError, ConfigError) as e:
-            raise CheckpointError(f"{self.path} does not hold a usable gankit model: "
-                                  f"{str(e).splitlines()[0]}") from None
+        except (
+            KeyError,
+            IndexError,
+            RuntimeError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            ConfigError,
+        ) as e:
+            raise CheckpointError(
+                f"{self.path} does not hold a usable gankit model: {str(e).splitlines()[0]}"
+            ) from None
         for net in self.nets.values():
             net.to(self.device).eval().requires_grad_(False)
         self.used_ema = bool(state.get("ema"))
 
-    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-                    guidance: float | None = None, spacing: str | None = None) -> None:
+    def set_sampler(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance: float | None = None,
+        spacing: str | None = None,
+    ) -> None:
         """How a diffusion model samples (`ddpm`, or `ddim` with `steps`, `eta` and the step
         `spacing`) and its guidance scale; options left None keep the run's own (`diffusion.*`).
         Other families have no sampler."""
         if not hasattr(self.recipe, "set_sampler"):
-            raise ConfigError(f"sampler options apply to diffusion models; this is a {self.config.recipe} model")
+            raise ConfigError(
+                f"sampler options apply to diffusion models; this is a {self.config.recipe} model"
+            )
         d = self.config.diffusion
         name = sampler or d.sampler
         if steps is None and name == "ddim":
@@ -88,14 +115,22 @@ class Generator:
         self.recipe.set_sampler(name, steps, eta, guidance, spacing)
 
     @torch.no_grad()
-    def sample(self, n: int, labels: torch.Tensor | None = None, seed: int = 0,
-               batch_size: int = 1000) -> torch.Tensor:
+    def sample(
+        self, n: int, labels: torch.Tensor | None = None, seed: int = 0, batch_size: int = 1000
+    ) -> torch.Tensor:
         """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed."""
         n, batch_size, seed = config_mod.check_sampling(n, batch_size, seed)
         rng = torch.Generator().manual_seed(seed)
-        latents = self.recipe.latents(n, rng).to(self.device)  # drawn on the CPU: same samples on any device
+        latents = self.recipe.latents(n, rng).to(
+            self.device
+        )  # drawn on the CPU: same samples on any device
         labels = None if labels is None else labels.to(self.device)
-        return generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size).float().cpu().contiguous()
+        return (
+            generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size)
+            .float()
+            .cpu()
+            .contiguous()
+        )
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:

@@ -9,6 +9,7 @@ seed on any device) and then moved to the images' device. Under torchrun (`shard
 its slice of the draws for the global batch (`shard.rank_draw`), as one process would draw them.
 Everything is batched: no per-sample Python work. Images are NCHW.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,13 +19,17 @@ from .errors import ConfigError
 from .shard import ONE_PROCESS, Shard, rank_draw
 
 
-def _uniform(n: int, low: float, high: float, x: torch.Tensor, rng: torch.Generator, shard: Shard) -> torch.Tensor:
+def _uniform(
+    n: int, low: float, high: float, x: torch.Tensor, rng: torch.Generator, shard: Shard
+) -> torch.Tensor:
     """n per-sample factors in U[low, high), shaped to broadcast over an NCHW batch."""
     u = rank_draw(shard, n, lambda m: torch.rand(m, generator=rng)) * (high - low) + low
     return u.to(x.device, x.dtype, non_blocking=True).view(n, 1, 1, 1)
 
 
-def _offsets(n: int, low: int, high: int, x: torch.Tensor, rng: torch.Generator, shard: Shard) -> torch.Tensor:
+def _offsets(
+    n: int, low: int, high: int, x: torch.Tensor, rng: torch.Generator, shard: Shard
+) -> torch.Tensor:
     """n per-sample integers in [low, high] on x's device."""
     offsets = rank_draw(shard, n, lambda m: torch.randint(low, high + 1, (m,), generator=rng))
     return offsets.to(x.device, non_blocking=True)
@@ -61,7 +66,9 @@ def translation(x: torch.Tensor, rng: torch.Generator, shard: Shard = ONE_PROCES
     sh, sw = h // 8, w // 8
     dy, dx = _offsets(n, -sh, sh, x, rng, shard), _offsets(n, -sw, sw, x, rng, shard)
     padded = F.pad(x, (sw, sw, sh, sh))
-    rows = torch.arange(h, device=x.device) + sh - dy[:, None]  # output row i reads input row i - dy
+    rows = (
+        torch.arange(h, device=x.device) + sh - dy[:, None]
+    )  # output row i reads input row i - dy
     cols = torch.arange(w, device=x.device) + sw - dx[:, None]
     batch = torch.arange(n, device=x.device)[:, None, None]
     moved = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # N, H, W, C
@@ -95,7 +102,9 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     return names
 
 
-def diff_augment(x: torch.Tensor, policy: str, rng: torch.Generator, shard: Shard = ONE_PROCESS) -> torch.Tensor:
+def diff_augment(
+    x: torch.Tensor, policy: str, rng: torch.Generator, shard: Shard = ONE_PROCESS
+) -> torch.Tensor:
     """Applies the comma-separated policy ("color,translation,cutout" in the paper) to NCHW images."""
     names = parse_policy(policy)
     if names and x.dim() != 4:

@@ -1,4 +1,5 @@
 """The `gankit` command. Every user mistake ends in one line on stderr and exit code 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,9 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from . import config as config_mod
 from .errors import CheckpointError, ConfigError, DivergedError, GankitError
@@ -52,19 +54,33 @@ def seed(text: str) -> int:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model", description="Train a model from a preset.")
-    p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)")
-    p.add_argument("--data", default=None, help="digits (default), mnist, folder, toy2d or stacked-mnist")
+    p.add_argument(
+        "--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)"
+    )
+    p.add_argument(
+        "--data", default=None, help="digits (default), mnist, folder, toy2d or stacked-mnist"
+    )
     p.add_argument("--data-dir", default=None, help="folder of the mnist files or of images")
     p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="train for N optimizer steps")
-    length.add_argument("--minutes", type=number, default=None, help="train for a wall-clock budget")
+    length.add_argument(
+        "--minutes", type=number, default=None, help="train for a wall-clock budget"
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/PRESET-DATA)")
     p.add_argument("--seed", type=seed, default=None)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--config", default=None, help="a config.yaml applied on top of the preset it names (else --preset, else dcgan)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="a config.yaml applied on top of the preset it names (else --preset, else dcgan)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.ema=null")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.ema=null"
+    )
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
@@ -76,9 +92,14 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
     labels = p.add_mutually_exclusive_group()
-    labels.add_argument("--label", type=int, default=None, help="conditional models: every sample of this class")
-    labels.add_argument("--by-class", action="store_true",
-                        help="conditional models: one row per class, -n samples in all")
+    labels.add_argument(
+        "--label", type=int, default=None, help="conditional models: every sample of this class"
+    )
+    labels.add_argument(
+        "--by-class",
+        action="store_true",
+        help="conditional models: one row per class, -n samples in all",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     _add_sampler_options(p)
 
@@ -90,11 +111,18 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_classifier(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-classifier", help="train the digit classifier used for FID and class counts")
+    p = sub.add_parser(
+        "train-classifier", help="train the digit classifier used for FID and class counts"
+    )
     p.add_argument("--data", default="mnist", help="mnist (default) or digits")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--holdout", type=number, default=0.2, help="last share of the samples held out (default 0.2)")
+    p.add_argument(
+        "--holdout",
+        type=number,
+        default=0.2,
+        help="last share of the samples held out (default 0.2)",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("-o", "--output", required=True, help="classifier .safetensors to write")
 
@@ -102,117 +130,245 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="measure a trained model against real data")
     p.add_argument("run", help="run directory or checkpoint file")
-    p.add_argument("--features", "--classifier", dest="features", default=None,
-                   help="feature extractor: a classifier .safetensors from `gankit train-classifier`, "
-                        "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module; "
-                        "not needed for toy2d runs, which are scored by mode coverage")
-    p.add_argument("--cache-dir", default=None, help="reference-feature cache (default ~/.cache/gankit/reference)")
+    p.add_argument(
+        "--features",
+        "--classifier",
+        dest="features",
+        default=None,
+        help="feature extractor: a classifier .safetensors from `gankit train-classifier`, "
+        "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module; "
+        "not needed for toy2d runs, which are scored by mode coverage",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="reference-feature cache (default ~/.cache/gankit/reference)",
+    )
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--metrics", default=None,
-                   help="comma list of: fid,kid,is,pr,dc,classes,labels (default fid,kid,pr,dc,classes, and labels "
-                        "for conditional models: the share of samples the classifier reads as the class asked for, "
-                        "overall and per class, -n asked of the classes in turn)")
-    p.add_argument("--device", default="cpu", help="device that generates the samples: cpu (default), cuda, auto")
-    p.add_argument("-n", type=int, default=10000, help="number of generated samples (default 10000)")
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma list of: fid,kid,is,pr,dc,classes,labels (default fid,kid,pr,dc,classes, and labels "
+        "for conditional models: the share of samples the classifier reads as the class asked for, "
+        "overall and per class, -n asked of the classes in turn)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="device that generates the samples: cpu (default), cuda, auto",
+    )
+    p.add_argument(
+        "-n", type=int, default=10000, help="number of generated samples (default 10000)"
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     _add_sampler_options(p)
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", default=None, help="diffusion models: ddpm (all timesteps) or ddim "
-                                                   "(default: the run's diffusion.sampler)")
-    p.add_argument("--sampling-steps", type=int, default=None, help="diffusion models: ddim steps (default: the run's)")
-    p.add_argument("--eta", type=number, default=None, help="diffusion models: ddim noise, 0 deterministic .. 1 DDPM-like")
-    p.add_argument("--spacing", default=None, help="diffusion models: ddim step spacing, trailing | leading | "
-                                                   "linspace | quadratic (default: the run's)")
-    p.add_argument("--guidance", type=number, default=None,
-                   help="conditional diffusion models: classifier-free guidance scale (1: none; default: the run's)")
+    p.add_argument(
+        "--sampler",
+        default=None,
+        help="diffusion models: ddpm (all timesteps) or ddim "
+        "(default: the run's diffusion.sampler)",
+    )
+    p.add_argument(
+        "--sampling-steps",
+        type=int,
+        default=None,
+        help="diffusion models: ddim steps (default: the run's)",
+    )
+    p.add_argument(
+        "--eta",
+        type=number,
+        default=None,
+        help="diffusion models: ddim noise, 0 deterministic .. 1 DDPM-like",
+    )
+    p.add_argument(
+        "--spacing",
+        default=None,
+        help="diffusion models: ddim step spacing, trailing | leading | "
+        "linspace | quadratic (default: the run's)",
+    )
+    p.add_argument(
+        "--guidance",
+        type=number,
+        default=None,
+        help="conditional diffusion models: classifier-free guidance scale (1: none; default: the run's)",
+    )
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="train GAN, VAE and diffusion under one budget and measure them alike",
-                       description="Train each model on the same data for the same wall-clock budget, then "
-                                   "print and write (Markdown and JSON) one table: FID, precision, recall, "
-                                   "coverage, classes, training minutes, sampling images/s, parameters.")
-    p.add_argument("--data", default="mnist", help="mnist (the only data the digit classifier measures)")
+    p = sub.add_parser(
+        "compare",
+        help="train GAN, VAE and diffusion under one budget and measure them alike",
+        description="Train each model on the same data for the same wall-clock budget, then "
+        "print and write (Markdown and JSON) one table: FID, precision, recall, "
+        "coverage, classes, training minutes, sampling images/s, parameters.",
+    )
+    p.add_argument(
+        "--data", default="mnist", help="mnist (the only data the digit classifier measures)"
+    )
     p.add_argument("--data-dir", default=None, help="folder of the MNIST files")
-    p.add_argument("--budget-minutes", type=number, required=True, help="wall-clock training minutes per model")
-    p.add_argument("--models", default="dcgan,vae,ddpm", help="comma list of presets (default dcgan,vae,ddpm)")
-    p.add_argument("--out", default=None, help="folder for the runs and tables (default runs/compare-mnist)")
+    p.add_argument(
+        "--budget-minutes", type=number, required=True, help="wall-clock training minutes per model"
+    )
+    p.add_argument(
+        "--models", default="dcgan,vae,ddpm", help="comma list of presets (default dcgan,vae,ddpm)"
+    )
+    p.add_argument(
+        "--out", default=None, help="folder for the runs and tables (default runs/compare-mnist)"
+    )
     p.add_argument("--samples", type=int, default=2000, help="samples per fast row (default 2000)")
-    p.add_argument("--slow-samples", type=int, default=200,
-                   help="samples of DDPM-1000, and of every row for the like-with-like FID (default 200)")
-    p.add_argument("--speed-batch", type=int, default=50, help="images per sampling batch (default 50)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for training and sampling (default 1)")
+    p.add_argument(
+        "--slow-samples",
+        type=int,
+        default=200,
+        help="samples of DDPM-1000, and of every row for the like-with-like FID (default 200)",
+    )
+    p.add_argument(
+        "--speed-batch", type=int, default=50, help="images per sampling batch (default 50)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads for training and sampling (default 1)"
+    )
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--classifier", default=None, help="digit classifier .safetensors (default: trained once, kept in --out)")
+    p.add_argument(
+        "--classifier",
+        default=None,
+        help="digit classifier .safetensors (default: trained once, kept in --out)",
+    )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--progress", action="store_true", help="show the training progress bars")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every model")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="options applied to every model"
+    )
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="run a published protocol end to end and print ours beside the papers' rows",
-                       description="Train PRESET on a benchmark protocol, evaluate it the papers' way and print "
-                                   "the published results of the same protocol beside ours.")
-    p.add_argument("protocol", help="toy2d (ring and grid), stacked-mnist, mnist; speed or time-to-quality "
-                                    "(gankit against a plain PyTorch loop)")
+    p = sub.add_parser(
+        "bench",
+        help="run a published protocol end to end and print ours beside the papers' rows",
+        description="Train PRESET on a benchmark protocol, evaluate it the papers' way and print "
+        "the published results of the same protocol beside ours.",
+    )
+    p.add_argument(
+        "protocol",
+        help="toy2d (ring and grid), stacked-mnist, mnist; speed or time-to-quality "
+        "(gankit against a plain PyTorch loop)",
+    )
     p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)}")
-    p.add_argument("--data-dir", default=None, help="folder of the MNIST files (stacked-mnist, mnist)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder of the MNIST files (stacked-mnist, mnist)"
+    )
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
-    length.add_argument("--minutes", type=number, default=None, help="wall-clock training budget per run")
+    length.add_argument(
+        "--steps", type=int, default=None, help="training steps (default: the preset's)"
+    )
+    length.add_argument(
+        "--minutes", type=number, default=None, help="wall-clock training budget per run"
+    )
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--classifier", default=None,
-                   help="digit classifier .safetensors (default: trained on --data-dir once, kept in --out)")
-    p.add_argument("--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)")
+    p.add_argument(
+        "--classifier",
+        default=None,
+        help="digit classifier .safetensors (default: trained on --data-dir once, kept in --out)",
+    )
+    p.add_argument(
+        "--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)"
+    )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--progress", action="store_true", help="show the training progress bars")
     speed = p.add_argument_group("speed and time-to-quality")
-    speed.add_argument("--presets", default="seed-mlp,dcgan,hinge-resnet", help="speed: comma list of presets")
-    speed.add_argument("--repeats", type=int, default=5, help="speed: interleaved timed repeats per side")
-    speed.add_argument("--steps-per-repeat", type=int, default=100, help="speed: steps in one timed repeat")
-    p.add_argument("--device", default=None, help="where the benchmark trains: cpu (the default), cuda, cuda:N "
-                                                  "or auto (for toy2d, stacked-mnist and mnist: train.device)")
-    p.add_argument("--amp", default=None, help="none (the default), bf16 or fp16 (with a GradScaler): autocast "
-                                               "of gankit's training (for toy2d, stacked-mnist and mnist: train.amp)")
-    speed.add_argument("--threshold", type=number, default=20.0,
-                       help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)")
-    speed.add_argument("--eval-seconds", type=number, default=20.0,
-                       help="time-to-quality: training seconds between evaluations (default 20)")
+    speed.add_argument(
+        "--presets", default="seed-mlp,dcgan,hinge-resnet", help="speed: comma list of presets"
+    )
+    speed.add_argument(
+        "--repeats", type=int, default=5, help="speed: interleaved timed repeats per side"
+    )
+    speed.add_argument(
+        "--steps-per-repeat", type=int, default=100, help="speed: steps in one timed repeat"
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the benchmark trains: cpu (the default), cuda, cuda:N "
+        "or auto (for toy2d, stacked-mnist and mnist: train.device)",
+    )
+    p.add_argument(
+        "--amp",
+        default=None,
+        help="none (the default), bf16 or fp16 (with a GradScaler): autocast "
+        "of gankit's training (for toy2d, stacked-mnist and mnist: train.amp)",
+    )
+    speed.add_argument(
+        "--threshold",
+        type=number,
+        default=20.0,
+        help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)",
+    )
+    speed.add_argument(
+        "--eval-seconds",
+        type=number,
+        default=20.0,
+        help="time-to-quality: training seconds between evaluations (default 20)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every run")
 
 
 def _add_tabular(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tabular", help="synthetic tables: fit a CTGAN-class model or TVAE, sample, evaluate")
+    p = sub.add_parser(
+        "tabular", help="synthetic tables: fit a CTGAN-class model or TVAE, sample, evaluate"
+    )
     tab = p.add_subparsers(dest="tabular_command", required=True, parser_class=_Parser)
     f = tab.add_parser("fit", help="train a table model on a CSV file")
     f.add_argument("data", help="CSV file with a header row")
     f.add_argument("--model", default=None, help="ctgan (default) or tvae; on --resume, the run's")
-    f.add_argument("--target", default=None, help="the column to condition on and predict (e.g. a fraud flag)")
+    f.add_argument(
+        "--target", default=None, help="the column to condition on and predict (e.g. a fraud flag)"
+    )
     f.add_argument("--discrete", default=None, help="comma list of columns to treat as categorical")
     length = f.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=number, default=None, help="passes over the table (default 300)")
-    length.add_argument("--minutes", type=number, default=None, help="train for a wall-clock budget")
+    length.add_argument(
+        "--epochs", type=number, default=None, help="passes over the table (default 300)"
+    )
+    length.add_argument(
+        "--minutes", type=number, default=None, help="train for a wall-clock budget"
+    )
     f.add_argument("--out", default=None, help="run directory (default runs/tabular-FILE-MODEL)")
     f.add_argument("--seed", type=seed, default=None, help="default 0; on --resume, the run's")
-    f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    f.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
-    f.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.threads=1")
+    f.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.threads=1"
+    )
     s = tab.add_parser("sample", help="write synthetic rows to a CSV file")
     s.add_argument("run", help="run directory of `gankit tabular fit`")
     s.add_argument("-n", type=int, required=True, help="number of rows")
     s.add_argument("-o", "--output", required=True, help="CSV file to write")
-    s.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
-                   help="every row holds this category (by construction, not rejection)")
+    s.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COL=VALUE",
+        help="every row holds this category (by construction, not rejection)",
+    )
     s.add_argument("--seed", type=seed, default=0)
     e = tab.add_parser("eval", help="fidelity, detection, utility and privacy of synthetic rows")
     e.add_argument("run", help="run directory of `gankit tabular fit`")
     e.add_argument("--real", required=True, help="real held-out rows (CSV), never seen in training")
-    e.add_argument("--train", default=None, help="the training CSV (default: the file the run was fitted on)")
-    e.add_argument("-n", type=int, default=None, help="synthetic rows to draw (default: as many as the training rows)")
+    e.add_argument(
+        "--train", default=None, help="the training CSV (default: the file the run was fitted on)"
+    )
+    e.add_argument(
+        "-n",
+        type=int,
+        default=None,
+        help="synthetic rows to draw (default: as many as the training rows)",
+    )
     e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--json", default=None, help="also write the results to this JSON file")
 
@@ -252,12 +408,16 @@ def train_config(args: argparse.Namespace) -> config_mod.Config:
     elif args.config:
         cfg = config_mod.load(args.config, base=args.preset or "dcgan")
         if args.preset and args.preset != cfg.preset:
-            raise ConfigError(f"{args.config} names preset '{cfg.preset}', not --preset '{args.preset}'")
+            raise ConfigError(
+                f"{args.config} names preset '{cfg.preset}', not --preset '{args.preset}'"
+            )
     else:
         cfg = config_mod.from_preset(args.preset or "dcgan")
     if cfg.recipe in config_mod.TABLE_RECIPES:
-        raise ConfigError(f"preset '{cfg.preset}' models tables: use gankit tabular fit TABLE.csv --model {cfg.recipe} "
-                          "--out RUN")
+        raise ConfigError(
+            f"preset '{cfg.preset}' models tables: use gankit tabular fit TABLE.csv --model {cfg.recipe} "
+            "--out RUN"
+        )
     if args.data:
         cfg.data.source = args.data
     if args.data_dir:
@@ -280,8 +440,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = train_config(args)
     out = args.out or f"runs/{cfg.preset}-{cfg.data.source}"
-    trainer = Trainer(cfg, out, resume=args.resume, download=args.download,
-                      progress=False if args.no_progress else None)
+    trainer = Trainer(
+        cfg,
+        out,
+        resume=args.resume,
+        download=args.download,
+        progress=False if args.no_progress else None,
+    )
     if args.resume and trainer.group.is_main:
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
     try:
@@ -292,7 +457,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
-    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}")
+    print(
+        f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}"
+    )
     if result.checkpoint:
         print(f"checkpoint: {result.checkpoint}")
     if grid:
@@ -312,10 +479,14 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
     if args.label is None and not args.by_class:
         return None
     if not num_classes:
-        raise ConfigError("--label and --by-class need a conditional model (model.conditional=true, e.g. --preset cgan)")
+        raise ConfigError(
+            "--label and --by-class need a conditional model (model.conditional=true, e.g. --preset cgan)"
+        )
     if args.label is not None:
         if not 0 <= args.label < num_classes:
-            raise ConfigError(f"--label {args.label} is not a class of this model (0..{num_classes - 1})")
+            raise ConfigError(
+                f"--label {args.label} is not a class of this model (0..{num_classes - 1})"
+            )
         return torch.full((args.n,), args.label, dtype=torch.long)
     per_class = args.n // num_classes
     if per_class < 1:
@@ -326,8 +497,13 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
 
 def apply_sampler_options(model, args: argparse.Namespace) -> None:
     """--sampler/--sampling-steps/--eta/--spacing/--guidance, for diffusion models only."""
-    options = {"sampler": args.sampler, "steps": args.sampling_steps, "eta": args.eta, "guidance": args.guidance,
-               "spacing": args.spacing}
+    options = {
+        "sampler": args.sampler,
+        "steps": args.sampling_steps,
+        "eta": args.eta,
+        "guidance": args.guidance,
+        "spacing": args.spacing,
+    }
     if any(v is not None for v in options.values()):
         model.set_sampler(**options)
 
@@ -355,12 +531,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .train import checkpoint as ckpt
 
     path, state = ckpt.load_latest(args.run)
-    if not isinstance(state.get("config"), dict) or not isinstance(state.get("elapsed"), (int, float)):
-        raise CheckpointError(f"{path} holds no run configuration: not a checkpoint of `gankit train`")
+    if not isinstance(state.get("config"), dict) or not isinstance(
+        state.get("elapsed"), (int, float)
+    ):
+        raise CheckpointError(
+            f"{path} holds no run configuration: not a checkpoint of `gankit train`"
+        )
     last = (state.get("health", {}).get("history") or [{}])[-1]
-    info = {"checkpoint": str(path), "step": state.get("step"), "train_seconds": state.get("elapsed"),
-            "data": state.get("data"), "ema": bool(state.get("ema")), "last_health": last,
-            "config": state.get("config")}
+    info = {
+        "checkpoint": str(path),
+        "step": state.get("step"),
+        "train_seconds": state.get("elapsed"),
+        "data": state.get("data"),
+        "ema": bool(state.get("ema")),
+        "last_health": last,
+        "config": state.get("config"),
+    }
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -382,11 +568,18 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise ConfigError("--epochs must be at least 1")
     data = load_dataset(config_mod.DataConfig(source=args.data, dir=args.data_dir))
-    model, report = train_classifier(data, epochs=args.epochs, holdout=args.holdout, seed=args.seed,
-                                     log=lambda line: print(line, file=sys.stderr))
+    model, report = train_classifier(
+        data,
+        epochs=args.epochs,
+        holdout=args.holdout,
+        seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr),
+    )
     path = save_classifier(model, report, args.output, data.name)
-    print(f"held-out accuracy {report.holdout_accuracy:.4f} on {report.holdout_size} {data.name} images "
-          f"(trained on the first {report.train_size}); wrote {path}")
+    print(
+        f"held-out accuracy {report.holdout_accuracy:.4f} on {report.holdout_size} {data.name} images "
+        f"(trained on the first {report.train_size}); wrote {path}"
+    )
     return 0
 
 
@@ -401,9 +594,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load(args.run, device=args.device)
     apply_sampler_options(model, args)
     conditional = bool(getattr(model.recipe, "num_classes", 0))
-    metrics = parse_metrics(args.metrics or "fid,kid,pr,dc,classes" + (",labels" if conditional else ""))
+    metrics = parse_metrics(
+        args.metrics or "fid,kid,pr,dc,classes" + (",labels" if conditional else "")
+    )
     if "labels" in metrics and not conditional:
-        raise ConfigError("the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)")
+        raise ConfigError(
+            "the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)"
+        )
     labels = model.recipe.labels(args.n) if conditional else None  # each class in turn
     data_cfg = config_mod.DataConfig(**{**model.config.data.__dict__})
     if args.data:
@@ -422,8 +619,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         results = {**header, **heldout_elbo(model, data_cfg, args.seed)}
     else:
         if not args.features:
-            raise ConfigError("image runs need --features (a classifier from `gankit train-classifier`, "
-                              "'inception', or FILE.py:FACTORY)")
+            raise ConfigError(
+                "image runs need --features (a classifier from `gankit train-classifier`, "
+                "'inception', or FILE.py:FACTORY)"
+            )
         real = load_dataset(data_cfg)
         extractor = load_extractor(args.features)
         fake = model.sample(args.n, labels=labels, seed=args.seed)
@@ -431,13 +630,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
             from .metrics.classifier import load_classifier
             from .metrics.evaluate import stacked_mnist_modes
 
-            metrics = [m for m in metrics if m not in ("is", "classes", "labels")]  # per-channel modes instead
+            metrics = [
+                m for m in metrics if m not in ("is", "classes", "labels")
+            ]  # per-channel modes instead
             header.update(stacked_mnist_modes(load_classifier(args.features), fake))
-        results = evaluate(extractor, real, fake, metrics, args.seed,
-                           Path(args.cache_dir) if args.cache_dir else None,
-                           labels if "labels" in metrics else None)
-        results = {**header, "reference": real.name, "reference_n": len(real), "features": extractor.key,
-                   **results}
+        results = evaluate(
+            extractor,
+            real,
+            fake,
+            metrics,
+            args.seed,
+            Path(args.cache_dir) if args.cache_dir else None,
+            labels if "labels" in metrics else None,
+        )
+        results = {
+            **header,
+            "reference": real.name,
+            "reference_n": len(real),
+            "features": extractor.key,
+            **results,
+        }
         if hasattr(model.recipe, "elbo"):
             results.update(heldout_elbo(model, data_cfg, args.seed))
     for key, value in results.items():
@@ -450,22 +662,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_speed(args: argparse.Namespace) -> int:
-    from .bench import write_json
-    from .speed import format_speed, format_ttq, run_speed, run_ttq
+    from .experiments.bench import write_json
+    from .experiments.speed import format_speed, format_ttq, run_speed, run_ttq
 
     if args.repeats < 1 or args.steps_per_repeat < 1:
         raise ConfigError("--repeats and --steps-per-repeat must be at least 1")
     out = Path(args.out or f"runs/bench-{args.protocol}")
     if args.protocol == "speed":
-        result = run_speed(args.data_dir, args.presets.split(","), steps=args.steps_per_repeat, repeats=args.repeats,
-                           device=args.device or "cpu", amp=args.amp or "none", overrides=args.overrides)
+        result = run_speed(
+            args.data_dir,
+            args.presets.split(","),
+            steps=args.steps_per_repeat,
+            repeats=args.repeats,
+            device=args.device or "cpu",
+            amp=args.amp or "none",
+            overrides=args.overrides,
+        )
         print(format_speed(result))
     else:
-        result = run_ttq(args.data_dir, out, minutes=10.0 if args.minutes is None else args.minutes, threshold=args.threshold,
-                         eval_seconds=args.eval_seconds, seed=args.seed, classifier=args.classifier,
-                         preset=args.preset or "dcgan", device=args.device or "cpu",
-                         overrides=[*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])],
-                         log=lambda line: print(line, file=sys.stderr))
+        result = run_ttq(
+            args.data_dir,
+            out,
+            minutes=10.0 if args.minutes is None else args.minutes,
+            threshold=args.threshold,
+            eval_seconds=args.eval_seconds,
+            seed=args.seed,
+            classifier=args.classifier,
+            preset=args.preset or "dcgan",
+            device=args.device or "cpu",
+            overrides=[*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])],
+            log=lambda line: print(line, file=sys.stderr),
+        )
         print(format_ttq(result))
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "bench.json")
@@ -486,10 +713,12 @@ def heldout_elbo(model, data_cfg: config_mod.DataConfig, seed: int) -> dict:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import format_markdown, run_compare, write_outputs
+    from .experiments.compare import format_markdown, run_compare, write_outputs
 
     if args.data != "mnist":
-        raise ConfigError(f"compare measures in the digit classifier's features: --data mnist, not '{args.data}'")
+        raise ConfigError(
+            f"compare measures in the digit classifier's features: --data mnist, not '{args.data}'"
+        )
     if args.threads is not None and args.threads < 1:
         raise ConfigError("--threads must be at least 1")
     out = Path(args.out or "runs/compare-mnist")
@@ -498,22 +727,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--models names no model: '{args.models}'")
     for m in models:
         config_mod.from_preset(m)  # an unknown preset fails before anything trains
-    result = run_compare(args.data_dir, args.budget_minutes, out, models=models, seed=args.seed,
-                         samples=args.samples, slow_samples=args.slow_samples, speed_batch=args.speed_batch,
-                         threads=args.threads, classifier=args.classifier, overrides=args.overrides,
-                         progress=args.progress, log=lambda line: print(line, file=sys.stderr))
+    result = run_compare(
+        args.data_dir,
+        args.budget_minutes,
+        out,
+        models=models,
+        seed=args.seed,
+        samples=args.samples,
+        slow_samples=args.slow_samples,
+        speed_batch=args.speed_batch,
+        threads=args.threads,
+        classifier=args.classifier,
+        overrides=args.overrides,
+        progress=args.progress,
+        log=lambda line: print(line, file=sys.stderr),
+    )
     print(format_markdown(result))
     md, js = write_outputs(result, out)
     print(f"wrote {md} and {js}")
     if args.json:
-        from .bench import write_json
+        from .experiments.bench import write_json
 
         write_json(result, Path(args.json))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_report, run_bench, write_json
+    from .experiments.bench import format_report, run_bench, write_json
 
     if args.protocol in ("speed", "time-to-quality"):
         return cmd_bench_speed(args)
@@ -521,11 +761,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"the {args.protocol} benchmark needs --preset")
 
     out = Path(args.out or f"runs/bench-{args.protocol}-{args.preset}")
-    overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else []),
-                 *([f"train.amp={args.amp}"] if args.amp else [])]
-    result = run_bench(args.protocol, args.preset, out, data_dir=args.data_dir, minutes=args.minutes,
-                       steps=args.steps, seed=args.seed, classifier=args.classifier, overrides=overrides,
-                       progress=args.progress)
+    overrides = [
+        *args.overrides,
+        *([f"train.device={args.device}"] if args.device else []),
+        *([f"train.amp={args.amp}"] if args.amp else []),
+    ]
+    result = run_bench(
+        args.protocol,
+        args.preset,
+        out,
+        data_dir=args.data_dir,
+        minutes=args.minutes,
+        steps=args.steps,
+        seed=args.seed,
+        classifier=args.classifier,
+        overrides=overrides,
+        progress=args.progress,
+    )
     print(format_report(result))
     write_json(result, out / "bench.json")
     if args.json:
@@ -536,7 +788,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_tabular(args: argparse.Namespace) -> int:
     from . import tabular
 
-    return {"fit": _tabular_fit, "sample": _tabular_sample, "eval": _tabular_eval}[args.tabular_command](args, tabular)
+    return {"fit": _tabular_fit, "sample": _tabular_sample, "eval": _tabular_eval}[
+        args.tabular_command
+    ](args, tabular)
 
 
 def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
@@ -545,19 +799,34 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
 
     out = args.out or f"runs/tabular-{Path(args.data).stem}-{args.model or 'ctgan'}"
     discrete = [c.strip() for c in args.discrete.split(",") if c.strip()] if args.discrete else None
-    model = tabular.fit(args.data, out, model=args.model, target=args.target, discrete=discrete, epochs=args.epochs,
-                        minutes=args.minutes, seed=args.seed, overrides=args.overrides, resume=args.resume,
-                        progress=False if args.no_progress else None)
+    model = tabular.fit(
+        args.data,
+        out,
+        model=args.model,
+        target=args.target,
+        discrete=discrete,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        seed=args.seed,
+        overrides=args.overrides,
+        resume=args.resume,
+        progress=False if args.no_progress else None,
+    )
     result = model.result
     if not is_main_process():  # under torchrun, rank 0 reports for the run
         return EXIT_DIVERGED if result.status == "diverged" else 0
     s = result.summary
     kinds = ", ".join(f"{c} {k}" for c, k in model.metadata.items())
-    print(f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}")
+    print(
+        f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}"
+    )
     print(f"columns: {kinds}")
     print(f"model: {out}")
     if result.status == "interrupted":
-        print(f"interrupted: continue with  gankit tabular fit {args.data} --out {out} --resume", file=sys.stderr)
+        print(
+            f"interrupted: continue with  gankit tabular fit {args.data} --out {out} --resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     return EXIT_DIVERGED if result.status == "diverged" else 0
 
@@ -580,7 +849,9 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     model = tabular.load(args.run)
     train_path = args.train or model.source
     if train_path is None:
-        raise ConfigError("this model was fitted on a DataFrame: give its training rows with --train FILE.csv")
+        raise ConfigError(
+            "this model was fitted on a DataFrame: give its training rows with --train FILE.csv"
+        )
     train, holdout = read_table(train_path), read_table(args.real)
     for column, kind in model.metadata.items():  # CSV text to timestamps, compared as numbers
         if kind == "datetime":
@@ -589,10 +860,14 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
                     table[column] = datetimes.parse(table[column])
     ids = [c for c, kind in model.metadata.items() if kind == "id"]  # regenerated, not modelled
     synthetic = model.sample(args.n or len(train), seed=args.seed)
-    results = evaluate_tables(train.drop(columns=ids, errors="ignore"), synthetic.drop(columns=ids),
-                              holdout.drop(columns=ids, errors="ignore"), target=model.target,
-                              discrete=[c for c, k in model.metadata.items() if k in ("categorical", "boolean")],
-                              seed=args.seed)
+    results = evaluate_tables(
+        train.drop(columns=ids, errors="ignore"),
+        synthetic.drop(columns=ids),
+        holdout.drop(columns=ids, errors="ignore"),
+        target=model.target,
+        discrete=[c for c, k in model.metadata.items() if k in ("categorical", "boolean")],
+        seed=args.seed,
+    )
     text = json.dumps(results, indent=1, default=str)
     if args.json:
         from .train.checkpoint import atomic_write
@@ -602,9 +877,16 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "info": cmd_info,
-            "train-classifier": cmd_train_classifier, "eval": cmd_eval,
-            "bench": cmd_bench, "compare": cmd_compare, "tabular": cmd_tabular}
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "info": cmd_info,
+    "train-classifier": cmd_train_classifier,
+    "eval": cmd_eval,
+    "bench": cmd_bench,
+    "compare": cmd_compare,
+    "tabular": cmd_tabular,
+}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -612,7 +894,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     positional argument of their own (`gankit bench mnist --preset dcgan optim.lr_g=1e-4`)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
+    if (
+        extra
+        and hasattr(args, "overrides")
+        and all("=" in a and not a.startswith("-") for a in extra)
+    ):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -620,7 +906,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 # the user's own allocator settings, which the CLI leaves alone
-_ALLOCATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+_ALLOCATOR_SETTINGS = (
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "GLIBC_TUNABLES",
+)
 
 
 def _glibc() -> bool:
@@ -662,7 +953,9 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         args = parse_args(argv)
         return COMMANDS[args.command](args)
-    except DivergedError as e:  # a run that diverged with nothing to keep: the divergence's exit code
+    except (
+        DivergedError
+    ) as e:  # a run that diverged with nothing to keep: the divergence's exit code
         print(f"gankit: error: {e}", file=sys.stderr)
         return EXIT_DIVERGED
     except GankitError as e:
@@ -671,7 +964,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except OSError as e:  # a log, grid or output file that cannot be written (disk full, permissions)
+    except (
+        OSError
+    ) as e:  # a log, grid or output file that cannot be written (disk full, permissions)
         where = f": {e.filename}" if getattr(e, "filename", None) else ""
         print(f"gankit: error: {e.strerror or e}{where}", file=sys.stderr)
         return EXIT_USAGE
@@ -679,16 +974,29 @@ def _run(argv: Sequence[str] | None) -> int:
         if not _out_of_memory(e):
             raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        detail = detail[detail.find("can't allocate memory"):] if "can't allocate memory" in detail else detail
-        print(f"gankit: error: too large for memory (ask for fewer samples, a smaller batch or resolution): "
-              f"{detail}", file=sys.stderr)
+        detail = (
+            detail[detail.find("can't allocate memory") :]
+            if "can't allocate memory" in detail
+            else detail
+        )
+        print(
+            f"gankit: error: too large for memory (ask for fewer samples, a smaller batch or resolution): "
+            f"{detail}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
 
 def _out_of_memory(e: BaseException) -> bool:
     """Torch's ways of saying a request is larger than memory (or than a tensor's size can be)."""
-    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or any(
-        text in str(e) for text in ("can't allocate memory", "Storage size calculation overflowed"))
+    return (
+        isinstance(e, MemoryError)
+        or type(e).__name__ == "OutOfMemoryError"
+        or any(
+            text in str(e)
+            for text in ("can't allocate memory", "Storage size calculation overflowed")
+        )
+    )
 
 
 if __name__ == "__main__":

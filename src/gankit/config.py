@@ -3,6 +3,7 @@
 A run is reproducible from its saved `config.yaml` and seed alone, so everything that changes the
 result lives here and nowhere else.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,60 +24,70 @@ from .errors import ConfigError
 
 @dataclass
 class DataConfig:
-    source: str = "digits"          # digits | mnist | folder | toy2d | stacked-mnist | table (gankit.tabular)
-    dir: str | None = None          # folder for mnist / folder sources
-    split: str = "auto"             # mnist: train | test | auto (whichever files are there)
-    resolution: int | None = None   # None: the source's native size (digits 8, mnist 28)
-    channels: int | None = None     # None: the source's native channels; 1 or 3 to convert
-    toy: str = "ring"               # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
+    source: str = (
+        "digits"  # digits | mnist | folder | toy2d | stacked-mnist | table (gankit.tabular)
+    )
+    dir: str | None = None  # folder for mnist / folder sources
+    split: str = "auto"  # mnist: train | test | auto (whichever files are there)
+    resolution: int | None = None  # None: the source's native size (digits 8, mnist 28)
+    channels: int | None = None  # None: the source's native channels; 1 or 3 to convert
+    toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
     toy_samples: int = 50_000
-    stacked_samples: int = 50_000   # stacked-mnist: images of three digits drawn from the MNIST files
-    holdout: int = 0                # the last N samples are held out of training (held-out ELBO, compare)
+    stacked_samples: int = (
+        50_000  # stacked-mnist: images of three digits drawn from the MNIST files
+    )
+    holdout: int = 0  # the last N samples are held out of training (held-out ELBO, compare)
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"             # mlp | dcgan | resnet (SNGAN/SAGAN blocks)
+    arch: str = "dcgan"  # mlp | dcgan | resnet (SNGAN/SAGAN blocks)
     z_dim: int = 100
-    width: int = 64                 # dcgan: channels of the widest-resolution layer
-    hidden: list[int] = field(default_factory=lambda: [256, 512])  # mlp: G hidden sizes (D reversed)
+    width: int = 64  # dcgan: channels of the widest-resolution layer
+    hidden: list[int] = field(
+        default_factory=lambda: [256, 512]
+    )  # mlp: G hidden sizes (D reversed)
     d_hidden: list[int] | None = None  # mlp: D hidden sizes, when not G's reversed
-    g_norm: str = "none"            # mlp G: none | batch (batch norm before each hidden ReLU)
-    minibatch_std: int = 0          # dcgan D: group size of a minibatch-stddev channel; 0 disables
-    d_norm: str = "batch"           # dcgan D: batch | none
-    d_dropout: float = 0.0          # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
-    pack: int = 1                   # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
-    target_share: float = 0.5       # tables with a target: share of training rows conditioned on it, and
-                                    # every unconditional sample drawn given it; 0: CTGAN's uniform columns
-    conditional: bool = False       # class-conditional G and D: label concatenated (mlp, dcgan: cGAN),
-                                    # conditional batch norm in G + projection D (resnet)
-    projection: bool = False        # dcgan: a projection D (Miyato & Koyama 2018) instead of concatenation
-    d_spectral_norm: bool = False   # spectral normalization of every D layer (SNGAN)
-    g_spectral_norm: bool = False   # ... and of G's (SAGAN)
+    g_norm: str = "none"  # mlp G: none | batch (batch norm before each hidden ReLU)
+    minibatch_std: int = 0  # dcgan D: group size of a minibatch-stddev channel; 0 disables
+    d_norm: str = "batch"  # dcgan D: batch | none
+    d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
+    pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
+    target_share: float = 0.5  # tables with a target: share of training rows conditioned on it, and
+    # every unconditional sample drawn given it; 0: CTGAN's uniform columns
+    conditional: bool = False  # class-conditional G and D: label concatenated (mlp, dcgan: cGAN),
+    # conditional batch norm in G + projection D (resnet)
+    projection: bool = (
+        False  # dcgan: a projection D (Miyato & Koyama 2018) instead of concatenation
+    )
+    d_spectral_norm: bool = False  # spectral normalization of every D layer (SNGAN)
+    g_spectral_norm: bool = False  # ... and of G's (SAGAN)
     attention_res: int | None = None  # resnet: self-attention block at this resolution (SAGAN)
 
 
 @dataclass
 class LossConfig:
-    kind: str = "non-saturating"    # non-saturating | minimax | wasserstein | hinge | lsgan | relativistic
-    gp: float = 0.0                 # WGAN-GP weight of the gradient penalty on interpolates (paper: 10)
-    r1: float = 0.0                 # R1 weight gamma on real data (Mescheder et al. 2018)
-    r1_every: int = 1               # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
-    clip: float | None = None       # WGAN weight clipping of D to [-c, c] (paper: 0.01)
-    diffaugment: str = ""           # DiffAugment policy on D's inputs, e.g. color,translation,cutout
+    kind: str = (
+        "non-saturating"  # non-saturating | minimax | wasserstein | hinge | lsgan | relativistic
+    )
+    gp: float = 0.0  # WGAN-GP weight of the gradient penalty on interpolates (paper: 10)
+    r1: float = 0.0  # R1 weight gamma on real data (Mescheder et al. 2018)
+    r1_every: int = 1  # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
+    clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
+    diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
 
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"              # adam | rmsprop (the WGAN paper's: momentum destabilised its critic)
+    name: str = "adam"  # adam | rmsprop (the WGAN paper's: momentum destabilised its critic)
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    lr_decay: str = "none"          # none | linear (to 0 at the last step; needs train.steps)
-    n_critic: int = 1               # D steps per G step, each on its own real batch (WGAN: 5)
-    weight_decay: float = 0.0       # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
+    lr_decay: str = "none"  # none | linear (to 0 at the last step; needs train.steps)
+    n_critic: int = 1  # D steps per G step, each on its own real batch (WGAN: 5)
+    weight_decay: float = 0.0  # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
 
 
 @dataclass
@@ -84,48 +95,64 @@ class TrainConfig:
     steps: int | None = 2000
     minutes: float | None = None
     seed: int = 0
-    ema: float | None = None        # EMA decay of G's weights (e.g. 0.999); None disables
-    ema_start: int = 0              # steps before EMA starts averaging (copies G until then)
+    ema: float | None = None  # EMA decay of G's weights (e.g. 0.999); None disables
+    ema_start: int = 0  # steps before EMA starts averaging (copies G until then)
     log_every: int = 100
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
-    health_classifier: str | None = None  # digit classifier: class histogram of samples in the health check
-    eval_every: int | None = None   # steps between evaluations of the sampling weights; None: never
+    health_classifier: str | None = (
+        None  # digit classifier: class histogram of samples in the health check
+    )
+    eval_every: int | None = None  # steps between evaluations of the sampling weights; None: never
     eval_features: str | None = None  # extractor spec, as `gankit eval --features`
-    eval_metrics: str = "fid"       # comma list, as `gankit eval --metrics`
+    eval_metrics: str = "fid"  # comma list, as `gankit eval --metrics`
     eval_samples: int = 2000
-    threads: int | None = None      # torch intra-op threads; None leaves torch's default
+    threads: int | None = None  # torch intra-op threads; None leaves torch's default
     channels_last: bool = True
-    device: str = "auto"            # auto (cuda when present) | cpu | cuda | cuda:i; torchrun: cuda:LOCAL_RANK
-    amp: str = "none"               # none | bf16 | fp16 (autocast; fp16 with a GradScaler)
-    compile: bool | str = False     # torch.compile: true or nets (the networks) | step (the recipe's whole
-                                    # training step); the first steps are slow while it compiles
+    device: str = (
+        "auto"  # auto (cuda when present) | cpu | cuda | cuda:i; torchrun: cuda:LOCAL_RANK
+    )
+    amp: str = "none"  # none | bf16 | fp16 (autocast; fp16 with a GradScaler)
+    compile: bool | str = (
+        False  # torch.compile: true or nets (the networks) | step (the recipe's whole
+    )
+    # training step); the first steps are slow while it compiles
 
 
 @dataclass
 class VAEConfig:
     """The VAE recipe (recipe: vae); `beta` weighs the table VAE's KL term too (recipe: tvae)."""
-    likelihood: str = "bernoulli"   # bernoulli (logits; held-out ELBO on pixels binarised at 0.5) |
-                                    # gaussian (discretised to the 256 levels of 8-bit pixels)
-    beta: float = 1.0               # weight of the KL term (beta-VAE; 1 is the ELBO)
-    kl_warmup: int = 0              # steps over which the KL weight ramps linearly from 0 to beta
+
+    likelihood: str = "bernoulli"  # bernoulli (logits; held-out ELBO on pixels binarised at 0.5) |
+    # gaussian (discretised to the 256 levels of 8-bit pixels)
+    beta: float = 1.0  # weight of the KL term (beta-VAE; 1 is the ELBO)
+    kl_warmup: int = 0  # steps over which the KL weight ramps linearly from 0 to beta
 
 
 @dataclass
 class DiffusionConfig:
     """The diffusion recipe (recipe: diffusion); ignored by the others."""
-    schedule: str = "linear"        # linear (DDPM: 1e-4..0.02) | cosine (Nichol & Dhariwal 2021)
+
+    schedule: str = "linear"  # linear (DDPM: 1e-4..0.02) | cosine (Nichol & Dhariwal 2021)
     timesteps: int = 1000
-    cond_drop: float = 0.1          # conditional: share of labels dropped in training (classifier-free guidance)
-    attention: bool = True          # self-attention at the U-Net's lowest resolution
-    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])  # U-Net widths at H, H/2, H/4, x model.width
-    sampler: str = "ddim"           # default sampler for grids, `gankit sample` and eval: ddpm | ddim
-    sampling_steps: int = 50        # ddim steps (ddpm always runs all timesteps)
-    eta: float = 0.0                # ddim: 0 deterministic, 1 DDPM-like noise
-    spacing: str = "trailing"       # ddim step spacing: trailing (starts at T-1) | leading | linspace | quadratic
-    guidance: float = 1.0           # classifier-free guidance scale (1: plain conditional, 0: unconditional)
-    min_snr: float | None = None    # loss weight min(SNR_t, gamma)/SNR_t (Hang et al. 2023, gamma 5); None: plain MSE
+    cond_drop: float = (
+        0.1  # conditional: share of labels dropped in training (classifier-free guidance)
+    )
+    attention: bool = True  # self-attention at the U-Net's lowest resolution
+    channel_mult: list[int] = field(
+        default_factory=lambda: [1, 2, 2]
+    )  # U-Net widths at H, H/2, H/4, x model.width
+    sampler: str = "ddim"  # default sampler for grids, `gankit sample` and eval: ddpm | ddim
+    sampling_steps: int = 50  # ddim steps (ddpm always runs all timesteps)
+    eta: float = 0.0  # ddim: 0 deterministic, 1 DDPM-like noise
+    spacing: str = (
+        "trailing"  # ddim step spacing: trailing (starts at T-1) | leading | linspace | quadratic
+    )
+    guidance: float = 1.0  # classifier-free guidance scale (1: plain conditional, 0: unconditional)
+    min_snr: float | None = (
+        None  # loss weight min(SNR_t, gamma)/SNR_t (Hang et al. 2023, gamma 5); None: plain MSE
+    )
 
 
 @dataclass
@@ -179,8 +206,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # G's batch norm, and with D as wide as G (1024-512-256), D wins outright and G collapses to one
     # pattern, with or without dropout in D.
     "gan": {
-        "model": {"arch": "mlp", "z_dim": 100, "hidden": [128, 256, 512, 1024], "d_hidden": [512, 256],
-                  "g_norm": "batch"},
+        "model": {
+            "arch": "mlp",
+            "z_dim": 100,
+            "hidden": [128, 256, 512, 1024],
+            "d_hidden": [512, 256],
+            "g_norm": "batch",
+        },
         "loss": {"kind": "non-saturating"},
         "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         "train": {"ema": None},
@@ -192,45 +224,65 @@ PRESETS: dict[str, dict[str, Any]] = {
     "lsgan": {"base": "dcgan", "loss": {"kind": "lsgan"}},
     # Arjovsky et al. 2017: Wasserstein critic with weights clipped to 0.01, 5 critic steps per G
     # step, RMSprop 5e-5; the DCGAN critic keeps its batch norm, as in the paper.
-    "wgan": {"base": "dcgan", "model": {"d_norm": "batch"},
-             "loss": {"kind": "wasserstein", "clip": 0.01},
-             "optim": {"name": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5}},
+    "wgan": {
+        "base": "dcgan",
+        "model": {"d_norm": "batch"},
+        "loss": {"kind": "wasserstein", "clip": 0.01},
+        "optim": {"name": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
+    },
     # Gulrajani et al. 2017, Algorithm 1: gradient penalty 10, no batch norm in the critic, 5 critic
     # steps, Adam 1e-4 with betas (0, 0.9).
-    "wgan-gp": {"base": "dcgan", "model": {"d_norm": "none"},
-                "loss": {"kind": "wasserstein", "gp": 10.0},
-                "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5}},
+    "wgan-gp": {
+        "base": "dcgan",
+        "model": {"d_norm": "none"},
+        "loss": {"kind": "wasserstein", "gp": 10.0},
+        "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5},
+    },
     # Miyato et al. 2018: spectral norm on every D layer, hinge loss, their setting C for the
     # standard CNN (Adam 2e-4, betas 0.5 / 0.999, one D step).
     "sngan": {"base": "dcgan", "model": {"d_spectral_norm": True}, "loss": {"kind": "hinge"}},
     # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam 2e-4 betas (0, 0.9).
     # One D step per G step (SNGAN's ResNet used 5): on a CPU budget 5x the G steps matter more.
-    "hinge-resnet": {"base": "dcgan",
-                     "model": {"arch": "resnet", "width": 32, "d_spectral_norm": True},
-                     "loss": {"kind": "hinge"},
-                     "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9}},
+    "hinge-resnet": {
+        "base": "dcgan",
+        "model": {"arch": "resnet", "width": 32, "d_spectral_norm": True},
+        "loss": {"kind": "hinge"},
+        "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
+    },
     # Zhang et al. 2019: the ResNet with self-attention (here at 14x14 of 28x28), spectral norm in G
     # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
-    "sagan": {"base": "hinge-resnet", "model": {"attention_res": 14, "g_spectral_norm": True},
-              "optim": {"lr_g": 1e-4, "lr_d": 4e-4}},
+    "sagan": {
+        "base": "hinge-resnet",
+        "model": {"attention_res": 14, "g_spectral_norm": True},
+        "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
+    },
     # VAE (Kingma & Welling 2014) with a conv encoder/decoder, 16-d Gaussian posterior, Bernoulli
     # likelihood, Adam 1e-3; KL warm-up over the first 500 steps (Bowman et al. 2016).
-    "vae": {"recipe": "vae", "model": {"arch": "conv", "z_dim": 16, "width": 32},
-            "vae": {"likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 500},
-            "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
-            "train": {"ema": None}},
+    "vae": {
+        "recipe": "vae",
+        "model": {"arch": "conv", "z_dim": 16, "width": 32},
+        "vae": {"likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 500},
+        "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
+        "train": {"ema": None},
+    },
     # Conditional VAE (Sohn et al. 2015): encoder and decoder both read the label.
     "cvae": {"base": "vae", "model": {"conditional": True}},
     # DDPM (Ho et al. 2020): epsilon prediction, linear schedule, T=1000, a U-Net of width 32 with
     # attention at 7x7; Adam 1e-3 (the paper's 2e-4 is for 800k steps, not CPU minutes), EMA 0.995.
-    "ddpm": {"recipe": "diffusion", "model": {"arch": "unet", "width": 32},
-             "diffusion": {"schedule": "linear", "timesteps": 1000},
-             "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
-             "train": {"ema": 0.995, "ema_start": 200}},
+    "ddpm": {
+        "recipe": "diffusion",
+        "model": {"arch": "unet", "width": 32},
+        "diffusion": {"schedule": "linear", "timesteps": 1000},
+        "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
+        "train": {"ema": 0.995, "ema_start": 200},
+    },
     # Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2022): labels dropped
     # 10% of the time in training; sampled at guidance scale 2.
-    "ddpm-cond": {"base": "ddpm", "model": {"conditional": True},
-                  "diffusion": {"cond_drop": 0.1, "guidance": 2.0}},
+    "ddpm-cond": {
+        "base": "ddpm",
+        "model": {"conditional": True},
+        "diffusion": {"cond_drop": 0.1, "guidance": 2.0},
+    },
     # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (docs/results/diffusion_cpu.md;
     # ddpm-cond stays the GPU default). Each choice measured on one thread: a step is ~70%
     # convolutions, so the U-Net is narrow where the image is large: widths 16/32/64 at 28/14/7
@@ -240,26 +292,53 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 73% without it; ddpm-cond at 400 steps: 52% against 36%). Guidance 5 (ddpm-cond at 800
     # steps: 37% at 2, 57% at 5). 1,700 steps is about 5 CPU minutes: 97% (ddpm-cond: 66% after
     # 1,245 steps, 9 minutes).
-    "ddpm-cond-small": {"base": "ddpm-cond", "model": {"width": 16},
-                        "diffusion": {"channel_mult": [1, 2, 4], "min_snr": 5.0, "guidance": 5.0},
-                        "train": {"steps": 1700}},
+    "ddpm-cond-small": {
+        "base": "ddpm-cond",
+        "model": {"width": 16},
+        "diffusion": {"channel_mult": [1, 2, 4], "min_snr": 5.0, "guidance": 5.0},
+        "train": {"steps": 1700},
+    },
     # Tables (gankit.tabular, `gankit tabular fit`). Xu et al. 2019's CTGAN: residual G 256-256 on
     # z (128) + conditional vector, D 256-256 judging 10 packed rows, WGAN-GP (10), one critic step,
     # Adam 2e-4 betas (0.5, 0.9), weight decay 1e-6, batch 500.
-    "ctgan": {"recipe": "ctgan", "data": {"source": "table"},
-              "model": {"arch": "mlp", "z_dim": 128, "hidden": [256, 256], "d_hidden": [256, 256], "pack": 10},
-              "loss": {"kind": "wasserstein", "gp": 10.0},
-              "optim": {"batch_size": 500, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.9,
-                        "weight_decay": 1e-6},
-              "train": {"ema": None, "log_every": 50, "checkpoint_every": 500}},
+    "ctgan": {
+        "recipe": "ctgan",
+        "data": {"source": "table"},
+        "model": {
+            "arch": "mlp",
+            "z_dim": 128,
+            "hidden": [256, 256],
+            "d_hidden": [256, 256],
+            "pack": 10,
+        },
+        "loss": {"kind": "wasserstein", "gp": 10.0},
+        "optim": {
+            "batch_size": 500,
+            "lr_g": 2e-4,
+            "lr_d": 2e-4,
+            "beta1": 0.5,
+            "beta2": 0.9,
+            "weight_decay": 1e-6,
+        },
+        "train": {"ema": None, "log_every": 50, "checkpoint_every": 500},
+    },
     # The same paper's TVAE: encoder and decoder 128-128, latent 128, Adam 1e-3, weight decay 1e-5;
     # the plain ELBO (vae.beta 1), where the ctgan package weighs the reconstruction 2x (beta 0.5).
-    "tvae": {"recipe": "tvae", "data": {"source": "table"},
-             "model": {"arch": "mlp", "z_dim": 128, "hidden": [128, 128]},
-             "optim": {"batch_size": 500, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999,
-                       "weight_decay": 1e-5},
-             "vae": {"beta": 1.0},
-             "train": {"ema": None, "log_every": 50, "checkpoint_every": 500}},
+    "tvae": {
+        "recipe": "tvae",
+        "data": {"source": "table"},
+        "model": {"arch": "mlp", "z_dim": 128, "hidden": [128, 128]},
+        "optim": {
+            "batch_size": 500,
+            "lr_g": 1e-3,
+            "lr_d": 1e-3,
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "weight_decay": 1e-5,
+        },
+        "vae": {"beta": 1.0},
+        "train": {"ema": None, "log_every": 50, "checkpoint_every": 500},
+    },
 }
 
 
@@ -305,11 +384,15 @@ def _value_text(value: Any, name: str) -> str:
     if value is None or isinstance(value, _SCALARS):
         return json.dumps(_plain(value))
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"option '{name}' takes a value or a list of values, not a {type(value).__name__}")
+        raise ConfigError(
+            f"option '{name}' takes a value or a list of values, not a {type(value).__name__}"
+        )
     inner = next((v for v in value if not (v is None or isinstance(v, (str, *_SCALARS)))), None)
     if inner is not None:
-        raise ConfigError(f"option '{name}' takes a value or a list of values, not a list holding a "
-                          f"{type(inner).__name__}")
+        raise ConfigError(
+            f"option '{name}' takes a value or a list of values, not a list holding a "
+            f"{type(inner).__name__}"
+        )
     return json.dumps([_plain(v) for v in value])
 
 
@@ -325,7 +408,11 @@ def _set(obj: Any, key: str, text: str, name: str) -> None:
         setattr(obj, key, _parse_value(text, getattr(obj, key), _field_type(obj, key)))
     except ConfigError as e:
         raise ConfigError(f"option '{name}': {e}") from None
-    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: an integer of over 4,300 digits
+    except (
+        yaml.YAMLError,
+        ValueError,
+        RecursionError,
+    ):  # ValueError: an integer of over 4,300 digits
         raise ConfigError(f"option '{name}': cannot parse value '{_shown(text)}'") from None
 
 
@@ -346,7 +433,9 @@ def from_preset(name: str) -> Config:
 
 def from_dict(d: dict[str, Any]) -> Config:
     if not isinstance(d, dict):  # a checkpoint's or a file's config that is no mapping
-        raise ConfigError(f"a config is a mapping of sections and options, not a {type(d).__name__}")
+        raise ConfigError(
+            f"a config is a mapping of sections and options, not a {type(d).__name__}"
+        )
     cfg = Config()
     _merge(cfg, d)
     return cfg
@@ -366,8 +455,13 @@ def load(path: str | Path, base: str | None = None) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError(f"config {path} is not valid YAML{where}") from None
-    except (ValueError, RecursionError):  # an integer of over 4,300 digits; lists nested thousands deep
-        raise ConfigError(f"config {path} is not valid YAML (a number too long or lists nested too deep)") from None
+    except (
+        ValueError,
+        RecursionError,
+    ):  # an integer of over 4,300 digits; lists nested thousands deep
+        raise ConfigError(
+            f"config {path} is not valid YAML (a number too long or lists nested too deep)"
+        ) from None
     if not isinstance(d, dict):
         raise ConfigError(f"config {path} is not a mapping")
     if base is None:
@@ -392,7 +486,9 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
         if "None" in str(type_hint):
             return None
         raise ConfigError(f"value '{_shown(text)}' cannot be empty")
-    if "bool" in str(type_hint) and "str" in str(type_hint):  # a switch with named modes (train.compile)
+    if "bool" in str(type_hint) and "str" in str(
+        type_hint
+    ):  # a switch with named modes (train.compile)
         return value if isinstance(value, bool) else text.strip()
     if isinstance(current, bool) or "bool" in str(type_hint):
         if not isinstance(value, bool):
@@ -400,13 +496,20 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
         return value
     if "float" in str(type_hint):
         try:
-            return float(value if isinstance(value, (int, float)) else text)  # YAML reads 1e-4 as text
+            return float(
+                value if isinstance(value, (int, float)) else text
+            )  # YAML reads 1e-4 as text
         except (ValueError, OverflowError):  # OverflowError: an integer past the largest float
             raise ConfigError(f"expected a number, got '{_shown(text)}'") from None
     if "int" in str(type_hint) and "float" not in str(type_hint):
         if "list" in str(type_hint):
-            if not (isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-                raise ConfigError(f"expected a list of integers like [256,512], got '{_shown(text)}'")
+            if not (
+                isinstance(value, list)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            ):
+                raise ConfigError(
+                    f"expected a list of integers like [256,512], got '{_shown(text)}'"
+                )
             return value
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"expected an integer, got '{_shown(text)}'")
@@ -440,7 +543,12 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 ARCHS = ("mlp", "dcgan", "resnet")
 TABLE_RECIPES = ("ctgan", "tvae")
-RECIPE_ARCHS = {"gan": ARCHS, "vae": ("conv",), "diffusion": ("unet",), **{r: ("mlp",) for r in TABLE_RECIPES}}
+RECIPE_ARCHS = {
+    "gan": ARCHS,
+    "vae": ("conv",),
+    "diffusion": ("unet",),
+    **{r: ("mlp",) for r in TABLE_RECIPES},
+}
 LOSSES = ("non-saturating", "minimax", "wasserstein", "hinge", "lsgan", "relativistic")
 
 
@@ -453,12 +561,16 @@ def _validate_gan_options(cfg: Config) -> None:
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
     if (loss.gp or loss.r1) and (m.minibatch_std or (m.arch == "dcgan" and m.d_norm == "batch")):
-        raise ConfigError("loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
-                          "model.minibatch_std=0 (batch statistics mix the samples)")
+        raise ConfigError(
+            "loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
+            "model.minibatch_std=0 (batch statistics mix the samples)"
+        )
     if m.minibatch_std and m.arch == "mlp":
         raise ConfigError("model.minibatch_std needs a convolutional D (dcgan, resnet)")
     if m.pack > 1 and m.conditional:
-        raise ConfigError("model.pack and model.conditional cannot be combined (a packed D input has several labels)")
+        raise ConfigError(
+            "model.pack and model.conditional cannot be combined (a packed D input has several labels)"
+        )
     if m.g_norm not in ("none", "batch"):
         raise ConfigError(f"unknown model.g_norm '{m.g_norm}' (choose from: none, batch)")
     if m.d_hidden is not None and any(h < 1 for h in m.d_hidden):
@@ -466,8 +578,10 @@ def _validate_gan_options(cfg: Config) -> None:
     if not 0.0 <= m.d_dropout < 1.0:
         raise ConfigError("model.d_dropout must be in [0, 1)")
     if m.projection and (m.arch != "dcgan" or not m.conditional):
-        raise ConfigError("model.projection needs model.arch=dcgan and model.conditional=true "
-                          "(the resnet D is always a projection D)")
+        raise ConfigError(
+            "model.projection needs model.arch=dcgan and model.conditional=true "
+            "(the resnet D is always a projection D)"
+        )
     if m.attention_res is not None and m.arch != "resnet":
         raise ConfigError("model.attention_res needs model.arch=resnet")
     from .augment import parse_policy
@@ -478,18 +592,26 @@ def _validate_gan_options(cfg: Config) -> None:
 def _validate_speed_options(cfg: Config) -> None:
     t = cfg.train
     if t.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", t.device):
-        raise ConfigError(f"unknown train.device '{t.device}' (choose from: auto, cpu, cuda, cuda:N)")
+        raise ConfigError(
+            f"unknown train.device '{t.device}' (choose from: auto, cpu, cuda, cuda:N)"
+        )
     if t.compile not in (False, True, "nets", "step"):
-        raise ConfigError(f"unknown train.compile '{t.compile}' (choose from: false, true or nets, step)")
+        raise ConfigError(
+            f"unknown train.compile '{t.compile}' (choose from: false, true or nets, step)"
+        )
     if t.compile in (True, "nets") and (cfg.loss.gp or cfg.loss.r1):
-        raise ConfigError("train.compile=true with loss.gp or loss.r1 is not supported (the penalty differentiates "
-                          "the compiled D twice, which AOTAutograd cannot): use train.compile=step, which runs "
-                          "the penalty eagerly")
+        raise ConfigError(
+            "train.compile=true with loss.gp or loss.r1 is not supported (the penalty differentiates "
+            "the compiled D twice, which AOTAutograd cannot): use train.compile=step, which runs "
+            "the penalty eagerly"
+        )
     if t.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"unknown train.amp '{t.amp}' (choose from: none, bf16, fp16)")
     if t.amp == "fp16" and (cfg.loss.gp or cfg.loss.r1):
-        raise ConfigError("train.amp=fp16 with loss.gp or loss.r1 is not supported (the penalty's double "
-                          "backward would need its own loss scaling): use train.amp=bf16")
+        raise ConfigError(
+            "train.amp=fp16 with loss.gp or loss.r1 is not supported (the penalty's double "
+            "backward would need its own loss scaling): use train.amp=bf16"
+        )
 
 
 def _validate_kl_weight(v: VAEConfig) -> None:
@@ -501,33 +623,48 @@ def _validate_likelihood_options(cfg: Config) -> None:
     """The VAE's and diffusion's options (samplers are checked again where they are built)."""
     v, d = cfg.vae, cfg.diffusion
     if v.likelihood not in ("bernoulli", "gaussian"):
-        raise ConfigError(f"unknown vae.likelihood '{v.likelihood}' (choose from: bernoulli, gaussian)")
+        raise ConfigError(
+            f"unknown vae.likelihood '{v.likelihood}' (choose from: bernoulli, gaussian)"
+        )
     if not 0.0 <= d.cond_drop < 1.0:
         raise ConfigError("diffusion.cond_drop must be in [0, 1)")
     if len(d.channel_mult) != 3 or min(d.channel_mult) < 1:
-        raise ConfigError(f"diffusion.channel_mult takes three positive multipliers (H, H/2, H/4), got {d.channel_mult}")
+        raise ConfigError(
+            f"diffusion.channel_mult takes three positive multipliers (H, H/2, H/4), got {d.channel_mult}"
+        )
     if d.min_snr is not None and not d.min_snr > 0:
-        raise ConfigError(f"diffusion.min_snr must be positive (Min-SNR-gamma: 5) or null, got {d.min_snr}")
+        raise ConfigError(
+            f"diffusion.min_snr must be positive (Min-SNR-gamma: 5) or null, got {d.min_snr}"
+        )
     if cfg.recipe == "diffusion" and cfg.model.width % 2:
-        raise ConfigError(f"model.width must be even for the U-Net (its time embedding is sines and cosines "
-                          f"of width / 2 frequencies), got {cfg.model.width}")
+        raise ConfigError(
+            f"model.width must be even for the U-Net (its time embedding is sines and cosines "
+            f"of width / 2 frequencies), got {cfg.model.width}"
+        )
     from .schedulers import NoiseSchedule, make_sampler
 
-    make_sampler(NoiseSchedule(d.schedule, d.timesteps), d.sampler,
-                 d.sampling_steps if d.sampler == "ddim" else None, d.eta if d.sampler == "ddim" else 0.0, d.spacing)
+    make_sampler(
+        NoiseSchedule(d.schedule, d.timesteps),
+        d.sampler,
+        d.sampling_steps if d.sampler == "ddim" else None,
+        d.eta if d.sampler == "ddim" else 0.0,
+        d.spacing,
+    )
 
 
-SEED_RANGE = (-2 ** 43, 2 ** 43 - 1)
+SEED_RANGE = (-(2**43), 2**43 - 1)
 #: the largest integer option but the seed: sizes multiplied together (width x channel_mult, a layer's
 #: inputs x outputs) then stay within torch's 64-bit sizes, and torch refuses them as too large for memory
-INT_OPTION_MAX = 2 ** 31 - 1
+INT_OPTION_MAX = 2**31 - 1
 #: train.threads at most: torch crashes (segmentation fault) on 100,000
 MAX_THREADS = 1024  # the seeds derived from it (seed x 1,000,003 + step) stay in 64 bits
 
 
 def check_integer(name: str, value: object, low: int, high: int | None = None) -> int:
     """A Python or NumPy integer (not a boolean) within bounds, as an int: the API's arguments."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):  # NumPy's bool is no Integral
+    if not isinstance(value, numbers.Integral) or isinstance(
+        value, bool
+    ):  # NumPy's bool is no Integral
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"in {low}..{high}"
@@ -537,8 +674,11 @@ def check_integer(name: str, value: object, low: int, high: int | None = None) -
 
 def check_sampling(n: object, batch_size: object, seed: object) -> tuple[int, int, int]:
     """The arguments of a `sample(n, ..., seed, batch_size)` call (images or table rows)."""
-    return check_integer("n", n, 1, 2 ** 63 - 1), check_integer("batch_size", batch_size, 1), \
-        check_integer("seed", seed, *SEED_RANGE)
+    return (
+        check_integer("n", n, 1, 2**63 - 1),
+        check_integer("batch_size", batch_size, 1),
+        check_integer("seed", seed, *SEED_RANGE),
+    )
 
 
 def _validate_numbers(cfg: Config) -> None:
@@ -550,17 +690,29 @@ def _validate_numbers(cfg: Config) -> None:
             continue
         for f in dataclasses.fields(values):
             v = getattr(values, f.name)
-            if any(isinstance(x, float) and not math.isfinite(x) for x in (v if isinstance(v, list) else [v])):
+            if any(
+                isinstance(x, float) and not math.isfinite(x)
+                for x in (v if isinstance(v, list) else [v])
+            ):
                 raise ConfigError(f"{section.name}.{f.name} must be a finite number, got {v}")
-            if f.name != "seed" and any(isinstance(x, int) and abs(x) > INT_OPTION_MAX for x in (v if isinstance(v, list) else [v])):
-                raise ConfigError(f"{section.name}.{f.name} must be at most {INT_OPTION_MAX:,}, got {_shown(str(v))}")
+            if f.name != "seed" and any(
+                isinstance(x, int) and abs(x) > INT_OPTION_MAX
+                for x in (v if isinstance(v, list) else [v])
+            ):
+                raise ConfigError(
+                    f"{section.name}.{f.name} must be at most {INT_OPTION_MAX:,}, got {_shown(str(v))}"
+                )
     for name in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg.optim, name) < 1.0:
             raise ConfigError(f"optim.{name} must be in [0, 1), got {getattr(cfg.optim, name)}")
     if not SEED_RANGE[0] <= cfg.train.seed <= SEED_RANGE[1]:
-        raise ConfigError(f"train.seed must be in {SEED_RANGE[0]}..{SEED_RANGE[1]}, got {cfg.train.seed}")
+        raise ConfigError(
+            f"train.seed must be in {SEED_RANGE[0]}..{SEED_RANGE[1]}, got {cfg.train.seed}"
+        )
     if cfg.data.resolution is not None and cfg.data.resolution < 1:
-        raise ConfigError(f"data.resolution must be at least 1 (or null: the source's size), got {cfg.data.resolution}")
+        raise ConfigError(
+            f"data.resolution must be at least 1 (or null: the source's size), got {cfg.data.resolution}"
+        )
     if cfg.data.toy_samples < 1:
         raise ConfigError(f"data.toy_samples must be at least 1, got {cfg.data.toy_samples}")
 
@@ -572,18 +724,26 @@ def validate(cfg: Config) -> Config:
     if cfg.recipe not in RECIPE_ARCHS:
         raise ConfigError(f"unknown recipe '{cfg.recipe}' (choose from: {', '.join(RECIPE_ARCHS)})")
     if (cfg.recipe in TABLE_RECIPES) != (cfg.data.source == "table"):
-        raise ConfigError("tables train with the ctgan and tvae presets, through `gankit tabular fit` "
-                          "(gankit.tabular.fit), and those presets train only on tables")
+        raise ConfigError(
+            "tables train with the ctgan and tvae presets, through `gankit tabular fit` "
+            "(gankit.tabular.fit), and those presets train only on tables"
+        )
     if o.weight_decay < 0:
         raise ConfigError("optim.weight_decay cannot be negative")
     if not 0.0 <= cfg.model.target_share < 1.0:
-        raise ConfigError(f"model.target_share must be in [0, 1) (0: no emphasis on the target), got {cfg.model.target_share}")
+        raise ConfigError(
+            f"model.target_share must be in [0, 1) (0: no emphasis on the target), got {cfg.model.target_share}"
+        )
     sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist", "table")
     if cfg.data.source not in sources:
-        raise ConfigError(f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})")
+        raise ConfigError(
+            f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})"
+        )
     archs = RECIPE_ARCHS[cfg.recipe]
     if cfg.model.arch not in archs:
-        raise ConfigError(f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} (choose from: {', '.join(archs)})")
+        raise ConfigError(
+            f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} (choose from: {', '.join(archs)})"
+        )
     if cfg.loss.kind not in LOSSES:
         raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: {', '.join(LOSSES)})")
     if cfg.recipe == "tvae" or cfg.recipe not in ("gan", *TABLE_RECIPES):
@@ -604,7 +764,9 @@ def validate(cfg: Config) -> Config:
         if getattr(t, name) < 1:
             raise ConfigError(f"train.{name} must be at least 1")
     if t.eval_every is not None and (t.eval_every < 1 or not t.eval_features):
-        raise ConfigError("train.eval_every needs a positive interval and train.eval_features (e.g. a classifier)")
+        raise ConfigError(
+            "train.eval_every needs a positive interval and train.eval_features (e.g. a classifier)"
+        )
     if t.eval_samples < 2:
         raise ConfigError("train.eval_samples must be at least 2")
     if o.batch_size < 2:
@@ -622,7 +784,9 @@ def validate(cfg: Config) -> Config:
     if cfg.model.d_norm not in ("batch", "none"):
         raise ConfigError(f"unknown model.d_norm '{cfg.model.d_norm}' (choose from: batch, none)")
     if cfg.model.pack < 1 or o.batch_size % cfg.model.pack:
-        raise ConfigError(f"model.pack must be at least 1 and divide optim.batch_size ({o.batch_size})")
+        raise ConfigError(
+            f"model.pack must be at least 1 and divide optim.batch_size ({o.batch_size})"
+        )
     if cfg.model.minibatch_std < 0:
         raise ConfigError("model.minibatch_std must be 0 (off) or a group size")
     if cfg.model.width < 1 or any(h < 1 for h in cfg.model.hidden):

@@ -1,4 +1,5 @@
 """Samples out of the process: PNG grids (images, or scatter plots for 2D points) and .npz arrays."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,11 @@ def grid(images_uint8: torch.Tensor, nrow: int | None = None, pad: int = 2) -> n
     arr = images_uint8.cpu().numpy()
     for i in range(n):
         r, col = divmod(i, nrow)
-        out[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = arr[i]
+        out[
+            :,
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + col * (w + pad) : pad + col * (w + pad) + w,
+        ] = arr[i]
     return out[0] if c == 1 else out.transpose(1, 2, 0)
 
 
@@ -37,12 +42,17 @@ def scatter(points: torch.Tensor, size: int = 512, extent: float | None = None) 
     ij = ij[keep]
     for dx in (-1, 0, 1):
         for dy in (-1, 0, 1):
-            xs, ys = np.clip(ij[:, 0] + dx, 0, size - 1), np.clip(size - 1 - ij[:, 1] + dy, 0, size - 1)
+            xs, ys = (
+                np.clip(ij[:, 0] + dx, 0, size - 1),
+                np.clip(size - 1 - ij[:, 1] + dy, 0, size - 1),
+            )
             img[ys, xs] = (250, 200, 60)
     return img
 
 
-def save_png(samples: torch.Tensor, path: str | Path, nrow: int | None = None, min_tile: int = 28) -> Path:
+def save_png(
+    samples: torch.Tensor, path: str | Path, nrow: int | None = None, min_tile: int = 28
+) -> Path:
     """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG. Images smaller than
     `min_tile` pixels are enlarged by an integer factor (nearest neighbour) so 8x8 digits stay visible."""
     from PIL import Image

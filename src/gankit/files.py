@@ -5,23 +5,30 @@ content or the complete new one; a line appended to a log is cut back off when i
 log never ends in half a line. Every failure is one `CheckpointError` (a `GankitError`, and an
 `OSError`) naming the file and the reason.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .errors import CheckpointError, GankitError
 
 #: the temporary name of a file being written: `.NAME.tmpPID`
 TEMP_NAME = re.compile(r"^\..+\.tmp(\d+)$")
 
-REASONS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large",
-           errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
-           errno.EPERM: "permission denied"}
+REASONS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
 
 
 def reason(e: OSError) -> str:
@@ -91,7 +98,7 @@ def append_line(path: str | Path, line: str) -> None:
         size = os.fstat(fd).st_size
         try:
             while data:  # a full disk may take part of the line before it refuses the rest
-                data = data[os.write(fd, data):]
+                data = data[os.write(fd, data) :]
         except OSError as e:
             try:
                 os.ftruncate(fd, size)

@@ -9,9 +9,10 @@ Every D loss is `d(real, fake)`, every G loss `g(fake, real=None)`: `real` is D'
 batch, needed only by the losses in `G_NEEDS_REAL`. Penalties take `d_fn` (x -> D's outputs, so the
 caller can bind labels) and return the unweighted scalar; the caller applies the weight.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -70,8 +71,10 @@ def g_loss_lsgan(fake: Tensor, real: Tensor | None = None) -> Tensor:
 def d_loss_relativistic(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """RaSGAN (Jolicoeur-Martineau 2018): -E[log sig(C(x) - E C(G(z)))]
     - E[log(1 - sig(C(G(z)) - E C(x)))]: D judges whether real data is more real than fake on average."""
-    return (F.softplus(-(real_logits - fake_logits.mean())).mean()
-            + F.softplus(fake_logits - real_logits.mean()).mean())
+    return (
+        F.softplus(-(real_logits - fake_logits.mean())).mean()
+        + F.softplus(fake_logits - real_logits.mean()).mean()
+    )
 
 
 def g_loss_relativistic(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
@@ -82,16 +85,33 @@ def g_loss_relativistic(fake_logits: Tensor, real_logits: Tensor | None = None) 
     return d_loss_relativistic(fake_logits, real_logits)
 
 
-G_LOSSES = {"minimax": g_loss_minimax, "non-saturating": g_loss_non_saturating,
-            "wasserstein": g_loss_critic, "hinge": g_loss_critic, "lsgan": g_loss_lsgan,
-            "relativistic": g_loss_relativistic}
-D_LOSSES = {"minimax": d_loss_bce, "non-saturating": d_loss_bce, "wasserstein": d_loss_wasserstein,
-            "hinge": d_loss_hinge, "lsgan": d_loss_lsgan, "relativistic": d_loss_relativistic}
+G_LOSSES = {
+    "minimax": g_loss_minimax,
+    "non-saturating": g_loss_non_saturating,
+    "wasserstein": g_loss_critic,
+    "hinge": g_loss_critic,
+    "lsgan": g_loss_lsgan,
+    "relativistic": g_loss_relativistic,
+}
+D_LOSSES = {
+    "minimax": d_loss_bce,
+    "non-saturating": d_loss_bce,
+    "wasserstein": d_loss_wasserstein,
+    "hinge": d_loss_hinge,
+    "lsgan": d_loss_lsgan,
+    "relativistic": d_loss_relativistic,
+}
 G_NEEDS_REAL = frozenset({"relativistic"})
 """G losses whose second argument must be D(real) (the others accept None)."""
 
-OUTPUT_KIND = {"minimax": "logit", "non-saturating": "logit", "relativistic": "relative-logit",
-               "lsgan": "score", "wasserstein": "critic", "hinge": "margin"}
+OUTPUT_KIND = {
+    "minimax": "logit",
+    "non-saturating": "logit",
+    "relativistic": "relative-logit",
+    "lsgan": "score",
+    "wasserstein": "critic",
+    "hinge": "margin",
+}
 """What D's raw output means under each loss, and what equilibrium looks like in it.
 
 - logit: sigmoid(D) is a probability of "real"; at the equilibrium of Goodfellow et al. 2014
@@ -122,8 +142,14 @@ def _input_grad(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return grad.flatten(1)
 
 
-def gradient_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     rng: torch.Generator, target: float = 1.0, shard: Shard = ONE_PROCESS) -> Tensor:
+def gradient_penalty(
+    d_fn: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    rng: torch.Generator,
+    target: float = 1.0,
+    shard: Shard = ONE_PROCESS,
+) -> Tensor:
     """E[(||grad D(x_hat)||_2 - target)^2] at x_hat = eps x + (1-eps) G(z), eps ~ U[0, 1] a sample:
     WGAN-GP's soft 1-Lipschitz constraint along lines between the distributions (Gulrajani et al.
     2017, eq. 3). eps comes from `rng` on the CPU, so a seed gives the same points on every device;

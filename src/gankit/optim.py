@@ -8,6 +8,7 @@ copy them to contiguous tensors and back), and takes torch.optim's own path wher
 more: the first step (which creates the state), a GradScaler's fp16 step, compiled code, and
 every option the short path does not cover.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,26 +22,47 @@ class FusedAdam(torch.optim.Adam):
         super().__init__(params, fused=True, **kwargs)
 
     def step(self, closure=None):
-        tensors = None if closure is not None or torch.compiler.is_compiling() else self._kernel_inputs()
+        tensors = (
+            None if closure is not None or torch.compiler.is_compiling() else self._kernel_inputs()
+        )
         if tensors is None:
             return adam_step(self, closure)
         group = self.param_groups[0]
         beta1, beta2 = group["betas"]
         with torch.no_grad():
             torch._foreach_add_(tensors[4], 1)
-            torch._fused_adam_(*tensors[:4], [], tensors[4], amsgrad=False, lr=group["lr"], beta1=beta1,
-                               beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+            torch._fused_adam_(
+                *tensors[:4],
+                [],
+                tensors[4],
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+            )
         return None
 
     def _kernel_inputs(self) -> tuple[list[torch.Tensor], ...] | None:
         """(params, grads, first moments, second moments, step counts) for the kernel, or None where
         torch.optim's path must run."""
-        if len(self.param_groups) != 1 or getattr(self, "grad_scale", None) is not None \
-                or getattr(self, "found_inf", None) is not None:
+        if (
+            len(self.param_groups) != 1
+            or getattr(self, "grad_scale", None) is not None
+            or getattr(self, "found_inf", None) is not None
+        ):
             return None
         group = self.param_groups[0]
-        if (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"]
-                or group.get("decoupled_weight_decay") or isinstance(group["lr"], torch.Tensor)):
+        if (
+            group["amsgrad"]
+            or group["maximize"]
+            or group["capturable"]
+            or group["differentiable"]
+            or group.get("decoupled_weight_decay")
+            or isinstance(group["lr"], torch.Tensor)
+        ):
             return None
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
         device = dtype = None
@@ -54,7 +76,9 @@ class FusedAdam(torch.optim.Adam):
                 return None
             device, dtype = p.device, p.dtype
             tensors = (p, grad, state["exp_avg"], state["exp_avg_sq"])
-            if not p.is_contiguous():  # a channels-last weight: the update is elementwise, see _flat
+            if (
+                not p.is_contiguous()
+            ):  # a channels-last weight: the update is elementwise, see _flat
                 tensors = _flat(tensors)
                 if tensors is None:
                     return None
@@ -72,7 +96,9 @@ def _flat(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
     if p.dim() not in (4, 5):
         return None
     layout = torch.channels_last if p.dim() == 4 else torch.channels_last_3d
-    if not p.is_contiguous(memory_format=layout) or any(t.stride() != p.stride() for t in tensors[1:]):
+    if not p.is_contiguous(memory_format=layout) or any(
+        t.stride() != p.stride() for t in tensors[1:]
+    ):
         return None
     return tuple(t.as_strided((t.numel(),), (1,), t.storage_offset()) for t in tensors)
 

@@ -9,10 +9,11 @@ separates schedulers from models): the U-Net predicts noise, these decide what t
 
 Timesteps are 0-based (t = 0 .. T-1); alpha_bar of "step -1" is 1 (clean data).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -29,19 +30,35 @@ EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class NoiseSchedule:
     def __init__(self, kind: str = "linear", timesteps: int = 1000):
         if kind not in SCHEDULES:
-            raise ConfigError(f"unknown diffusion schedule '{kind}' (choose from: {', '.join(SCHEDULES)})")
+            raise ConfigError(
+                f"unknown diffusion schedule '{kind}' (choose from: {', '.join(SCHEDULES)})"
+            )
         if timesteps < 2:
             raise ConfigError("diffusion.timesteps must be at least 2")
         self.kind, self.timesteps = kind, timesteps
-        if kind == "linear" and timesteps <= 20:  # its last beta, 0.02 x 1000 / T, reaches 1: x_T is all noise at once
-            raise ConfigError(f"the linear schedule needs diffusion.timesteps above 20, got {timesteps} "
-                              "(or diffusion.schedule=cosine for fewer)")
-        if kind == "linear":  # the DDPM paper's endpoints at T=1000, scaled so other T keep the same path
+        if (
+            kind == "linear" and timesteps <= 20
+        ):  # its last beta, 0.02 x 1000 / T, reaches 1: x_T is all noise at once
+            raise ConfigError(
+                f"the linear schedule needs diffusion.timesteps above 20, got {timesteps} "
+                "(or diffusion.schedule=cosine for fewer)"
+            )
+        if (
+            kind == "linear"
+        ):  # the DDPM paper's endpoints at T=1000, scaled so other T keep the same path
             scale = 1000 / timesteps
             betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
         else:  # Nichol & Dhariwal 2021, eq. 17, s = 0.008, betas clipped at 0.999
             s = 0.008
-            f = torch.cos((torch.arange(timesteps + 1, dtype=torch.float64) / timesteps + s) / (1 + s) * math.pi / 2) ** 2
+            f = (
+                torch.cos(
+                    (torch.arange(timesteps + 1, dtype=torch.float64) / timesteps + s)
+                    / (1 + s)
+                    * math.pi
+                    / 2
+                )
+                ** 2
+            )
             betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
         self.betas = betas
         self.alphas_cumprod = torch.cumprod(1 - betas, 0)
@@ -77,13 +94,18 @@ def spaced_timesteps(timesteps: int, steps: int, spacing: str = "trailing") -> l
     if spacing not in SPACINGS:
         raise ConfigError(f"unknown step spacing '{spacing}' (choose from: {', '.join(SPACINGS)})")
     if not 1 <= steps <= timesteps:
-        raise ConfigError(f"sampling steps must be between 1 and the model's {timesteps} timesteps, got {steps}")
+        raise ConfigError(
+            f"sampling steps must be between 1 and the model's {timesteps} timesteps, got {steps}"
+        )
     if spacing == "trailing":
         ts = [int(round(timesteps - i * timesteps / steps)) - 1 for i in range(steps)]
     elif spacing == "leading":
         ts = [i * (timesteps // steps) for i in range(steps)][::-1]
     elif spacing == "linspace":
-        ts = [int(round(v)) for v in torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).tolist()]
+        ts = [
+            int(round(v))
+            for v in torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).tolist()
+        ]
     else:
         top = math.sqrt(0.8 * timesteps)
         ts = [int((i * top / max(steps - 1, 1)) ** 2) for i in range(steps)][::-1]
@@ -95,10 +117,18 @@ class DDIMSampler:
     sigma = eta sqrt((1 - ab')/(1 - ab)) sqrt(1 - ab/ab'). x0^ is clipped to [-1, 1] and eps^
     re-derived from it, so eta=1 over all T steps is DDPM's posterior step exactly."""
 
-    def __init__(self, schedule: NoiseSchedule, steps: int = 50, eta: float = 0.0, spacing: str = "trailing",
-                 clip: bool = True):
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        steps: int = 50,
+        eta: float = 0.0,
+        spacing: str = "trailing",
+        clip: bool = True,
+    ):
         if eta < 0:
-            raise ConfigError(f"eta must be at least 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}")
+            raise ConfigError(
+                f"eta must be at least 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}"
+            )
         self.schedule, self.eta, self.clip = schedule, eta, clip
         self.timesteps = spaced_timesteps(schedule.timesteps, steps, spacing)
 
@@ -109,16 +139,20 @@ class DDIMSampler:
             x_t = self.step(eps_model, x_t, t, t_prev, rng)
         return x_t
 
-    def step(self, eps_model: EpsModel, x_t: torch.Tensor, t: int, t_prev: int, rng: torch.Generator) -> torch.Tensor:
+    def step(
+        self, eps_model: EpsModel, x_t: torch.Tensor, t: int, t_prev: int, rng: torch.Generator
+    ) -> torch.Tensor:
         sched = self.schedule
         ab, ab_prev = (float(sched.alpha_bar(torch.tensor([v]))) for v in (t, t_prev))
-        eps = eps_model(x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)).float()
+        eps = eps_model(
+            x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
+        ).float()
         x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
         if self.clip:
             x0 = x0.clamp(-1, 1)
             eps = (x_t - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
         sigma = self.eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
-        direction = math.sqrt(max(1 - ab_prev - sigma ** 2, 0.0))
+        direction = math.sqrt(max(1 - ab_prev - sigma**2, 0.0))
         x_prev = math.sqrt(ab_prev) * x0 + direction * eps
         if sigma > 0:
             x_prev = x_prev + sigma * torch.randn(x_t.shape, generator=rng).to(x_t.device)
@@ -139,31 +173,47 @@ class DDPMSampler:
             x_t = self.step(eps_model, x_t, t, rng)
         return x_t
 
-    def step(self, eps_model: EpsModel, x_t: torch.Tensor, t: int, rng: torch.Generator) -> torch.Tensor:
+    def step(
+        self, eps_model: EpsModel, x_t: torch.Tensor, t: int, rng: torch.Generator
+    ) -> torch.Tensor:
         sched = self.schedule
         ab, ab_prev = (float(sched.alpha_bar(torch.tensor([v]))) for v in (t, t - 1))
         beta = float(sched.betas[t])
-        eps = eps_model(x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)).float()
+        eps = eps_model(
+            x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
+        ).float()
         x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
         if self.clip:
             x0 = x0.clamp(-1, 1)
-        mean = (math.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)) * x_t
+        mean = (math.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (
+            math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
+        ) * x_t
         if t == 0:
             return mean
         var = (1 - ab_prev) / (1 - ab) * beta
         return mean + math.sqrt(var) * torch.randn(x_t.shape, generator=rng).to(x_t.device)
 
 
-def make_sampler(schedule: NoiseSchedule, name: str, steps: int | None = None, eta: float = 0.0,
-                 spacing: str = "trailing", clip: bool = True) -> DDPMSampler | DDIMSampler:
+def make_sampler(
+    schedule: NoiseSchedule,
+    name: str,
+    steps: int | None = None,
+    eta: float = 0.0,
+    spacing: str = "trailing",
+    clip: bool = True,
+) -> DDPMSampler | DDIMSampler:
     """`ddpm` (all T steps; `steps` must be T or None) or `ddim` with `steps` (None: 50 or T)."""
     if name not in SAMPLERS:
         raise ConfigError(f"unknown sampler '{name}' (choose from: {', '.join(SAMPLERS)})")
     if name == "ddpm":
         if steps is not None and steps != schedule.timesteps:
-            raise ConfigError(f"the ddpm sampler runs all {schedule.timesteps} steps; use --sampler ddim "
-                              f"for {steps} steps")
+            raise ConfigError(
+                f"the ddpm sampler runs all {schedule.timesteps} steps; use --sampler ddim "
+                f"for {steps} steps"
+            )
         if eta not in (0.0, 1.0):
             raise ConfigError("--eta applies to the ddim sampler (ddpm is eta=1 by construction)")
         return DDPMSampler(schedule, clip)
-    return DDIMSampler(schedule, steps if steps is not None else min(50, schedule.timesteps), eta, spacing, clip)
+    return DDIMSampler(
+        schedule, steps if steps is not None else min(50, schedule.timesteps), eta, spacing, clip
+    )

@@ -8,10 +8,11 @@ process of batch K x B, and see the same numbers for the same samples. A rank th
 own B rows would repeat rank 0's draws, and the result would no longer match one process.
 `shard` is (rank, ranks); (0, 1) is one process, where each helper is the plain draw.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ def rank_draw(shard: Shard, n: int, draw: Callable[[int], torch.Tensor]) -> torc
     rank, ranks = shard
     if ranks == 1:
         return draw(n)
-    return draw(n * ranks)[rank * n:(rank + 1) * n]
+    return draw(n * ranks)[rank * n : (rank + 1) * n]
 
 
 @contextmanager
@@ -54,7 +55,10 @@ class RankDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = rank_draw(self.shard, len(x), lambda m: torch.rand(m, *x.shape[1:], device=x.device)) >= self.p
+        keep = (
+            rank_draw(self.shard, len(x), lambda m: torch.rand(m, *x.shape[1:], device=x.device))
+            >= self.p
+        )
         return x * keep * (1.0 / (1 - self.p))
 
     def extra_repr(self) -> str:
@@ -79,7 +83,7 @@ class ShardedRecipe:
 
 def set_shard(modules: dict[str, nn.Module] | list[nn.Module], shard: Shard) -> None:
     """Hand `shard` to every RankDropout inside these networks."""
-    for net in (modules.values() if isinstance(modules, dict) else modules):
+    for net in modules.values() if isinstance(modules, dict) else modules:
         for m in net.modules():
             if isinstance(m, RankDropout):
                 m.shard = shard

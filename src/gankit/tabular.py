@@ -7,14 +7,16 @@ trainer, `load` it back, `sample` rows, conditionally on a category by construct
 A run directory holds what an image run does (config.yaml, metrics.jsonl, checkpoints/) plus
 `table.json`: the fitted transformer (column kinds, modes, categories), JSON, no pickle.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import numbers
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,16 +38,29 @@ DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}
 TABLE_FILE = "table.json"
 
 
-def _layout(transformer: TableTransformer, target: str | None, cfg: config_mod.Config) -> TableLayout:
+def _layout(
+    transformer: TableTransformer, target: str | None, cfg: config_mod.Config
+) -> TableLayout:
     """The recipe's view of the rows; a categorical `target` is emphasised in the conditional
     vector by `model.target_share`."""
     names = [c.name for c in transformer.discrete]
-    return TableLayout(transformer.spans, [c.counts for c in transformer.discrete],
-                       names.index(target) if target in names else None, cfg.model.target_share)
+    return TableLayout(
+        transformer.spans,
+        [c.counts for c in transformer.discrete],
+        names.index(target) if target in names else None,
+        cfg.model.target_share,
+    )
 
 
-def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: float | None, seed: int,
-                 overrides: Sequence[str]) -> config_mod.Config:
+def table_config(
+    model: str,
+    n_rows: int,
+    *,
+    epochs: float | None,
+    minutes: float | None,
+    seed: int,
+    overrides: Sequence[str],
+) -> config_mod.Config:
     """The preset, a batch no larger than the table, the length in epochs (or minutes), overrides.
     Under torchrun `optim.batch_size` is per process: a step reads processes x batch rows."""
     if model not in MODELS:
@@ -65,7 +80,9 @@ def table_config(model: str, n_rows: int, *, epochs: float | None, minutes: floa
 
 def _fit_batch(cfg: config_mod.Config, n_rows: int) -> None:
     pack, ranks = cfg.model.pack, world_size()
-    if cfg.optim.batch_size * ranks > n_rows:  # a small table: one global batch is the whole table, in whole packs
+    if (
+        cfg.optim.batch_size * ranks > n_rows
+    ):  # a small table: one global batch is the whole table, in whole packs
         cfg.optim.batch_size = max(pack, n_rows // ranks // pack * pack)
 
 
@@ -88,22 +105,45 @@ def _check_length(epochs: Any, minutes: Any) -> None:
 
 def _listed(names: Any) -> Any:
     """A list of an iterable of names (a generator, an Index); anything else as given, for the check."""
-    return list(names) if isinstance(names, Iterable) and not isinstance(names, (str, bytes, Mapping)) else names
+    return (
+        list(names)
+        if isinstance(names, Iterable) and not isinstance(names, (str, bytes, Mapping))
+        else names
+    )
 
 
-def _check_arguments(data: Any, model: Any, target: Any, discrete: Any, epochs: Any, minutes: Any, seed: Any,
-                     overrides: Any, kinds: Any) -> None:
+def _check_arguments(
+    data: Any,
+    model: Any,
+    target: Any,
+    discrete: Any,
+    epochs: Any,
+    minutes: Any,
+    seed: Any,
+    overrides: Any,
+    kinds: Any,
+) -> None:
     """Arguments of the wrong type or value, refused before anything is read or written."""
     if not isinstance(data, (pd.DataFrame, str, os.PathLike)):
-        raise DataError(f"data must be a pandas DataFrame or the path of a CSV file, not {type(data).__name__}")
+        raise DataError(
+            f"data must be a pandas DataFrame or the path of a CSV file, not {type(data).__name__}"
+        )
     if model is not None and (not isinstance(model, str) or model not in MODELS):
         raise ConfigError(f"unknown model '{model}' (choose from: {', '.join(MODELS)})")
     if target is not None and not isinstance(target, str):
         raise ConfigError(f"target must be a column name, got {target!r}")
-    if discrete is not None and (not isinstance(discrete, list) or not all(isinstance(c, str) for c in discrete)):
-        raise ConfigError(f"discrete must be a list of column names (e.g. ['zip']), got {discrete!r}")
-    if kinds is not None and (not isinstance(kinds, Mapping) or not all(isinstance(k, str) for k in kinds)):
-        raise ConfigError(f"kinds must be a dict of column name to kind (e.g. {{'age': 'integer'}}), got {kinds!r}")
+    if discrete is not None and (
+        not isinstance(discrete, list) or not all(isinstance(c, str) for c in discrete)
+    ):
+        raise ConfigError(
+            f"discrete must be a list of column names (e.g. ['zip']), got {discrete!r}"
+        )
+    if kinds is not None and (
+        not isinstance(kinds, Mapping) or not all(isinstance(k, str) for k in kinds)
+    ):
+        raise ConfigError(
+            f"kinds must be a dict of column name to kind (e.g. {{'age': 'integer'}}), got {kinds!r}"
+        )
     if seed is not None:
         config_mod.check_integer("--seed", seed, *config_mod.SEED_RANGE)
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
@@ -111,10 +151,21 @@ def _check_arguments(data: Any, model: Any, target: Any, discrete: Any, epochs: 
     _check_length(epochs, minutes)
 
 
-def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str | None = None, target: str | None = None,
-        discrete: Sequence[str] | None = None, epochs: float | None = None, minutes: float | None = None,
-        seed: int | None = None, overrides: Sequence[str] = (), kinds: dict[str, str] | None = None,
-        resume: bool = False, progress: bool | None = False) -> "TabularModel":
+def fit(
+    data: pd.DataFrame | str | Path,
+    out: str | Path,
+    *,
+    model: str | None = None,
+    target: str | None = None,
+    discrete: Sequence[str] | None = None,
+    epochs: float | None = None,
+    minutes: float | None = None,
+    seed: int | None = None,
+    overrides: Sequence[str] = (),
+    kinds: dict[str, str] | None = None,
+    resume: bool = False,
+    progress: bool | None = False,
+) -> TabularModel:
     """Train a table model on `data` (a DataFrame or CSV path) into the run directory `out`.
 
     `model` is ctgan (the default) or tvae. `discrete` names columns to treat as categorical,
@@ -142,34 +193,69 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str | None =
         saved = _read_table_file(out)
         transformer = _transformer(saved, table_file)
         if not isinstance(saved.get("fingerprint"), str):
-            raise CheckpointError(f"{table_file} does not hold a usable table model: no 'fingerprint' entry")
+            raise CheckpointError(
+                f"{table_file} does not hold a usable table model: no 'fingerprint' entry"
+            )
         if saved["fingerprint"] != fingerprint(frame):
-            raise DataError(f"{out} was trained on other data than this table: resume with the same rows")
-        cfg = _resume_config(out, saved, transformer, frame, model=model, target=target, discrete=discrete,
-                             kinds=kinds, seed=seed, epochs=epochs, minutes=minutes, overrides=overrides)
+            raise DataError(
+                f"{out} was trained on other data than this table: resume with the same rows"
+            )
+        cfg = _resume_config(
+            out,
+            saved,
+            transformer,
+            frame,
+            model=model,
+            target=target,
+            discrete=discrete,
+            kinds=kinds,
+            seed=seed,
+            epochs=epochs,
+            minutes=minutes,
+            overrides=overrides,
+        )
         target = saved.get("target")  # the layout the run was trained with
         payload = b""
     else:
         if table_file.exists():
-            raise GankitError(f"{out} already holds a table model: pass resume=True (--resume) or choose another out")
+            raise GankitError(
+                f"{out} already holds a table model: pass resume=True (--resume) or choose another out"
+            )
         model = model or "ctgan"
         seed = 0 if seed is None else int(seed)
         discrete = list(discrete or [])
         if target is not None and target not in discrete and target not in (kinds or {}):
             discrete.append(target)
-        cfg = table_config(model, len(frame), epochs=epochs, minutes=minutes, seed=seed, overrides=overrides)
+        cfg = table_config(
+            model, len(frame), epochs=epochs, minutes=minutes, seed=seed, overrides=overrides
+        )
         transformer = TableTransformer.fit(frame, infer_kinds(frame, discrete, kinds), seed)
         if not transformer.spans:
             raise DataError("the table has no column to model (only ID columns)")
-        record = {"model": model, "target": target, "rows": len(frame), "fingerprint": fingerprint(frame),
-                  "source": str(Path(data).resolve()) if not isinstance(data, pd.DataFrame) else None,
-                  "epochs": epochs, "transformer": transformer.to_dict()}
-        payload = _table_json(record, transformer)  # before any file: a value JSON cannot hold is refused
+        record = {
+            "model": model,
+            "target": target,
+            "rows": len(frame),
+            "fingerprint": fingerprint(frame),
+            "source": str(Path(data).resolve()) if not isinstance(data, pd.DataFrame) else None,
+            "epochs": epochs,
+            "transformer": transformer.to_dict(),
+        }
+        payload = _table_json(
+            record, transformer
+        )  # before any file: a value JSON cannot hold is refused
     layout = _layout(transformer, target, cfg)
     rows = torch.from_numpy(transformer.transform(frame, seed=cfg.train.seed))
     dataset = Dataset(rows, name="table", row_weights=layout.row_weights(rows), grids=False)
     existed = out.exists()
-    trainer = Trainer(cfg, out, resume=resume, progress=progress, data=dataset, recipe=build_table_recipe(cfg, layout))
+    trainer = Trainer(
+        cfg,
+        out,
+        resume=resume,
+        progress=progress,
+        data=dataset,
+        recipe=build_table_recipe(cfg, layout),
+    )
     writes = not resume and trainer.group.is_main  # under torchrun, rank 0 writes the run directory
     try:
         if writes:
@@ -177,8 +263,10 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str | None =
             ckpt.atomic_write(table_file, payload)
         result = trainer.run()  # ends with every rank past rank 0's last write
         if result.checkpoint is None and result.status == "diverged":
-            raise DivergedError(f"the fit diverged (NaN/Inf) at step {result.step}, before its first checkpoint: "
-                                "nothing was kept; lower optim.lr_g/optim.lr_d and fit again")
+            raise DivergedError(
+                f"the fit diverged (NaN/Inf) at step {result.step}, before its first checkpoint: "
+                "nothing was kept; lower optim.lr_g/optim.lr_d and fit again"
+            )
     except BaseException:
         if writes:
             _remove_unfinished(out, existed)
@@ -190,10 +278,21 @@ def fit(data: pd.DataFrame | str | Path, out: str | Path, *, model: str | None =
     return fitted
 
 
-def _resume_config(out: Path, saved: dict[str, Any], transformer: TableTransformer, frame: pd.DataFrame, *,
-                   model: str | None, target: str | None, discrete: Sequence[str] | None,
-                   kinds: dict[str, str] | None, seed: int | None, epochs: float | None, minutes: float | None,
-                   overrides: Sequence[str]) -> config_mod.Config:
+def _resume_config(
+    out: Path,
+    saved: dict[str, Any],
+    transformer: TableTransformer,
+    frame: pd.DataFrame,
+    *,
+    model: str | None,
+    target: str | None,
+    discrete: Sequence[str] | None,
+    kinds: dict[str, str] | None,
+    seed: int | None,
+    epochs: float | None,
+    minutes: float | None,
+    overrides: Sequence[str],
+) -> config_mod.Config:
     """The run's saved config with the new length. A resumed run may be given a new length (more
     epochs, or minutes) and the options `gankit train --resume` lets change (threads, logging,
     device); what it was fitted with (model, target, seed, column kinds, other options) is
@@ -209,12 +308,18 @@ def _resume_config(out: Path, saved: dict[str, Any], transformer: TableTransform
         changed.append(f"--seed (fitted with {cfg.train.seed}, given {seed})")
     if discrete is not None or kinds is not None:
         wanted = list(discrete or [])
-        if fitted_target is not None and fitted_target not in wanted and fitted_target not in (kinds or {}):
+        if (
+            fitted_target is not None
+            and fitted_target not in wanted
+            and fitted_target not in (kinds or {})
+        ):
             wanted.append(fitted_target)
         fitted_kinds = transformer.metadata
         for name, kind in infer_kinds(frame, wanted, kinds).items():
             if fitted_kinds.get(name) != kind:
-                changed.append(f"the kind of column '{name}' (fitted as {fitted_kinds.get(name)}, given {kind})")
+                changed.append(
+                    f"the kind of column '{name}' (fitted as {fitted_kinds.get(name)}, given {kind})"
+                )
     new = config_mod.from_dict(cfg.to_dict())
     config_mod.apply_overrides(new, list(overrides))
     _fit_batch(new, len(frame))
@@ -222,8 +327,10 @@ def _resume_config(out: Path, saved: dict[str, Any], transformer: TableTransform
     for key in changed_keys(before, after):
         changed.append(f"{key} (fitted with {_dotted(before, key)}, given {_dotted(after, key)})")
     if changed:
-        raise ConfigError(f"cannot change {', '.join(changed)} when resuming {out}: leave them out, "
-                          "or fit into another --out")
+        raise ConfigError(
+            f"cannot change {', '.join(changed)} when resuming {out}: leave them out, "
+            "or fit into another --out"
+        )
     if minutes is not None:
         new.train.minutes, new.train.steps = minutes, None
     elif epochs is not None:
@@ -248,8 +355,10 @@ def _table_json(record: dict[str, Any], transformer: TableTransformer) -> bytes:
                 try:
                     json.dumps(value, default=_json_value)
                 except (TypeError, ValueError):
-                    raise DataError(f"column '{column.name}' holds {type(value).__name__} values, which table.json "
-                                    "cannot store as categories: convert them to text or numbers") from None
+                    raise DataError(
+                        f"column '{column.name}' holds {type(value).__name__} values, which table.json "
+                        "cannot store as categories: convert them to text or numbers"
+                    ) from None
         raise
 
 
@@ -320,10 +429,14 @@ class TabularModel:
             self.recipe = build_table_recipe(self.config, self.layout)
             for name, net in self.recipe.nets.items():
                 net.load_state_dict(state["nets"][name])
-            for name, weights in (state.get("ema") or {}).items():  # sample from the averaged weights
+            for name, weights in (
+                state.get("ema") or {}
+            ).items():  # sample from the averaged weights
                 self.recipe.nets[name].load_state_dict(weights)
         except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, ConfigError) as e:
-            raise CheckpointError(f"{path} does not hold a usable table model: {str(e).splitlines()[0]}") from None
+            raise CheckpointError(
+                f"{path} does not hold a usable table model: {str(e).splitlines()[0]}"
+            ) from None
         for net in self.recipe.nets.values():
             net.eval().requires_grad_(False)
         self.step = int(state["step"])
@@ -333,8 +446,9 @@ class TabularModel:
         return self.transformer.metadata
 
     @torch.no_grad()
-    def sample(self, n: int, where: dict[str, object] | None = None, seed: int = 0,
-               batch_size: int = 2000) -> pd.DataFrame:
+    def sample(
+        self, n: int, where: dict[str, object] | None = None, seed: int = 0, batch_size: int = 2000
+    ) -> pd.DataFrame:
         """`n` synthetic rows, deterministic for a seed. `where={"Class": "bad"}` makes every row
         hold that category: the generator is conditioned on it and the column is written as
         asked (by construction, never by rejection)."""
@@ -344,11 +458,14 @@ class TabularModel:
         if where:
             if len(where) > 1:
                 raise ConfigError(f"condition on one column at a time, not {', '.join(where)}")
-            (column, value), = where.items()
+            ((column, value),) = where.items()
             j, category = self.transformer.category_index(column, value)
-            latents = self.recipe.with_condition(latents, self.layout.fixed_condition(n, j, category))
-        rows = torch.cat([self.recipe.generate(latents[i:i + batch_size])
-                          for i in range(0, n, batch_size)])
+            latents = self.recipe.with_condition(
+                latents, self.layout.fixed_condition(n, j, category)
+            )
+        rows = torch.cat(
+            [self.recipe.generate(latents[i : i + batch_size]) for i in range(0, n, batch_size)]
+        )
         return self.transformer.inverse(rows.numpy())
 
 
@@ -365,6 +482,8 @@ def parse_where(items: Sequence[str]) -> dict[str, str]:
         if not sep or not column:
             raise ConfigError(f"--where '{item}' is not of the form COLUMN=VALUE")
         if column in where and where[column] != value:  # the last one would win, silently
-            raise ConfigError(f"--where gives column '{column}' two values ({where[column]}, {value}): a row has one")
+            raise ConfigError(
+                f"--where gives column '{column}' two values ({where[column]}, {value}): a row has one"
+            )
         where[column] = value
     return where

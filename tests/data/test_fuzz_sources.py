@@ -1,6 +1,7 @@
 """Fuzzing the image sources a user points gankit at: MNIST's IDX files and folders of images.
 Whatever the bytes, `load_mnist` / `load_folder` return a well-formed Dataset or raise a DataError
 in one line, and `gankit train` on them exits 0 or 2 with no traceback and no run left behind."""
+
 import gzip
 import io
 import math
@@ -12,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fuzzing import examples, files_under, fuzz_target, outcome, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from fuzzing import examples, files_under, fuzz_target, outcome, run_cli
 from gankit.data.folder import load_folder
 from gankit.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, load_mnist
 from gankit.errors import DataError
 
 # ---- IDX ------------------------------------------------------------------------------------------
-DIMS = st.one_of(st.integers(0, 6), st.sampled_from([28, 2 ** 16, 2 ** 31, 2 ** 32 - 1]))
+DIMS = st.one_of(st.integers(0, 6), st.sampled_from([28, 2**16, 2**31, 2**32 - 1]))
 
 
 @st.composite
@@ -34,14 +35,29 @@ def idx_bytes(draw, magic: int, dims: list[int]) -> bytes:
     if form == "random":
         return draw(st.binary(max_size=40))
     if form == "damaged":
-        magic = draw(st.sampled_from([magic, magic, LABELS_MAGIC + IMAGES_MAGIC - magic, magic & 0xFF00 | 0x0D,
-                                      draw(st.integers(0, 2 ** 32 - 1))]))
+        magic = draw(
+            st.sampled_from(
+                [
+                    magic,
+                    magic,
+                    LABELS_MAGIC + IMAGES_MAGIC - magic,
+                    magic & 0xFF00 | 0x0D,
+                    draw(st.integers(0, 2**32 - 1)),
+                ]
+            )
+        )
         dims = draw(st.lists(DIMS, min_size=len(dims), max_size=len(dims)))
     promised = math.prod(dims)
-    size = promised + (form == "damaged") * draw(st.integers(-2, 2)) if promised <= 512 else draw(st.integers(0, 64))
+    size = (
+        promised + (form == "damaged") * draw(st.integers(-2, 2))
+        if promised <= 512
+        else draw(st.integers(0, 64))
+    )
     body = draw(st.binary(min_size=max(0, size), max_size=max(0, size)))
     raw = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + body
-    return raw[:draw(st.integers(0, len(raw)))] if form == "damaged" and draw(st.booleans()) else raw
+    return (
+        raw[: draw(st.integers(0, len(raw)))] if form == "damaged" and draw(st.booleans()) else raw
+    )
 
 
 def gzipped(data: st.DataObject, raw: bytes) -> bytes:
@@ -51,14 +67,21 @@ def gzipped(data: st.DataObject, raw: bytes) -> bytes:
     if damage == "flip":
         packed[data.draw(st.integers(0, len(packed) - 1))] ^= data.draw(st.integers(1, 255))
     elif damage == "cut":
-        packed = packed[:data.draw(st.integers(0, len(packed) - 1))]
+        packed = packed[: data.draw(st.integers(0, len(packed) - 1))]
     return bytes(packed)
 
 
 def write_mnist(folder: Path, data: st.DataObject) -> None:
     """train-images (and maybe train-labels) IDX files, each gzipped or not."""
-    n, h, w = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
-    for kind, magic, dims in (("images-idx3-ubyte", IMAGES_MAGIC, [n, h, w]), ("labels-idx1-ubyte", LABELS_MAGIC, [n])):
+    n, h, w = (
+        data.draw(st.integers(1, 5)),
+        data.draw(st.integers(1, 6)),
+        data.draw(st.integers(1, 6)),
+    )
+    for kind, magic, dims in (
+        ("images-idx3-ubyte", IMAGES_MAGIC, [n, h, w]),
+        ("labels-idx1-ubyte", LABELS_MAGIC, [n]),
+    ):
         if kind.startswith("labels") and data.draw(st.booleans()):
             continue
         raw = data.draw(idx_bytes(magic, dims))
@@ -85,17 +108,25 @@ def _idx(dims: list[int], body: bytes, magic: int = IMAGES_MAGIC) -> bytes:
     return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + body
 
 
-@pytest.mark.parametrize("raw, gz, message", [
-    # dimensions whose product overflows int64 passed the size check (np.prod wrapped around)
-    (_idx([2 ** 31, 2 ** 31, 4], b"x" * 100), False, "truncated"),
-    # a gzip stream damaged inside its deflate data raised zlib.error
-    (gzip.compress(_idx([1, 2, 2], b"abcd"), mtime=0)[:12] + b"\xff" + gzip.compress(_idx([1, 2, 2], b"abcd"), mtime=0)[13:],
-     True, "cannot read"),
-    # images of zero pixels loaded, and failed in the first layer of the network
-    (_idx([5, 0, 3], b""), False, "no data: its dimensions are 5 x 0 x 3"),
-    # no images, of a size too big for even an empty array: a ValueError of NumPy's
-    (_idx([0, 2 ** 32 - 1, 2 ** 32 - 1], b""), False, "no data"),
-])
+@pytest.mark.parametrize(
+    "raw, gz, message",
+    [
+        # dimensions whose product overflows int64 passed the size check (np.prod wrapped around)
+        (_idx([2**31, 2**31, 4], b"x" * 100), False, "truncated"),
+        # a gzip stream damaged inside its deflate data raised zlib.error
+        (
+            gzip.compress(_idx([1, 2, 2], b"abcd"), mtime=0)[:12]
+            + b"\xff"
+            + gzip.compress(_idx([1, 2, 2], b"abcd"), mtime=0)[13:],
+            True,
+            "cannot read",
+        ),
+        # images of zero pixels loaded, and failed in the first layer of the network
+        (_idx([5, 0, 3], b""), False, "no data: its dimensions are 5 x 0 x 3"),
+        # no images, of a size too big for even an empty array: a ValueError of NumPy's
+        (_idx([0, 2**32 - 1, 2**32 - 1], b""), False, "no data"),
+    ],
+)
 def test_idx_files_that_failed_outside_data_error(tmp_path, raw, gz, message):
     (tmp_path / f"train-images-idx3-ubyte{'.gz' if gz else ''}").write_bytes(raw)
     with pytest.raises(DataError, match=message):
@@ -103,7 +134,14 @@ def test_idx_files_that_failed_outside_data_error(tmp_path, raw, gz, message):
 
 
 # ---- image folders --------------------------------------------------------------------------------
-FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
+FORMATS = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "BMP": ".bmp",
+    "GIF": ".gif",
+    "TIFF": ".tif",
+    "WEBP": ".webp",
+}
 MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "I;16", "I", "F")
 
 
@@ -112,9 +150,9 @@ def make_image(mode: str, width: int, height: int, seed: int) -> Image.Image:
     r = np.random.default_rng(seed)
     rgba = r.integers(0, 256, (height, width, 4), dtype=np.uint8)
     if mode == "I;16":
-        return Image.fromarray(r.integers(0, 2 ** 16, (height, width), dtype=np.uint16))
+        return Image.fromarray(r.integers(0, 2**16, (height, width), dtype=np.uint16))
     if mode == "I":
-        return Image.fromarray(r.integers(0, 2 ** 16, (height, width), dtype=np.int32))
+        return Image.fromarray(r.integers(0, 2**16, (height, width), dtype=np.int32))
     if mode == "F":
         return Image.fromarray(r.random((height, width), dtype=np.float32))
     if mode in ("P", "PA"):
@@ -145,12 +183,12 @@ def image_files(draw) -> tuple[str, bytes, bool]:
     if draw(st.integers(0, 9)) == 0:  # a strip, 1 pixel by 2,000
         width, height = draw(st.permutations([1, 2000]))
     buffer = io.BytesIO()
-    make_image(mode, width, height, draw(st.integers(0, 2 ** 32 - 1))).save(buffer, fmt)
+    make_image(mode, width, height, draw(st.integers(0, 2**32 - 1))).save(buffer, fmt)
     raw = buffer.getvalue()
     name = draw(st.sampled_from(["a", "b", "c"])) + FORMATS[fmt]
     damage = draw(st.sampled_from(["none", "none", "none", "truncate", "empty", "text", "flip"]))
     if damage == "truncate":
-        return name, raw[:draw(st.integers(0, len(raw) - 1))], False
+        return name, raw[: draw(st.integers(0, len(raw) - 1))], False
     if damage == "empty":
         return name, b"", False
     if damage == "text":
@@ -166,8 +204,10 @@ def image_files(draw) -> tuple[str, bytes, bool]:
 def image_folders(draw) -> list[tuple[str, bytes, bool]]:
     """1-4 files, at the top or in class sub-folders."""
     files = draw(st.lists(image_files(), min_size=1, max_size=4))
-    return [(f"{draw(st.sampled_from(['', 'cat/', 'dog/']))}{i}{name}", raw, intact)
-            for i, (name, raw, intact) in enumerate(files)]
+    return [
+        (f"{draw(st.sampled_from(['', 'cat/', 'dog/']))}{i}{name}", raw, intact)
+        for i, (name, raw, intact) in enumerate(files)
+    ]
 
 
 def write_folder(root: Path, files: list[tuple[str, bytes, bool]]) -> None:
@@ -183,7 +223,9 @@ def test_image_folders_load_or_raise_a_data_error(files, resolution, channels):
     with tempfile.TemporaryDirectory() as root, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         write_folder(Path(root), files)
-        dataset, error = outcome("image folders (load_folder)", lambda: load_folder(root, resolution, channels))
+        dataset, error = outcome(
+            "image folders (load_folder)", lambda: load_folder(root, resolution, channels)
+        )
     for w in caught:
         assert "\n" not in str(w.message), str(w.message)
     intact = sum(ok for _, _, ok in files)
@@ -207,7 +249,9 @@ def test_16_bit_images_keep_their_brightness(tmp_path):
 def test_a_strip_of_pixels_is_cropped_before_it_is_resized(tmp_path):
     """A 1 x 50,001 strip was first scaled to 64 x 3,200,064 pixels (a 1 GB peak, 3 s), then cropped."""
     strip = np.full((50_001, 1, 3), 255, dtype=np.uint8)
-    strip[:25_000 - 2] = strip[25_000 + 3:] = 0  # bright around the centre pixel, the square that is kept
+    strip[: 25_000 - 2] = strip[25_000 + 3 :] = (
+        0  # bright around the centre pixel, the square that is kept
+    )
     Image.fromarray(strip).save(tmp_path / "strip.png")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     dataset = load_folder(str(tmp_path), 64, 3)
@@ -223,18 +267,33 @@ def _write_giant(folder: Path) -> None:
 def test_an_image_past_the_decompression_bomb_limit_is_refused_in_one_line(tmp_path):
     """Pillow only warned (up to twice its limit) and decoded all 100 million pixels."""
     _write_giant(tmp_path)
-    with pytest.raises(DataError, match=r"could be read \(giant.png: .*100000000 pixels.*MAX_IMAGE_PIXELS") as e, \
-            pytest.warns(UserWarning, match="skipping unreadable image"):
+    with (
+        pytest.raises(
+            DataError, match=r"could be read \(giant.png: .*100000000 pixels.*MAX_IMAGE_PIXELS"
+        ) as e,
+        pytest.warns(UserWarning, match="skipping unreadable image"),
+    ):
         load_folder(str(tmp_path), 8, 3)
     assert "\n" not in str(e.value)
-    Image.new("RGB", (5, 5), (0, 255, 0)).save(tmp_path / "small.png")  # beside another, it is skipped
+    Image.new("RGB", (5, 5), (0, 255, 0)).save(
+        tmp_path / "small.png"
+    )  # beside another, it is skipped
     with pytest.warns(UserWarning, match="giant.png"):
         assert len(load_folder(str(tmp_path), 8, 3)) == 1
 
 
 # ---- the same through `gankit train` -----------------------------------------------------------------
-TINY_RUN = ["--preset", "seed-mlp", "--steps", "1", "--no-progress", "model.hidden=[8]", "optim.batch_size=2",
-            "train.device=cpu", "train.threads=1"]
+TINY_RUN = [
+    "--preset",
+    "seed-mlp",
+    "--steps",
+    "1",
+    "--no-progress",
+    "model.hidden=[8]",
+    "optim.batch_size=2",
+    "train.device=cpu",
+    "train.threads=1",
+]
 
 
 def train_on(parser: str, data: list[str], root: Path) -> None:
@@ -256,7 +315,11 @@ def test_gankit_train_on_fuzzed_idx_files(data):
     with tempfile.TemporaryDirectory() as root:
         (Path(root) / "mnist").mkdir()
         write_mnist(Path(root) / "mnist", data)
-        train_on("IDX files (gankit train)", ["--data", "mnist", "--data-dir", f"{root}/mnist"], Path(root))
+        train_on(
+            "IDX files (gankit train)",
+            ["--data", "mnist", "--data-dir", f"{root}/mnist"],
+            Path(root),
+        )
 
 
 @given(image_folders())
@@ -265,13 +328,34 @@ def test_gankit_train_on_fuzzed_idx_files(data):
 def test_gankit_train_on_fuzzed_image_folders(files):
     with tempfile.TemporaryDirectory() as root:
         write_folder(Path(root) / "images", files)
-        train_on("image folders (gankit train)", ["--data", "folder", "--data-dir", f"{root}/images",
-                                                   "data.resolution=4", "data.channels=1"], Path(root))
+        train_on(
+            "image folders (gankit train)",
+            [
+                "--data",
+                "folder",
+                "--data-dir",
+                f"{root}/images",
+                "data.resolution=4",
+                "data.channels=1",
+            ],
+            Path(root),
+        )
 
 
 def test_gankit_train_refuses_the_giant_image_in_one_line(tmp_path):
     (tmp_path / "images").mkdir()
     _write_giant(tmp_path / "images")
-    code, _, stderr = run_cli(None, ["train", "--data", "folder", "--data-dir",
-                                                                str(tmp_path / "images"), "--out", str(tmp_path / "run"), *TINY_RUN])
+    code, _, stderr = run_cli(
+        None,
+        [
+            "train",
+            "--data",
+            "folder",
+            "--data-dir",
+            str(tmp_path / "images"),
+            "--out",
+            str(tmp_path / "run"),
+            *TINY_RUN,
+        ],
+    )
     assert code == 2 and "decompression bomb" in stderr and not (tmp_path / "run").exists()

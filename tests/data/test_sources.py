@@ -35,7 +35,11 @@ def test_mnist_test_split_reads_the_real_files(mnist_dir):
 
 
 def _write_idx(folder, images, labels, gz=False, magic=2051):
-    raw = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in images.shape) + images.tobytes()
+    raw = (
+        magic.to_bytes(4, "big")
+        + b"".join(n.to_bytes(4, "big") for n in images.shape)
+        + images.tobytes()
+    )
     lab = (2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + labels.tobytes()
     opener = gzip.open if gz else open
     suffix = ".gz" if gz else ""
@@ -115,5 +119,7 @@ def test_stacked_mnist_has_a_thousand_modes(mnist_dir):
     matches = [(mnist.x[:, 0] == first[c]).all(-1).all(-1).nonzero().flatten() for c in range(3)]
     digits = [int(mnist.y[m[0]]) for m in matches]
     assert int(d.y[0]) == digits[0] * 100 + digits[1] * 10 + digits[2]
-    again = load_dataset(DataConfig(source="stacked-mnist", dir=str(mnist_dir), stacked_samples=20000))
+    again = load_dataset(
+        DataConfig(source="stacked-mnist", dir=str(mnist_dir), stacked_samples=20000)
+    )
     assert torch.equal(again.x, d.x)

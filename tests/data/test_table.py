@@ -1,4 +1,5 @@
 """The table transformer: kinds, IDs, missing values, reversibility, bad input."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,21 +14,30 @@ def make_table(n=120, seed=0):
     r = np.random.default_rng(seed)
     amount = np.concatenate([r.normal(10, 1, n // 2), r.normal(100, 5, n - n // 2)])  # two modes
     amount[r.random(n) < 0.2] = np.nan
-    return pd.DataFrame({
-        "customer_id": np.arange(1000, 1000 + n),
-        "amount": amount,
-        "grade": r.choice(["A", "B", "C"], n, p=[0.6, 0.3, 0.1]),
-        "fraud": r.random(n) < 0.1,
-        "opened": pd.date_range("2021-01-01", periods=n, freq="D"),
-        "visits": r.integers(0, 5, n),
-        "balance": r.integers(0, 100_000, n),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1000, 1000 + n),
+            "amount": amount,
+            "grade": r.choice(["A", "B", "C"], n, p=[0.6, 0.3, 0.1]),
+            "fraud": r.random(n) < 0.1,
+            "opened": pd.date_range("2021-01-01", periods=n, freq="D"),
+            "visits": r.integers(0, 5, n),
+            "balance": r.integers(0, 100_000, n),
+        }
+    )
 
 
 def test_kinds_inferred_and_overridable():
     t = make_table()
-    assert infer_kinds(t) == {"customer_id": "id", "amount": "continuous", "grade": "categorical",
-                              "fraud": "boolean", "opened": "datetime", "visits": "integer", "balance": "integer"}
+    assert infer_kinds(t) == {
+        "customer_id": "id",
+        "amount": "continuous",
+        "grade": "categorical",
+        "fraud": "boolean",
+        "opened": "datetime",
+        "visits": "integer",
+        "balance": "integer",
+    }
     kinds = infer_kinds(t, discrete=["visits"], kinds={"balance": "continuous"})
     assert kinds["visits"] == "categorical" and kinds["balance"] == "continuous"
     text = t.astype({"opened": str})  # as read from a CSV file
@@ -67,13 +77,19 @@ def test_conditions_are_checked():
         tr.category_index("nope", 1)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("a,b\n", "has no rows"),
-    ("a,b\n1,x\n", "has 1 row;"),
-    ("a,b\n" + "".join(f"{i},\n" for i in range(12)), "only missing values"),
-    ("a,b\n" + "".join(f"{i},{i if i % 4 else 'unknown'}\n" for i in range(12)), "mixes numbers and text"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("a,b\n", "has no rows"),
+        ("a,b\n1,x\n", "has 1 row;"),
+        ("a,b\n" + "".join(f"{i},\n" for i in range(12)), "only missing values"),
+        (
+            "a,b\n" + "".join(f"{i},{i if i % 4 else 'unknown'}\n" for i in range(12)),
+            "mixes numbers and text",
+        ),
+    ],
+)
 def test_bad_files_get_one_clear_error(tmp_path, content, message):
     path = tmp_path / "t.csv"
     path.write_text(content)
@@ -96,7 +112,11 @@ def test_a_value_many_rows_share_is_a_spike_decoded_exactly():
     t = pd.DataFrame({"amount": amount})
     tr = TableTransformer.fit(t, {"amount": "continuous"})
     c = tr.column("amount")
-    assert c.means[0] == 0.0 and c.stds[0] == 0.0 and c.weights[0] == pytest.approx((amount == 0).mean())
+    assert (
+        c.means[0] == 0.0
+        and c.stds[0] == 0.0
+        and c.weights[0] == pytest.approx((amount == 0).mean())
+    )
     back = tr.inverse(tr.transform(t))["amount"]
     assert ((back == 0) == (amount == 0)).all()
     # any offset the model outputs for the spike's mode decodes to the spike
@@ -108,8 +128,11 @@ def test_a_value_many_rows_share_is_a_spike_decoded_exactly():
 def test_infinite_values_are_refused_naming_the_column():
     t = make_table()
     t.loc[3, "amount"] = -np.inf
-    with pytest.raises(DataError, match=r"^column 'amount' holds an infinite value \(-inf in data row 4\): replace "
-                                        r"it with a number, or leave the cell empty to mark it missing$"):
+    with pytest.raises(
+        DataError,
+        match=r"^column 'amount' holds an infinite value \(-inf in data row 4\): replace "
+        r"it with a number, or leave the cell empty to mark it missing$",
+    ):
         infer_kinds(t)
     for kind in ("continuous", "integer"):  # a declared kind is checked too
         with pytest.raises(DataError, match="column 'amount' holds an infinite value"):
@@ -119,13 +142,21 @@ def test_infinite_values_are_refused_naming_the_column():
 def test_iso_dates_that_do_not_parse_are_refused_and_iso_formats_mix():
     t = pd.DataFrame({"when": [f"2021-13-{10 + i}" for i in range(12)]})
     assert infer_kinds(t) == {"when": "datetime"}
-    with pytest.raises(DataError, match=r"^column 'when' is datetime but holds '2021-13-10', which is not a date "
-                                        r"pandas can read: fix it, or declare the column categorical \(--discrete when\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^column 'when' is datetime but holds '2021-13-10', which is not a date "
+        r"pandas can read: fix it, or declare the column categorical \(--discrete when\)$",
+    ):
         TableTransformer.fit(t, infer_kinds(t))
-    assert TableTransformer.fit(t, infer_kinds(t, discrete=["when"])).column("when").kind == "categorical"
+    assert (
+        TableTransformer.fit(t, infer_kinds(t, discrete=["when"])).column("when").kind
+        == "categorical"
+    )
     # dates with and without a time of day, as docs/tabular.md's datetime row says (pandas 2 reads the
     # first value's format for all unless told ISO 8601)
-    mixed = pd.DataFrame({"when": [f"2021-03-{1 + i:02d}" + (" 12:30" if i % 2 else "") for i in range(12)]})
+    mixed = pd.DataFrame(
+        {"when": [f"2021-03-{1 + i:02d}" + (" 12:30" if i % 2 else "") for i in range(12)]}
+    )
     tr = TableTransformer.fit(mixed, infer_kinds(mixed))
     back = tr.inverse(tr.transform(mixed))["when"]
     assert tr.column("when").missing_share == 0 and back.notna().all()
@@ -133,24 +164,38 @@ def test_iso_dates_that_do_not_parse_are_refused_and_iso_formats_mix():
 
 
 def test_python_objects_in_a_frame_are_refused():
-    for values, what in [([[1]] * 12, "Python objects of type list"), ([1j] * 12, "complex numbers"),
-                         ([object()] * 12, "Python objects of type object")]:
+    for values, what in [
+        ([[1]] * 12, "Python objects of type list"),
+        ([1j] * 12, "complex numbers"),
+        ([object()] * 12, "Python objects of type object"),
+    ]:
         with pytest.raises(DataError, match=f"^column 'x' holds {what}"):
             read_table(pd.DataFrame({"x": values}))
     ok = pd.DataFrame({"x": ["a", 1.5, None, True, pd.Timestamp("2021-01-01"), np.int64(3)] * 2})
-    assert read_table(ok).equals(ok)  # plain values pass (mixed types are judged by the kind inference)
+    assert read_table(ok).equals(
+        ok
+    )  # plain values pass (mixed types are judged by the kind inference)
 
 
 def test_any_seed_fits_and_in_range_seeds_keep_their_numbers():
     from gankit.data.table import numpy_seed, sklearn_seed
 
-    assert [sklearn_seed(s) for s in (0, 7, 2 ** 32 - 1, 2 ** 32, -1)] == [0, 7, 2 ** 32 - 1, 0, 2 ** 32 - 1]
-    assert [numpy_seed(s) for s in (0, 7, 2 ** 63 - 1, -1)] == [0, 7, 2 ** 63 - 1, 2 ** 64 - 1]
+    assert [sklearn_seed(s) for s in (0, 7, 2**32 - 1, 2**32, -1)] == [
+        0,
+        7,
+        2**32 - 1,
+        0,
+        2**32 - 1,
+    ]
+    assert [numpy_seed(s) for s in (0, 7, 2**63 - 1, -1)] == [0, 7, 2**63 - 1, 2**64 - 1]
     t = make_table()
     kinds = infer_kinds(t)
     # -1 and 2**32 - 1 give scikit-learn the same seed: the same mixtures
-    assert TableTransformer.fit(t, kinds, -1).to_dict() == TableTransformer.fit(t, kinds, 2 ** 32 - 1).to_dict()
-    for seed in (-(2 ** 63), 2 ** 40, 2 ** 64 + 5):
+    assert (
+        TableTransformer.fit(t, kinds, -1).to_dict()
+        == TableTransformer.fit(t, kinds, 2**32 - 1).to_dict()
+    )
+    for seed in (-(2**63), 2**40, 2**64 + 5):
         TableTransformer.fit(t, kinds, seed).transform(t, seed=seed)
 
 
@@ -159,15 +204,21 @@ def test_a_column_of_dates_is_sampled_as_dates_and_one_of_times_keeps_its_times(
     a column whose values are all whole days decodes to whole days."""
     n = 200
     days = pd.date_range("2021-01-01", periods=n, freq="D")
-    t = pd.DataFrame({"day": days.astype(str), "stamp": days + pd.to_timedelta(np.arange(n) * 937, unit="s")})
+    t = pd.DataFrame(
+        {"day": days.astype(str), "stamp": days + pd.to_timedelta(np.arange(n) * 937, unit="s")}
+    )
     tr = TableTransformer.fit(t, infer_kinds(t))
     assert [c.unit_s for c in tr.columns] == [86_400, None]
     rows = tr.transform(t)
-    rows += np.random.default_rng(0).normal(0, 0.05, rows.shape).astype(rows.dtype)  # as a model's samples
+    rows += (
+        np.random.default_rng(0).normal(0, 0.05, rows.shape).astype(rows.dtype)
+    )  # as a model's samples
     back = tr.inverse(rows)
     assert (back["day"] == back["day"].dt.normalize()).all()
     assert (back["stamp"] != back["stamp"].dt.normalize()).any()
-    assert back.to_csv(index=False).splitlines()[1].split(",")[0].count(":") == 0  # written as a date
+    assert (
+        back.to_csv(index=False).splitlines()[1].split(",")[0].count(":") == 0
+    )  # written as a date
     assert TableTransformer.from_dict(tr.to_dict()).columns[0].unit_s == 86_400
 
 
@@ -178,5 +229,7 @@ def test_iso_dates_with_mixed_utc_offsets_are_instants_in_utc():
     tr = TableTransformer.fit(t, infer_kinds(t))
     back = tr.inverse(tr.transform(t))
     instants = pd.to_datetime(t["when"], utc=True, format="ISO8601")
-    assert back["when"].dtype == instants.dtype and str(back["when"].dt.tz) == "UTC"  # pandas' unit for text
+    assert (
+        back["when"].dtype == instants.dtype and str(back["when"].dt.tz) == "UTC"
+    )  # pandas' unit for text
     assert (back["when"] == instants).all()

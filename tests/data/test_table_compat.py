@@ -1,6 +1,7 @@
 """A table model written before the unit-safe datetime conversion (gankit at ed7da48 under pandas
 2.0, where it was right: `tests/fixtures/table_run_pandas2`, its `source` path blanked) loads and
 samples the same rows, value for value, on the pandas installed now."""
+
 import shutil
 from pathlib import Path
 

@@ -37,39 +37,78 @@ def test_real_data_against_itself_and_against_noise(digits_classifier):
     data, model, _ = digits_classifier
     real = data.all()
     same = evaluate_samples(model, real[:800], real[:800], ["fid", "classes"])
-    noise = evaluate_samples(model, real[:800], torch.rand(800, 1, 8, 8) * 2 - 1, ["fid", "classes"])
+    noise = evaluate_samples(
+        model, real[:800], torch.rand(800, 1, 8, 8) * 2 - 1, ["fid", "classes"]
+    )
     assert same["fid"] < 1e-3 and same["classes_covered"] == 10
     assert noise["fid"] > 10 * max(same["fid"], 1e-2)
 
 
 def test_cli_train_classifier_then_eval(tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "gankit", *map(str, args)], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "gankit", *map(str, args)], capture_output=True, text=True
+        )
 
-    proc = run("train-classifier", "--data", "digits", "--epochs", "2", "-o", tmp_path / "clf.safetensors")
+    proc = run(
+        "train-classifier", "--data", "digits", "--epochs", "2", "-o", tmp_path / "clf.safetensors"
+    )
     assert proc.returncode == 0 and "held-out accuracy" in proc.stdout, proc.stderr
     load_classifier(tmp_path / "clf.safetensors")
     assert run("train", "--steps", "10", "--out", tmp_path / "r", "model.width=8").returncode == 0
-    proc = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "-n", "200",
-               "--metrics", "fid,classes,pr", "--json", tmp_path / "e.json")
+    proc = run(
+        "eval",
+        tmp_path / "r",
+        "--classifier",
+        tmp_path / "clf.safetensors",
+        "-n",
+        "200",
+        "--metrics",
+        "fid,classes,pr",
+        "--json",
+        tmp_path / "e.json",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "e.json").read_text())
-    assert result["fid"] > 0 and sum(result["class_counts"]) == 200 and 0 <= result["precision"] <= 1
+    assert (
+        result["fid"] > 0 and sum(result["class_counts"]) == 200 and 0 <= result["precision"] <= 1
+    )
     bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "r" / "config.yaml")
     assert bad.returncode == 2 and "not a gankit classifier" in bad.stderr
-    bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "fid,xyz")
+    bad = run(
+        "eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "fid,xyz"
+    )
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
-    bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "labels")
+    bad = run(
+        "eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "labels"
+    )
     assert bad.returncode == 2 and "needs a class-conditional model" in bad.stderr
     # a conditional model: label agreement is on by default, -n asked of the classes in turn
-    assert run("train", "--preset", "cgan", "--steps", "10", "--out", tmp_path / "c", "model.width=8").returncode == 0
-    proc = run("eval", tmp_path / "c", "--classifier", tmp_path / "clf.safetensors", "-n", "200",
-               "--metrics", "classes,labels", "--json", tmp_path / "c.json")
+    assert (
+        run(
+            "train", "--preset", "cgan", "--steps", "10", "--out", tmp_path / "c", "model.width=8"
+        ).returncode
+        == 0
+    )
+    proc = run(
+        "eval",
+        tmp_path / "c",
+        "--classifier",
+        tmp_path / "clf.safetensors",
+        "-n",
+        "200",
+        "--metrics",
+        "classes,labels",
+        "--json",
+        tmp_path / "c.json",
+    )
     assert proc.returncode == 0 and "label_agreement" in proc.stdout, proc.stderr
     result = json.loads((tmp_path / "c.json").read_text())
     per_class = result["label_agreement_per_class"]
     assert len(per_class) == 10 and all(0 <= a <= 1 for a in per_class)
-    assert math.isclose(result["label_agreement"], sum(per_class) / 10, abs_tol=1e-3)  # 20 asked of each
+    assert math.isclose(
+        result["label_agreement"], sum(per_class) / 10, abs_tol=1e-3
+    )  # 20 asked of each
 
 
 def test_label_agreement_reads_the_asked_class(digits_classifier):
@@ -77,22 +116,35 @@ def test_label_agreement_reads_the_asked_class(digits_classifier):
     result = label_agreement(logits, torch.tensor([0, 1, 2, 0, 0, 0]))
     assert result["label_agreement"] == pytest.approx(4 / 6)
     assert result["label_agreement_per_class"] == [0.5, 1.0, 1.0]  # 0 asked 4 times, read twice
-    assert label_agreement(logits[:2], torch.tensor([1, 1]))["label_agreement_per_class"] == [None, 0.5, None]
-    data, model, _ = digits_classifier  # real digits asked for as their own labels, then as shuffled ones
+    assert label_agreement(logits[:2], torch.tensor([1, 1]))["label_agreement_per_class"] == [
+        None,
+        0.5,
+        None,
+    ]
+    data, model, _ = (
+        digits_classifier  # real digits asked for as their own labels, then as shuffled ones
+    )
     logits, _ = predict(model, data.all())
     assert label_agreement(logits, data.y)["label_agreement"] > 0.9
-    assert label_agreement(logits, data.y[torch.randperm(len(data.y), generator=torch.Generator().manual_seed(0))]
-                           )["label_agreement"] < 0.2
+    assert (
+        label_agreement(
+            logits, data.y[torch.randperm(len(data.y), generator=torch.Generator().manual_seed(0))]
+        )["label_agreement"]
+        < 0.2
+    )
 
 
 def test_health_check_reads_the_class_histogram(digits_classifier, tmp_path):
     from conftest import tiny_config
+
     from gankit.metrics.classifier import save_classifier
     from gankit.train import Trainer
 
     data, model, report = digits_classifier
     path = save_classifier(model, report, tmp_path / "clf.safetensors", data.name)
-    Trainer(tiny_config(steps=10, health_classifier=str(path)), tmp_path / "run", progress=False).run()
+    Trainer(
+        tiny_config(steps=10, health_classifier=str(path)), tmp_path / "run", progress=False
+    ).run()
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(0.0 < r["top_class_share"] <= 1.0 and 1 <= r["classes_seen"] <= 10 for r in records)
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from gankit.config import DataConfig
 from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
@@ -39,7 +39,9 @@ def test_user_module_extractor_and_cached_reference(user_file, tmp_path):
     assert torch.equal(reference_features(data, extractor, tmp_path / "cache"), first)
     other = Dataset(data.x.flip(-1), data.y, name="digits")
     assert data_key(other) != data_key(data)
-    result = evaluate(extractor, data, data.all()[:500], ["fid", "pr"], cache_dir=tmp_path / "cache")
+    result = evaluate(
+        extractor, data, data.all()[:500], ["fid", "pr"], cache_dir=tmp_path / "cache"
+    )
     assert result["fid"] < 1.0 and result["precision"] > 0.9
     with pytest.raises(ConfigError, match="need a classifier"):
         evaluate(extractor, data, data.all()[:50], ["classes"], cache_dir=tmp_path / "cache")
@@ -52,7 +54,9 @@ def test_bad_extractor_specs(tmp_path, user_file):
         load_extractor(f"{user_file}:build")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity installed"
+)
 def test_inception_without_torch_fidelity_is_a_clear_error():
     with pytest.raises(ConfigError, match="torch-fidelity"):
         load_extractor("inception")
@@ -60,15 +64,28 @@ def test_inception_without_torch_fidelity_is_a_clear_error():
 
 def test_inception_input_is_uint8_rgb():
     x = to_inception_input(torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3))
-    assert x.dtype == torch.uint8 and x.shape == (1, 3, 1, 3) and x[0, :, 0].tolist() == [[0, 128, 255]] * 3
+    assert (
+        x.dtype == torch.uint8
+        and x.shape == (1, 3, 1, 3)
+        and x[0, :, 0].tolist() == [[0, 128, 255]] * 3
+    )
 
 
 def test_training_logs_fid_over_time(user_file, tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
-    cfg = tiny_config(steps=20, eval_every=10, eval_features=f"{user_file}:make", eval_samples=200,
-                      eval_metrics="fid,pr")
+    cfg = tiny_config(
+        steps=20,
+        eval_every=10,
+        eval_features=f"{user_file}:make",
+        eval_samples=200,
+        eval_metrics="fid,pr",
+    )
     Trainer(cfg, tmp_path / "run", progress=False).run()
-    evals = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"eval"' in x]
+    evals = [
+        json.loads(x)
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+        if '"eval"' in x
+    ]
     assert [e["step"] for e in evals] == [10, 20]
     assert all(e["eval"]["fid"] > 0 and 0 <= e["eval"]["recall"] <= 1 for e in evals)
 

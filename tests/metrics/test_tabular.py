@@ -1,4 +1,5 @@
 """Tabular fidelity, detection, utility and privacy metrics on constructed tables."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,17 @@ def make_table(n: int, seed: int) -> pd.DataFrame:
     income = np.where(rng.random(n) < 0.2, np.nan, np.exp(1 + 0.5 * rng.normal(size=n)))
     when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
     fraud = (x + y + 0.8 * rng.normal(size=n)) > 2.2
-    return pd.DataFrame({"x": x, "y": y, "colour": colour, "size": size, "income": income,
-                         "when": when, "fraud": fraud})
+    return pd.DataFrame(
+        {
+            "x": x,
+            "y": y,
+            "colour": colour,
+            "size": size,
+            "income": income,
+            "when": when,
+            "fraud": fraud,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +65,15 @@ def shuffled_columns(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def test_kinds_infer_numbers_and_datetimes_as_continuous_and_obey_overrides(train):
     kinds = column_kinds(train, discrete=["y"])
-    assert kinds == {"x": "continuous", "y": "discrete", "colour": "discrete", "size": "discrete",
-                     "income": "continuous", "when": "continuous", "fraud": "discrete"}
+    assert kinds == {
+        "x": "continuous",
+        "y": "discrete",
+        "colour": "discrete",
+        "size": "discrete",
+        "income": "continuous",
+        "when": "continuous",
+        "fraud": "discrete",
+    }
     with pytest.raises(ConfigError, match="nope"):
         column_kinds(train, discrete=["nope"])
 
@@ -108,7 +125,9 @@ def test_shifted_datetimes_and_missing_shares_lower_the_shape_score(train):
     moved["income"] = moved["income"].fillna(moved["income"].median())
     per_column = column_shapes(train, moved)["per_column"]
     assert per_column["when"]["score"] < 0.75
-    assert per_column["income"]["score"] == pytest.approx(1 - train["income"].isna().mean(), abs=0.02)
+    assert per_column["income"]["score"] == pytest.approx(
+        1 - train["income"].isna().mean(), abs=0.02
+    )
     assert per_column["x"]["score"] == 1.0
 
 
@@ -147,7 +166,9 @@ def test_ml_efficacy_booster_stops_early_on_a_rare_class_instead_of_overfitting(
     scored = ml_efficacy(train, train, holdout, target="bad")["real_score"]
     x, y = train.drop(columns="bad"), train["bad"]
     unstopped = HistGradientBoostingClassifier(early_stopping=False, random_state=0).fit(x, y)
-    plain = roc_auc_score(holdout["bad"], unstopped.predict_proba(holdout.drop(columns="bad"))[:, 1])
+    plain = roc_auc_score(
+        holdout["bad"], unstopped.predict_proba(holdout.drop(columns="bad"))[:, 1]
+    )
     assert scored > plain + 0.01  # 0.689 against 0.672 when written
 
 
@@ -169,8 +190,14 @@ def test_privacy_catches_copies_and_near_copies(train, holdout):
 
 def test_evaluate_tables_reports_every_metric_and_perfect_fidelity_for_copies(train, holdout):
     result = evaluate_tables(train, train.copy(), holdout, target="fraud", seed=0)
-    assert set(result) == {"rows", "column_shapes", "column_pairs", "detection", "privacy",
-                           "ml_efficacy"}
+    assert set(result) == {
+        "rows",
+        "column_shapes",
+        "column_pairs",
+        "detection",
+        "privacy",
+        "ml_efficacy",
+    }
     assert result["column_shapes"]["score"] == result["column_pairs"]["score"] == 1.0
     assert result["detection"]["roc_auc"] < 0.6
     assert result["privacy"]["exact_copy_share"] == 1.0
@@ -184,7 +211,10 @@ def test_augmentation_with_minority_rows_raises_recall(train, holdout):
     gain = augmentation_gain(train, extra, holdout, target="fraud")
     assert gain["minority"] == "True"
     assert gain["synthetic_rows_added"] == int(pool["fraud"].sum())
-    assert gain["augmented"]["minority_rows"] == gain["real"]["minority_rows"] + gain["synthetic_rows_added"]
+    assert (
+        gain["augmented"]["minority_rows"]
+        == gain["real"]["minority_rows"] + gain["synthetic_rows_added"]
+    )
     assert gain["recall_gain"] > 0.05
     assert 0.0 <= gain["real"]["pr_auc"] <= 1.0
     with pytest.raises(ConfigError, match="continuous"):

@@ -16,7 +16,10 @@ def test_seed_mlp_is_exactly_the_seed_architecture():
     assert _linear_sizes(d) == [(784, 512), (512, 256), (256, 1)]
     assert [type(m) for m in g.net if not isinstance(m, nn.Linear)] == [nn.ReLU, nn.ReLU, nn.Tanh]
     acts = [m for m in d.net if not isinstance(m, nn.Linear)]
-    assert all(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.2 for m in acts) and len(acts) == 2
+    assert (
+        all(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.2 for m in acts)
+        and len(acts) == 2
+    )
     out = g(torch.randn(3, 100))
     assert out.shape == (3, 1, 28, 28) and out.abs().max() <= 1
     assert d(out).shape == (3,)
@@ -31,7 +34,9 @@ def test_dcgan_builds_every_supported_size(resolution, channels):
     assert x.shape == (2, channels, resolution, resolution)
     assert d(x).shape == (2,)
     for net in (g, d):  # DCGAN's rules: no pooling, no fully connected hidden layers
-        assert not any(isinstance(m, (nn.Linear, nn.MaxPool2d, nn.AvgPool2d)) for m in net.modules())
+        assert not any(
+            isinstance(m, (nn.Linear, nn.MaxPool2d, nn.AvgPool2d)) for m in net.modules()
+        )
     assert any(isinstance(m, nn.BatchNorm2d) for m in g.modules())
     assert isinstance(g.net[-1], nn.Tanh)
 
@@ -60,25 +65,50 @@ def test_dcgan_discriminator_without_batch_norm():
     d = DCGANDiscriminator(8, 32, 3, norm="none")
     assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
     x = torch.randn(4, 3, 32, 32)
-    assert torch.allclose(d(x)[:2], d(x[:2]), atol=1e-6)  # no batch statistics: samples are independent
+    assert torch.allclose(
+        d(x)[:2], d(x[:2]), atol=1e-6
+    )  # no batch statistics: samples are independent
 
 
 def test_unconditional_state_dict_keys_are_unchanged():
     """Checkpoints and bit-exact resume depend on these names: a change here breaks old runs."""
-    assert list(MLPGenerator(4, [8], (2,)).state_dict()) == ["net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"]
-    assert list(MLPDiscriminator((2,), [8]).state_dict()) == list(MLPGenerator(4, [8], (2,)).state_dict())
+    assert list(MLPGenerator(4, [8], (2,)).state_dict()) == [
+        "net.0.weight",
+        "net.0.bias",
+        "net.2.weight",
+        "net.2.bias",
+    ]
+    assert list(MLPDiscriminator((2,), [8]).state_dict()) == list(
+        MLPGenerator(4, [8], (2,)).state_dict()
+    )
     bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     assert list(DCGANGenerator(4, 2, 8, 1).state_dict()) == [
-        "net.0.weight", *[f"net.1.{k}" for k in bn], "net.3.weight", "net.3.bias"]
+        "net.0.weight",
+        *[f"net.1.{k}" for k in bn],
+        "net.3.weight",
+        "net.3.bias",
+    ]
     assert list(DCGANDiscriminator(2, 16, 1).state_dict()) == [
-        "net.0.weight", "net.0.bias", "net.2.weight", *[f"net.3.{k}" for k in bn], "net.5.weight", "net.5.bias"]
+        "net.0.weight",
+        "net.0.bias",
+        "net.2.weight",
+        *[f"net.3.{k}" for k in bn],
+        "net.5.weight",
+        "net.5.bias",
+    ]
 
 
 def _cond_nets(num_classes=10, res=16, channels=1):
-    return {"mlp": (MLPGenerator(8, [16], (channels, res, res), num_classes=num_classes),
-                    MLPDiscriminator((channels, res, res), [16], num_classes=num_classes)),
-            "dcgan": (DCGANGenerator(8, 4, res, channels, num_classes=num_classes),
-                      DCGANDiscriminator(4, res, channels, num_classes=num_classes))}
+    return {
+        "mlp": (
+            MLPGenerator(8, [16], (channels, res, res), num_classes=num_classes),
+            MLPDiscriminator((channels, res, res), [16], num_classes=num_classes),
+        ),
+        "dcgan": (
+            DCGANGenerator(8, 4, res, channels, num_classes=num_classes),
+            DCGANDiscriminator(4, res, channels, num_classes=num_classes),
+        ),
+    }
 
 
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
@@ -98,11 +128,15 @@ def test_conditional_nets_take_labels_and_their_output_depends_on_them(arch):
 
 def test_conditional_layers():
     nets = _cond_nets(num_classes=10, res=16, channels=3)
-    assert _linear_sizes(nets["mlp"][0])[0] == (8 + 10, 16)       # z and one-hot y
+    assert _linear_sizes(nets["mlp"][0])[0] == (8 + 10, 16)  # z and one-hot y
     assert _linear_sizes(nets["mlp"][1])[0] == (3 * 16 * 16 + 10, 16)
     g, d = nets["dcgan"]
-    assert g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 10  # one-hot label channels
-    assert not any(isinstance(m, nn.Linear) for m in [*g.modules(), *d.modules()])  # still DCGAN's rules
+    assert (
+        g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 10
+    )  # one-hot label channels
+    assert not any(
+        isinstance(m, nn.Linear) for m in [*g.modules(), *d.modules()]
+    )  # still DCGAN's rules
 
 
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])

@@ -1,5 +1,6 @@
 """The matmul forms of DCGAN's edge layers compute what PyTorch's convolutions compute: outputs,
 gradients and gradients of gradients (the penalties' double backward), in float64."""
+
 import copy
 
 import pytest
@@ -10,7 +11,14 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.nets import DCGANDiscriminator, DCGANGenerator
-from gankit.nets.fast_conv import EdgeConv2d, EdgeConvTranspose2d, _ConvLeakyReLU, _Scatter, _Scratch, stock_kernels
+from gankit.nets.fast_conv import (
+    EdgeConv2d,
+    EdgeConvTranspose2d,
+    _ConvLeakyReLU,
+    _Scatter,
+    _Scratch,
+    stock_kernels,
+)
 
 CL = torch.channels_last
 
@@ -56,7 +64,9 @@ def test_scatter_is_conv_transpose_to_few_channels(out_channels, size):
     assert out.grad_fn.name() != "ConvolutionBackward0"
     assert out.shape == (3, out_channels, 2 * size, 2 * size)
     torch.testing.assert_close(out, ref)
-    for a, b in zip(_grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)):
+    for a, b in zip(
+        _grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)
+    ):
         torch.testing.assert_close(a, b)
 
 
@@ -75,7 +85,11 @@ def test_image_layer_is_conv_then_leaky_relu(input_grad, in_channels):
     """D's step (no input gradient) and G's step (an input gradient: a scatter from 1 channel;
     PyTorch's from 11, a conditional D's image and one-hot maps)."""
     layer = _double(EdgeConv2d(in_channels, 6, 4, 2, 1, negative_slope=0.2))
-    x = torch.randn(4, in_channels, 12, 12, dtype=torch.float64).to(memory_format=CL).requires_grad_(input_grad)
+    x = (
+        torch.randn(4, in_channels, 12, 12, dtype=torch.float64)
+        .to(memory_format=CL)
+        .requires_grad_(input_grad)
+    )
     params = ([x] if input_grad else []) + [layer.weight, layer.bias]
     for _ in range(2):  # the second backward reuses the layer's buffer
         out = layer(x)
@@ -109,7 +123,10 @@ def test_logit_layer_is_one_matmul(channels_last, bias):
     x.requires_grad_()
     out = layer(x)
     ref = F.conv2d(x, layer.weight, layer.bias)
-    assert out.grad_fn.next_functions[0][0].name() in ("MmBackward0", "AddmmBackward0")  # under the view
+    assert out.grad_fn.next_functions[0][0].name() in (
+        "MmBackward0",
+        "AddmmBackward0",
+    )  # under the view
     assert out.shape == (4, 2, 1, 1)
     torch.testing.assert_close(out, ref)
     params = [x, layer.weight] + ([layer.bias] if bias else [])
@@ -122,15 +139,19 @@ def test_logit_layer_is_one_matmul(channels_last, bias):
 
 
 def test_other_shapes_and_devices_fall_back_to_pytorch():
-    wide = EdgeConvTranspose2d(8, 16, 4, 2, 1)                 # 16 x 16 columns: oneDNN's kernel is good
-    odd = EdgeConvTranspose2d(8, 1, 3, 2, 1)                   # kernel not a multiple of the stride
+    wide = EdgeConvTranspose2d(8, 16, 4, 2, 1)  # 16 x 16 columns: oneDNN's kernel is good
+    odd = EdgeConvTranspose2d(8, 1, 3, 2, 1)  # kernel not a multiple of the stride
     assert wide(torch.randn(2, 8, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
     assert odd(torch.randn(2, 8, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
-    plain = EdgeConv2d(1, 4, 4, 2, 1)                          # no fused activation, no input gradient
+    plain = EdgeConv2d(1, 4, 4, 2, 1)  # no fused activation, no input gradient
     assert plain(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
     logit = EdgeConv2d(4, 1, 4, 1, 0)
-    assert logit(torch.randn(2, 4, 5, 5)).grad_fn.name() == "ConvolutionBackward0"  # kernel smaller than input
-    assert EdgeConv2d(4, 1, 4, 1, 1)(torch.randn(2, 4, 4, 4)).grad_fn.name() == "ConvolutionBackward0"  # padded
+    assert (
+        logit(torch.randn(2, 4, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
+    )  # kernel smaller than input
+    assert (
+        EdgeConv2d(4, 1, 4, 1, 1)(torch.randn(2, 4, 4, 4)).grad_fn.name() == "ConvolutionBackward0"
+    )  # padded
 
 
 def test_stock_kernels_runs_pytorchs_convolutions_with_the_same_result():
@@ -161,8 +182,14 @@ def test_discriminator_keeps_its_checkpoint_keys_and_spectral_norm_steps_once():
     are those of the unfused net. A spectral-norm weight is read once per forward, so its power
     iteration advances as it does in nn.Conv2d."""
     d = DCGANDiscriminator(8, 28, 1, norm="none")
-    assert list(d.state_dict()) == ["net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias",
-                                    "net.4.weight", "net.4.bias"]
+    assert list(d.state_dict()) == [
+        "net.0.weight",
+        "net.0.bias",
+        "net.2.weight",
+        "net.2.bias",
+        "net.4.weight",
+        "net.4.bias",
+    ]
     torch.manual_seed(0)
     fast = spectral_norm(EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2))
     torch.manual_seed(0)
@@ -170,38 +197,55 @@ def test_discriminator_keeps_its_checkpoint_keys_and_spectral_norm_steps_once():
     x = torch.randn(3, 1, 8, 8, requires_grad=True)
     for _ in range(3):
         torch.testing.assert_close(fast(x), F.leaky_relu(stock(x), 0.2))
-    torch.testing.assert_close(fast.parametrizations.weight[0]._u, stock.parametrizations.weight[0]._u)
+    torch.testing.assert_close(
+        fast.parametrizations.weight[0]._u, stock.parametrizations.weight[0]._u
+    )
 
 
-@pytest.mark.parametrize("size,kernel,stride,padding", [
-    ((5, 7), (4, 4), (2, 2), (1, 1)),    # non-square
-    ((6, 4), (4, 2), (2, 1), (1, 0)),    # asymmetric kernel, stride and padding
-    ((3, 5), (6, 4), (3, 2), (2, 1)),    # three taps a side one way, two the other
-    ((4, 4), (3, 3), (2, 2), (1, 1)),    # kernel not a multiple of the stride: PyTorch's path
-])
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding",
+    [
+        ((5, 7), (4, 4), (2, 2), (1, 1)),  # non-square
+        ((6, 4), (4, 2), (2, 1), (1, 0)),  # asymmetric kernel, stride and padding
+        ((3, 5), (6, 4), (3, 2), (2, 1)),  # three taps a side one way, two the other
+        ((4, 4), (3, 3), (2, 2), (1, 1)),  # kernel not a multiple of the stride: PyTorch's path
+    ],
+)
 def test_scatter_shapes_beyond_dcgans(size, kernel, stride, padding):
     layer = _double(EdgeConvTranspose2d(5, 2, kernel, stride, padding))
     x = torch.randn(2, 5, *size, dtype=torch.float64).requires_grad_()
     out, ref = layer(x), F.conv_transpose2d(x, layer.weight, layer.bias, stride, padding)
     torch.testing.assert_close(out, ref)
-    for a, b in zip(_grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)):
+    for a, b in zip(
+        _grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)
+    ):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("size,kernel,stride,padding", [
-    ((12, 10), (4, 4), (2, 2), (1, 1)),  # non-square, the scatter gives the input gradient
-    ((13, 13), (4, 4), (2, 2), (1, 1)),  # odd: the stride does not divide it, PyTorch's input gradient
-    ((7, 9), (4, 4), (2, 2), (1, 1)),
-    ((12, 9), (4, 4), (2, 2), (1, 1)),   # odd one way only
-    ((9, 12), (4, 4), (2, 2), (1, 1)),
-    ((8, 6), (4, 2), (2, 1), (1, 0)),    # asymmetric
-])
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding",
+    [
+        ((12, 10), (4, 4), (2, 2), (1, 1)),  # non-square, the scatter gives the input gradient
+        (
+            (13, 13),
+            (4, 4),
+            (2, 2),
+            (1, 1),
+        ),  # odd: the stride does not divide it, PyTorch's input gradient
+        ((7, 9), (4, 4), (2, 2), (1, 1)),
+        ((12, 9), (4, 4), (2, 2), (1, 1)),  # odd one way only
+        ((9, 12), (4, 4), (2, 2), (1, 1)),
+        ((8, 6), (4, 2), (2, 1), (1, 0)),  # asymmetric
+    ],
+)
 def test_image_layer_shapes_beyond_dcgans(size, kernel, stride, padding):
     layer = _double(EdgeConv2d(1, 3, kernel, stride, padding, negative_slope=0.2))
     x = torch.randn(2, 1, *size, dtype=torch.float64).requires_grad_()
     out, ref = layer(x), F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, stride, padding), 0.2)
     torch.testing.assert_close(out, ref)
-    for a, b in zip(_grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)):
+    for a, b in zip(
+        _grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)
+    ):
         torch.testing.assert_close(a, b)
 
 
@@ -210,7 +254,9 @@ def test_image_layer_takes_broadcast_gradients():
     layer = _double(EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2))
     x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
     ours = torch.autograd.grad(layer(x).sum(), [x, layer.weight])
-    ref = torch.autograd.grad(F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, 2, 1), 0.2).sum(), [x, layer.weight])
+    ref = torch.autograd.grad(
+        F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, 2, 1), 0.2).sum(), [x, layer.weight]
+    )
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b)
 
@@ -233,11 +279,15 @@ def test_autocast_and_dilation_run_pytorchs_layers():
     z = torch.randn(2, 5, 1, 1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = proj(z)
-        image = EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)(torch.randn(2, 1, 8, 8, requires_grad=True))
+        image = EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)(
+            torch.randn(2, 1, 8, 8, requires_grad=True)
+        )
     assert out.dtype == torch.bfloat16 and out.grad_fn.name() == "ConvolutionBackward0"
     assert image.dtype == torch.bfloat16 and image.grad_fn.name() == "LeakyReluBackward1"
     dilated = EdgeConvTranspose2d(5, 3, 3, 1, 0, dilation=2, bias=False)
-    torch.testing.assert_close(dilated(z), F.conv_transpose2d(z, dilated.weight, None, 1, 0, 0, 1, 2))
+    torch.testing.assert_close(
+        dilated(z), F.conv_transpose2d(z, dilated.weight, None, 1, 0, 0, 1, 2)
+    )
 
 
 def test_compiled_code_gets_pytorchs_layers(monkeypatch):
@@ -247,13 +297,20 @@ def test_compiled_code_gets_pytorchs_layers(monkeypatch):
     targets = []
 
     def recording_backend(gm, example_inputs):
-        targets.extend(getattr(n.target, "__name__", str(n.target)) for n in gm.graph.nodes if n.op == "call_function")
+        targets.extend(
+            getattr(n.target, "__name__", str(n.target))
+            for n in gm.graph.nodes
+            if n.op == "call_function"
+        )
         return gm.forward
 
-    scatter, image = EdgeConvTranspose2d(8, 1, 4, 2, 1), EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)
+    scatter, image = (
+        EdgeConvTranspose2d(8, 1, 4, 2, 1),
+        EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2),
+    )
     x = torch.randn(2, 8, 5, 5, requires_grad=True)
     expected = image(scatter(x))
-    expected_grad, = torch.autograd.grad(expected.sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), x)
 
     def broken(*args, **kwargs):
         raise AssertionError("an edge layer's Function ran under torch.compile")
@@ -265,7 +322,7 @@ def test_compiled_code_gets_pytorchs_layers(monkeypatch):
     torch._dynamo.reset()
     try:
         out = torch.compile(lambda v: image(scatter(v)), backend=recording_backend)(x)
-        grad, = torch.autograd.grad(out.sum(), x)
+        (grad,) = torch.autograd.grad(out.sum(), x)
     finally:
         torch._dynamo.reset()
     torch.testing.assert_close(out, expected)
@@ -278,16 +335,28 @@ def test_penalties_through_the_whole_discriminator_match_pytorchs(conditional):
     """R1 and WGAN-GP: D's parameter gradients of the penalties (a double backward through every
     layer) with the edge layers and with PyTorch's."""
     from gankit.losses import gradient_penalty, r1_penalty
+
     classes = 0 if conditional == "none" else 10
     torch.manual_seed(0)
-    d = DCGANDiscriminator(8, 16, 1, norm="none", num_classes=classes, projection=conditional == "projection").double()
+    d = DCGANDiscriminator(
+        8, 16, 1, norm="none", num_classes=classes, projection=conditional == "projection"
+    ).double()
     stock = stock_kernels(copy.deepcopy(d))
     real, fake = torch.randn(2, 4, 1, 16, 16, dtype=torch.float64)
     y = torch.arange(4) if classes else None
-    for penalty in (lambda fn: r1_penalty(fn, real), lambda fn: gradient_penalty(fn, real, fake, torch.Generator().manual_seed(3))):
-        grads = [torch.autograd.grad(penalty(lambda v, net=net: net(v, y)), list(net.parameters()), allow_unused=True)
-                 for net in (d, stock)]
-        assert sum(g is not None for g in grads[0]) >= 4  # every weight the input gradient passes through
+    for penalty in (
+        lambda fn: r1_penalty(fn, real),
+        lambda fn: gradient_penalty(fn, real, fake, torch.Generator().manual_seed(3)),
+    ):
+        grads = [
+            torch.autograd.grad(
+                penalty(lambda v, net=net: net(v, y)), list(net.parameters()), allow_unused=True
+            )
+            for net in (d, stock)
+        ]
+        assert (
+            sum(g is not None for g in grads[0]) >= 4
+        )  # every weight the input gradient passes through
         for a, b in zip(*grads):
             assert (a is None) == (b is None)
             if a is not None:
@@ -298,6 +367,7 @@ def test_buffers_are_per_thread_and_not_copied():
     """Two threads' backward passes through one layer never share a buffer; a copy of a layer
     (EMA, the bench's reference) starts without any."""
     import threading
+
     layer = EdgeConv2d(1, 4, 4, 2, 1, negative_slope=0.2)
     t = torch.empty(2, 4, 4, 4)
     seen = []

@@ -1,4 +1,5 @@
 """gankit's spectral norm: torch's numbers and checkpoint keys, and a net that compiles."""
+
 import sys
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def test_spectral_norm_gives_torchs_numbers_and_keys(kind):
     for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     w = "parametrizations.weight.original"
-    torch.testing.assert_close(ours.get_parameter(w).grad, theirs.get_parameter(w).grad, rtol=0, atol=0)
+    torch.testing.assert_close(
+        ours.get_parameter(w).grad, theirs.get_parameter(w).grad, rtol=0, atol=0
+    )
     ours.eval(), theirs.eval()
     u = ours.parametrizations.weight[0]._u.clone()
     x = data()

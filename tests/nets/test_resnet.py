@@ -8,8 +8,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from gankit.errors import ConfigError
-from gankit.nets import (ConditionalBatchNorm2d, ResNetDiscriminator, ResNetGenerator, SelfAttention,
-                         apply_spectral_norm)
+from gankit.nets import (
+    ConditionalBatchNorm2d,
+    ResNetDiscriminator,
+    ResNetGenerator,
+    SelfAttention,
+    apply_spectral_norm,
+)
 
 # one attention_res for both nets, as the recipe passes model.attention_res: G's stages output
 # b..R, D's blocks R/2..b (at 8 x 8 only b = 4 is common: after G's linear)
@@ -42,7 +47,9 @@ def test_shapes_at_every_small_size(resolution, classes, attention):
     torch.manual_seed(0)
     attn = ATTN[resolution] if attention else None
     g = ResNetGenerator(16, 8, resolution, 1, classes, attention_res=attn)
-    d = ResNetDiscriminator(8, resolution, 1, classes, attention_res=attn, minibatch_std=2 * attention)
+    d = ResNetDiscriminator(
+        8, resolution, 1, classes, attention_res=attn, minibatch_std=2 * attention
+    )
     y = _labels(4) if classes else None
     x = g(torch.randn(4, 16, generator=_gen()), y)
     assert x.shape == (4, 1, resolution, resolution)
@@ -69,7 +76,10 @@ def test_channel_plan_follows_dcgan():
     assert g.linear.out_features == 7 * 7 * 16
     assert [(b.conv1.in_channels, b.conv2.out_channels) for b in g.blocks] == [(16, 8), (8, 8)]
     assert [(b.conv1.in_channels, b.conv2.out_channels, b.down) for b in [*d.blocks, d.last]] == [
-        (1, 8, True), (8, 16, True), (16, 16, False)]
+        (1, 8, True),
+        (8, 16, True),
+        (16, 16, False),
+    ]
     assert isinstance(d.last.skip, nn.Identity)  # same shape: identity shortcut
 
 
@@ -96,10 +106,14 @@ def test_spectral_norm_keeps_every_weight_at_unit_norm_while_training():
     d = ResNetDiscriminator(8, 28, 1, num_classes=10, attention_res=14, minibatch_std=4)
     wrapped = _wrapped(d)
     layers = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
-    assert wrapped == layers and len(wrapped) == 14  # 3 + 3 blocks, 3 last (mbstd: 1x1 shortcut), 3 attn, lin, emb
+    assert (
+        wrapped == layers and len(wrapped) == 14
+    )  # 3 + 3 blocks, 3 last (mbstd: 1x1 shortcut), 3 attn, lin, emb
     x, y = torch.randn(4, 1, 28, 28, generator=_gen()), _labels(4)
     opt = torch.optim.Adam(d.parameters(), 1e-3, betas=(0.0, 0.9))
-    for _ in range(3):  # real optimizer steps move the raw weights away from where u, v were computed
+    for _ in range(
+        3
+    ):  # real optimizer steps move the raw weights away from where u, v were computed
         opt.zero_grad()
         d(x, y).square().mean().backward()
         opt.step()
@@ -121,8 +135,15 @@ def test_spectral_norm_keeps_every_weight_at_unit_norm_while_training():
 
 def test_apply_spectral_norm_every_layer_type_once_and_not_conditional_gains():
     torch.manual_seed(0)
-    net = nn.ModuleList([nn.Conv2d(3, 8, 3), nn.ConvTranspose2d(8, 4, 4), nn.Linear(5, 7), nn.Embedding(10, 6),
-                         ConditionalBatchNorm2d(4, 10)])
+    net = nn.ModuleList(
+        [
+            nn.Conv2d(3, 8, 3),
+            nn.ConvTranspose2d(8, 4, 4),
+            nn.Linear(5, 7),
+            nn.Embedding(10, 6),
+            ConditionalBatchNorm2d(4, 10),
+        ]
+    )
     assert apply_spectral_norm(net) is net
     assert _wrapped(net) == list(net[:4])
     assert len(_wrapped(apply_spectral_norm(net))) == 4  # a second call wraps nothing twice
@@ -134,7 +155,9 @@ def test_projection_discriminator_and_conditional_generator_use_the_label():
     torch.manual_seed(0)
     g = ResNetGenerator(8, 8, 8, 1, num_classes=10).eval()
     d = ResNetDiscriminator(8, 8, 1, num_classes=10).eval()
-    with torch.no_grad():  # class-conditional gains start at 1 and biases at 0: perturb them like training would
+    with (
+        torch.no_grad()
+    ):  # class-conditional gains start at 1 and biases at 0: perturb them like training would
         for m in g.modules():
             if isinstance(m, ConditionalBatchNorm2d):
                 m.gain.weight.add_(0.1 * torch.randn_like(m.gain.weight))
@@ -148,6 +171,7 @@ def test_projection_discriminator_and_conditional_generator_use_the_label():
     def grab(module, inputs, output):
         nonlocal h
         h = torch.relu(output).sum((2, 3))
+
     d.last.register_forward_hook(grab)
     diff = d(x, y1) - d(x, y0)
     assert torch.allclose(diff, (h * (d.embed(y1) - d.embed(y0))).sum(1), atol=1e-5)
@@ -217,8 +241,11 @@ def test_discriminator_supports_gradient_penalties():
     with torch.no_grad():
         d.attn.gamma.fill_(0.5)
     x = torch.randn(4, 1, 8, 8, requires_grad=True)
-    grad, = torch.autograd.grad(d(x, _labels(4)).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(d(x, _labels(4)).sum(), x, create_graph=True)
     grad.square().sum().backward()
     # real and fake in one graph: two power iterations update u, v in place before one backward
     (d(x, _labels(4)) - d(torch.randn(4, 1, 8, 8), _labels(4, seed=1))).mean().backward()
-    assert d.attn.gamma.grad.abs() > 0 and d.blocks[0].conv1.parametrizations.weight.original.grad.abs().sum() > 0
+    assert (
+        d.attn.gamma.grad.abs() > 0
+        and d.blocks[0].conv1.parametrizations.weight.original.grad.abs().sum() > 0
+    )

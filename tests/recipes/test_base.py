@@ -1,13 +1,13 @@
 """recipes/base.py: what every recipe shares."""
+
 import pytest
 import torch
+from conftest import tiny_config
 
 from gankit import config as config_mod
 from gankit.recipes.base import make_optimizer
 from gankit.shard import rank_draw
 from gankit.train import Trainer
-
-from conftest import tiny_config
 
 
 @pytest.mark.parametrize("preset", ["dcgan", "vae", "ddpm", "tvae"])
@@ -20,7 +20,10 @@ def test_every_recipe_builds_its_optimizers_from_the_config(preset):
     assert isinstance(opt, torch.optim.RMSprop) and opt.param_groups[0]["weight_decay"] == 0.01
     cfg.optim.name = "adam"
     adam = make_optimizer(net.parameters(), 0.1, cfg)
-    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (cfg.optim.beta1, cfg.optim.beta2)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (
+        cfg.optim.beta1,
+        cfg.optim.beta2,
+    )
 
 
 def test_weight_decay_shrinks_the_weights_of_a_trained_vae(tmp_path):
@@ -29,7 +32,9 @@ def test_weight_decay_shrinks_the_weights_of_a_trained_vae(tmp_path):
     for decay in (0.0, 0.5):
         cfg = tiny_config("vae", steps=20, ema=None)
         cfg.optim.weight_decay = decay
-        trainer = Trainer(config_mod.validate(cfg), tmp_path / str(decay), progress=False, echo=lambda line: None)
+        trainer = Trainer(
+            config_mod.validate(cfg), tmp_path / str(decay), progress=False, echo=lambda line: None
+        )
         trainer.run()
         norms[decay] = sum(float(p.detach().norm()) for p in trainer.nets["decoder"].parameters())
     assert norms[0.5] < 0.95 * norms[0.0]

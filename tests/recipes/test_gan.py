@@ -1,7 +1,9 @@
 """The GAN recipe's composable options: each loss, penalty, clipping, n_critic, packing,
 conditioning and DiffAugment, through the real trainer on tiny runs."""
+
 import pytest
 import torch
+from conftest import tiny_config
 
 import gankit
 from gankit import config as config_mod
@@ -11,14 +13,14 @@ from gankit.recipes.gan import GANRecipe, output_stats, pack
 from gankit.train import Trainer
 from gankit.train.health import D_WINNING, HealthMonitor
 
-from conftest import tiny_config
-
 
 def run(tmp_path, preset="dcgan", steps=6, **sections):
     cfg = tiny_config(preset, steps=steps)
     for section, values in sections.items():
         config_mod._merge(cfg, {section: values})
-    trainer = Trainer(config_mod.validate(cfg), tmp_path / "run", progress=False, echo=lambda line: None)
+    trainer = Trainer(
+        config_mod.validate(cfg), tmp_path / "run", progress=False, echo=lambda line: None
+    )
     return trainer, trainer.run()
 
 
@@ -42,7 +44,9 @@ def test_n_critic_updates_d_that_many_times_per_g_step(tmp_path):
 
 
 def test_weight_clipping_bounds_every_d_weight_after_training(tmp_path):
-    trainer, _ = run(tmp_path, loss={"kind": "wasserstein", "clip": 0.01}, optim={"name": "rmsprop"})
+    trainer, _ = run(
+        tmp_path, loss={"kind": "wasserstein", "clip": 0.01}, optim={"name": "rmsprop"}
+    )
     assert max(p.abs().max().item() for p in trainer.recipe.nets["D"].parameters()) <= 0.01 + 1e-9
 
 
@@ -66,7 +70,9 @@ def test_pack_concatenates_consecutive_samples():
     x = torch.arange(2 * 3 * 2 * 2.0).view(6, 1, 2, 2)
     packed = pack(x, 3)
     assert packed.shape == (2, 3, 2, 2) and torch.equal(packed[1, 2], x[5, 0])
-    assert torch.equal(pack(torch.eye(4), 2), torch.tensor([[1., 0, 0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0, 0, 1]]))
+    assert torch.equal(
+        pack(torch.eye(4), 2), torch.tensor([[1.0, 0, 0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0, 0, 1]])
+    )
 
 
 def test_packed_d_sees_pack_times_the_channels(tmp_path):
@@ -104,7 +110,9 @@ def test_diffaugment_runs_are_reproducible_and_differ_from_plain_runs(tmp_path):
 
 
 def test_spectral_norm_on_d_and_g_of_a_dcgan(tmp_path):
-    trainer, _ = run(tmp_path, steps=3, model={"d_spectral_norm": True, "g_spectral_norm": True, "width": 8})
+    trainer, _ = run(
+        tmp_path, steps=3, model={"d_spectral_norm": True, "g_spectral_norm": True, "width": 8}
+    )
     convs = [m for m in trainer.recipe.nets["D"].modules() if isinstance(m, torch.nn.Conv2d)]
     wrapped = [m for m in convs if hasattr(m, "parametrizations")]
     assert len(wrapped) == len(convs) == 2  # 8x8: one strided conv, then the 4x4 one
@@ -118,7 +126,9 @@ def test_output_stats_on_each_scale():
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([-3.0, 0.5])
     critic = output_stats(real, fake, "critic")
     assert critic["critic_gap"].item() == pytest.approx(0.5 - (-1.25))
-    assert output_stats(real, fake, "margin")["d_acc"].item() == pytest.approx(0.5)  # 2>0, -3<0 right
+    assert output_stats(real, fake, "margin")["d_acc"].item() == pytest.approx(
+        0.5
+    )  # 2>0, -3<0 right
     assert output_stats(torch.tensor([0.9]), torch.tensor([0.2]), "score")["d_acc"].item() == 1.0
     logit = output_stats(torch.tensor([0.0]), torch.tensor([0.0]), "logit")
     assert logit["d_real"].item() == 0.5 and logit["d_fake"].item() == 0.5
@@ -140,27 +150,37 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
     assert cgan.model.conditional and not dcgan.model.conditional
     cgan.model.conditional = True
     dcgan.model.conditional = True
-    assert (cgan.model, cgan.loss, cgan.optim, cgan.train) == (dcgan.model, dcgan.loss, dcgan.optim, dcgan.train)
-    assert sagan.model.arch == "resnet" and sagan.model.d_spectral_norm and sagan.model.g_spectral_norm
+    assert (cgan.model, cgan.loss, cgan.optim, cgan.train) == (
+        dcgan.model,
+        dcgan.loss,
+        dcgan.optim,
+        dcgan.train,
+    )
+    assert (
+        sagan.model.arch == "resnet" and sagan.model.d_spectral_norm and sagan.model.g_spectral_norm
+    )
     assert (sagan.optim.lr_g, sagan.optim.lr_d, sagan.loss.kind) == (1e-4, 4e-4, "hinge")
     for name in config_mod.PRESETS:
         config_mod.validate(config_mod.from_preset(name))
 
 
-@pytest.mark.parametrize("override, fragment", [
-    (["loss.kind=ragan"], "unknown loss 'ragan'"),
-    (["loss.gp=-1"], "cannot be negative"),
-    (["optim.n_critic=0"], "at least 1"),
-    (["model.pack=3"], "divide optim.batch_size"),
-    (["model.pack=2", "model.conditional=true"], "cannot be combined"),
-    (["model.attention_res=14"], "needs model.arch=resnet"),
-    (["loss.diffaugment=color,zoom"], "zoom"),
-    (["optim.name=sgd"], "unknown optimizer"),
-    (["loss.gp=10", "model.d_norm=batch"], "per-sample gradients"),
-    (["loss.r1=1", "model.minibatch_std=4"], "per-sample gradients"),
-    (["model.g_norm=layer"], "unknown model.g_norm"),
-    (["loss.clip=0"], "must be positive"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        (["loss.kind=ragan"], "unknown loss 'ragan'"),
+        (["loss.gp=-1"], "cannot be negative"),
+        (["optim.n_critic=0"], "at least 1"),
+        (["model.pack=3"], "divide optim.batch_size"),
+        (["model.pack=2", "model.conditional=true"], "cannot be combined"),
+        (["model.attention_res=14"], "needs model.arch=resnet"),
+        (["loss.diffaugment=color,zoom"], "zoom"),
+        (["optim.name=sgd"], "unknown optimizer"),
+        (["loss.gp=10", "model.d_norm=batch"], "per-sample gradients"),
+        (["loss.r1=1", "model.minibatch_std=4"], "per-sample gradients"),
+        (["model.g_norm=layer"], "unknown model.g_norm"),
+        (["loss.clip=0"], "must be positive"),
+    ],
+)
 def test_bad_gan_options_are_config_errors(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         gankit.make_config("dcgan", override)
@@ -176,8 +196,11 @@ def test_projection_is_a_dcgan_conditional_option():
 
 def test_gradient_penalty_of_a_packed_linear_d_is_its_closed_form():
     """With pack=2, D is linear in the packed input: the penalty is (|w| - 1)^2 on D's own input."""
-    cfg = gankit.make_config("seed-mlp", ["model.hidden=[]", "model.pack=2", "loss.kind=wasserstein",
-                                          "loss.gp=1"], data={"source": "toy2d"})
+    cfg = gankit.make_config(
+        "seed-mlp",
+        ["model.hidden=[]", "model.pack=2", "loss.kind=wasserstein", "loss.gp=1"],
+        data={"source": "toy2d"},
+    )
     recipe = GANRecipe(cfg, (2,))
     w = recipe.nets["D"].net[0].weight.detach().clone()  # the step updates D in place
     rng = torch.Generator().manual_seed(0)
@@ -188,16 +211,22 @@ def test_gradient_penalty_of_a_packed_linear_d_is_its_closed_form():
 
 def test_relativistic_stats_ignore_ds_offset():
     real, fake = torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.0])
-    a, b = output_stats(real, fake, "relative-logit"), output_stats(real + 5, fake + 5, "relative-logit")
+    a, b = (
+        output_stats(real, fake, "relative-logit"),
+        output_stats(real + 5, fake + 5, "relative-logit"),
+    )
     for key in ("d_real", "d_fake", "d_acc"):
         assert a[key].item() == pytest.approx(b[key].item())
 
 
 def test_dropout_runs_are_reproducible_whatever_the_global_rng(tmp_path):
     def weights(path, noise):
-        torch.manual_seed(noise)  # the global RNG must not matter: dropout is seeded from the run's stream
+        torch.manual_seed(
+            noise
+        )  # the global RNG must not matter: dropout is seeded from the run's stream
         trainer, _ = run(path, preset="seed-mlp", steps=4, model={"d_dropout": 0.3})
         return torch.cat([p.flatten() for p in trainer.recipe.nets["D"].parameters()])
+
     assert torch.equal(weights(tmp_path / "a", 1), weights(tmp_path / "b", 2))
 
 
@@ -222,9 +251,13 @@ def test_gan_preset_has_batch_norm_in_g_and_a_narrower_d():
     assert sizes == [512, 256, 1]
 
 
-@pytest.mark.parametrize("arch, n_critic, pack", [("seed-mlp", 1, 1), ("seed-mlp", 2, 2), ("dcgan", 1, 1),
-                                                  ("dcgan", 3, 2)])
-def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(arch, n_critic, pack):
+@pytest.mark.parametrize(
+    "arch, n_critic, pack",
+    [("seed-mlp", 1, 1), ("seed-mlp", 2, 2), ("dcgan", 1, 1), ("dcgan", 3, 2)],
+)
+def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(
+    arch, n_critic, pack
+):
     """WGAN-GP with DiffAugment (and D's dropout for the MLP): latents, augmentations, the GP's
     points and dropout masks are each rank's slice of the global draws (`shard`), so the mean of
     two ranks' gradients is one process's on the whole batch. D's learning rate is 0: ranks
@@ -234,8 +267,14 @@ def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(a
     from gankit.train.distributed import rank_slice
 
     cfg = tiny_config(arch)
-    config_mod._merge(cfg, {"loss": {"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"},
-                            "optim": {"n_critic": n_critic}, "model": {"pack": pack}})
+    config_mod._merge(
+        cfg,
+        {
+            "loss": {"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"},
+            "optim": {"n_critic": n_critic},
+            "model": {"pack": pack},
+        },
+    )
     if arch == "seed-mlp":
         cfg.model.d_dropout = 0.3
     else:
@@ -246,13 +285,23 @@ def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(a
     if arch == "dcgan":
         recipe.nets["G"].eval()  # G's batch norm: each sample's output is its own
     grads = []
-    rank_rows = [x[rank_slice(torch.arange(len(x)), n_critic, r, 2)] for r in range(2)]  # as the trainer splits
+    rank_rows = [
+        x[rank_slice(torch.arange(len(x)), n_critic, r, 2)] for r in range(2)
+    ]  # as the trainer splits
     for shard, part in [((0, 1), x), ((0, 2), rank_rows[0]), ((1, 2), rank_rows[1])]:
         r = copy.deepcopy(recipe)
         r.shard = shard
         r.optimizers["D"].param_groups[0]["lr"] = 0.0
-        r.train_step(part, None, torch.Generator().manual_seed(3), want_stats=False)  # seeds dropout too
-        grads.append({f"{n}.{k}": p.grad.clone() for n, net in r.nets.items() for k, p in net.named_parameters()})
+        r.train_step(
+            part, None, torch.Generator().manual_seed(3), want_stats=False
+        )  # seeds dropout too
+        grads.append(
+            {
+                f"{n}.{k}": p.grad.clone()
+                for n, net in r.nets.items()
+                for k, p in net.named_parameters()
+            }
+        )
     whole, a, b = grads
     for k in whole:
         torch.testing.assert_close((a[k] + b[k]) / 2, whole[k], rtol=1e-4, atol=1e-6)

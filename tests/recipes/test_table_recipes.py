@@ -1,4 +1,5 @@
 """The table recipes: training-by-sampling, conditional sampling, resume, both models learning."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,14 +9,29 @@ import gankit.tabular as tabular
 from gankit.data.table import TableTransformer, infer_kinds
 from gankit.errors import ConfigError, DataError, GankitError
 from gankit.recipes.tabular import TableLayout
-from gankit.shard import rank_draw
 
 pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
 
-TINY = ["model.hidden=[32,32]", "model.d_hidden=[32]", "model.z_dim=8", "optim.batch_size=40",
-        "model.pack=4", "train.threads=1", "train.log_every=10", "train.checkpoint_every=10", "train.device=cpu"]
-TINY_VAE = ["model.hidden=[32,32]", "model.z_dim=8", "optim.batch_size=40", "train.threads=1",
-            "train.log_every=50", "train.checkpoint_every=1000", "train.device=cpu"]
+TINY = [
+    "model.hidden=[32,32]",
+    "model.d_hidden=[32]",
+    "model.z_dim=8",
+    "optim.batch_size=40",
+    "model.pack=4",
+    "train.threads=1",
+    "train.log_every=10",
+    "train.checkpoint_every=10",
+    "train.device=cpu",
+]
+TINY_VAE = [
+    "model.hidden=[32,32]",
+    "model.z_dim=8",
+    "optim.batch_size=40",
+    "train.threads=1",
+    "train.log_every=50",
+    "train.checkpoint_every=1000",
+    "train.device=cpu",
+]
 
 
 def make_table(n=200, seed=0):
@@ -23,14 +39,25 @@ def make_table(n=200, seed=0):
     fraud = r.random(n) < 0.08
     amount = np.where(fraud, r.normal(500, 30, n), r.lognormal(3, 0.5, n))
     amount[r.random(n) < 0.3] = np.nan
-    return pd.DataFrame({"id": np.arange(n), "amount": amount,
-                         "channel": np.where(fraud, "web", r.choice(["shop", "phone", "web"], n, p=[.6, .3, .1])),
-                         "is_fraud": fraud.astype(int)})
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "amount": amount,
+            "channel": np.where(
+                fraud, "web", r.choice(["shop", "phone", "web"], n, p=[0.6, 0.3, 0.1])
+            ),
+            "is_fraud": fraud.astype(int),
+        }
+    )
 
 
 def layout_of(table):
     tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
-    return TableLayout(tr.spans, [c.counts for c in tr.discrete]), torch.from_numpy(tr.transform(table)), tr
+    return (
+        TableLayout(tr.spans, [c.counts for c in tr.discrete]),
+        torch.from_numpy(tr.transform(table)),
+        tr,
+    )
 
 
 def test_training_by_sampling_gives_each_category_its_log_frequency():
@@ -44,7 +71,9 @@ def test_training_by_sampling_gives_each_category_its_log_frequency():
         cats = rows[:, sl].argmax(1)
         for c in range(sl.stop - sl.start):
             got = float(joint[cats == c, j].sum())
-            assert got == pytest.approx(float(layout.log_freq[j][c]) / len(layout.discrete), rel=1e-9)
+            assert got == pytest.approx(
+                float(layout.log_freq[j][c]) / len(layout.discrete), rel=1e-9
+            )
     # the rare class is drawn far above its 8% share
     fraud = tr.discrete.index(tr.column("is_fraud"))
     share = float(weights[rows[:, layout.discrete[fraud]].argmax(1) == 1].sum() / weights.sum())
@@ -68,24 +97,38 @@ def test_a_target_is_the_condition_of_its_share_of_training_rows_and_of_every_sa
     assert float(joint[:, target].sum()) == pytest.approx(share, rel=1e-9)
     assert float(joint[:, 1 - target].sum()) == pytest.approx(1 - share, rel=1e-9)
     cond = layout.sample_condition(4000, torch.Generator().manual_seed(0))
-    on_target = cond[:, layout.cond_offsets[target]:layout.cond_offsets[target + 1]]
+    on_target = cond[:, layout.cond_offsets[target] : layout.cond_offsets[target + 1]]
     assert torch.all(on_target.sum(1) == 1)
     real_share = float((table["is_fraud"] == 1).mean())
     assert float(on_target[:, 1].mean()) == pytest.approx(real_share, abs=0.015)
     uniform = TableLayout(tr.spans, [c.counts for c in tr.discrete], target, 0.0)
-    assert uniform.target is None and torch.equal(uniform.column_probs, torch.full((2,), 0.5, dtype=torch.float64))
+    assert uniform.target is None and torch.equal(
+        uniform.column_probs, torch.full((2,), 0.5, dtype=torch.float64)
+    )
     cond = uniform.sample_condition(4000, torch.Generator().manual_seed(0))
-    on_target = cond[:, uniform.cond_offsets[target]:uniform.cond_offsets[target + 1]].sum(1)
+    on_target = cond[:, uniform.cond_offsets[target] : uniform.cond_offsets[target + 1]].sum(1)
     assert float(on_target.mean()) == pytest.approx(0.5, abs=0.03)
 
 
 def test_target_share_is_a_checked_option_of_the_run(tmp_path):
     table = make_table()
     with pytest.raises(ConfigError, match="target_share"):
-        tabular.fit(table, tmp_path / "bad", model="tvae", target="is_fraud", epochs=1,
-                    overrides=[*TINY_VAE, "model.target_share=1"])
-    tabular.fit(table, tmp_path / "run", model="tvae", target="is_fraud", epochs=1,
-                overrides=[*TINY_VAE, "model.target_share=0.3"])
+        tabular.fit(
+            table,
+            tmp_path / "bad",
+            model="tvae",
+            target="is_fraud",
+            epochs=1,
+            overrides=[*TINY_VAE, "model.target_share=1"],
+        )
+    tabular.fit(
+        table,
+        tmp_path / "run",
+        model="tvae",
+        target="is_fraud",
+        epochs=1,
+        overrides=[*TINY_VAE, "model.target_share=0.3"],
+    )
     loaded = tabular.load(tmp_path / "run")
     assert float(loaded.layout.column_probs[loaded.layout.target]) == pytest.approx(0.3)
 
@@ -111,16 +154,23 @@ def test_condition_vector_matches_the_rows_own_category():
     assert torch.all(cond.sum(1) == 1)
     for i in range(50):
         j = int(columns[i])
-        part = cond[i, layout.cond_offsets[j]:layout.cond_offsets[j + 1]]
+        part = cond[i, layout.cond_offsets[j] : layout.cond_offsets[j + 1]]
         assert torch.equal(part, rows[i, layout.discrete[j]])
 
 
 @pytest.mark.parametrize("model, overrides", [("ctgan", TINY), ("tvae", TINY_VAE)])
 def test_fit_sample_conditionally_by_construction(tmp_path, model, overrides):
     table = make_table()
-    fitted = tabular.fit(table, tmp_path / model, model=model, target="is_fraud", epochs=2, overrides=overrides)
+    fitted = tabular.fit(
+        table, tmp_path / model, model=model, target="is_fraud", epochs=2, overrides=overrides
+    )
     assert fitted.result.status == "completed"
-    assert fitted.metadata == {"id": "id", "amount": "continuous", "channel": "categorical", "is_fraud": "categorical"}
+    assert fitted.metadata == {
+        "id": "id",
+        "amount": "continuous",
+        "channel": "categorical",
+        "is_fraud": "categorical",
+    }
     loaded = tabular.load(tmp_path / model)
     rows = loaded.sample(300, where={"is_fraud": 1}, seed=3)
     assert list(rows.columns) == list(table.columns) and len(rows) == 300
@@ -138,8 +188,8 @@ def test_tvae_learns_the_rare_class_and_the_missing_values(tmp_path):
     table = make_table(400)
     fitted = tabular.fit(table, tmp_path / "v", model="tvae", epochs=60, overrides=TINY_VAE)
     rows = fitted.sample(2000, seed=0)
-    assert 0.15 < rows["amount"].isna().mean() < 0.45          # 30% missing in the data
-    assert 0.03 < (rows["is_fraud"] == 1).mean() < 0.16         # 8% fraud in the data
+    assert 0.15 < rows["amount"].isna().mean() < 0.45  # 30% missing in the data
+    assert 0.03 < (rows["is_fraud"] == 1).mean() < 0.16  # 8% fraud in the data
     fraud = fitted.sample(500, where={"is_fraud": 1}, seed=1)
     # conditioned on fraud, the other columns follow: fraud is always "web" with amounts near 500
     assert (fraud["channel"] == "web").mean() > 0.7
@@ -148,9 +198,9 @@ def test_tvae_learns_the_rare_class_and_the_missing_values(tmp_path):
 
 def test_resume_is_bit_exact(tmp_path):
     table = make_table()
-    straight = tabular.fit(table, tmp_path / "a", epochs=4, overrides=TINY)   # 20 steps
-    tabular.fit(table, tmp_path / "b", epochs=2, overrides=TINY)              # 10 steps ...
-    resumed = tabular.fit(table, tmp_path / "b", epochs=4, resume=True)       # ... then 10 more
+    straight = tabular.fit(table, tmp_path / "a", epochs=4, overrides=TINY)  # 20 steps
+    tabular.fit(table, tmp_path / "b", epochs=2, overrides=TINY)  # 10 steps ...
+    resumed = tabular.fit(table, tmp_path / "b", epochs=4, resume=True)  # ... then 10 more
     assert straight.step == resumed.step == 20
     for name, net in straight.recipe.nets.items():
         for key, value in net.state_dict().items():
@@ -182,8 +232,13 @@ def test_samples_come_from_the_averaged_generator_when_ema_is_on(tmp_path):
 @pytest.mark.parametrize("model, overrides", [("ctgan", TINY), ("tvae", TINY_VAE)])
 def test_bf16_autocast_trains_and_logs(tmp_path, model, overrides):
     """TVAE's sampled rows mixed bf16 outputs with float32 noise and failed at the first log step."""
-    fitted = tabular.fit(make_table(), tmp_path / model, model=model, epochs=1,
-                         overrides=[*overrides, "train.amp=bf16", "train.log_every=2"])
+    fitted = tabular.fit(
+        make_table(),
+        tmp_path / model,
+        model=model,
+        epochs=1,
+        overrides=[*overrides, "train.amp=bf16", "train.log_every=2"],
+    )
     assert fitted.result.status == "completed" and len(fitted.sample(20, seed=0)) == 20
 
 
@@ -221,14 +276,20 @@ def _table_recipe(model, overrides):
 
     table = make_table()
     tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))
-    cfg = tabular.table_config(model, len(table), epochs=1, minutes=None, seed=0, overrides=overrides)
+    cfg = tabular.table_config(
+        model, len(table), epochs=1, minutes=None, seed=0, overrides=overrides
+    )
     layout = tabular._layout(tr, "is_fraud", cfg)
     return build_table_recipe(cfg, layout), torch.from_numpy(tr.transform(table))[:40]
 
 
 def _grads(recipe):
-    return {f"{n}.{k}": p.grad.clone() for n, net in recipe.nets.items() for k, p in net.named_parameters()
-            if p.grad is not None}
+    return {
+        f"{n}.{k}": p.grad.clone()
+        for n, net in recipe.nets.items()
+        for k, p in net.named_parameters()
+        if p.grad is not None
+    }
 
 
 def _as_ranks(model, overrides, step):
@@ -249,7 +310,9 @@ def _as_ranks(model, overrides, step):
 def test_two_ranks_of_tvae_average_to_one_process_gradients():
     """Conditions and posterior noise are sliced from the global draws (`shard`), so the mean of
     two ranks' gradients is one process's on the whole batch."""
-    whole, *ranks = _as_ranks("tvae", TINY_VAE, lambda r, x, rng: r.train_step(x, None, rng, want_stats=False))
+    whole, *ranks = _as_ranks(
+        "tvae", TINY_VAE, lambda r, x, rng: r.train_step(x, None, rng, want_stats=False)
+    )
     assert whole.keys() == ranks[0].keys() and len(whole) > 4
     for k in whole:
         torch.testing.assert_close((ranks[0][k] + ranks[1][k]) / 2, whole[k], rtol=1e-4, atol=1e-6)
@@ -259,6 +322,7 @@ def test_two_ranks_of_ctgan_average_to_one_process_gradients():
     """A whole CTGAN step (conditions, z, Gumbel noise, packed rows, D's dropout masks, the GP's
     points: all sliced from global draws). G's batch norm runs in eval mode here, so each row's
     output is its own; in training it normalises each rank's slice, as DDP without SyncBatchNorm."""
+
     def step(recipe, x, rng):
         recipe.nets["G"].eval()
         # ranks simulated in one process average no gradients: keep D as it was for G's step
@@ -266,6 +330,8 @@ def test_two_ranks_of_ctgan_average_to_one_process_gradients():
         recipe.train_step(x, None, rng, want_stats=False)
 
     whole, *ranks = _as_ranks("ctgan", TINY, step)
-    assert sum(k.startswith("D.") for k in whole) == 4 and sum(k.startswith("G.") for k in whole) > 4
+    assert (
+        sum(k.startswith("D.") for k in whole) == 4 and sum(k.startswith("G.") for k in whole) > 4
+    )
     for k in whole:
         torch.testing.assert_close((ranks[0][k] + ranks[1][k]) / 2, whole[k], rtol=1e-4, atol=1e-6)

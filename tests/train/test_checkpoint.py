@@ -8,19 +8,23 @@ import sys
 
 import pytest
 import torch
+from failing_disk import CALLS, ERRORS, FailingDisk, temp_files
 from safetensors.torch import save_file
 
 from gankit import files
 from gankit.errors import CheckpointError, GankitError
 from gankit.train import checkpoint as ckpt
-from failing_disk import CALLS, ERRORS, FailingDisk, temp_files
 
 
 def _state():
     opt = torch.optim.Adam(torch.nn.Linear(3, 2).parameters())
     opt.zero_grad()
-    return {"step": 7, "nested": {"a": [1, 2.5, None, "x"], 3: torch.arange(4)},
-            "optim": opt.state_dict(), "t": (1, 2)}
+    return {
+        "step": 7,
+        "nested": {"a": [1, 2.5, None, "x"], 3: torch.arange(4)},
+        "optim": opt.state_dict(),
+        "t": (1, 2),
+    }
 
 
 def test_round_trip_keeps_types_and_tensors(tmp_path):
@@ -29,7 +33,9 @@ def test_round_trip_keeps_types_and_tensors(tmp_path):
     assert back["step"] == 7 and back["nested"]["a"] == [1, 2.5, None, "x"] and back["t"] == (1, 2)
     assert torch.equal(back["nested"][3], torch.arange(4))
     assert back["optim"]["param_groups"][0]["lr"] == 1e-3
-    assert [p.name for p in tmp_path.iterdir()] == ["step_0000007.safetensors"]  # no temp files left
+    assert [p.name for p in tmp_path.iterdir()] == [
+        "step_0000007.safetensors"
+    ]  # no temp files left
 
 
 def test_foreign_and_truncated_files_are_refused(tmp_path):
@@ -56,7 +62,9 @@ def test_states_without_a_step_and_newer_formats_are_refused(tmp_path, monkeypat
     monkeypatch.setattr(ckpt, "VERSION", ckpt.VERSION + 1)
     newer = ckpt.save(tmp_path / "newer.safetensors", {"step": 1})
     monkeypatch.undo()
-    with pytest.raises(CheckpointError, match=f"written by a newer gankit \\(checkpoint format {ckpt.VERSION + 1}"):
+    with pytest.raises(
+        CheckpointError, match=f"written by a newer gankit \\(checkpoint format {ckpt.VERSION + 1}"
+    ):
         ckpt.load(newer)
     # in a run folder it is not skipped for an older checkpoint (whose run would overwrite it)
     run = tmp_path / "run" / "checkpoints"
@@ -79,15 +87,22 @@ def test_a_real_write_failure_keeps_the_previous_checkpoint(tmp_path):
     """A real write failure (the file-size limit: EFBIG) in a child process; the old file survives."""
     old = ckpt.save(tmp_path / "step_0000001.safetensors", {"step": 1, "w": torch.zeros(10)})
     target = tmp_path / "step_0000001.safetensors"
-    code = (f"import torch; from gankit.train import checkpoint as c\n"
-            f"c.save({str(target)!r}, {{'step': 2, 'w': torch.zeros(100000)}})")
+    code = (
+        f"import torch; from gankit.train import checkpoint as c\n"
+        f"c.save({str(target)!r}, {{'step': 2, 'w': torch.zeros(100000)}})"
+    )
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 
-    proc = subprocess.run([sys.executable, "-c", code], preexec_fn=limit, capture_output=True, text=True)
-    assert proc.returncode != 0 and f"could not write {target} (file too large); earlier files are kept" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limit, capture_output=True, text=True
+    )
+    assert (
+        proc.returncode != 0
+        and f"could not write {target} (file too large); earlier files are kept" in proc.stderr
+    )
     assert ckpt.load(old)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["step_0000001.safetensors"]
 
@@ -96,18 +111,25 @@ def test_prune_keeps_the_newest(tmp_path):
     for s in (1, 2, 3, 4):
         ckpt.save(ckpt.checkpoint_path(tmp_path, s), {"step": s})
     ckpt.prune(tmp_path, ckpt.checkpoint_path(tmp_path, 4), 2)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000003.safetensors", "step_0000004.safetensors"]
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
+        "step_0000003.safetensors",
+        "step_0000004.safetensors",
+    ]
     # after falling back from a damaged step-9 file, saving step 5 must not delete step 5 itself
     ckpt.checkpoint_path(tmp_path, 9).write_bytes(b"damaged")
     ckpt.save(ckpt.checkpoint_path(tmp_path, 5), {"step": 5})
     ckpt.prune(tmp_path, ckpt.checkpoint_path(tmp_path, 5), 1)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000005.safetensors", "step_0000009.safetensors"]
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
+        "step_0000005.safetensors",
+        "step_0000009.safetensors",
+    ]
 
 
 @pytest.mark.parametrize("call", CALLS)
 @pytest.mark.parametrize("error, words", ERRORS, ids=[errno.errorcode[e] for e, _ in ERRORS])
-def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tmp_path, monkeypatch, call, error,
-                                                                             words):
+def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(
+    tmp_path, monkeypatch, call, error, words
+):
     older = ckpt.save(ckpt.checkpoint_path(tmp_path, 10), {"step": 10, "w": torch.arange(5.0)})
     before = older.read_bytes()
     disk = FailingDisk(monkeypatch, "step_0000020", call=call, error=error)
@@ -117,7 +139,9 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tmp
     assert disk.failed and isinstance(failure.value, (GankitError, OSError))
     assert str(failure.value) == f"could not write {new} ({words}); earlier files are kept"
     assert older.read_bytes() == before and ckpt.load(older)["step"] == 10
-    assert [p.name for p in tmp_path.iterdir()] == [older.name]  # no temp file, nothing under the new name
+    assert [p.name for p in tmp_path.iterdir()] == [
+        older.name
+    ]  # no temp file, nothing under the new name
 
 
 @pytest.mark.parametrize("call", CALLS)
@@ -125,7 +149,9 @@ def test_a_failed_overwrite_keeps_the_previous_version_of_the_file(tmp_path, mon
     path = tmp_path / "config.yaml"
     files.atomic_write(path, b"the old version\n")
     FailingDisk(monkeypatch, "config.yaml", call=call)
-    with pytest.raises(CheckpointError, match="config.yaml \\(disk full\\); earlier files are kept"):
+    with pytest.raises(
+        CheckpointError, match="config.yaml \\(disk full\\); earlier files are kept"
+    ):
         files.atomic_write(path, b"the new version, much longer than the old one\n" * 1000)
     assert path.read_bytes() == b"the old version\n" and not temp_files(tmp_path)
 
@@ -153,14 +179,22 @@ def test_prune_that_cannot_delete_warns_and_keeps_going(tmp_path, monkeypatch):
         real_unlink(self, missing_ok=missing_ok)
 
     monkeypatch.setattr(type(tmp_path), "unlink", refuse)
-    with pytest.warns(UserWarning, match="could not delete the old checkpoint .*step_0000001.safetensors "
-                                         "\\(permission denied\\); it is kept"):
+    with pytest.warns(
+        UserWarning,
+        match="could not delete the old checkpoint .*step_0000001.safetensors "
+        "\\(permission denied\\); it is kept",
+    ):
         ckpt.prune(tmp_path, ckpt.checkpoint_path(tmp_path, 3), 1)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000001.safetensors", "step_0000003.safetensors"]
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
+        "step_0000001.safetensors",
+        "step_0000003.safetensors",
+    ]
 
 
 def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)
     stale = tmp_path / f".step_0000010.safetensors.tmp{pid}"
     mine = tmp_path / f".config.yaml.tmp{os.getpid()}"

@@ -1,13 +1,13 @@
 """The trainer on a GPU: device placement, exact resume, AMP and CPU-loadable checkpoints.
 Skipped without CUDA (bench/gpu_check.sh runs them on a lent GPU)."""
+
 import pytest
 import torch
+from conftest import tiny_config
 
 import gankit
 from gankit.train import Trainer
 from gankit.train import checkpoint as ckpt
-
-from conftest import tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -17,13 +17,17 @@ def test_cuda_run_resumes_bit_for_bit_and_loads_on_the_cpu(tmp_path, amp):
     """fp16 too: the GradScaler's scale and growth tracker travel in the checkpoint."""
     Trainer(tiny_config(steps=20, device="cuda", amp=amp), tmp_path / "a", progress=False).run()
     Trainer(tiny_config(steps=10, device="cuda", amp=amp), tmp_path / "b", progress=False).run()
-    trainer = Trainer(tiny_config(steps=20, device="cuda", amp=amp), tmp_path / "b", resume=True, progress=False)
+    trainer = Trainer(
+        tiny_config(steps=20, device="cuda", amp=amp), tmp_path / "b", resume=True, progress=False
+    )
     assert next(trainer.nets["G"].parameters()).is_cuda and trainer.x_device.is_cuda
     trainer.run()
     a, b = (ckpt.load(ckpt.resolve(tmp_path / r))["nets"] for r in ("a", "b"))
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
     on_cpu, on_gpu = gankit.load(tmp_path / "a"), gankit.load(tmp_path / "a", device="cuda")
-    torch.testing.assert_close(on_cpu.sample(16, seed=1), on_gpu.sample(16, seed=1), rtol=0, atol=1e-4)
+    torch.testing.assert_close(
+        on_cpu.sample(16, seed=1), on_gpu.sample(16, seed=1), rtol=0, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
@@ -38,7 +42,9 @@ def test_amp_trains_with_finite_losses(tmp_path, amp):
 
 
 def test_compiled_networks_train(tmp_path):
-    result = Trainer(tiny_config(steps=10, device="cuda", compile=True), tmp_path, progress=False).run()
+    result = Trainer(
+        tiny_config(steps=10, device="cuda", compile=True), tmp_path, progress=False
+    ).run()
     assert result.status == "completed"
 
 
@@ -54,13 +60,18 @@ def test_compiled_step_trains_as_the_eager_step(tmp_path, preset):
     """train.compile=step on CUDA (not yet run on a GPU): the first steps' losses are the eager
     run's, to the rounding of different kernels (cuDNN's convolutions may use TF32 on both sides).
     A compiled CUDA run keeps the contiguous layout, so the eager side does too."""
+
     def losses(compile, folder):
-        cfg = tiny_config(preset, steps=3, log_every=1, device="cuda", compile=compile, channels_last=False)
+        cfg = tiny_config(
+            preset, steps=3, log_every=1, device="cuda", compile=compile, channels_last=False
+        )
         trainer = Trainer(cfg, folder, progress=False, echo=lambda line: None)
         trainer.run()
         return torch.tensor([[row["loss_d"], row["loss_g"]] for row in trainer.health.history])
 
-    torch.testing.assert_close(losses("step", tmp_path / "step"), losses(False, tmp_path / "eager"), rtol=5e-3, atol=1e-3)
+    torch.testing.assert_close(
+        losses("step", tmp_path / "step"), losses(False, tmp_path / "eager"), rtol=5e-3, atol=1e-3
+    )
 
 
 def test_dropout_masks_are_drawn_on_the_gpu_reproducibly_and_leave_its_generator_as_it_was():
@@ -93,9 +104,15 @@ def test_fused_adam_on_cuda_is_torch_optims_fused_adam():
     from gankit.optim import FusedAdam
 
     torch.manual_seed(0)
-    weights = [torch.randn(8, 4, 3, 3, device="cuda").to(memory_format=torch.channels_last), torch.randn(8, device="cuda")]
+    weights = [
+        torch.randn(8, 4, 3, 3, device="cuda").to(memory_format=torch.channels_last),
+        torch.randn(8, device="cuda"),
+    ]
     ours, ref = ([w.clone().requires_grad_() for w in weights] for _ in range(2))
-    opts = FusedAdam(ours, lr=1e-2, betas=(0.5, 0.99)), torch.optim.Adam(ref, lr=1e-2, betas=(0.5, 0.99), fused=True)
+    opts = (
+        FusedAdam(ours, lr=1e-2, betas=(0.5, 0.99)),
+        torch.optim.Adam(ref, lr=1e-2, betas=(0.5, 0.99), fused=True),
+    )
     for step in range(4):
         for params in (ours, ref):
             g = torch.Generator(device="cuda").manual_seed(step)

@@ -1,4 +1,5 @@
 """Data parallelism over torch.distributed: two CPU processes (gloo) against one process."""
+
 import json
 import os
 import socket
@@ -11,18 +12,16 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
+from conftest import tiny_config
 from safetensors.torch import load_file
 
 import gankit
-
 from gankit import config as config_mod
 from gankit import tabular
 from gankit.data import load_dataset
 from gankit.errors import ConfigError
 from gankit.train import Trainer
 from gankit.train.distributed import AveragingGradScaler, rank_slice
-
-from conftest import tiny_config
 
 RANKS = 2
 
@@ -35,18 +34,24 @@ def mlp_config(batch: int, steps: int = 6):
 
 def ddpm_config(batch: int):
     """A U-Net (GroupNorm: no batch statistics) whose timesteps and noise are drawn per sample."""
-    cfg = tiny_config("ddpm", steps=3, log_every=3, sample_every=100, checkpoint_every=100, ema=None)
+    cfg = tiny_config(
+        "ddpm", steps=3, log_every=3, sample_every=100, checkpoint_every=100, ema=None
+    )
     cfg.model.width, cfg.optim.batch_size = 8, batch
     return config_mod.validate(cfg)
 
 
 def dcgan_config(steps: int):
     """G with batch norm (buffers that must stay equal across ranks) and EMA."""
-    return tiny_config("dcgan", steps=steps, log_every=2, sample_every=4, checkpoint_every=4, device="cpu")
+    return tiny_config(
+        "dcgan", steps=steps, log_every=2, sample_every=4, checkpoint_every=4, device="cpu"
+    )
 
 
-TABLE_OPTIONS = {"ctgan": ["model.hidden=[16,16]", "model.d_hidden=[16]", "model.pack=4"],
-                 "tvae": ["model.hidden=[16,16]"]}
+TABLE_OPTIONS = {
+    "ctgan": ["model.hidden=[16,16]", "model.d_hidden=[16]", "model.pack=4"],
+    "tvae": ["model.hidden=[16,16]"],
+}
 
 
 def table_fit(model: str, out, batch: int):
@@ -54,18 +59,37 @@ def table_fit(model: str, out, batch: int):
     logging at every step (TVAE then draws samples for the health line from the noise stream)."""
     r = np.random.default_rng(0)
     fraud = r.random(200) < 0.1
-    table = pd.DataFrame({"amount": np.where(fraud, r.normal(500, 30, 200), r.lognormal(3, 0.5, 200)),
-                          "channel": np.where(fraud, "web", r.choice(["shop", "web"], 200)),
-                          "is_fraud": fraud.astype(int)})
-    options = [*TABLE_OPTIONS[model], "model.z_dim=8", f"optim.batch_size={batch}", "train.log_every=1",
-               "train.device=cpu"]
+    table = pd.DataFrame(
+        {
+            "amount": np.where(fraud, r.normal(500, 30, 200), r.lognormal(3, 0.5, 200)),
+            "channel": np.where(fraud, "web", r.choice(["shop", "web"], 200)),
+            "is_fraud": fraud.astype(int),
+        }
+    )
+    options = [
+        *TABLE_OPTIONS[model],
+        "model.z_dim=8",
+        f"optim.batch_size={batch}",
+        "train.log_every=1",
+        "train.device=cpu",
+    ]
     fitted = tabular.fit(table, out, model=model, target="is_fraud", epochs=0.6, overrides=options)
-    return {f"{n}/{k}": v.clone() for n, m in fitted.recipe.nets.items() for k, v in m.state_dict().items()}
+    return {
+        f"{n}/{k}": v.clone()
+        for n, m in fitted.recipe.nets.items()
+        for k, v in m.state_dict().items()
+    }
 
 
 def _state(trainer):
-    nets = {f"{n}/{k}": v.clone() for n, m in trainer.nets.items() for k, v in m.state_dict().items()}
-    ema = {f"ema/{k}": v.clone() for k, v in trainer.ema.nets["G"].state_dict().items()} if trainer.ema else {}
+    nets = {
+        f"{n}/{k}": v.clone() for n, m in trainer.nets.items() for k, v in m.state_dict().items()
+    }
+    ema = (
+        {f"ema/{k}": v.clone() for k, v in trainer.ema.nets["G"].state_dict().items()}
+        if trainer.ema
+        else {}
+    )
     return {**nets, **ema}
 
 
@@ -77,8 +101,13 @@ def _exit_now() -> None:
 
 
 def _join_env(rank: int, port: int) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(RANKS),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(RANKS),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
 
 
@@ -90,7 +119,7 @@ def _refused_worker(rank: int, port: int, out: str, case: str) -> None:
     message = None
     try:
         if case == "batch":
-            Trainer(mlp_config(batch=10 ** 5), f"{out}/refused", **quiet)  # more than the digits
+            Trainer(mlp_config(batch=10**5), f"{out}/refused", **quiet)  # more than the digits
         else:  # rank 1 reads the digits in another order
             cfg = mlp_config(batch=8)
             data = load_dataset(cfg.data, cfg.train.seed)
@@ -99,7 +128,10 @@ def _refused_worker(rank: int, port: int, out: str, case: str) -> None:
             Trainer(cfg, f"{out}/refused", data=data, **quiet)
     except ConfigError as e:
         message = str(e)
-    torch.save({"left_group": not torch.distributed.is_initialized(), "message": message}, f"{out}/refused{rank}.pt")
+    torch.save(
+        {"left_group": not torch.distributed.is_initialized(), "message": message},
+        f"{out}/refused{rank}.pt",
+    )
     _exit_now()
 
 
@@ -125,10 +157,20 @@ def _worker(rank: int, port: int, out: str) -> None:
     compiled.train.compile = "step"  # Dynamo traces the optimizer step and its all-reduce hook
     step_compiled = Trainer(compiled, f"{out}/step_compiled", **quiet)
     step_compiled.run()
-    torch.save({"mlp": _state(mlp), "step_compiled": _state(step_compiled), "fp16": _state(fp16), "fp16_scale": fp16.grad_scaler.get_scale(),
-                "overflow": overflow, "ddpm": _state(ddpm), "resumed": _state(resumed), "straight": _state(straight),
-                **tables},
-               f"{out}/rank{rank}.pt")
+    torch.save(
+        {
+            "mlp": _state(mlp),
+            "step_compiled": _state(step_compiled),
+            "fp16": _state(fp16),
+            "fp16_scale": fp16.grad_scaler.get_scale(),
+            "overflow": overflow,
+            "ddpm": _state(ddpm),
+            "resumed": _state(resumed),
+            "straight": _state(straight),
+            **tables,
+        },
+        f"{out}/rank{rank}.pt",
+    )
     mlp.close()  # the first trainer joined the group and owns it
     _exit_now()
 
@@ -176,21 +218,30 @@ def test_ranks_hold_identical_weights_and_buffers(two_ranks):
     for run in ("mlp", "fp16", "ddpm", "resumed", "straight", "ctgan", "tvae", "step_compiled"):
         assert a[run].keys() == b[run].keys()
         assert all(torch.equal(a[run][k], b[run][k]) for k in a[run]), run
-    assert any("running_mean" in k for k in a["straight"])  # batch-norm statistics were compared too
+    assert any(
+        "running_mean" in k for k in a["straight"]
+    )  # batch-norm statistics were compared too
 
 
 def test_fp16_ranks_agree_on_their_grad_scaler_and_skip_overflows_together(two_ranks):
     _, (a, b) = two_ranks
     assert a["fp16_scale"] == b["fp16_scale"] > 0
-    assert any(not torch.equal(a["fp16"][k], a["mlp"][k]) for k in a["mlp"])  # fp16 did train otherwise
-    for rank in (a, b):  # rank 0's gradient was finite, yet it skipped the step and halved the scale too
+    assert any(
+        not torch.equal(a["fp16"][k], a["mlp"][k]) for k in a["mlp"]
+    )  # fp16 did train otherwise
+    for rank in (
+        a,
+        b,
+    ):  # rank 0's gradient was finite, yet it skipped the step and halved the scale too
         assert torch.equal(rank["overflow"]["weight"], torch.ones(2, 4))
         assert rank["overflow"]["scale_ratio"] == 0.5
 
 
 def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
     _, (a, _) = two_ranks
-    single = Trainer(mlp_config(batch=16), tmp_path / "single", progress=False, echo=lambda line: None)
+    single = Trainer(
+        mlp_config(batch=16), tmp_path / "single", progress=False, echo=lambda line: None
+    )
     single.run()
     ref = _state(single)
     assert ref.keys() == a["mlp"].keys()
@@ -198,8 +249,10 @@ def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
         torch.testing.assert_close(a["mlp"][k], ref[k], rtol=0, atol=2e-5)
     # the logged losses and D's view are the global batch's: the ranks average them at each log step
     out, _ = two_ranks
-    logged = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-              for run in (out / "mlp", tmp_path / "single")]
+    logged = [
+        [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        for run in (out / "mlp", tmp_path / "single")
+    ]
     assert [r["step"] for r in logged[0]] == [r["step"] for r in logged[1]] == [3, 6]
     for ranks, one in zip(*logged):
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc"):
@@ -218,7 +271,9 @@ def test_diffusion_under_two_ranks_matches_one_process(two_ranks, tmp_path):
     """Each rank keeps its slice of the global draw of timesteps and noise (`recipes.base.rank_draw`),
     so the averaged gradients are those of one process with the global batch."""
     _, (a, _) = two_ranks
-    single = Trainer(ddpm_config(batch=8), tmp_path / "single", progress=False, echo=lambda line: None)
+    single = Trainer(
+        ddpm_config(batch=8), tmp_path / "single", progress=False, echo=lambda line: None
+    )
     single.run()
     ref = _state(single)
     # Adam (lr 1e-3) turns float noise in a near-zero gradient into a step of up to lr, so a single
@@ -244,8 +299,10 @@ def test_resume_under_ddp_continues_the_run(two_ranks):
     out, (a, _) = two_ranks
     assert all(torch.equal(a["resumed"][k], a["straight"][k]) for k in a["straight"])
     assert (out / "straight" / "metrics.jsonl").read_text().count("\n") == 4  # rank 0 alone logs
-    assert sorted(p.name for p in (out / "straight" / "samples").iterdir()) == ["step_0000004.png",
-                                                                               "step_0000008.png"]
+    assert sorted(p.name for p in (out / "straight" / "samples").iterdir()) == [
+        "step_0000004.png",
+        "step_0000008.png",
+    ]
 
 
 def test_rank_slices_partition_each_critic_batch():
@@ -259,28 +316,81 @@ def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
     """docs/distributed.md's multi-node command, on one machine: two `torchrun --nnodes=2` launches of
     `gankit train` (one process each, static rendezvous), against `gankit train` with the global batch.
     Node 0 holds rank 0 and writes the run alone; the weights after 2 steps agree to float rounding."""
-    port, common = _free_port(), ["--preset", "seed-mlp", "--data", "digits", "--steps", "2", "--no-progress",
-                                  "train.device=cpu", "train.threads=1", "train.log_every=1", "model.hidden=[32,64]"]
+    port, common = (
+        _free_port(),
+        [
+            "--preset",
+            "seed-mlp",
+            "--data",
+            "digits",
+            "--steps",
+            "2",
+            "--no-progress",
+            "train.device=cpu",
+            "train.threads=1",
+            "train.log_every=1",
+            "model.hidden=[32,64]",
+        ],
+    )
     env = dict(os.environ, PYTHONPATH=str(Path(gankit.__file__).parents[1]), OMP_NUM_THREADS="1")
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={n}",
-                               "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}",
-                               "-m", "gankit", "train", *common, "--out", str(tmp_path / "nodes"),
-                               "optim.batch_size=8"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-             for n in (1, 0)]
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                f"--node_rank={n}",
+                "--nproc_per_node=1",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                "-m",
+                "gankit",
+                "train",
+                *common,
+                "--out",
+                str(tmp_path / "nodes"),
+                "optim.batch_size=8",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for n in (1, 0)
+    ]
     logs = [node.communicate(timeout=180)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], logs
     node1, node0 = logs
     assert "checkpoint:" in node0 and "checkpoint:" not in node1 and "step " not in node1
-    single = subprocess.run([sys.executable, "-m", "gankit", "train", *common, "--out", str(tmp_path / "single"),
-                             "optim.batch_size=16"], capture_output=True, text=True, env=env, timeout=180)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "train",
+            *common,
+            "--out",
+            str(tmp_path / "single"),
+            "optim.batch_size=16",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert single.returncode == 0, single.stdout + single.stderr
-    runs = [load_file(tmp_path / run / "checkpoints" / "step_0000002.safetensors") for run in ("nodes", "single")]
+    runs = [
+        load_file(tmp_path / run / "checkpoints" / "step_0000002.safetensors")
+        for run in ("nodes", "single")
+    ]
     weights = [k for k in runs[1] if k.startswith("s/nets/")]
     assert weights and runs[0].keys() == runs[1].keys()
     for k in weights:
         torch.testing.assert_close(runs[0][k], runs[1][k], rtol=0, atol=2e-5)
-    logged = [(tmp_path / run / "metrics.jsonl").read_text().splitlines() for run in ("nodes", "single")]
+    logged = [
+        (tmp_path / run / "metrics.jsonl").read_text().splitlines() for run in ("nodes", "single")
+    ]
     assert len(logged[0]) == len(logged[1]) == 2
     for ranks, one in zip(*logged):
         assert json.loads(ranks)["loss_d"] == pytest.approx(json.loads(one)["loss_d"], abs=1e-5)

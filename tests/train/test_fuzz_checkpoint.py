@@ -4,6 +4,7 @@ over a state with keys missing, tensors of the wrong shape or dtype, values of t
 `checkpoint.load` / `load_latest` return a state or raise a CheckpointError in one line; `gankit
 sample RUN` and `gankit train --resume` exit 0 or 2, write no grid and no checkpoint when they
 fail, and leave the run as it was."""
+
 import contextlib
 import copy
 import json
@@ -11,20 +12,31 @@ import shutil
 import struct
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
+from fuzzing import CI_EXAMPLES, COUNTS, examples, files_under, fuzz_target, outcome, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzing import CI_EXAMPLES, COUNTS, examples, files_under, fuzz_target, outcome, run_cli
 from gankit.errors import CheckpointError
 from gankit.train import checkpoint as ckpt
 
-TINY = ["--preset", "seed-mlp", "--no-progress", "model.hidden=[8]", "model.z_dim=4", "optim.batch_size=4",
-        "train.device=cpu", "train.threads=1", "train.log_every=1", "train.checkpoint_every=1", "train.sample_every=1"]
+TINY = [
+    "--preset",
+    "seed-mlp",
+    "--no-progress",
+    "model.hidden=[8]",
+    "model.z_dim=4",
+    "optim.batch_size=4",
+    "train.device=cpu",
+    "train.threads=1",
+    "train.log_every=1",
+    "train.checkpoint_every=1",
+    "train.sample_every=1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +48,49 @@ def run(tmp_path_factory) -> Path:
     return folder
 
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.uint8, torch.bool]
+DTYPES = [
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.float64,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.bool,
+]
 
 
 def tensors() -> st.SearchStrategy:
     """A small tensor of any dtype and shape, empty ones and NaN included."""
     shape = st.lists(st.integers(0, 9), max_size=3)
-    return st.builds(lambda dtype, shape, nan: (torch.full(shape, float("nan")) if nan else torch.arange(
-        int(torch.tensor(shape).prod()) if shape else 1).reshape(shape)).to(dtype), st.sampled_from(DTYPES), shape,
-        st.booleans())
+    return st.builds(
+        lambda dtype, shape, nan: (
+            torch.full(shape, float("nan"))
+            if nan
+            else torch.arange(int(torch.tensor(shape).prod()) if shape else 1).reshape(shape)
+        ).to(dtype),
+        st.sampled_from(DTYPES),
+        shape,
+        st.booleans(),
+    )
 
 
 def json_values() -> st.SearchStrategy:
-    scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 70), st.integers(2 ** 62, 2 ** 70), st.floats(),
-                       st.text(max_size=6))
-    return st.recursive(scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
-                        max_leaves=4)
+    scalar = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 70),
+        st.integers(2**62, 2**70),
+        st.floats(),
+        st.text(max_size=6),
+    )
+    return st.recursive(
+        scalar,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2)
+        ),
+        max_leaves=4,
+    )
 
 
 def paths(obj, prefix=()):  # noqa: ANN001, ANN201
@@ -96,7 +135,12 @@ def damaged_states(draw, state: dict, depth: int = 1) -> dict:
     for _ in range(draw(st.integers(1, 3))):
         where = [p for p in paths(state) if len(p) >= depth]
         path = draw(st.sampled_from(where))
-        mutate(state, path, draw(st.sampled_from(["delete", "reshape", "dtype", "tensor", "value"])), draw)
+        mutate(
+            state,
+            path,
+            draw(st.sampled_from(["delete", "reshape", "dtype", "tensor", "value"])),
+            draw,
+        )
     return state
 
 
@@ -109,29 +153,40 @@ def damaged_bytes(draw, raw: bytes, header_flips: bool = True) -> bytes:
     if how == "random":
         return draw(st.binary(max_size=200))
     if how == "cut":
-        return raw[:draw(st.integers(0, len(raw) - 1))]
+        return raw[: draw(st.integers(0, len(raw) - 1))]
     if how == "flip":
         flipped = bytearray(raw)
         for _ in range(draw(st.integers(1, 4))):
-            flipped[draw(st.integers(0 if header_flips else 8 + size, len(raw) - 1))] ^= draw(st.integers(1, 255))
+            flipped[draw(st.integers(0 if header_flips else 8 + size, len(raw) - 1))] ^= draw(
+                st.integers(1, 255)
+            )
         return bytes(flipped)
-    header = json.loads(raw[8:8 + size])
-    body = raw[8 + size:]
+    header = json.loads(raw[8 : 8 + size])
+    body = raw[8 + size :]
     name = draw(st.sampled_from(sorted(k for k in header if k != "__metadata__")))
     entry = header[name]
     field = draw(st.sampled_from(["dtype", "shape", "data_offsets", "delete"]))
     if field == "dtype":
-        entry["dtype"] = draw(st.sampled_from(["F32", "F16", "BF16", "F64", "I64", "I8", "U8", "BOOL", "F8_E4M3", "X", 3]))
+        entry["dtype"] = draw(
+            st.sampled_from(
+                ["F32", "F16", "BF16", "F64", "I64", "I8", "U8", "BOOL", "F8_E4M3", "X", 3]
+            )
+        )
     elif field == "shape":
-        entry["shape"] = draw(st.lists(st.one_of(st.integers(0, 9), st.integers(2 ** 31, 2 ** 64 + 1), st.integers(-2, -1)), max_size=3))
+        entry["shape"] = draw(
+            st.lists(
+                st.one_of(st.integers(0, 9), st.integers(2**31, 2**64 + 1), st.integers(-2, -1)),
+                max_size=3,
+            )
+        )
     elif field == "data_offsets":
-        entry["data_offsets"] = draw(st.lists(st.integers(-1, len(body) + 8), min_size=0, max_size=3))
+        entry["data_offsets"] = draw(
+            st.lists(st.integers(-1, len(body) + 8), min_size=0, max_size=3)
+        )
     else:
         del header[name]
     text = json.dumps(header).encode()
     return struct.pack("<Q", len(text)) + text + body
-
-
 
 
 def newest(run: Path) -> Path:
@@ -179,18 +234,27 @@ def test_a_checkpoint_cut_at_every_length_is_refused(run):
     raw = newest(run).read_bytes()
     start = 8 + int.from_bytes(raw[:8], "little")
     stride = 1 if settings.default.max_examples > CI_EXAMPLES else 13
-    lengths = {*range(512), *range(start - 64, start + 64), *range(len(raw) - 64, len(raw)), *range(0, len(raw), stride)}
+    lengths = {
+        *range(512),
+        *range(start - 64, start + 64),
+        *range(len(raw) - 64, len(raw)),
+        *range(0, len(raw), stride),
+    }
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "cut.safetensors"
         path.write_bytes(raw)
         with open(path, "r+b") as f:
-            for length in sorted(lengths, reverse=True):  # cut shorter and shorter (opening a file for writing is slow)
+            for length in sorted(
+                lengths, reverse=True
+            ):  # cut shorter and shorter (opening a file for writing is slow)
                 f.truncate(length)
                 f.flush()
                 with pytest.raises(CheckpointError) as e:
                     ckpt.load(path)
                 assert "\n" not in str(e.value)
-    COUNTS["checkpoint files cut at N bytes (checkpoint.load)"].update(tried=len(lengths), refused=len(lengths))
+    COUNTS["checkpoint files cut at N bytes (checkpoint.load)"].update(
+        tried=len(lengths), refused=len(lengths)
+    )
 
 
 @given(st.data())
@@ -207,9 +271,13 @@ def test_load_latest_returns_the_newest_readable_checkpoint(run, data):
                 intact.append(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            found, error = outcome("run folders (checkpoint.load_latest)", lambda: ckpt.load_latest(copy_dir))
+            found, error = outcome(
+                "run folders (checkpoint.load_latest)", lambda: ckpt.load_latest(copy_dir)
+            )
         assert all("\n" not in str(w.message) for w in caught)
-        readable = [p for p in ckpt.list_checkpoints(copy_dir / "checkpoints") if _loads(p)]  # damage may leave one readable
+        readable = [
+            p for p in ckpt.list_checkpoints(copy_dir / "checkpoints") if _loads(p)
+        ]  # damage may leave one readable
         assert set(intact) <= set(readable)
         if found is None:
             assert not readable or isinstance(error, ckpt.NewerCheckpointError)
@@ -238,7 +306,9 @@ def test_gankit_sample_on_a_damaged_checkpoint(run, data):
         path = Path(folder) / "step_0000002.safetensors"
         damage(path, newest(run), data)
         grid = Path(folder) / "grid.png"
-        code, _, _ = run_cli("checkpoint files (gankit sample)", ["sample", str(path), "-n", "4", "-o", str(grid)])
+        code, _, _ = run_cli(
+            "checkpoint files (gankit sample)", ["sample", str(path), "-n", "4", "-o", str(grid)]
+        )
         assert grid.exists() == (code == 0)
 
 
@@ -252,8 +322,10 @@ def test_gankit_train_resume_from_a_damaged_checkpoint(run, data):
     with copied(run) as copy_dir:
         damage(newest(copy_dir), newest(copy_dir), data)
         before = files_under(copy_dir)
-        code, _, _ = run_cli("checkpoint files (gankit train --resume)",
-                             ["train", "--resume", "--out", str(copy_dir), "--steps", "3", *TINY])
+        code, _, _ = run_cli(
+            "checkpoint files (gankit train --resume)",
+            ["train", "--resume", "--out", str(copy_dir), "--steps", "3", *TINY],
+        )
         if code == 2:
             assert files_under(copy_dir) == before
         elif code == 0:
@@ -268,6 +340,8 @@ def test_a_checkpoint_whose_config_is_not_a_mapping_is_refused_in_one_line(run, 
     state = ckpt.load(newest(run))
     state["config"] = None
     path = ckpt.save(tmp_path / "step_0000002.safetensors", state)
-    code, _, stderr = run_cli(None, ["sample", str(path), "-n", "4", "-o", str(tmp_path / "grid.png")])
+    code, _, stderr = run_cli(
+        None, ["sample", str(path), "-n", "4", "-o", str(tmp_path / "grid.png")]
+    )
     assert code == 2 and "a config is a mapping of sections and options, not a NoneType" in stderr
     assert not (tmp_path / "grid.png").exists()

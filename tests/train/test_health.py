@@ -5,8 +5,16 @@ from gankit.train.health import HealthMonitor
 
 
 def _healthy(**kw):
-    base = {"loss_d": 1.3, "loss_g": 0.8, "d_real": 0.55, "d_fake": 0.45, "d_acc": 0.6,
-            "grad_norm_g": 1.0, "grad_norm_d": 2.0, "diversity": 0.95}
+    base = {
+        "loss_d": 1.3,
+        "loss_g": 0.8,
+        "d_real": 0.55,
+        "d_fake": 0.45,
+        "d_acc": 0.6,
+        "grad_norm_g": 1.0,
+        "grad_norm_d": 2.0,
+        "diversity": 0.95,
+    }
     return {**base, **kw}
 
 
@@ -24,9 +32,18 @@ def test_equilibrium_is_stable_after_warm_up():
     short = HealthMonitor()
     short.observe(_healthy(), 100)
     assert short.summary()["healthy"] is None  # too short to judge
-    assert health.summary_line(mon.summary()) == "healthy (final verdict: stable; warming up x4, stable x4)"
-    assert health.summary_line(short.summary()) == "too short to judge (final verdict: warming up; warming up x1)"
-    assert health.summary_line(HealthMonitor().summary()) == f"too short to judge ({health.NO_LOG_STEP})"
+    assert (
+        health.summary_line(mon.summary())
+        == "healthy (final verdict: stable; warming up x4, stable x4)"
+    )
+    assert (
+        health.summary_line(short.summary())
+        == "too short to judge (final verdict: warming up; warming up x1)"
+    )
+    assert (
+        health.summary_line(HealthMonitor().summary())
+        == f"too short to judge ({health.NO_LOG_STEP})"
+    )
 
 
 def test_d_winning_and_vanishing_gradients():

@@ -1,6 +1,7 @@
 """One writer per run directory: a second run on a folder in use is refused at once, in one line
 naming the holder; a holder killed with SIGKILL leaves nothing that blocks; runs one after another
 in one process (fresh, then resume) are not refused."""
+
 import json
 import os
 import re
@@ -12,19 +13,20 @@ import time
 
 import pytest
 import torch
+from conftest import tiny_config
 
 import gankit
 from gankit.cli import main
 from gankit.data import Dataset
 from gankit.errors import ConfigError, RunInUseError
-from gankit.train import Trainer
+from gankit.train import Trainer, runlock
 from gankit.train import checkpoint as ckpt
-from gankit.train import runlock
 from gankit.train.runlock import LOCK_FILE, RunLock
-from conftest import tiny_config
 
-HOLD = ("import sys, time\nfrom gankit.train.runlock import RunLock\nlock = RunLock(sys.argv[1])\nlock.acquire()\n"
-        "print('locked', flush=True)\ntime.sleep(120)\n")
+HOLD = (
+    "import sys, time\nfrom gankit.train.runlock import RunLock\nlock = RunLock(sys.argv[1])\nlock.acquire()\n"
+    "print('locked', flush=True)\ntime.sleep(120)\n"
+)
 
 
 @pytest.fixture
@@ -33,7 +35,9 @@ def hold():
     procs = []
 
     def start(folder):
-        proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+        )
         procs.append(proc)
         assert proc.stdout.readline().strip() == "locked"
         return proc
@@ -57,18 +61,26 @@ def test_the_cli_refuses_a_folder_another_process_trains_into(tmp_path, capsys, 
     table.write_text("a,b\n" + "".join(f"{i},{'xy'[i % 2]}\n" for i in range(40)))
     holder = hold(run)
     started = json.loads((run / LOCK_FILE).read_text())["started"]
-    for argv in (["train", "--out", str(run), "--resume", "--steps", "10"],
-                 ["train", "--out", str(run), "--steps", "5", "model.width=8"],
-                 ["tabular", "fit", str(table), "--out", str(run), "--epochs", "1"]):
+    for argv in (
+        ["train", "--out", str(run), "--resume", "--steps", "10"],
+        ["train", "--out", str(run), "--steps", "5", "model.width=8"],
+        ["tabular", "fit", str(table), "--out", str(run), "--epochs", "1"],
+    ):
         assert main(argv) == 2, argv
-        assert capsys.readouterr().err.strip() == (f"gankit: error: {run} {_refusal(holder.pid)}{started}): "
-                                                   "wait for it to end, or choose another --out"), argv
-    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE} == before
+        assert capsys.readouterr().err.strip() == (
+            f"gankit: error: {run} {_refusal(holder.pid)}{started}): "
+            "wait for it to end, or choose another --out"
+        ), argv
+    assert {
+        p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE
+    } == before
 
 
 def test_a_run_that_holds_its_folder_refuses_a_second_and_lets_go_at_the_end(tmp_path):
     run = tmp_path / "run"
-    first = Trainer(tiny_config(steps=10), run, progress=False)  # the lock is taken here, before data and nets
+    first = Trainer(
+        tiny_config(steps=10), run, progress=False
+    )  # the lock is taken here, before data and nets
     mine = f"{run} is in use by another gankit run (pid {os.getpid()} (this process) on {socket.gethostname()}, "
     with pytest.raises(RunInUseError, match=re.escape(mine)):
         Trainer(tiny_config(steps=10), run, progress=False)
@@ -76,7 +88,9 @@ def test_a_run_that_holds_its_folder_refuses_a_second_and_lets_go_at_the_end(tmp
     with pytest.raises(RunInUseError):
         RunLock(run).acquire()
     first.run()
-    second = Trainer(tiny_config(steps=20), run, resume=True, progress=False)  # `first` is still alive
+    second = Trainer(
+        tiny_config(steps=20), run, resume=True, progress=False
+    )  # `first` is still alive
     assert second.step == 10 and second.run().step == 20
     other = RunLock(run)
     other.acquire()  # free after the run: nothing left to release
@@ -95,9 +109,26 @@ def test_a_holder_killed_with_sigkill_leaves_nothing_that_blocks(tmp_path):
     """A `gankit train` killed mid-run: its lock dies with it, the file stays and does not block,
     the temp file of a write it never finished goes, and `--resume` continues the run."""
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--steps", "100000", "--out", str(run),
-                             "--no-progress", "--data", "digits", "model.width=8", "train.log_every=5",
-                             "train.checkpoint_every=10"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "train",
+            "--steps",
+            "100000",
+            "--out",
+            str(run),
+            "--no-progress",
+            "--data",
+            "digits",
+            "model.width=8",
+            "train.log_every=5",
+            "train.checkpoint_every=10",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline and not ckpt.list_checkpoints(run / "checkpoints"):
@@ -126,7 +157,10 @@ def test_a_run_refused_after_taking_the_lock_leaves_the_place_as_it_found_it(tmp
 
 def test_without_flock_the_run_warns_and_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(runlock, "fcntl", None)
-    with pytest.warns(UserWarning, match=f"cannot lock {tmp_path / 'run'} \\(.*\\): a second run started on it "
-                                         "will not be refused"):
+    with pytest.warns(
+        UserWarning,
+        match=f"cannot lock {tmp_path / 'run'} \\(.*\\): a second run started on it "
+        "will not be refused",
+    ):
         result = Trainer(tiny_config(steps=5), tmp_path / "run", progress=False).run()
     assert result.step == 5

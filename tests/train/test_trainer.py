@@ -4,13 +4,13 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 
 import gankit
 from gankit.data import Dataset
 from gankit.errors import ConfigError
 from gankit.train import Trainer
 from gankit.train import checkpoint as ckpt
-from conftest import tiny_config
 
 
 def _weights(run_dir):
@@ -28,7 +28,11 @@ def test_resume_continues_bit_for_bit(tmp_path):
     assert all(torch.equal(sa["ema"]["G"][k], sb["ema"]["G"][k]) for k in sa["ema"]["G"])
     lines_a = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     lines_b = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in lines_b] == [r["step"] for r in lines_a] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert (
+        [r["step"] for r in lines_b]
+        == [r["step"] for r in lines_a]
+        == [5, 10, 15, 20, 25, 30, 35, 40]
+    )
     assert [r["loss_d"] for r in lines_b] == [r["loss_d"] for r in lines_a]
 
 
@@ -37,12 +41,27 @@ def test_run_writes_logs_grids_and_checkpoints(tmp_path):
     assert result.status == "completed" and (tmp_path / "config.yaml").exists()
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 4
-    for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc", "grad_norm_g", "grad_norm_d", "diversity", "verdict"):
+    for key in (
+        "loss_d",
+        "loss_g",
+        "d_real",
+        "d_fake",
+        "d_acc",
+        "grad_norm_g",
+        "grad_norm_d",
+        "diversity",
+        "verdict",
+    ):
         assert key in records[-1]
     assert 0.0 <= records[-1]["d_real"] <= 1.0 and records[-1]["grad_norm_g"] > 0
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000010.png", "step_0000020.png"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "step_0000010.png",
+        "step_0000020.png",
+    ]
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [
-        "step_0000010.safetensors", "step_0000020.safetensors"]
+        "step_0000010.safetensors",
+        "step_0000020.safetensors",
+    ]
 
 
 def test_wall_clock_budget_stops_the_run(tmp_path):
@@ -78,22 +97,36 @@ def test_api_train_and_sample_are_deterministic(tmp_path):
     a, b = model.sample(7, seed=3), model.sample(7, seed=3)
     assert a.shape == (7, 1, 8, 8) and torch.equal(a, b) and a.abs().max() <= 1
     assert not torch.equal(a, model.sample(7, seed=4))
-    assert torch.equal(model.sample(np.int64(7), seed=np.int32(3)), a)  # NumPy integers are integers
+    assert torch.equal(
+        model.sample(np.int64(7), seed=np.int32(3)), a
+    )  # NumPy integers are integers
     # chunks draw nothing of their own (the same to matmul rounding, which depends on the batch)
     torch.testing.assert_close(model.sample(7, seed=3, batch_size=2), a, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda m: m.sample(0), "n must be in 1..9223372036854775807, got 0"),
-    (lambda m: m.sample(2.5), "n must be an integer, got 2.5"),
-    (lambda m: m.sample("4"), "n must be an integer, got '4'"),
-    (lambda m: m.sample(4, batch_size=0), "batch_size must be at least 1, got 0"),
-    (lambda m: m.sample(4, seed=None), "seed must be an integer, got None"),
-    (lambda m: m.sample(4, seed=2 ** 44), "seed must be in -8796093022208..8796093022207"),
-    (lambda m: m.sample(np.int64(0)).shape[0] == 0, "n must be in 1..9223372036854775807, got 0"),
-    (lambda m: gankit.load(None), "load needs the path of a run folder or checkpoint, got None"),
-    (lambda m: gankit.load(m.path, device="tpu"), "unknown device 'tpu' (choose from: auto, cpu, cuda, cuda:N)"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.sample(0), "n must be in 1..9223372036854775807, got 0"),
+        (lambda m: m.sample(2.5), "n must be an integer, got 2.5"),
+        (lambda m: m.sample("4"), "n must be an integer, got '4'"),
+        (lambda m: m.sample(4, batch_size=0), "batch_size must be at least 1, got 0"),
+        (lambda m: m.sample(4, seed=None), "seed must be an integer, got None"),
+        (lambda m: m.sample(4, seed=2**44), "seed must be in -8796093022208..8796093022207"),
+        (
+            lambda m: m.sample(np.int64(0)).shape[0] == 0,
+            "n must be in 1..9223372036854775807, got 0",
+        ),
+        (
+            lambda m: gankit.load(None),
+            "load needs the path of a run folder or checkpoint, got None",
+        ),
+        (
+            lambda m: gankit.load(m.path, device="tpu"),
+            "unknown device 'tpu' (choose from: auto, cpu, cuda, cuda:N)",
+        ),
+    ],
+)
 def test_api_argument_errors_are_typed(seed_mlp_run, call, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         call(gankit.load(seed_mlp_run))
@@ -101,8 +134,12 @@ def test_api_argument_errors_are_typed(seed_mlp_run, call, message):
 
 def test_a_run_folder_that_is_a_file_or_no_path_is_a_typed_error(tmp_path):
     (tmp_path / "afile").write_text("keep me")
-    for out, message in [(tmp_path / "afile", "is a file, not a folder"), (tmp_path / "afile" / "run", "is a file"),
-                         (None, "the run folder must be a path, got None"), (5, "must be a path, got 5")]:
+    for out, message in [
+        (tmp_path / "afile", "is a file, not a folder"),
+        (tmp_path / "afile" / "run", "is a file"),
+        (None, "the run folder must be a path, got None"),
+        (5, "must be a path, got 5"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             gankit.train(tiny_config("seed-mlp", steps=2), out=out, progress=False)
     assert (tmp_path / "afile").read_text() == "keep me"
@@ -156,11 +193,16 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it_over(tmp_
         path.unlink()
     with open(killed / "metrics.jsonl", "a") as f:
         f.write('{"step": 11, "ti')
-    with pytest.warns(UserWarning, match="no checkpoint in .* yet: the run starts over from step 0"):
+    with pytest.warns(
+        UserWarning, match="no checkpoint in .* yet: the run starts over from step 0"
+    ):
         Trainer(tiny_config(steps=10), killed, resume=True, progress=False).run()
     (wa, _), (wb, _) = _weights(straight), _weights(killed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert [json.loads(x)["step"] for x in (killed / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+    assert [json.loads(x)["step"] for x in (killed / "metrics.jsonl").read_text().splitlines()] == [
+        5,
+        10,
+    ]
     with pytest.raises(gankit.CheckpointError, match="nothing to resume"):  # no run there at all
         Trainer(tiny_config(steps=10), tmp_path / "empty", resume=True, progress=False)
 
@@ -187,15 +229,30 @@ def test_nan_weights_at_a_checkpoint_end_the_run_as_diverged(tmp_path):
     assert result.status == "diverged" and ckpt.resolve(tmp_path).read_bytes() == good
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda s: s["optimizers"]["D"]["state"][0].update(exp_avg=torch.zeros(3)), "optimizer state 'exp_avg'"),
-    (lambda s: s["optimizers"]["G"]["state"][1].pop("exp_avg_sq"), "lacks entries"),
-    (lambda s: s["optimizers"]["G"]["param_groups"][0].pop("betas"), "optimizer option 'betas' is 'missing'"),
-    (lambda s: s["optimizers"]["G"]["param_groups"][0].update(amsgrad=True), "optimizer option 'amsgrad' is True"),
-    (lambda s: s.update(fixed_latents=torch.zeros(2)), "fixed_latents is \\(2,\\) torch.float32"),
-    (lambda s: s["health"].update(history=None), "health history is not a list"),
-    (lambda s: s.pop("config"), "a config is a mapping"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda s: s["optimizers"]["D"]["state"][0].update(exp_avg=torch.zeros(3)),
+            "optimizer state 'exp_avg'",
+        ),
+        (lambda s: s["optimizers"]["G"]["state"][1].pop("exp_avg_sq"), "lacks entries"),
+        (
+            lambda s: s["optimizers"]["G"]["param_groups"][0].pop("betas"),
+            "optimizer option 'betas' is 'missing'",
+        ),
+        (
+            lambda s: s["optimizers"]["G"]["param_groups"][0].update(amsgrad=True),
+            "optimizer option 'amsgrad' is True",
+        ),
+        (
+            lambda s: s.update(fixed_latents=torch.zeros(2)),
+            "fixed_latents is \\(2,\\) torch.float32",
+        ),
+        (lambda s: s["health"].update(history=None), "health history is not a list"),
+        (lambda s: s.pop("config"), "a config is a mapping"),
+    ],
+)
 def test_resume_refuses_a_checkpoint_whose_state_does_not_fit_the_run(tmp_path, damage, message):
     """A moment smaller than its parameter crashed the fused Adam kernel (a segmentation fault);
     other entries were read unchecked (found by the checkpoint fuzz tests)."""

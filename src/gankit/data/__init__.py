@@ -1,4 +1,5 @@
 """Every data source becomes one in-memory `Dataset` of tensors."""
+
 from __future__ import annotations
 
 from ..config import DataConfig
@@ -30,10 +31,16 @@ def load_heldout(cfg: DataConfig, seed: int = 0) -> Dataset:
 def split_holdout(data: Dataset, n: int) -> tuple[Dataset, Dataset]:
     """(all but the last n samples, the last n): a fixed split, the same for every run and seed."""
     if not 0 < n < len(data):
-        raise DataError(f"data.holdout={n} must leave samples to train on ({data.name} has {len(data)})")
+        raise DataError(
+            f"data.holdout={n} must leave samples to train on ({data.name} has {len(data)})"
+        )
     y = data.y
-    return (Dataset(data.x[:-n], None if y is None else y[:-n], name=data.name),
-            Dataset(data.x[-n:], None if y is None else y[-n:], name=f"{data.name} (last {n}, held out)"))
+    return (
+        Dataset(data.x[:-n], None if y is None else y[:-n], name=data.name),
+        Dataset(
+            data.x[-n:], None if y is None else y[-n:], name=f"{data.name} (last {n}, held out)"
+        ),
+    )
 
 
 def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
@@ -46,7 +53,9 @@ def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset
         data = load_mnist(cfg.dir, cfg.split, fetch=download)
     elif cfg.source == "stacked-mnist":
         # one fixed draw (seed 0) so every run and every evaluation sees the same stacked set
-        data = stack_digits(load_mnist(cfg.dir, cfg.split, fetch=download), cfg.stacked_samples, seed=0)
+        data = stack_digits(
+            load_mnist(cfg.dir, cfg.split, fetch=download), cfg.stacked_samples, seed=0
+        )
     elif cfg.source == "folder":
         return load_folder(cfg.dir, cfg.resolution or 64, cfg.channels or 3)
     else:
@@ -58,4 +67,12 @@ def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset
     return Dataset(x, data.y, name=data.name)
 
 
-__all__ = ["Dataset", "load_dataset", "load_heldout", "split_holdout", "to_float", "to_uint8", "SOURCES"]
+__all__ = [
+    "Dataset",
+    "load_dataset",
+    "load_heldout",
+    "split_holdout",
+    "to_float",
+    "to_uint8",
+    "SOURCES",
+]

@@ -3,6 +3,7 @@
 Images are kept as uint8 NCHW (4x smaller than float) and converted a whole batch at a time, so
 the hot path is one index and one vectorized conversion: no per-item Python.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from ..errors import DataError
 
 @dataclass
 class Dataset:
-    x: torch.Tensor                 # uint8 [N, C, H, W] images, or float32 [N, D] points
-    y: torch.Tensor | None = None   # int64 [N] class labels, when the source has them
+    x: torch.Tensor  # uint8 [N, C, H, W] images, or float32 [N, D] points
+    y: torch.Tensor | None = None  # int64 [N] class labels, when the source has them
     name: str = ""
     #: per-sample draw weights (a table's training-by-sampling); None: uniform epochs
     row_weights: torch.Tensor | None = None
@@ -66,9 +67,12 @@ def resize_uint8(x: torch.Tensor, resolution: int) -> torch.Tensor:
     if x.shape[-1] == resolution and x.shape[-2] == resolution:
         return x
     shrinking = resolution < x.shape[-1]
-    out = F.interpolate(x.float(), size=(resolution, resolution),
-                        mode="area" if shrinking else "bilinear",
-                        **({} if shrinking else {"align_corners": False}))
+    out = F.interpolate(
+        x.float(),
+        size=(resolution, resolution),
+        mode="area" if shrinking else "bilinear",
+        **({} if shrinking else {"align_corners": False}),
+    )
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 

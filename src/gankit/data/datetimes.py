@@ -5,6 +5,7 @@ counts the dtype's unit: pandas 2 reads text into nanoseconds, pandas 3 into mic
 user's DataFrame may hold any of the four. Read without its unit, a date is off by a factor of
 1,000 or more, so every conversion between datetimes and numbers goes through this module.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,9 @@ import pandas as pd
 #: ticks of each unit pandas stores timestamps in, per second
 TICKS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 #: ISO 8601 text: a date, optionally a time of day, optionally a UTC offset
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
 _INT64_MAX = np.iinfo(np.int64).max
 PANDAS_MAJOR = int(pd.__version__.split(".")[0])
 
@@ -57,7 +60,9 @@ def from_seconds(seconds: np.ndarray, dtype: Any, missing: np.ndarray | None = N
     is written in the finest unit that holds every value, never wrapped around."""
     target = pd.api.types.pandas_dtype(dtype)
     seconds = np.asarray(seconds, dtype=float)
-    missing = ~np.isfinite(seconds) | (np.zeros(len(seconds), bool) if missing is None else np.asarray(missing))
+    missing = ~np.isfinite(seconds) | (
+        np.zeros(len(seconds), bool) if missing is None else np.asarray(missing)
+    )
     present = np.where(missing, 0.0, seconds)
     unit = _unit_holding(present, unit_of(target))
     per = TICKS_PER_SECOND[unit]
@@ -75,7 +80,7 @@ def _unit_holding(seconds: np.ndarray, unit: str) -> str:
     """`unit`, or the first coarser one whose int64 ticks hold every value."""
     largest = float(np.abs(seconds).max()) + 1 if len(seconds) else 0.0
     units = list(TICKS_PER_SECOND)
-    for candidate in reversed(units[:units.index(unit) + 1]):
+    for candidate in reversed(units[: units.index(unit) + 1]):
         if largest * TICKS_PER_SECOND[candidate] < _INT64_MAX:
             return candidate
     raise OverflowError(f"{largest:g} s from 1970 is beyond any datetime unit")
@@ -92,11 +97,15 @@ def parse(series: pd.Series, utc: bool = False) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         return series.dt.tz_convert("UTC") if utc and is_aware(series.dtype) else series
     text = series.dropna()
-    iso = len(text) > 0 and text.map(lambda v: isinstance(v, str)).all() and text.str.match(ISO_DATE).all()
+    iso = (
+        len(text) > 0
+        and text.map(lambda v: isinstance(v, str)).all()
+        and text.str.match(ISO_DATE).all()
+    )
     options: dict[str, Any] = {"format": "ISO8601"} if iso else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandas 2 on mixed offsets: handled below
-        warnings.simplefilter("ignore", UserWarning)    # pandas guessing a format for other text
+        warnings.simplefilter("ignore", UserWarning)  # pandas guessing a format for other text
         try:
             stamps = pd.to_datetime(series, errors="coerce", utc=utc, **options)
         except ValueError:  # pandas 3: "Mixed timezones detected"
@@ -108,7 +117,14 @@ def parse(series: pd.Series, utc: bool = False) -> pd.Series:
 
 def unreadable_reason(value: Any, column: str) -> str:
     """Why a value of a datetime column did not parse and what to do, for the error naming it."""
-    if isinstance(value, str) and ISO_DATE.match(value) and PANDAS_MAJOR < 3 and not 1678 <= int(value[:4]) <= 2261:
-        return (f"a date pandas {pd.__version__} cannot read from text (it reads text in nanoseconds, from 1677 "
-                f"to 2262): install pandas 3, or declare the column categorical (--discrete {column})")
+    if (
+        isinstance(value, str)
+        and ISO_DATE.match(value)
+        and PANDAS_MAJOR < 3
+        and not 1678 <= int(value[:4]) <= 2261
+    ):
+        return (
+            f"a date pandas {pd.__version__} cannot read from text (it reads text in nanoseconds, from 1677 "
+            f"to 2262): install pandas 3, or declare the column categorical (--discrete {column})"
+        )
     return f"which is not a date pandas can read: fix it, or declare the column categorical (--discrete {column})"

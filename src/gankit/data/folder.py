@@ -1,4 +1,5 @@
 """Any folder of images (recursively), resized and center-cropped; sub-folders become classes."""
+
 from __future__ import annotations
 
 import warnings
@@ -52,8 +53,12 @@ def _load_one(path: Path, resolution: int, mode: str) -> np.ndarray:
         side = min(w, h)
         box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
         shrinking = side > resolution
-        im = im.resize((resolution, resolution), Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC,
-                       box=box, reducing_gap=3.0 if shrinking else None)
+        im = im.resize(
+            (resolution, resolution),
+            Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC,
+            box=box,
+            reducing_gap=3.0 if shrinking else None,
+        )
         arr = np.asarray(im, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
@@ -84,6 +89,8 @@ def load_folder(folder: str | None, resolution: int, channels: int) -> Dataset:
             continue
         labels.append(classes.index(path.parent.relative_to(root).as_posix()))
     if not images:
-        raise DataError(f"none of the {len(files)} image files in {root} could be read ({skipped[0]})")
+        raise DataError(
+            f"none of the {len(files)} image files in {root} could be read ({skipped[0]})"
+        )
     y = torch.tensor(labels, dtype=torch.long) if len(classes) > 1 else None
     return Dataset(torch.from_numpy(np.stack(images)), y, name=f"folder:{root.name}")

@@ -1,4 +1,5 @@
 """MNIST from IDX files (gzipped or not) in any folder; fetched there on request."""
+
 from __future__ import annotations
 
 import gzip
@@ -41,12 +42,18 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise DataError(f"{path} is not an MNIST IDX file: magic number {found}, expected {magic}")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(dims)  # Python integers: NumPy's product of 2**31 x 2**31 x 4 wraps around
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + math.prod(
+        dims
+    )  # Python integers: NumPy's product of 2**31 x 2**31 x 4 wraps around
     if len(raw) < expected:
-        raise DataError(f"IDX file {path} is truncated: {len(raw)} bytes, header promises {expected}")
+        raise DataError(
+            f"IDX file {path} is truncated: {len(raw)} bytes, header promises {expected}"
+        )
     if 0 in dims:  # no data (and 0 x 2**32 x 2**32 is too big a shape even for an empty array)
-        raise DataError(f"IDX file {path} holds no data: its dimensions are {' x '.join(map(str, dims))}")
+        raise DataError(
+            f"IDX file {path} holds no data: its dimensions are {' x '.join(map(str, dims))}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, count=expected - header, offset=header).reshape(dims)
 
 
@@ -59,7 +66,10 @@ def download(folder: Path, split: str) -> None:
             continue
         tmp = target.with_suffix(".gz.part")
         try:
-            with urllib.request.urlopen(MIRROR + name, timeout=30) as response, open(tmp, "wb") as f:
+            with (
+                urllib.request.urlopen(MIRROR + name, timeout=30) as response,
+                open(tmp, "wb") as f,
+            ):
                 shutil.copyfileobj(response, f)
         except OSError as e:
             tmp.unlink(missing_ok=True)
@@ -83,8 +93,10 @@ def load_mnist(folder: str | None, split: str = "auto", fetch: bool = False) -> 
         if images is not None:
             break
     else:
-        raise DataError(f"no MNIST images in {path} (expected {PREFIX[splits[0]]}-images-idx3-ubyte[.gz];"
-                        " add --download to fetch them)")
+        raise DataError(
+            f"no MNIST images in {path} (expected {PREFIX[splits[0]]}-images-idx3-ubyte[.gz];"
+            " add --download to fetch them)"
+        )
     x = read_idx(images, IMAGES_MAGIC)
     if x.ndim != 3:
         raise DataError(f"{images} holds {x.ndim}-D data, expected N x H x W images")

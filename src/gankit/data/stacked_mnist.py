@@ -1,5 +1,6 @@
 """Stacked MNIST (Metz et al. 2017, VEEGAN, PacGAN): three MNIST digits in the three channels of
 one image, so 1,000 modes (000-999) for counting which ones a generator covers."""
+
 from __future__ import annotations
 
 import torch

@@ -16,6 +16,7 @@ ID columns (unique per row: consecutive integers or distinct strings, or named l
 no distribution: they are left out of the model and regenerated uniquely on sampling.
 The fitted transformer is plain JSON (no pickle), written beside the checkpoints.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -26,9 +27,10 @@ import numbers
 import re
 import uuid
 import warnings
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,28 +57,29 @@ _ID_NAME = re.compile(r"(^|_)(id|key|uuid|rownames?|index)$", re.IGNORECASE)
 @dataclass
 class Span:
     """A slice of the row vector: `tanh` (one value in [-1, 1]) or `softmax` (a one-hot group)."""
+
     activation: str
     size: int
     column: str
-    role: str        # value | mode | category (in the conditional vector) | level | missing
+    role: str  # value | mode | category (in the conditional vector) | level | missing
 
 
 @dataclass
 class Column:
     name: str
-    kind: str                             # one of KINDS
-    dtype: str                            # the pandas dtype to restore
+    kind: str  # one of KINDS
+    dtype: str  # the pandas dtype to restore
     missing_share: float = 0.0
-    categories: list[Any] | None = None   # one-hot columns: the values, in span order
-    counts: list[int] | None = None       # ... and how often each occurs in the training rows
-    means: list[float] | None = None      # mixture columns: the kept modes
+    categories: list[Any] | None = None  # one-hot columns: the values, in span order
+    counts: list[int] | None = None  # ... and how often each occurs in the training rows
+    means: list[float] | None = None  # mixture columns: the kept modes
     stds: list[float] | None = None
     weights: list[float] | None = None
-    mean: float = 0.0                     # stand-in for a missing value before encoding
-    low: float = 0.0                      # observed range, kept on decoding
+    mean: float = 0.0  # stand-in for a missing value before encoding
+    low: float = 0.0  # observed range, kept on decoding
     high: float = 0.0
-    id_start: int | None = None           # integer IDs: regenerated from here
-    unit_s: int | None = None             # datetime: 86400 when every value is a date at midnight
+    id_start: int | None = None  # integer IDs: regenerated from here
+    unit_s: int | None = None  # datetime: 86400 when every value is a date at midnight
 
     @property
     def one_hot(self) -> bool:
@@ -111,14 +114,20 @@ def read_table(data: pd.DataFrame | str | Path) -> pd.DataFrame:
         except pd.errors.EmptyDataError:
             raise DataError(f"{path} is empty") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as e:
-            raise DataError(f"{path} is not a readable CSV file: {str(e).splitlines()[0]}") from None
+            raise DataError(
+                f"{path} is not a readable CSV file: {str(e).splitlines()[0]}"
+            ) from None
     if frame.shape[1] == 0 or len(frame) == 0:
         raise DataError(f"{where} has no rows")
     if len(frame) < MIN_ROWS:
-        raise DataError(f"{where} has {len(frame)} row{'s' if len(frame) != 1 else ''}; a model of a table "
-                        f"needs at least {MIN_ROWS}")
+        raise DataError(
+            f"{where} has {len(frame)} row{'s' if len(frame) != 1 else ''}; a model of a table "
+            f"needs at least {MIN_ROWS}"
+        )
     if frame.columns.duplicated().any():
-        raise DataError(f"{where} has duplicate column names: {sorted(set(frame.columns[frame.columns.duplicated()]))}")
+        raise DataError(
+            f"{where} has duplicate column names: {sorted(set(frame.columns[frame.columns.duplicated()]))}"
+        )
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
     _refuse_python_objects(frame)
@@ -126,7 +135,15 @@ def read_table(data: pd.DataFrame | str | Path) -> pd.DataFrame:
 
 
 #: what a cell may hold (besides a missing value): what a CSV file can say
-_CELL_TYPES = (str, numbers.Real, decimal.Decimal, datetime.date, datetime.time, np.generic, uuid.UUID)
+_CELL_TYPES = (
+    str,
+    numbers.Real,
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    np.generic,
+    uuid.UUID,
+)
 
 
 def _refuse_python_objects(frame: pd.DataFrame) -> None:
@@ -135,19 +152,25 @@ def _refuse_python_objects(frame: pd.DataFrame) -> None:
     for name in frame.columns:
         column = frame[name]
         if pd.api.types.is_complex_dtype(column):
-            raise DataError(f"column '{name}' holds complex numbers: a table takes numbers, text, booleans "
-                            "and dates (split it into real and imaginary columns)")
+            raise DataError(
+                f"column '{name}' holds complex numbers: a table takes numbers, text, booleans "
+                "and dates (split it into real and imaginary columns)"
+            )
         if column.dtype != object:
             continue
         values = column.dropna()
         odd = values.map(lambda v: not isinstance(v, _CELL_TYPES) or isinstance(v, complex))
         if odd.any():
             kind = type(values[odd].iloc[0]).__name__
-            raise DataError(f"column '{name}' holds Python objects of type {kind}: a table takes numbers, text, "
-                            "booleans and dates (convert them, or drop the column)")
+            raise DataError(
+                f"column '{name}' holds Python objects of type {kind}: a table takes numbers, text, "
+                "booleans and dates (convert them, or drop the column)"
+            )
 
 
-def infer_kinds(frame: pd.DataFrame, discrete: Iterable[str] = (), kinds: dict[str, str] | None = None) -> dict[str, str]:
+def infer_kinds(
+    frame: pd.DataFrame, discrete: Iterable[str] = (), kinds: dict[str, str] | None = None
+) -> dict[str, str]:
     """Each column's kind, from its values, unless named in `discrete` (categorical) or `kinds`."""
     kinds = dict(kinds or {})
     for name in [*discrete, *kinds]:
@@ -179,7 +202,11 @@ def _infer_kind(name: str, column: pd.Series, values: pd.Series) -> str:
     if pd.api.types.is_numeric_dtype(column):
         _refuse_infinite(name, _floats(column))
         integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-        if integral and unique == n and (_ID_NAME.search(name) or values.max() - values.min() + 1 == n):
+        if (
+            integral
+            and unique == n
+            and (_ID_NAME.search(name) or values.max() - values.min() + 1 == n)
+        ):
             return "id"
         if integral and set(values.unique()) <= {0, 1}:
             return "boolean"
@@ -188,14 +215,18 @@ def _infer_kind(name: str, column: pd.Series, values: pd.Series) -> str:
     if isinstance(column.dtype, pd.CategoricalDtype):
         return "categorical"
     if len(types) > 1:
-        raise DataError(f"column '{name}' mixes types ({', '.join(sorted(types))}): make it one type, "
-                        f"or declare it categorical (--discrete {name})")
+        raise DataError(
+            f"column '{name}' mixes types ({', '.join(sorted(types))}): make it one type, "
+            f"or declare it categorical (--discrete {name})"
+        )
     text = values.astype(str)
     numeric = pd.to_numeric(text, errors="coerce").notna()
     if numeric.mean() >= 0.5 and not numeric.all():
         example = text[~numeric].iloc[0]
-        raise DataError(f"column '{name}' mixes numbers and text (e.g. '{example}'): clean it, "
-                        f"or declare it categorical (--discrete {name})")
+        raise DataError(
+            f"column '{name}' mixes numbers and text (e.g. '{example}'): clean it, "
+            f"or declare it categorical (--discrete {name})"
+        )
     if text.str.match(datetimes.ISO_DATE).all():
         return "datetime"
     if unique == n and (_ID_NAME.search(name) or n >= 20):
@@ -216,7 +247,7 @@ class TableTransformer:
     columns: list[Column] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, kinds: dict[str, str], seed: int = 0) -> "TableTransformer":
+    def fit(cls, frame: pd.DataFrame, kinds: dict[str, str], seed: int = 0) -> TableTransformer:
         return cls([_fit_column(name, frame[name], kinds[name], seed) for name in frame.columns])
 
     # -- layout
@@ -227,9 +258,19 @@ class TableTransformer:
             if not c.modelled:
                 continue
             if c.one_hot:
-                spans.append(Span("softmax", len(c.categories), c.name, "category" if c.conditionable else "level"))
+                spans.append(
+                    Span(
+                        "softmax",
+                        len(c.categories),
+                        c.name,
+                        "category" if c.conditionable else "level",
+                    )
+                )
                 continue
-            spans += [Span("tanh", 1, c.name, "value"), Span("softmax", len(c.means), c.name, "mode")]
+            spans += [
+                Span("tanh", 1, c.name, "value"),
+                Span("softmax", len(c.means), c.name, "mode"),
+            ]
             if c.missing_share > 0:
                 spans.append(Span("softmax", 2, c.name, "missing"))
         return spans
@@ -242,7 +283,9 @@ class TableTransformer:
         for c in self.columns:
             if c.name == name:
                 return c
-        raise DataError(f"unknown column '{name}' (columns: {', '.join(c.name for c in self.columns)})")
+        raise DataError(
+            f"unknown column '{name}' (columns: {', '.join(c.name for c in self.columns)})"
+        )
 
     @property
     def discrete(self) -> list[Column]:
@@ -268,13 +311,19 @@ class TableTransformer:
                     if _same(v, value):
                         return j, i
                 shown = ", ".join(str(v) for v in c.categories[:20])
-                raise DataError(f"'{value}' never occurs in column '{name}' of the training data "
-                                f"(values: {shown}{' ...' if len(c.categories) > 20 else ''})")
+                raise DataError(
+                    f"'{value}' never occurs in column '{name}' of the training data "
+                    f"(values: {shown}{' ...' if len(c.categories) > 20 else ''})"
+                )
         if any(c.name == name for c in self.columns):
-            raise DataError(f"column '{name}' is {self.column(name).kind}, not categorical: `where` takes "
-                            f"categorical or boolean columns, or those declared discrete at fit "
-                            f"({', '.join(c.name for c in self.discrete) or 'none here'})")
-        raise DataError(f"unknown column '{name}' (columns: {', '.join(c.name for c in self.columns)})")
+            raise DataError(
+                f"column '{name}' is {self.column(name).kind}, not categorical: `where` takes "
+                f"categorical or boolean columns, or those declared discrete at fit "
+                f"({', '.join(c.name for c in self.discrete) or 'none here'})"
+            )
+        raise DataError(
+            f"unknown column '{name}' (columns: {', '.join(c.name for c in self.columns)})"
+        )
 
     # -- decoding
     def inverse(self, matrix: np.ndarray, id_offset: int = 0) -> pd.DataFrame:
@@ -286,18 +335,20 @@ class TableTransformer:
                 continue
             if c.one_hot:
                 k = len(c.categories)
-                out[c.name] = _decode_category(c, matrix[:, pos:pos + k].argmax(1))
+                out[c.name] = _decode_category(c, matrix[:, pos : pos + k].argmax(1))
                 pos += k
                 continue
             k = len(c.means)
             alpha = np.clip(matrix[:, pos], -1, 1)
-            mode = matrix[:, pos + 1:pos + 1 + k].argmax(1)
-            with np.errstate(over="ignore"):  # modes near the largest float: inf, clipped to the range below
+            mode = matrix[:, pos + 1 : pos + 1 + k].argmax(1)
+            with np.errstate(
+                over="ignore"
+            ):  # modes near the largest float: inf, clipped to the range below
                 value = alpha * 4 * np.asarray(c.stds)[mode] + np.asarray(c.means)[mode]
             pos += 1 + k
             missing = np.zeros(n, dtype=bool)
             if c.missing_share > 0:
-                missing = matrix[:, pos:pos + 2].argmax(1) == 1
+                missing = matrix[:, pos : pos + 2].argmax(1) == 1
                 pos += 2
             out[c.name] = _decode_number(c, np.clip(value, c.low, c.high), missing)
         return pd.DataFrame(out)
@@ -307,7 +358,7 @@ class TableTransformer:
         return {"columns": [asdict(c) for c in self.columns]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TableTransformer":
+    def from_dict(cls, d: dict[str, Any]) -> TableTransformer:
         return cls([Column(**c) for c in d["columns"]])
 
     @property
@@ -317,7 +368,9 @@ class TableTransformer:
 
 def _same(a: Any, b: Any) -> bool:
     if a == MISSING or b is None or (isinstance(b, float) and np.isnan(b)):
-        return a == MISSING and (b is None or b == MISSING or (isinstance(b, float) and np.isnan(b)))
+        return a == MISSING and (
+            b is None or b == MISSING or (isinstance(b, float) and np.isnan(b))
+        )
     return a == b or str(a) == str(b)
 
 
@@ -334,8 +387,10 @@ def _as_numbers(c: Column, series: pd.Series) -> np.ndarray:
         bad = stamps.isna() & series.notna()
         if bad.any():
             value = series[bad].iloc[0]
-            raise DataError(f"column '{c.name}' is datetime but holds '{value}', "
-                            f"{datetimes.unreadable_reason(value, c.name)}")
+            raise DataError(
+                f"column '{c.name}' is datetime but holds '{value}', "
+                f"{datetimes.unreadable_reason(value, c.name)}"
+            )
         return datetimes.to_seconds(stamps)
     values = pd.to_numeric(series, errors="coerce")
     bad = values.isna() & series.notna()
@@ -352,8 +407,10 @@ def _refuse_infinite(name: str, x: np.ndarray) -> None:
     infinite = np.isinf(x)
     if infinite.any():
         row = int(np.argmax(infinite))
-        raise DataError(f"column '{name}' holds an infinite value ({x[row]:g} in data row {row + 1}): "
-                        "replace it with a number, or leave the cell empty to mark it missing")
+        raise DataError(
+            f"column '{name}' holds an infinite value ({x[row]:g} in data row {row + 1}): "
+            "replace it with a number, or leave the cell empty to mark it missing"
+        )
 
 
 def _floats(series: pd.Series) -> np.ndarray:
@@ -367,13 +424,19 @@ def _fit_column(name: str, series: pd.Series, kind: str, seed: int) -> Column:
         if numbers.notna().all():
             c.id_start = int(numbers.max()) + 1  # new IDs never collide with the real ones
         return c
-    if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series):  # text: as pandas reads it
-        aware = datetimes.is_aware(datetimes.parse(series).dtype)  # with UTC offsets: instants in UTC
+    if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(
+        series
+    ):  # text: as pandas reads it
+        aware = datetimes.is_aware(
+            datetimes.parse(series).dtype
+        )  # with UTC offsets: instants in UTC
         c.dtype = str(datetimes.parse(series, utc=aware).dtype)
     values = series.dropna()
     if kind == "integer":  # a few-valued one is one-hot: its values are checked here
         _refuse_infinite(name, _floats(series))
-    if kind in ("categorical", "boolean") or (kind == "integer" and values.nunique() <= DISCRETE_INTEGER_MAX):
+    if kind in ("categorical", "boolean") or (
+        kind == "integer" and values.nunique() <= DISCRETE_INTEGER_MAX
+    ):
         counts = values.value_counts(sort=False)
         categories = sorted(counts.index, key=lambda v: (str(type(v)), v))
         c.categories = [_python(v) for v in categories]
@@ -397,7 +460,11 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
     to the value itself; then a variational Gaussian mixture of the other values."""
     values, counts = np.unique(x, return_counts=True)
     spike = counts >= SPIKE_SHARE * len(x)
-    means, stds, weights = list(values[spike]), [0.0] * int(spike.sum()), list(counts[spike] / len(x))
+    means, stds, weights = (
+        list(values[spike]),
+        [0.0] * int(spike.sum()),
+        list(counts[spike] / len(x)),
+    )
     rest = x[~np.isin(x, values[spike])]
     if len(rest):
         m, sd, w = _fit_mixture(rest, seed)
@@ -408,13 +475,13 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
 def numpy_seed(seed: int) -> int:
     """A gankit seed (any integer; negative ones too, as torch takes them) for numpy's
     `default_rng`, which takes non-negative ones: those are kept, a negative one wraps to 64 bits."""
-    return seed if seed >= 0 else seed % 2 ** 64
+    return seed if seed >= 0 else seed % 2**64
 
 
 def sklearn_seed(seed: int) -> int:
     """A gankit seed for scikit-learn's `random_state`, which takes 0 .. 2**32 - 1: the seed
     modulo 2**32 (the same number for a seed in that range)."""
-    return seed % 2 ** 32
+    return seed % 2**32
 
 
 def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
@@ -430,10 +497,14 @@ def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], li
     spread = float(x.std())
     if spread == 0 or len(np.unique(x)) < 2:
         return [float(x.mean())], [max(spread, 1e-3 * max(abs(float(x.mean())), 1.0))], [1.0]
-    gm = BayesianGaussianMixture(n_components=min(MAX_MODES, len(np.unique(x))),
-                                 weight_concentration_prior_type="dirichlet_process",
-                                 weight_concentration_prior=0.001, max_iter=100, n_init=1,
-                                 random_state=sklearn_seed(seed))
+    gm = BayesianGaussianMixture(
+        n_components=min(MAX_MODES, len(np.unique(x))),
+        weight_concentration_prior_type="dirichlet_process",
+        weight_concentration_prior=0.001,
+        max_iter=100,
+        n_init=1,
+        random_state=sklearn_seed(seed),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(x.reshape(-1, 1))
@@ -451,7 +522,7 @@ def _overflow_exponent(x: np.ndarray) -> int:
     """0, or for values so large that their squares (a variance) or sums (a mean) overflow, the
     power of two `e` such that x / 2**e is within [-1, 1] (`np.ldexp(x, -e)`, which loses no digit)."""
     largest = float(np.abs(x).max()) if len(x) else 0.0
-    return 0 if largest < 2.0 ** 500 else math.frexp(largest)[1]
+    return 0 if largest < 2.0**500 else math.frexp(largest)[1]
 
 
 def _mean(x: np.ndarray) -> float:
@@ -481,7 +552,7 @@ def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.n
     width = np.ldexp(np.where(spike, 1.0, stds), -exponent)
     with np.errstate(over="ignore"):  # a value far out of a narrow mode: z**2 = inf, probability 0
         z = (x_[:, None] - means_) / width
-        log_p = np.where(spike, -np.inf, np.log(weights) - np.log(width) - 0.5 * z ** 2)
+        log_p = np.where(spike, -np.inf, np.log(weights) - np.log(width) - 0.5 * z**2)
     if spike.all():  # only spikes: the nearest one
         log_p = -np.abs(z)
     far = np.isneginf(log_p.max(1))  # no mode gives the value any chance: the nearest one
@@ -491,7 +562,9 @@ def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.n
     mode = (p.cumsum(1) > rng.random((n, 1))).argmax(1)  # a draw from each row's posterior
     exact = (x[:, None] == means) & spike
     mode = np.where(exact.any(1), exact.argmax(1), mode)  # a spike's value is its spike
-    alpha = np.where(spike[mode], 0.0, np.clip((x_ - means_[mode]) / (4 * width[mode]), -0.99, 0.99))
+    alpha = np.where(
+        spike[mode], 0.0, np.clip((x_ - means_[mode]) / (4 * width[mode]), -0.99, 0.99)
+    )
     parts = [alpha[:, None], np.eye(len(means), dtype=np.float32)[mode]]
     if c.missing_share > 0:
         parts.append(np.eye(2, dtype=np.float32)[missing.astype(int)])
@@ -501,11 +574,20 @@ def _encode(c: Column, series: pd.Series, rng: np.random.Generator) -> list[np.n
 def _decode_category(c: Column, codes: np.ndarray) -> pd.Series:
     values = [None if c.categories[i] == MISSING else c.categories[i] for i in codes]
     series = pd.Series(values, dtype=object)
-    dtype = c.dtype if c.missing_share == 0 or not series.isna().any() else \
-        "Int64" if c.kind == "integer" or c.dtype.startswith("int") else None
+    dtype = (
+        c.dtype
+        if c.missing_share == 0 or not series.isna().any()
+        else "Int64"
+        if c.kind == "integer" or c.dtype.startswith("int")
+        else None
+    )
     try:
         return series.astype(dtype) if dtype else series
-    except (TypeError, ValueError, OverflowError):  # OverflowError: 2**63 read as a float is no Int64
+    except (
+        TypeError,
+        ValueError,
+        OverflowError,
+    ):  # OverflowError: 2**63 read as a float is no Int64
         return series
 
 

@@ -2,6 +2,7 @@
 
 The centres and spreads are those of the benchmark protocol, defined once in `metrics.modes`.
 """
+
 from __future__ import annotations
 
 import torch

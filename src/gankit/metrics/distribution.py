@@ -280,4 +280,3 @@ def density_coverage(
     )
     coverage = (nearest_fake < radii).double().mean()
     return float(density), float(coverage)
-

@@ -1,13 +1,13 @@
 """Evaluate a trained model against real data with a feature extractor: FID, KID, IS,
 precision/recall, density/coverage, the class histogram of its samples and, for conditional
 models, how often the classifier reads the class each sample was asked for."""
+
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
-
-from pathlib import Path
 
 from ..data import Dataset
 from ..errors import ConfigError
@@ -24,7 +24,9 @@ def parse_metrics(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none)'} (choose from: {', '.join(METRICS)})")
+        raise ConfigError(
+            f"unknown metric(s) {', '.join(unknown) or '(none)'} (choose from: {', '.join(METRICS)})"
+        )
     return names
 
 
@@ -34,13 +36,21 @@ def label_agreement(fake_logits: torch.Tensor, labels: torch.Tensor) -> dict[str
     if len(labels) != len(fake_logits):
         raise ConfigError(f"{len(labels)} labels for {len(fake_logits)} samples")
     hit = (fake_logits.argmax(1).cpu() == labels.cpu()).float()
-    per_class = [round(float(hit[labels.cpu() == c].mean()), 4) if bool((labels == c).any()) else None
-                 for c in range(fake_logits.shape[1])]
+    per_class = [
+        round(float(hit[labels.cpu() == c].mean()), 4) if bool((labels == c).any()) else None
+        for c in range(fake_logits.shape[1])
+    ]
     return {"label_agreement": float(hit.mean()), "label_agreement_per_class": per_class}
 
 
-def compare_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor | None,
-                     metrics: list[str], seed: int = 0, labels: torch.Tensor | None = None) -> dict[str, Any]:
+def compare_features(
+    real_feats: torch.Tensor,
+    fake_feats: torch.Tensor,
+    fake_logits: torch.Tensor | None,
+    metrics: list[str],
+    seed: int = 0,
+    labels: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """All requested metrics from features (and logits, for IS and classes; and the labels the
     samples were asked for, for `labels`)."""
     out: dict[str, Any] = {}
@@ -65,8 +75,13 @@ def compare_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_lo
 
 
 @torch.no_grad()
-def evaluate_samples(classifier: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     metrics: list[str], seed: int = 0) -> dict[str, Any]:
+def evaluate_samples(
+    classifier: torch.nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    metrics: list[str],
+    seed: int = 0,
+) -> dict[str, Any]:
     """Metrics of `fake` images against `real` images ([-1, 1]), in the classifier's feature space
     (uncached: `evaluate` is the cached path for whole data sets)."""
     extractor = classifier_extractor(classifier)
@@ -75,18 +90,29 @@ def evaluate_samples(classifier: torch.nn.Module, real: torch.Tensor, fake: torc
     return compare_features(real_feats, fake_feats, fake_logits, metrics, seed)
 
 
-def evaluate(extractor: Extractor, real: Dataset, fake: torch.Tensor, metrics: list[str], seed: int = 0,
-             cache_dir: Path | None = None, labels: torch.Tensor | None = None) -> dict[str, Any]:
+def evaluate(
+    extractor: Extractor,
+    real: Dataset,
+    fake: torch.Tensor,
+    metrics: list[str],
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    labels: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """Metrics of `fake` against a real data set, its features cached per extractor; `labels`: the
     classes a conditional model's samples were asked for (the `labels` metric)."""
     if "labels" in metrics and labels is None:
-        raise ConfigError("the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)")
+        raise ConfigError(
+            "the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)"
+        )
     needs_logits = {"is", "classes", "labels"} & set(metrics)
     real_feats = reference_features(real, extractor, cache_dir)
     fake_feats, fake_logits = extractor(fake)
     if needs_logits and fake_logits is None:
-        raise ConfigError(f"metrics {', '.join(sorted(needs_logits))} need a classifier's logits; "
-                          "this feature extractor has none")
+        raise ConfigError(
+            f"metrics {', '.join(sorted(needs_logits))} need a classifier's logits; "
+            "this feature extractor has none"
+        )
     return compare_features(real_feats, fake_feats, fake_logits, metrics, seed, labels)
 
 
@@ -96,5 +122,7 @@ def stacked_mnist_modes(classifier: torch.nn.Module, images: torch.Tensor) -> di
     the digit classifier, as in the Unrolled-GAN / VEEGAN / PacGAN protocol."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise ConfigError(f"Stacked MNIST samples must be N x 3 x H x W, got {tuple(images.shape)}")
-    digits = torch.stack([predict(classifier, images[:, c:c + 1])[0].argmax(1) for c in range(3)], 1)
+    digits = torch.stack(
+        [predict(classifier, images[:, c : c + 1])[0].argmax(1) for c in range(3)], 1
+    )
     return mode_histogram_stats(stacked_mode_ids(digits), 1000)

@@ -4,13 +4,14 @@ through torch-fidelity (optional), or any torch module the user supplies.
 An extractor maps [-1, 1] images to (features, logits or None) and has a `key` naming it for the
 reference-statistics cache.
 """
+
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -38,7 +39,7 @@ class Extractor:
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         feats, logits = [], []
         for i in range(0, len(images), self.batch_size):
-            f, lg = self.fn(images[i:i + self.batch_size].float())
+            f, lg = self.fn(images[i : i + self.batch_size].float())
             feats.append(f.flatten(1).double().cpu())
             if lg is not None:
                 logits.append(lg.double().cpu())
@@ -61,15 +62,19 @@ def module_extractor(module: nn.Module, name: str = "module") -> Extractor:
     key holds `name`, the module's class and its weights, not its code: give another `name` (or
     another cache folder) when the code changes and the weights do not."""
     if not isinstance(module, nn.Module):
-        raise ConfigError(f"a feature extractor must be a torch module, got {type(module).__name__}")
+        raise ConfigError(
+            f"a feature extractor must be a torch module, got {type(module).__name__}"
+        )
     module.eval()
 
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, None]:
         f = module(x)
         if not isinstance(f, torch.Tensor) or f.dim() < 1 or len(f) != len(x):
             got = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
-            raise ConfigError(f"the feature module must return a tensor with one row per image: {len(x)} images "
-                              f"gave {got}")
+            raise ConfigError(
+                f"the feature module must return a tensor with one row per image: {len(x)} images "
+                f"gave {got}"
+            )
         return f, None
 
     return Extractor(f"{name}-{type(module).__qualname__}-{weights_key(module)}", fn)
@@ -90,9 +95,11 @@ def inception_extractor() -> Extractor:
     try:
         net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
     except Exception as e:  # no network and no cached weights, most often
-        raise ConfigError(f"Inception-v3 weights could not be loaded ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else 'no detail'}); they are downloaded on "
-                          "first use, which needs a network, or use the digit classifier") from None
+        raise ConfigError(
+            f"Inception-v3 weights could not be loaded ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); they are downloaded on "
+            "first use, which needs a network, or use the digit classifier"
+        ) from None
     net.eval()
 
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +116,12 @@ def load_extractor(spec: str) -> Extractor:
         return inception_extractor()
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
         path, factory = spec.split(":", 1)
-        source = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if Path(path).is_file() else ""
-        return module_extractor(_load_factory(Path(path), factory)(), f"{Path(path).stem}-{factory}-{source}")
+        source = (
+            hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if Path(path).is_file() else ""
+        )
+        return module_extractor(
+            _load_factory(Path(path), factory)(), f"{Path(path).stem}-{factory}-{source}"
+        )
     from .classifier import load_classifier
 
     return classifier_extractor(load_classifier(spec))

@@ -3,6 +3,7 @@
 The key hashes the data tensor's bytes and the extractor's weights, so a changed data set or a
 retrained classifier never reuses stale statistics.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,9 @@ def data_key(data: Dataset) -> str:
     return f"{data.name.replace('/', '_').replace(':', '_')}-{len(data)}-{h.hexdigest()[:12]}"
 
 
-def reference_features(data: Dataset, extractor: Extractor, cache_dir: Path | None = None) -> torch.Tensor:
+def reference_features(
+    data: Dataset, extractor: Extractor, cache_dir: Path | None = None
+) -> torch.Tensor:
     """Features of every image of `data`, from the cache when present."""
     folder = cache_dir or default_cache_dir()
     path = folder / f"{data_key(data)}-{extractor.key}.safetensors"

@@ -23,6 +23,7 @@ holdout of a classifier trained with and without synthetic minority rows.
 Datetimes compare as numbers (seconds); missing values are a value of their own: the missing share
 is part of each column's distribution (below every number for KS, a category for TV).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ _DECILES = np.linspace(0.1, 0.9, 9)
 
 # ----------------------------------------------------------------------------- column handling
 
+
 def column_kinds(table: pd.DataFrame, discrete: Sequence[str] = ()) -> dict[str, str]:
     """'discrete' or 'continuous' per column: text, boolean and category columns and the listed
     ones are discrete; numbers and datetimes (compared as seconds) are continuous."""
@@ -51,8 +53,9 @@ def column_kinds(table: pd.DataFrame, discrete: Sequence[str] = ()) -> dict[str,
     kinds = {}
     for name in table.columns:
         col = table[name]
-        numeric = (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)) \
-            or pd.api.types.is_datetime64_any_dtype(col)
+        numeric = (
+            pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        ) or pd.api.types.is_datetime64_any_dtype(col)
         kinds[name] = "continuous" if numeric and name not in discrete else "discrete"
     return kinds
 
@@ -66,6 +69,7 @@ def _continuous(col: pd.Series, like: pd.Series) -> np.ndarray:
 
 def _discrete(col: pd.Series) -> np.ndarray:
     """Values as canonical strings, so 1, 1.0 and "1" (a CSV round trip) are one category."""
+
     def canon(v):
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
             return MISSING
@@ -74,6 +78,7 @@ def _discrete(col: pd.Series) -> np.ndarray:
         if isinstance(v, (int, float, np.integer, np.floating)) and float(v).is_integer():
             return str(int(v))
         return str(v)
+
     return np.array([canon(v) for v in col.tolist()], dtype=object)
 
 
@@ -85,11 +90,14 @@ def _checked(train: pd.DataFrame, other: pd.DataFrame, name: str) -> pd.DataFram
         raise DataError(f"{name} table is empty")
     missing = [c for c in train.columns if c not in other.columns]
     if missing:
-        raise DataError(f"{name} table lacks column(s) of the real table: {', '.join(map(str, missing))}")
+        raise DataError(
+            f"{name} table lacks column(s) of the real table: {', '.join(map(str, missing))}"
+        )
     return other[list(train.columns)].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- column shapes
+
 
 def ks_complement(real: np.ndarray, synthetic: np.ndarray) -> float:
     """1 - the two-sample KS statistic; a missing value counts as smaller than every number, so a
@@ -112,26 +120,33 @@ def tv_complement(real: np.ndarray, synthetic: np.ndarray) -> float:
     return float(1.0 - 0.5 * np.abs(p - q).sum())
 
 
-def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame,
-                  discrete: Sequence[str] = ()) -> dict:
+def column_shapes(
+    real: pd.DataFrame, synthetic: pd.DataFrame, discrete: Sequence[str] = ()
+) -> dict:
     """Per-column marginal similarity: KS complement (continuous), TV complement (discrete)."""
     synthetic = _checked(real, synthetic, "synthetic")
     kinds = column_kinds(real, discrete)
     per_column = {}
     for name, kind in kinds.items():
         if kind == "continuous":
-            score = ks_complement(_continuous(real[name], real[name]),
-                                  _continuous(synthetic[name], real[name]))
+            score = ks_complement(
+                _continuous(real[name], real[name]), _continuous(synthetic[name], real[name])
+            )
         else:
             score = tv_complement(_discrete(real[name]), _discrete(synthetic[name]))
         per_column[name] = {"kind": kind, "score": score}
     ks = [v["score"] for v in per_column.values() if v["kind"] == "continuous"]
     tv = [v["score"] for v in per_column.values() if v["kind"] == "discrete"]
-    return {"ks_complement": _mean(ks), "tv_complement": _mean(tv),
-            "score": _mean(ks + tv), "per_column": per_column}
+    return {
+        "ks_complement": _mean(ks),
+        "tv_complement": _mean(tv),
+        "score": _mean(ks + tv),
+        "per_column": per_column,
+    }
 
 
 # ----------------------------------------------------------------------------- column pairs
+
 
 def _correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     """Pearson correlation on rows where both are present; None where it is undefined."""
@@ -151,16 +166,23 @@ def _binned(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return bins.astype(str)
 
 
-def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame,
-                       discrete: Sequence[str] = ()) -> dict:
+def column_pair_trends(
+    real: pd.DataFrame, synthetic: pd.DataFrame, discrete: Sequence[str] = ()
+) -> dict:
     """Correlation similarity over continuous pairs, contingency similarity over pairs with a
     discrete column; the mean over all pairs is `score`."""
     synthetic = _checked(real, synthetic, "synthetic")
     kinds = column_kinds(real, discrete)
-    cont = {n: (_continuous(real[n], real[n]), _continuous(synthetic[n], real[n]))
-            for n, k in kinds.items() if k == "continuous"}
-    disc = {n: (_discrete(real[n]), _discrete(synthetic[n]))
-            for n, k in kinds.items() if k == "discrete"}
+    cont = {
+        n: (_continuous(real[n], real[n]), _continuous(synthetic[n], real[n]))
+        for n, k in kinds.items()
+        if k == "continuous"
+    }
+    disc = {
+        n: (_discrete(real[n]), _discrete(synthetic[n]))
+        for n, k in kinds.items()
+        if k == "discrete"
+    }
     as_categories = dict(disc)
     for name, (r, s) in cont.items():
         as_categories[name] = (_binned(r, r), _binned(s, r))
@@ -177,13 +199,16 @@ def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame,
             joint_r = np.char.add(np.char.add(ra.astype(str), "\x01"), rb.astype(str))
             joint_s = np.char.add(np.char.add(sa.astype(str), "\x01"), sb.astype(str))
             contingency.append(tv_complement(joint_r, joint_s))
-    return {"correlation_similarity": _mean(correlation),
-            "contingency_similarity": _mean(contingency),
-            "score": _mean(correlation + contingency),
-            "pairs": len(correlation) + len(contingency)}
+    return {
+        "correlation_similarity": _mean(correlation),
+        "contingency_similarity": _mean(contingency),
+        "score": _mean(correlation + contingency),
+        "pairs": len(correlation) + len(contingency),
+    }
 
 
 # ----------------------------------------------------------------------------- features for models
+
 
 class _Encoder:
     """Tables to numeric matrices for gradient boosting: continuous columns as floats (NaN kept:
@@ -199,8 +224,10 @@ class _Encoder:
                 self.codes[name] = {v: i for i, v in enumerate(seen)}
 
     def categorical_mask(self) -> list[bool]:
-        return [self.kinds[n] == "discrete" and len(self.codes[n]) <= _MAX_CATEGORICAL_LEVELS
-                for n in self.kinds]
+        return [
+            self.kinds[n] == "discrete" and len(self.codes[n]) <= _MAX_CATEGORICAL_LEVELS
+            for n in self.kinds
+        ]
 
     def __call__(self, table: pd.DataFrame) -> np.ndarray:
         columns = []
@@ -209,8 +236,9 @@ class _Encoder:
                 columns.append(_continuous(table[name], self.reference[name]))
             else:
                 mapping = self.codes[name]
-                columns.append(np.array([mapping.get(v, np.nan) for v in _discrete(table[name])],
-                                        dtype=float))
+                columns.append(
+                    np.array([mapping.get(v, np.nan) for v in _discrete(table[name])], dtype=float)
+                )
         return np.column_stack(columns) if columns else np.zeros((len(table), 0))
 
 
@@ -236,10 +264,17 @@ def _booster(task: str, categorical: list[bool], seed: int, fit_rows: int | None
     EARLY_STOPPING_ROWS rows on (detection, which cross-validates, keeps scikit-learn's rule)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
+    cls = (
+        HistGradientBoostingClassifier
+        if task == "classification"
+        else HistGradientBoostingRegressor
+    )
     stop = True if fit_rows is not None and fit_rows >= EARLY_STOPPING_ROWS else "auto"
-    return cls(categorical_features=categorical if any(categorical) else None, random_state=sklearn_seed(seed),
-               early_stopping=stop)
+    return cls(
+        categorical_features=categorical if any(categorical) else None,
+        random_state=sklearn_seed(seed),
+        early_stopping=stop,
+    )
 
 
 def _subsample(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -250,8 +285,16 @@ def _subsample(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- detection
 
-def detection(real: pd.DataFrame, synthetic: pd.DataFrame, discrete: Sequence[str] = (),
-              *, seed: int = 0, folds: int = 3, max_rows: int = 5000) -> dict:
+
+def detection(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    discrete: Sequence[str] = (),
+    *,
+    seed: int = 0,
+    folds: int = 3,
+    max_rows: int = 5000,
+) -> dict:
     """Cross-validated ROC AUC of a classifier telling real rows from synthetic (lower is better;
     0.5 is indistinguishable). Both sides are subsampled to the same size, so AUC is not skewed
     by class balance."""
@@ -269,7 +312,9 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, discrete: Sequence[st
     y = np.r_[np.zeros(n), np.ones(n)]
     scores = np.empty(2 * n)
     with _single_threaded():
-        for fit_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=sklearn_seed(seed)).split(x, y):
+        for fit_rows, test_rows in StratifiedKFold(
+            folds, shuffle=True, random_state=sklearn_seed(seed)
+        ).split(x, y):
             model = _booster("classification", encode.categorical_mask(), seed)
             model.fit(x[fit_rows], y[fit_rows])
             scores[test_rows] = model.predict_proba(x[test_rows])[:, 1]
@@ -278,6 +323,7 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, discrete: Sequence[st
 
 
 # ----------------------------------------------------------------------------- ML efficacy
+
 
 def _target_task(train: pd.DataFrame, target: str, kinds: dict[str, str]) -> str:
     if target not in train.columns:
@@ -297,7 +343,9 @@ def _fit_and_score(fit_table, test_table, target, reference, encode, task, seed)
         keep, present = ~np.isnan(y_fit), ~np.isnan(y_test)
         if keep.sum() < 2:
             return None
-        model = _booster(task, encode.categorical_mask(), seed, int(keep.sum())).fit(x_fit[keep], y_fit[keep])
+        model = _booster(task, encode.categorical_mask(), seed, int(keep.sum())).fit(
+            x_fit[keep], y_fit[keep]
+        )
         return float(r2_score(y_test[present], model.predict(x_test[present])))
     y_fit, y_test = _discrete(fit_table[target]), _discrete(test_table[target])
     classes = np.unique(y_test)
@@ -312,23 +360,40 @@ def _fit_and_score(fit_table, test_table, target, reference, encode, task, seed)
     return float(roc_auc_score(y_test, proba, multi_class="ovr", average="macro", labels=classes))
 
 
-def ml_efficacy(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, target: str,
-                discrete: Sequence[str] = (), *, seed: int = 0) -> dict:
+def ml_efficacy(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame,
+    target: str,
+    discrete: Sequence[str] = (),
+    *,
+    seed: int = 0,
+) -> dict:
     """Train on synthetic, test on the real holdout (TSTR) against train on real (TRTR)."""
-    synthetic, holdout = _checked(train, synthetic, "synthetic"), _checked(train, holdout, "holdout")
+    synthetic, holdout = (
+        _checked(train, synthetic, "synthetic"),
+        _checked(train, holdout, "holdout"),
+    )
     kinds = column_kinds(train, discrete)
     task = _target_task(train, target, kinds)
     features = {n: k for n, k in kinds.items() if n != target}
     encode = _Encoder([train, synthetic, holdout], features)
     with _single_threaded():
-        synth, real = (_fit_and_score(t, holdout, target, train[target], encode, task, seed)
-                       for t in (synthetic, train))
-    return {"task": task, "metric": "roc_auc" if task == "classification" else "r2",
-            "synthetic_score": synth, "real_score": real,
-            "ratio": synth / real if synth is not None and real else None}
+        synth, real = (
+            _fit_and_score(t, holdout, target, train[target], encode, task, seed)
+            for t in (synthetic, train)
+        )
+    return {
+        "task": task,
+        "metric": "roc_auc" if task == "classification" else "r2",
+        "synthetic_score": synth,
+        "real_score": real,
+        "ratio": synth / real if synth is not None and real else None,
+    }
 
 
 # ----------------------------------------------------------------------------- privacy
+
 
 def _distance_space(train: pd.DataFrame, kinds: dict[str, str]):
     """A function mapping a table to rows whose L1 distance / column count is a Gower distance:
@@ -357,6 +422,7 @@ def _distance_space(train: pd.DataFrame, kinds: dict[str, str]):
                 unseen = ~onehot.any(axis=1)  # a category train never had: its own slot
                 parts.append(np.column_stack([onehot, unseen * 0.5]))
         return np.hstack(parts)
+
     return embed, len(kinds)
 
 
@@ -383,7 +449,9 @@ def _canonical_rows(table: pd.DataFrame, kinds: dict[str, str], like: pd.DataFra
     return list(zip(*columns))
 
 
-def exact_copy_share(train: pd.DataFrame, other: pd.DataFrame, discrete: Sequence[str] = ()) -> float:
+def exact_copy_share(
+    train: pd.DataFrame, other: pd.DataFrame, discrete: Sequence[str] = ()
+) -> float:
     """Share of `other`'s rows equal, value for value, to some train row."""
     other = _checked(train, other, "compared")
     kinds = column_kinds(train, discrete)
@@ -391,15 +459,25 @@ def exact_copy_share(train: pd.DataFrame, other: pd.DataFrame, discrete: Sequenc
     return float(np.mean([row in keys for row in _canonical_rows(other, kinds, train)]))
 
 
-def privacy(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
-            discrete: Sequence[str] = (), *, seed: int = 0, max_rows: int = 3000) -> dict:
+def privacy(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame,
+    discrete: Sequence[str] = (),
+    *,
+    seed: int = 0,
+    max_rows: int = 3000,
+) -> dict:
     """DCR and NNDR of synthetic rows against train, beside the same for real holdout rows (what
     data the model never saw looks like), and the share of exact copies.
 
     `dcr_ratio` = median DCR(synthetic) / median DCR(holdout): near 1 or above is no closer to
     train than fresh real data; far below 1 is memorisation. `closer_than_holdout_p5` is the share
     of synthetic rows nearer to train than 95% of holdout rows are (about 0.05 when private)."""
-    synthetic, holdout = _checked(train, synthetic, "synthetic"), _checked(train, holdout, "holdout")
+    synthetic, holdout = (
+        _checked(train, synthetic, "synthetic"),
+        _checked(train, holdout, "holdout"),
+    )
     kinds = column_kinds(train, discrete)
     embed, width = _distance_space(train, kinds)
     reference = embed(train)
@@ -421,13 +499,24 @@ def privacy(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
 
 # ----------------------------------------------------------------------------- the entry points
 
-def evaluate_tables(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, *,
-                    target: str | None = None, discrete: Sequence[str] = (), seed: int = 0) -> dict:
+
+def evaluate_tables(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame,
+    *,
+    target: str | None = None,
+    discrete: Sequence[str] = (),
+    seed: int = 0,
+) -> dict:
     """Every metric of a synthetic table: fidelity against `train` (what the model saw), utility
     and privacy against the real `holdout` (what it never saw). ML efficacy needs `target`."""
     if not isinstance(train, pd.DataFrame) or len(train) < 2:
         raise DataError("the real train table needs at least 2 rows")
-    synthetic, holdout = _checked(train, synthetic, "synthetic"), _checked(train, holdout, "holdout")
+    synthetic, holdout = (
+        _checked(train, synthetic, "synthetic"),
+        _checked(train, holdout, "holdout"),
+    )
     if target is not None and target not in train.columns:
         raise ConfigError(f"target column {target!r} not in the table")
     result = {
@@ -442,21 +531,34 @@ def evaluate_tables(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     return result
 
 
-def augmentation_gain(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, *,
-                      target: str, minority=None, discrete: Sequence[str] = (),
-                      seed: int = 0) -> dict:
+def augmentation_gain(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame,
+    *,
+    target: str,
+    minority=None,
+    discrete: Sequence[str] = (),
+    seed: int = 0,
+) -> dict:
     """Minority recall and PR-AUC on the real holdout of a gradient-boosting classifier trained on
     `train` alone and on `train` plus the synthetic rows of the minority class (default: the rarest
     class in train). Synthetic rows of other classes are not added."""
     from sklearn.metrics import average_precision_score, recall_score
 
-    synthetic, holdout = _checked(train, synthetic, "synthetic"), _checked(train, holdout, "holdout")
+    synthetic, holdout = (
+        _checked(train, synthetic, "synthetic"),
+        _checked(train, holdout, "holdout"),
+    )
     kinds = column_kinds(train, discrete)
     if _target_task(train, target, kinds) != "classification":
         raise ConfigError(f"augmentation needs a discrete target; {target!r} is continuous")
     labels = _discrete(train[target])
-    minority = pd.Series(labels).value_counts().idxmin() if minority is None \
+    minority = (
+        pd.Series(labels).value_counts().idxmin()
+        if minority is None
         else _discrete(pd.Series([minority]))[0]
+    )
     if minority not in set(labels):
         raise ConfigError(f"class {minority!r} of {target!r} never occurs in the train table")
     added = synthetic[_discrete(synthetic[target]) == minority]
@@ -468,17 +570,23 @@ def augmentation_gain(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.
         model = _booster("classification", encode.categorical_mask(), seed, len(table))
         model.fit(encode(table), _discrete(table[target]) == minority)
         proba = model.predict_proba(encode(holdout))[:, 1]
-        return {"minority_recall": float(recall_score(y_test, proba >= 0.5, zero_division=0.0)),
-                "pr_auc": float(average_precision_score(y_test, proba)),
-                "minority_rows": int((_discrete(table[target]) == minority).sum())}
+        return {
+            "minority_recall": float(recall_score(y_test, proba >= 0.5, zero_division=0.0)),
+            "pr_auc": float(average_precision_score(y_test, proba)),
+            "minority_rows": int((_discrete(table[target]) == minority).sum()),
+        }
 
     with _single_threaded():
         base = scored(train.reset_index(drop=True))
         augmented = scored(pd.concat([train.reset_index(drop=True), added], ignore_index=True))
-    return {"minority": minority, "synthetic_rows_added": len(added), "real": base,
-            "augmented": augmented,
-            "recall_gain": augmented["minority_recall"] - base["minority_recall"],
-            "pr_auc_gain": augmented["pr_auc"] - base["pr_auc"]}
+    return {
+        "minority": minority,
+        "synthetic_rows_added": len(added),
+        "real": base,
+        "augmented": augmented,
+        "recall_gain": augmented["minority_recall"] - base["minority_recall"],
+        "pr_auc_gain": augmented["pr_auc"] - base["pr_auc"],
+    }
 
 
 def _mean(values: list[float]) -> float | None:

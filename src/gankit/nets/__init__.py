@@ -1,4 +1,5 @@
 """Architectures and building blocks only: no training logic lives here."""
+
 from .classifier import DigitClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .layers import ConditionalBatchNorm2d, SelfAttention, apply_spectral_norm
@@ -7,6 +8,18 @@ from .resnet import ResNetDiscriminator, ResNetGenerator
 from .unet import UNet
 from .vae import VAEDecoder, VAEEncoder
 
-__all__ = ["MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator", "DigitClassifier",
-           "ResNetGenerator", "ResNetDiscriminator", "SelfAttention", "ConditionalBatchNorm2d", "apply_spectral_norm",
-           "UNet", "VAEEncoder", "VAEDecoder"]
+__all__ = [
+    "MLPGenerator",
+    "MLPDiscriminator",
+    "DCGANGenerator",
+    "DCGANDiscriminator",
+    "DigitClassifier",
+    "ResNetGenerator",
+    "ResNetDiscriminator",
+    "SelfAttention",
+    "ConditionalBatchNorm2d",
+    "apply_spectral_norm",
+    "UNet",
+    "VAEEncoder",
+    "VAEDecoder",
+]

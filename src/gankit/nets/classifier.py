@@ -1,4 +1,5 @@
 """A small CNN digit classifier: the project's own feature extractor for digit data."""
+
 from __future__ import annotations
 
 import torch
@@ -19,19 +20,35 @@ class DigitClassifier(nn.Module):
         super().__init__()
 
         def block(a: int, b: int) -> list[nn.Module]:
-            return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+            return [
+                nn.Conv2d(a, b, 3, padding=1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(inplace=True),
+            ]
 
         self.body = nn.Sequential(
-            *block(channels, width), *block(width, width), nn.MaxPool2d(2),
-            *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),
-            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(4 * width, self.feature_dim), nn.ReLU(inplace=True))
+            *block(channels, width),
+            *block(width, width),
+            nn.MaxPool2d(2),
+            *block(width, 2 * width),
+            *block(2 * width, 2 * width),
+            nn.MaxPool2d(2),
+            *block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(4 * width, self.feature_dim),
+            nn.ReLU(inplace=True),
+        )
         self.head = nn.Linear(self.feature_dim, num_classes)
         self.channels = channels
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.channels:
-            x = x.mean(1, keepdim=True) if self.channels == 1 else x.expand(-1, self.channels, -1, -1)
+            x = (
+                x.mean(1, keepdim=True)
+                if self.channels == 1
+                else x.expand(-1, self.channels, -1, -1)
+            )
         if x.shape[-1] != 28:
             x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
         return self.body(x)

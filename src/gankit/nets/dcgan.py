@@ -7,6 +7,7 @@ G grows b x b -> R by doubling, D shrinks R -> b x b by halving and ends in one 
 With num_classes > 0 both are class-conditional (Mirza & Osindero 2014): G reads one_hot(y) next to z,
 D reads a learned per-class R x R map as one extra input channel.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,10 @@ def plan(resolution: int) -> tuple[int, int]:
     while r > 7 and r % 2 == 0:
         r, k = r // 2, k + 1
     if not (4 <= r <= 7 and k >= 1):
-        raise ConfigError(f"dcgan cannot build resolution {resolution}: it needs b*2^k with b in 4..7"
-                          " and k >= 1 (e.g. 8, 16, 28, 32, 64)")
+        raise ConfigError(
+            f"dcgan cannot build resolution {resolution}: it needs b*2^k with b in 4..7"
+            " and k >= 1 (e.g. 8, 16, 28, 32, 64)"
+        )
     return r, k
 
 
@@ -48,15 +51,23 @@ def _widths(width: int, k: int) -> list[int]:
 class DCGANGenerator(nn.Module):
     """z (+ one-hot y, see `with_labels`) as a 1 x 1 map -> b x b -> ... -> R x R images in [-1, 1]."""
 
-    def __init__(self, z_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0):
+    def __init__(
+        self, z_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0
+    ):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)
         layers: list[nn.Module] = [
             EdgeConvTranspose2d(z_dim + num_classes, widths[0], base, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(inplace=True),
+            ]
         layers += [EdgeConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
@@ -79,7 +90,7 @@ class MinibatchStd(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         g = max(d for d in range(1, min(self.group_size, n) + 1) if n % d == 0)
-        y = x.reshape(g, n // g, c * h * w)                        # sample i is in subgroup i % (n // g)
+        y = x.reshape(g, n // g, c * h * w)  # sample i is in subgroup i % (n // g)
         std = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt().mean(1)
         return torch.cat([x, std.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)], 1)
 
@@ -96,24 +107,47 @@ class DCGANDiscriminator(nn.Module):
       which concatenation leaves D free to ignore.
     """
 
-    def __init__(self, width: int, resolution: int, channels: int, minibatch_std: int = 0, norm: str = "batch",
-                 num_classes: int = 0, projection: bool = False):
+    def __init__(
+        self,
+        width: int,
+        resolution: int,
+        channels: int,
+        minibatch_std: int = 0,
+        norm: str = "batch",
+        num_classes: int = 0,
+        projection: bool = False,
+    ):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
-        self.num_classes, self.projection, self.features = num_classes, projection and num_classes > 0, widths[-1]
+        self.num_classes, self.projection, self.features = (
+            num_classes,
+            projection and num_classes > 0,
+            widths[-1],
+        )
         # the image layer's LeakyReLU runs inside it (fast_conv.EdgeConv2d); the Identity keeps
         # the layers' indices, so checkpoints from before the fusion still load
-        first = EdgeConv2d(channels + (num_classes if not self.projection else 0), widths[0], 4, 2, 1,
-                           negative_slope=0.2)
+        first = EdgeConv2d(
+            channels + (num_classes if not self.projection else 0),
+            widths[0],
+            4,
+            2,
+            1,
+            negative_slope=0.2,
+        )
         layers: list[nn.Module] = [first, nn.Identity()]
         for a, b in zip(widths[:-1], widths[1:]):
             normed = norm == "batch"
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=not normed), *([nn.BatchNorm2d(b)] if normed else []),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(a, b, 4, 2, 1, bias=not normed),
+                *([nn.BatchNorm2d(b)] if normed else []),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
         if minibatch_std:
             layers.append(MinibatchStd(minibatch_std))
-        layers.append(EdgeConv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))  # the logit layer
+        layers.append(
+            EdgeConv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0)
+        )  # the logit layer
         self.net = nn.Sequential(*layers)
         if self.projection:
             self.embed = nn.Embedding(num_classes, widths[-1])
@@ -125,9 +159,13 @@ class DCGANDiscriminator(nn.Module):
         check_labels(y, self.num_classes)
         if self.projection:
             h = self.net[:-1](x)
-            inner = (self.embed(y) * h[:, :self.features].sum((2, 3))).sum(1)
+            inner = (self.embed(y) * h[:, : self.features].sum((2, 3))).sum(1)
             return self.net[-1](h).flatten() + inner
         if self.num_classes:
-            maps = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            maps = (
+                F.one_hot(y, self.num_classes)
+                .to(x.dtype)[:, :, None, None]
+                .expand(-1, -1, *x.shape[2:])
+            )
             x = torch.cat([x, maps], 1)
         return self.net(x).flatten()

@@ -1,5 +1,6 @@
 """Building blocks of the SNGAN/SAGAN family: self-attention, class-conditional batch norm and
 spectral normalization. Pure tensors in and out; nothing here knows about training."""
+
 from __future__ import annotations
 
 import torch
@@ -16,15 +17,19 @@ class SelfAttention(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         inner = max(channels // 8, 1)
-        self.f = nn.Conv2d(channels, inner, 1)     # queries
-        self.g = nn.Conv2d(channels, inner, 1)     # keys
+        self.f = nn.Conv2d(channels, inner, 1)  # queries
+        self.g = nn.Conv2d(channels, inner, 1)  # keys
         self.h = nn.Conv2d(channels, channels, 1)  # values
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = (m(x).flatten(2) for m in (self.f, self.g, self.h))  # (N, C', HW), (N, C', HW), (N, C, HW)
-        attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)             # (N, HW query, HW key), unscaled as in SAGAN
-        o = v @ attn.transpose(1, 2)                                    # o_j = sum_i attn[j, i] v_i
+        q, k, v = (
+            m(x).flatten(2) for m in (self.f, self.g, self.h)
+        )  # (N, C', HW), (N, C', HW), (N, C, HW)
+        attn = torch.softmax(
+            q.transpose(1, 2) @ k, dim=-1
+        )  # (N, HW query, HW key), unscaled as in SAGAN
+        o = v @ attn.transpose(1, 2)  # o_j = sum_i attn[j, i] v_i
         return self.gamma * o.view_as(x) + x
 
 
@@ -57,7 +62,9 @@ class SpectralNorm(nn.Module):
     the fake batch) would change it in place, which the backward refuses. (Replacing also means
     that `nn.DataParallel` replicas, which gankit does not use, would not pass their updates back.)"""
 
-    def __init__(self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1, eps: float = 1e-12):
+    def __init__(
+        self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1, eps: float = 1e-12
+    ):
         super().__init__()
         self.dim, self.n_power_iterations, self.eps = dim, n_power_iterations, eps
         weight_mat = self._matrix(weight).detach()
@@ -75,8 +82,9 @@ class SpectralNorm(nn.Module):
         return weight.flatten(1)
 
     @torch.no_grad()
-    def _power_iteration(self, weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
-                         iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _power_iteration(
+        self, weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, iterations: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         for _ in range(iterations):
             u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=self.eps)
             v = F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=self.eps)
@@ -87,7 +95,9 @@ class SpectralNorm(nn.Module):
         buffers rather than overwrite them, so no earlier call's saved tensors change."""
         if not self.training:  # copies: a later load_state_dict writes into the buffers
             return self._u.clone(), self._v.clone()
-        self._u, self._v = self._power_iteration(weight_mat, self._u, self._v, self.n_power_iterations)
+        self._u, self._v = self._power_iteration(
+            weight_mat, self._u, self._v, self.n_power_iterations
+        )
         return self._u, self._v
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
@@ -115,8 +125,17 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     skipped: they are per-class scales, not linear maps, and normalizing them would shrink gains
     of 1 to 1/sqrt(classes * features). The power-iteration vectors (u, v) are buffers, so they
     travel in state_dict() and an eval-mode net loads back to identical outputs."""
-    skip = {id(m) for c in module.modules() if isinstance(c, ConditionalBatchNorm2d) for m in c.modules()}
+    skip = {
+        id(m)
+        for c in module.modules()
+        if isinstance(c, ConditionalBatchNorm2d)
+        for m in c.modules()
+    }
     for m in list(module.modules()):
-        if isinstance(m, _SN_TYPES) and id(m) not in skip and not parametrize.is_parametrized(m, "weight"):
+        if (
+            isinstance(m, _SN_TYPES)
+            and id(m) not in skip
+            and not parametrize.is_parametrized(m, "weight")
+        ):
             spectral_norm(m)
     return module

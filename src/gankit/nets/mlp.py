@@ -1,5 +1,6 @@
 """The seed paper's fully connected GAN (Goodfellow et al. 2014 as the common tutorials write it),
 optionally class-conditional as in Mirza & Osindero 2014 ("Conditional Generative Adversarial Nets")."""
+
 from __future__ import annotations
 
 import math
@@ -38,22 +39,35 @@ class MLPGenerator(nn.Module):
     `batch_norm` puts batch norm before each hidden ReLU, as DCGAN taught and the common MLP ports
     copy: without it the MLP G collapses on MNIST within a few thousand steps (docs/results/mnist_presets.md)."""
 
-    def __init__(self, z_dim: int, hidden: list[int], out_shape: tuple[int, ...], tanh: bool = True,
-                 num_classes: int = 0, batch_norm: bool = False):
+    def __init__(
+        self,
+        z_dim: int,
+        hidden: list[int],
+        out_shape: tuple[int, ...],
+        tanh: bool = True,
+        num_classes: int = 0,
+        batch_norm: bool = False,
+    ):
         super().__init__()
         self.out_shape = tuple(out_shape)
         self.num_classes = num_classes
         sizes = [z_dim + num_classes, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), *([nn.BatchNorm1d(b)] if batch_norm else []), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Linear(a, b),
+                *([nn.BatchNorm1d(b)] if batch_norm else []),
+                nn.ReLU(inplace=True),
+            ]
         layers.append(nn.Linear(sizes[-1], math.prod(out_shape)))
         if tanh:
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(with_labels(z.flatten(1), y, self.num_classes)).view(len(z), *self.out_shape)
+        return self.net(with_labels(z.flatten(1), y, self.num_classes)).view(
+            len(z), *self.out_shape
+        )
 
 
 class MLPDiscriminator(nn.Module):
@@ -61,13 +75,23 @@ class MLPDiscriminator(nn.Module):
     sigmoid lives in the loss). Goodfellow et al. 2014 trained D with dropout: it keeps an MLP D from
     memorising the data and winning outright."""
 
-    def __init__(self, in_shape: tuple[int, ...], hidden: list[int], num_classes: int = 0, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        hidden: list[int],
+        num_classes: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         sizes = [math.prod(in_shape) + num_classes, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True), *([RankDropout(dropout)] if dropout else [])]
+            layers += [
+                nn.Linear(a, b),
+                nn.LeakyReLU(0.2, inplace=True),
+                *([RankDropout(dropout)] if dropout else []),
+            ]
         layers.append(nn.Linear(sizes[-1], 1))
         self.net = nn.Sequential(*layers)
 

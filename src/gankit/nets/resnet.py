@@ -5,6 +5,7 @@ Resolutions are R = b * 2^k as in dcgan.plan (8, 16, 28, 32, 64, ...): G grows b
 up-blocks, D shrinks R -> b x b (an "optimized" first block, then k - 1 down-blocks) and adds one
 block at b x b. Channels run width * 2^(k-1) at b x b ... width at R, as in DCGAN.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,10 @@ def _attention_at(attention_res: int | None, resolutions: list[int], net: str) -
     if attention_res is None:
         return None
     if attention_res not in resolutions:
-        raise ConfigError(f"{net}: attention_res {attention_res} is not a resolution of its feature maps"
-                          f" (choose from: {', '.join(map(str, sorted(set(resolutions))))})")
+        raise ConfigError(
+            f"{net}: attention_res {attention_res} is not a resolution of its feature maps"
+            f" (choose from: {', '.join(map(str, sorted(set(resolutions))))})"
+        )
     return resolutions.index(attention_res)
 
 
@@ -70,7 +73,9 @@ class DBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, down: bool, first: bool = False):
         super().__init__()
         self.down, self.first = down, first
-        hidden = c_out if first else c_in  # the first block widens at once: in -> out -> out (SNGAN)
+        hidden = (
+            c_out if first else c_in
+        )  # the first block widens at once: in -> out -> out (SNGAN)
         self.conv1, self.conv2 = nn.Conv2d(c_in, hidden, 3, 1, 1), nn.Conv2d(hidden, c_out, 3, 1, 1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out or down else nn.Identity()
 
@@ -86,8 +91,15 @@ class ResNetGenerator(nn.Module):
     """SNGAN's ResNet G: z -> linear -> b x b -> k up-blocks -> BN-ReLU-conv3x3-Tanh. With
     num_classes > 0 every block's batch norm is class-conditional (Miyato & Koyama 2018)."""
 
-    def __init__(self, z_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0,
-                 attention_res: int | None = None):
+    def __init__(
+        self,
+        z_dim: int,
+        width: int,
+        resolution: int,
+        channels: int,
+        num_classes: int = 0,
+        attention_res: int | None = None,
+    ):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)
@@ -96,9 +108,15 @@ class ResNetGenerator(nn.Module):
         self.linear = nn.Linear(z_dim, base * base * widths[0])
         self.blocks = nn.ModuleList(GBlock(a, b, num_classes) for a, b in zip(widths, outs))
         # stage 0 is the linear's b x b output (so G and D share a valid attention_res even at 8 x 8)
-        self.attn_at = _attention_at(attention_res, [base * 2 ** i for i in range(k + 1)], "ResNetGenerator")
-        self.attn = SelfAttention([widths[0], *outs][self.attn_at]) if self.attn_at is not None else None
-        self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
+        self.attn_at = _attention_at(
+            attention_res, [base * 2**i for i in range(k + 1)], "ResNetGenerator"
+        )
+        self.attn = (
+            SelfAttention([widths[0], *outs][self.attn_at]) if self.attn_at is not None else None
+        )
+        self.out = nn.Sequential(
+            nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh()
+        )
         self.apply(_init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -118,15 +136,25 @@ class ResNetDiscriminator(nn.Module):
     (Miyato & Koyama 2018): the logit gains <embed(y), features>, the inner-product form of
     conditioning that their paper derives from the log-likelihood ratio."""
 
-    def __init__(self, width: int, resolution: int, channels: int, num_classes: int = 0,
-                 attention_res: int | None = None, spectral_norm: bool = True, minibatch_std: int = 0):
+    def __init__(
+        self,
+        width: int,
+        resolution: int,
+        channels: int,
+        num_classes: int = 0,
+        attention_res: int | None = None,
+        spectral_norm: bool = True,
+        minibatch_std: int = 0,
+    ):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
         self.num_classes = num_classes
         self.blocks = nn.ModuleList([DBlock(channels, widths[0], down=True, first=True)])
         self.blocks.extend(DBlock(a, b, down=True) for a, b in zip(widths[:-1], widths[1:]))
-        self.attn_at = _attention_at(attention_res, [base * 2 ** (k - 1 - i) for i in range(k)], "ResNetDiscriminator")
+        self.attn_at = _attention_at(
+            attention_res, [base * 2 ** (k - 1 - i) for i in range(k)], "ResNetDiscriminator"
+        )
         self.attn = SelfAttention(widths[self.attn_at]) if self.attn_at is not None else None
         self.mbstd = MinibatchStd(minibatch_std) if minibatch_std else None
         self.last = DBlock(widths[-1] + (1 if minibatch_std else 0), widths[-1], down=False)

@@ -1,5 +1,6 @@
 """Networks for tables (Xu et al. 2019): CTGAN's residual generator and packed critic, TVAE's
 encoder and decoder. Raw outputs only; the recipe applies the per-span activations."""
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@ sinusoidal time embedding, one residual block per resolution with GroupNorm and 
 class) embedding added, self-attention at the lowest resolution, skip connections across.
 It maps (x_t, t[, y]) to predicted noise of x_t's shape; schedules and samplers live in
 `gankit.schedulers`."""
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,9 @@ from torch import nn
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Transformer sinusoids of the (integer) timestep, as DDPM embeds it."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    freqs = torch.exp(
+        -math.log(10_000) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )
     args = t.float()[:, None] * freqs[None]
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
@@ -47,13 +50,19 @@ class Attention(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.norm, self.qkv, self.out = _norm(channels), nn.Conv2d(channels, 3 * channels, 1), nn.Conv2d(channels, channels, 1)
+        self.norm, self.qkv, self.out = (
+            _norm(channels),
+            nn.Conv2d(channels, 3 * channels, 1),
+            nn.Conv2d(channels, channels, 1),
+        )
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)  # (N, HW, C) each
+        q, k, v = (
+            self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)
+        )  # (N, HW, C) each
         o = F.scaled_dot_product_attention(q, k, v)
         return x + self.out(o.transpose(1, 2).reshape(n, c, h, w))
 
@@ -64,8 +73,14 @@ class UNet(nn.Module):
     `num_classes` > 0 adds a class embedding with one extra "no label" index (= num_classes) for
     classifier-free guidance."""
 
-    def __init__(self, channels: int, width: int = 32, num_classes: int = 0, attention: bool = True,
-                 mult: tuple[int, int, int] = (1, 2, 2)):
+    def __init__(
+        self,
+        channels: int,
+        width: int = 32,
+        num_classes: int = 0,
+        attention: bool = True,
+        mult: tuple[int, int, int] = (1, 2, 2),
+    ):
         super().__init__()
         if len(mult) != 3 or min(mult) < 1:
             raise ValueError(f"the U-Net takes three positive width multipliers, got {mult}")
@@ -86,13 +101,15 @@ class UNet(nn.Module):
         self.up1 = ResBlock(w2 + w1, w1, emb)
         self.head = nn.Sequential(_norm(w1), nn.SiLU(), nn.Conv2d(w1, channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.width))
         if self.class_emb is not None:
             y = torch.full_like(t, self.num_classes) if y is None else y
             emb = emb + self.class_emb(y)
-        h1 = self.down1(self.stem(x), emb)                         # H
-        h2 = self.down2(self.pool1(h1), emb)                       # H/2
+        h1 = self.down1(self.stem(x), emb)  # H
+        h2 = self.down2(self.pool1(h1), emb)  # H/2
         h = self.mid2(self.attn(self.mid1(self.pool2(h2), emb)), emb)  # H/4
         h = self.up2(torch.cat([F.interpolate(h, size=h2.shape[-2:], mode="nearest"), h2], 1), emb)
         h = self.up1(torch.cat([F.interpolate(h, size=h1.shape[-2:], mode="nearest"), h1], 1), emb)

@@ -5,9 +5,11 @@ their optimizers, performs one complete training step on a batch (its own backwa
 optimizer steps) and generates samples. Devices, EMA, checkpoints, logging and health live in
 `gankit.train`, once, for every recipe.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -16,7 +18,9 @@ from ..config import Config
 from ..optim import FusedAdam
 
 
-def make_optimizer(params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fused: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fused: bool = False
+) -> torch.optim.Optimizer:
     """The config's optimizer for any recipe's parameters: `optim.name` (adam | rmsprop) with its
     betas and `optim.weight_decay`, so every family reads the same options. Adam is one fused
     kernel where the recipe asks (`fused`: the GAN's hot path, CPU and CUDA; `gankit.optim`) and
@@ -26,16 +30,29 @@ def make_optimizer(params: Iterable[torch.Tensor], lr: float, cfg: Config, *, fu
         return torch.optim.RMSprop(params, lr=lr, weight_decay=o.weight_decay, foreach=True)
     if fused:
         return FusedAdam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
-    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, foreach=True)
+    return torch.optim.Adam(
+        params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, foreach=True
+    )
 
 
-def generate_in_chunks(recipe: "Recipe", latents: torch.Tensor, labels: torch.Tensor | None = None,
-                       nets: dict[str, nn.Module] | None = None, chunk: int = 500) -> torch.Tensor:
+def generate_in_chunks(
+    recipe: Recipe,
+    latents: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    nets: dict[str, nn.Module] | None = None,
+    chunk: int = 500,
+) -> torch.Tensor:
     """`recipe.generate` over many latents, `chunk` at a time; a conditional model sampled without
     labels cycles its classes over all of them (not per chunk, so the shares stay equal)."""
     labels = recipe.labels(len(latents)) if labels is None else labels
-    return torch.cat([recipe.generate(latents[i:i + chunk], None if labels is None else labels[i:i + chunk], nets=nets)
-                      for i in range(0, len(latents), chunk)])
+    return torch.cat(
+        [
+            recipe.generate(
+                latents[i : i + chunk], None if labels is None else labels[i : i + chunk], nets=nets
+            )
+            for i in range(0, len(latents), chunk)
+        ]
+    )
 
 
 class Recipe(Protocol):
@@ -53,8 +70,14 @@ class Recipe(Protocol):
     #       noise stream; the recipe keeps its rank's slice of each global draw
     #   grad_scaler: GradScaler | None   train.amp=fp16: scale losses before backward, step through it
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator,
-                   want_stats: bool, step: int = 0) -> dict[str, torch.Tensor]:
+    def train_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        rng: torch.Generator,
+        want_stats: bool,
+        step: int = 0,
+    ) -> dict[str, torch.Tensor]:
         """One step (`step` counts from 0, for schedules such as lazy regularization); returns scalar
         tensors: `loss*` keys always (the trainer watches them for NaN/Inf), diagnostics when `want_stats`.
 
@@ -71,7 +94,11 @@ class Recipe(Protocol):
         the model is unconditional."""
         ...
 
-    def generate(self, latents: torch.Tensor, labels: torch.Tensor | None = None,
-                 nets: dict[str, nn.Module] | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        latents: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        nets: dict[str, nn.Module] | None = None,
+    ) -> torch.Tensor:
         """Samples in data space ([-1, 1] images or points), from `nets` (EMA copies) or its own."""
         ...

@@ -5,6 +5,7 @@ network), class-conditional with classifier-free guidance (Ho & Salimans 2022: l
 with probability `diffusion.cond_drop` in training; eps = eps_u + g (eps_c - eps_u) at sampling).
 `diffusion.min_snr` weighs each sample's error by min(SNR_t, gamma)/SNR_t (Hang et al. 2023).
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,28 +29,59 @@ class DiffusionRecipe(ShardedRecipe):
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
         if len(sample_shape) != 3 or sample_shape[1] % 4 or sample_shape[2] % 4:
-            raise ConfigError(f"the diffusion recipe needs images with sides divisible by 4, got {sample_shape}")
+            raise ConfigError(
+                f"the diffusion recipe needs images with sides divisible by 4, got {sample_shape}"
+            )
         if cfg.model.conditional and num_classes < 2:
-            raise ConfigError("model.conditional needs a data set with class labels (digits, mnist)")
+            raise ConfigError(
+                "model.conditional needs a data set with class labels (digits, mnist)"
+            )
         d = cfg.diffusion
         self.cfg, self.sample_shape = cfg, sample_shape
         self.num_classes = num_classes if cfg.model.conditional else 0
-        self.nets: dict[str, nn.Module] = {"unet": UNet(sample_shape[0], cfg.model.width, self.num_classes, d.attention,
-                                                        tuple(d.channel_mult))}
+        self.nets: dict[str, nn.Module] = {
+            "unet": UNet(
+                sample_shape[0],
+                cfg.model.width,
+                self.num_classes,
+                d.attention,
+                tuple(d.channel_mult),
+            )
+        }
         o = cfg.optim
         self.optimizers = {"unet": make_optimizer(self.nets["unet"].parameters(), o.lr_g, cfg)}
         self.schedule = NoiseSchedule(d.schedule, d.timesteps)
         ddim = d.sampler == "ddim"
-        self.set_sampler(d.sampler, d.sampling_steps if ddim else None, d.eta if ddim else 0.0, d.guidance, d.spacing)
+        self.set_sampler(
+            d.sampler,
+            d.sampling_steps if ddim else None,
+            d.eta if ddim else 0.0,
+            d.guidance,
+            d.spacing,
+        )
 
-    def set_sampler(self, sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
-                    guidance: float | None = None, spacing: str | None = None) -> None:
+    def set_sampler(
+        self,
+        sampler: str = "ddim",
+        steps: int | None = None,
+        eta: float = 0.0,
+        guidance: float | None = None,
+        spacing: str | None = None,
+    ) -> None:
         """Choose how `generate` samples (the weights do not care): ddpm, or ddim with `steps`."""
-        if guidance is not None and guidance != self.cfg.diffusion.guidance and not self.num_classes:
-            raise ConfigError("--guidance needs a class-conditional diffusion model (e.g. --preset ddpm-cond)")
+        if (
+            guidance is not None
+            and guidance != self.cfg.diffusion.guidance
+            and not self.num_classes
+        ):
+            raise ConfigError(
+                "--guidance needs a class-conditional diffusion model (e.g. --preset ddpm-cond)"
+            )
         if guidance is not None and guidance < 0:
             raise ConfigError(f"the guidance scale must be at least 0, got {guidance}")
-        self.sampler = make_sampler(self.schedule, sampler, steps, eta, spacing or self.cfg.diffusion.spacing)
+        self.sampler = make_sampler(
+            self.schedule, sampler, steps, eta, spacing or self.cfg.diffusion.spacing
+        )
         self.sampler_name = sampler
         self.guidance = self.cfg.diffusion.guidance if guidance is None else guidance
 
@@ -58,11 +90,16 @@ class DiffusionRecipe(ShardedRecipe):
         unet, opt = self.nets["unet"], self.optimizers["unet"]
         n = len(x)
         t = rank_draw(self.shard, n, lambda m: self.schedule.sample_timesteps(m, rng)).to(x.device)
-        noise = rank_draw(self.shard, n, lambda m: torch.randn(m, *x.shape[1:], generator=rng)).to(x.device)
+        noise = rank_draw(self.shard, n, lambda m: torch.randn(m, *x.shape[1:], generator=rng)).to(
+            x.device
+        )
         x_t = self.schedule.add_noise(x, noise, t)
         cond = None
         if self.num_classes:
-            drop = rank_draw(self.shard, n, lambda m: torch.rand(m, generator=rng)).to(x.device) < self.cfg.diffusion.cond_drop
+            drop = (
+                rank_draw(self.shard, n, lambda m: torch.rand(m, generator=rng)).to(x.device)
+                < self.cfg.diffusion.cond_drop
+            )
             cond = torch.where(drop, torch.full_like(y, self.num_classes), y)
         gamma = self.cfg.diffusion.min_snr
         if gamma is None:
@@ -96,7 +133,9 @@ class DiffusionRecipe(ShardedRecipe):
             return lambda x, t: unet(x, t, null)
 
         def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            eps_c, eps_u = unet(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
+            eps_c, eps_u = unet(
+                torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])
+            ).chunk(2)
             return eps_u + g * (eps_c - eps_u)
 
         return guided
@@ -107,6 +146,8 @@ class DiffusionRecipe(ShardedRecipe):
         if self.num_classes:
             labels = (self.labels(len(latents)) if labels is None else labels).to(latents.device)
         # a deterministic stream per batch of x_T: the same latents give the same samples
-        seed = int(latents.detach().flatten()[:4096].double().mul(1e6).round().abs().sum().item()) % (2 ** 62)
+        seed = int(
+            latents.detach().flatten()[:4096].double().mul(1e6).round().abs().sum().item()
+        ) % (2**62)
         rng = torch.Generator().manual_seed(seed)
         return self.sampler.sample(self.eps_model(unet, labels), latents, rng).clamp(-1, 1)

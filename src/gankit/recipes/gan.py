@@ -6,6 +6,7 @@ loss pair (`losses.G_LOSSES`/`D_LOSSES`), a penalty on D (WGAN-GP, lazy R1) or w
 spectral norm and the architecture (`nets/`), PacGAN packing, DiffAugment of D's inputs, class
 conditioning, n_critic and two learning rates (TTUR: `optim.lr_g` != `optim.lr_d`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,15 @@ from .. import losses
 from ..augment import diff_augment
 from ..config import Config
 from ..errors import ConfigError
-from ..nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator,
-                    ResNetGenerator, apply_spectral_norm)
+from ..nets import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    ResNetDiscriminator,
+    ResNetGenerator,
+    apply_spectral_norm,
+)
 from ..shard import ShardedRecipe, rank_draw, seeded_global_rng
 from .base import make_optimizer
 
@@ -28,30 +36,60 @@ def pack(x: torch.Tensor, k: int) -> torch.Tensor:
     return x if k == 1 else x.reshape(len(x) // k, k * x.shape[1], *x.shape[2:])
 
 
-def build_nets(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0) -> dict[str, nn.Module]:
+def build_nets(
+    cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0
+) -> dict[str, nn.Module]:
     m = cfg.model
     classes = num_classes if m.conditional else 0
     d_shape = (m.pack * sample_shape[0], *sample_shape[1:])  # D's input once packed
     if m.arch == "mlp":
         is_image = len(sample_shape) == 3
         d_hidden = m.hidden[::-1] if m.d_hidden is None else m.d_hidden
-        nets = {"G": MLPGenerator(m.z_dim, m.hidden, sample_shape, tanh=is_image, num_classes=classes,
-                                  batch_norm=m.g_norm == "batch"),
-                "D": MLPDiscriminator(d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout)}
+        nets = {
+            "G": MLPGenerator(
+                m.z_dim,
+                m.hidden,
+                sample_shape,
+                tanh=is_image,
+                num_classes=classes,
+                batch_norm=m.g_norm == "batch",
+            ),
+            "D": MLPDiscriminator(d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout),
+        }
     elif m.arch in ("dcgan", "resnet"):
         if len(sample_shape) != 3:
-            raise ConfigError(f"{m.arch} needs image data; use an mlp preset (seed-mlp, gan) for toy2d points")
+            raise ConfigError(
+                f"{m.arch} needs image data; use an mlp preset (seed-mlp, gan) for toy2d points"
+            )
         channels, height, width = sample_shape
         if height != width:
             raise ConfigError(f"{m.arch} needs square images, got {height}x{width}")
         if m.arch == "dcgan":
-            nets = {"G": DCGANGenerator(m.z_dim, m.width, height, channels, num_classes=classes),
-                    "D": DCGANDiscriminator(m.width, height, d_shape[0], m.minibatch_std, m.d_norm,
-                                            num_classes=classes, projection=m.projection)}
+            nets = {
+                "G": DCGANGenerator(m.z_dim, m.width, height, channels, num_classes=classes),
+                "D": DCGANDiscriminator(
+                    m.width,
+                    height,
+                    d_shape[0],
+                    m.minibatch_std,
+                    m.d_norm,
+                    num_classes=classes,
+                    projection=m.projection,
+                ),
+            }
         else:
-            nets = {"G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, m.attention_res),
-                    "D": ResNetDiscriminator(m.width, height, d_shape[0], classes, m.attention_res,
-                                             spectral_norm=m.d_spectral_norm, minibatch_std=m.minibatch_std)}
+            nets = {
+                "G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, m.attention_res),
+                "D": ResNetDiscriminator(
+                    m.width,
+                    height,
+                    d_shape[0],
+                    classes,
+                    m.attention_res,
+                    spectral_norm=m.d_spectral_norm,
+                    minibatch_std=m.minibatch_std,
+                ),
+            }
     else:
         raise ConfigError(f"unknown architecture '{m.arch}'")
     if m.d_spectral_norm:
@@ -76,7 +114,9 @@ class GANRecipe(ShardedRecipe):
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
         if cfg.model.conditional and num_classes < 2:
-            raise ConfigError("model.conditional needs a data set with class labels (digits, mnist, toy2d)")
+            raise ConfigError(
+                "model.conditional needs a data set with class labels (digits, mnist, toy2d)"
+            )
         if cfg.loss.diffaugment and len(sample_shape) != 3:
             raise ConfigError("loss.diffaugment needs image data; toy2d points cannot be augmented")
         self.cfg = cfg
@@ -84,8 +124,10 @@ class GANRecipe(ShardedRecipe):
         self.num_classes = num_classes if cfg.model.conditional else 0
         self.nets = build_nets(cfg, sample_shape, num_classes)
         o = cfg.optim
-        self.optimizers = {"G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),
-                           "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg, fused=True)}
+        self.optimizers = {
+            "G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),
+            "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg, fused=True),
+        }
         self.d_loss = losses.D_LOSSES[cfg.loss.kind]
         self.g_loss = losses.G_LOSSES[cfg.loss.kind]
         self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
@@ -98,8 +140,12 @@ class GANRecipe(ShardedRecipe):
         #: output for a sample depends on that sample alone and on nothing a call changes: no batch
         #: statistics (batch norm, minibatch stddev), no dropout or spectral-norm power iteration
         #: (per call), so the losses are those of two calls
-        self.joint_d = (not (m.arch == "dcgan" and m.d_norm == "batch") and not m.minibatch_std
-                        and not m.d_dropout and not m.d_spectral_norm)
+        self.joint_d = (
+            not (m.arch == "dcgan" and m.d_norm == "batch")
+            and not m.minibatch_std
+            and not m.d_dropout
+            and not m.d_spectral_norm
+        )
 
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=rng)
@@ -134,16 +180,22 @@ class GANRecipe(ShardedRecipe):
         labels = self.labels(len(latents)) if labels is None else labels
         return G(latents, labels.to(latents.device))
 
-    def discriminate(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator | None = None):
+    def discriminate(
+        self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator | None = None
+    ):
         """D's outputs on x: DiffAugment first (when `rng` is given: the adversarial terms, not the
         penalties), then packing."""
         if rng is not None and self.cfg.loss.diffaugment:
             x = diff_augment(x, self.cfg.loss.diffaugment, rng, self.shard)
-        return self.nets["D"](pack(x, self.cfg.model.pack), y)  # y is None for an unconditional model
+        return self.nets["D"](
+            pack(x, self.cfg.model.pack), y
+        )  # y is None for an unconditional model
 
     def train_step(self, x, y, rng, want_stats, step=0):
-        if self.cfg.model.d_dropout:  # RankDropout draws from the global RNG: seed it from the saved stream
-            seed = int(torch.randint(2 ** 62, (1,), generator=rng))
+        if (
+            self.cfg.model.d_dropout
+        ):  # RankDropout draws from the global RNG: seed it from the saved stream
+            seed = int(torch.randint(2**62, (1,), generator=rng))
             with seeded_global_rng(seed, x.device):
                 return self._step(x, y, rng, want_stats, step)
         return self._step(x, y, rng, want_stats, step)
@@ -162,17 +214,24 @@ class GANRecipe(ShardedRecipe):
         stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats))
         return stats
 
-    def discriminate_both(self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator):
+    def discriminate_both(
+        self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
+    ):
         """D's outputs on a real and a fake batch: one call on both when `joint_d` (augmented each
         in turn as two calls would, so the random draws are the same), else two calls."""
         if not self.joint_d:
             return self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
         if self.cfg.loss.diffaugment:
             policy = self.cfg.loss.diffaugment
-            x, fake = diff_augment(x, policy, rng, self.shard), diff_augment(fake, policy, rng, self.shard)
+            x, fake = (
+                diff_augment(x, policy, rng, self.shard),
+                diff_augment(fake, policy, rng, self.shard),
+            )
         k = self.cfg.model.pack
-        out = self.nets["D"](torch.cat([pack(x, k), pack(fake, k)]), None if y is None else torch.cat([y, y]))
-        return out[:len(out) // 2], out[len(out) // 2:]
+        out = self.nets["D"](
+            torch.cat([pack(x, k), pack(fake, k)]), None if y is None else torch.cat([y, y])
+        )
+        return out[: len(out) // 2], out[len(out) // 2 :]
 
     def _d_step(self, x, y, fake, rng, step, want_stats) -> dict[str, torch.Tensor]:
         D, opt_d, loss_cfg = self.nets["D"], self.optimizers["D"], self.cfg.loss
@@ -188,7 +247,9 @@ class GANRecipe(ShardedRecipe):
             stats["gp"] = gp.detach()
         if loss_cfg.r1 and step % loss_cfg.r1_every == 0:
             r1 = losses.r1_penalty(d_fn, pack(x, k))
-            loss_d = loss_d + 0.5 * loss_cfg.r1 * loss_cfg.r1_every * r1  # lazy: k times the weight every k
+            loss_d = (
+                loss_d + 0.5 * loss_cfg.r1 * loss_cfg.r1_every * r1
+            )  # lazy: k times the weight every k
             stats["r1"] = r1.detach()
         opt_d.zero_grad(set_to_none=True)
         self._backward(loss_d)
@@ -203,7 +264,9 @@ class GANRecipe(ShardedRecipe):
     def _g_step(self, x, y, fake, rng, want_stats) -> dict[str, torch.Tensor]:
         G, D, opt_g = self.nets["G"], self.nets["D"], self.optimizers["G"]
         D.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
-        real_out = self.discriminate(x, y, rng) if self.cfg.loss.kind in losses.G_NEEDS_REAL else None
+        real_out = (
+            self.discriminate(x, y, rng) if self.cfg.loss.kind in losses.G_NEEDS_REAL else None
+        )
         loss_g = self.g_loss(self.discriminate(fake, y, rng), real_out)
         opt_g.zero_grad(set_to_none=True)
         self._backward(loss_g)

@@ -26,6 +26,7 @@ Latents carry all of a sample's randomness, so `generate` is a pure function: z,
 conditional vector, uniform noise for a categorical draw per softmax span, and Gaussian noise
 for TVAE's value entries.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,7 +40,7 @@ from ..shard import ONE_PROCESS, Shard, ShardedRecipe, rank_draw, seeded_global_
 from .base import make_optimizer
 from .gan import grad_norm, pack
 
-GUMBEL_TAU = 0.2          # CTGAN's temperature of the Gumbel-softmax outputs
+GUMBEL_TAU = 0.2  # CTGAN's temperature of the Gumbel-softmax outputs
 
 
 class TableLayout:
@@ -47,8 +48,13 @@ class TableLayout:
     vector, each conditionable column's category counts, which of them is the target (if any) and
     the share of training rows conditioned on it (`model.target_share`; 0: none)."""
 
-    def __init__(self, spans: list[Span], discrete_counts: list[list[int]], target: int | None = None,
-                 target_share: float = 0.5):
+    def __init__(
+        self,
+        spans: list[Span],
+        discrete_counts: list[list[int]],
+        target: int | None = None,
+        target_share: float = 0.5,
+    ):
         self.spans = spans
         self.width = sum(s.size for s in spans)
         self.slices = []
@@ -89,11 +95,15 @@ class TableLayout:
 
     def _ratios(self, rows: torch.Tensor) -> torch.Tensor:
         cats = [rows[:, sl].argmax(1) for sl in self.discrete]
-        per_column = [self.column_probs[j] * self.log_freq[j][c] / self.counts[j][c] for j, c in enumerate(cats)]
+        per_column = [
+            self.column_probs[j] * self.log_freq[j][c] / self.counts[j][c]
+            for j, c in enumerate(cats)
+        ]
         return torch.stack(per_column, 1)
 
-    def condition(self, rows: torch.Tensor, rng: torch.Generator,
-                  shard: Shard = ONE_PROCESS) -> tuple[torch.Tensor, torch.Tensor]:
+    def condition(
+        self, rows: torch.Tensor, rng: torch.Generator, shard: Shard = ONE_PROCESS
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """For real rows drawn with `row_weights`: the column each is conditioned on (drawn from
         its posterior, which makes (row, column) CTGAN's joint draw) and the conditional vector.
         One uniform per row through the posterior's inverse CDF, so under torchrun each rank keeps
@@ -102,14 +112,16 @@ class TableLayout:
             return torch.zeros(len(rows), dtype=torch.long), rows.new_zeros(len(rows), 0)
         cdf = self._ratios(rows.cpu()).cumsum(1)
         cdf = cdf / cdf[:, -1:]
-        u = 1 - rank_draw(shard, len(rows), lambda m: torch.rand(m, generator=rng, dtype=torch.float64))  # (0, 1]
+        u = 1 - rank_draw(
+            shard, len(rows), lambda m: torch.rand(m, generator=rng, dtype=torch.float64)
+        )  # (0, 1]
         # the first column whose CDF reaches u (the last CDF entry is exactly 1): a column of
         # probability 0 is never it
         columns = (cdf < u[:, None]).sum(1).to(rows.device)
         cond = rows.new_zeros(len(rows), self.cond_dim)
         for j, sl in enumerate(self.discrete):
             chosen = columns == j
-            cond[chosen, self.cond_offsets[j]:self.cond_offsets[j + 1]] = rows[chosen, sl]
+            cond[chosen, self.cond_offsets[j] : self.cond_offsets[j + 1]] = rows[chosen, sl]
         return columns, cond
 
     def sample_condition(self, n: int, rng: torch.Generator) -> torch.Tensor:
@@ -124,7 +136,11 @@ class TableLayout:
             columns = torch.randint(len(self.discrete), (n,), generator=rng)
         for j in range(len(self.discrete)):
             chosen = (columns == j).nonzero().squeeze(1)
-            cats = torch.multinomial(self.freq[j], len(chosen), replacement=True, generator=rng) if len(chosen) else chosen
+            cats = (
+                torch.multinomial(self.freq[j], len(chosen), replacement=True, generator=rng)
+                if len(chosen)
+                else chosen
+            )
             cond[chosen, self.cond_offsets[j] + cats] = 1.0
         return cond
 
@@ -133,19 +149,29 @@ class TableLayout:
         cond[:, self.cond_offsets[column] + category] = 1.0
         return cond
 
-    def condition_loss(self, raw: torch.Tensor, cond: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    def condition_loss(
+        self, raw: torch.Tensor, cond: torch.Tensor, columns: torch.Tensor
+    ) -> torch.Tensor:
         """Cross-entropy of G's scores for each row's conditioned column against its condition."""
         if not self.discrete:
             return raw.new_zeros(())
-        per_column = torch.stack([
-            F.cross_entropy(raw[:, sl], cond[:, self.cond_offsets[j]:self.cond_offsets[j + 1]].argmax(1), reduction="none")
-            for j, sl in enumerate(self.discrete)], 1)
+        per_column = torch.stack(
+            [
+                F.cross_entropy(
+                    raw[:, sl],
+                    cond[:, self.cond_offsets[j] : self.cond_offsets[j + 1]].argmax(1),
+                    reduction="none",
+                )
+                for j, sl in enumerate(self.discrete)
+            ],
+            1,
+        )
         return per_column.gather(1, columns[:, None]).mean()
 
     def impose(self, rows: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Write each row's condition into its conditioned column (by construction, not rejection)."""
         for j, sl in enumerate(self.discrete):
-            part = cond[:, self.cond_offsets[j]:self.cond_offsets[j + 1]]
+            part = cond[:, self.cond_offsets[j] : self.cond_offsets[j + 1]]
             chosen = part.sum(1) > 0
             rows[chosen, sl] = part[chosen]
         return rows
@@ -181,19 +207,26 @@ class _TableRecipe(ShardedRecipe):
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
         """[z | conditional vector (real frequencies) | uniform noise | Gaussian noise]."""
         w = self.layout.width
-        return torch.cat([torch.randn(n, self.z_dim, generator=rng), self.layout.sample_condition(n, rng),
-                          torch.rand(n, w, generator=rng), torch.randn(n, w, generator=rng)], 1)
+        return torch.cat(
+            [
+                torch.randn(n, self.z_dim, generator=rng),
+                self.layout.sample_condition(n, rng),
+                torch.rand(n, w, generator=rng),
+                torch.randn(n, w, generator=rng),
+            ],
+            1,
+        )
 
     def with_condition(self, latents: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         out = latents.clone()
-        out[:, self.z_dim:self.z_dim + self.layout.cond_dim] = cond
+        out[:, self.z_dim : self.z_dim + self.layout.cond_dim] = cond
         return out
 
     def split(self, latents: torch.Tensor) -> tuple[torch.Tensor, ...]:
         c, w = self.layout.cond_dim, self.layout.width
-        z, cond = latents[:, :self.z_dim], latents[:, self.z_dim:self.z_dim + c]
-        rest = latents[:, self.z_dim + c:]
-        return z, cond, rest[:, :w], rest[:, w:2 * w]
+        z, cond = latents[:, : self.z_dim], latents[:, self.z_dim : self.z_dim + c]
+        rest = latents[:, self.z_dim + c :]
+        return z, cond, rest[:, :w], rest[:, w : 2 * w]
 
     def labels(self, n: int) -> None:
         return None
@@ -203,11 +236,13 @@ class _TableRecipe(ShardedRecipe):
         parts = []
         pos = 0
         for s in self.layout.spans:
-            x = raw[:, pos:pos + s.size]
+            x = raw[:, pos : pos + s.size]
             if s.activation == "tanh":
                 parts.append(torch.tanh(x))
             else:
-                u = rank_draw(self.shard, len(x), lambda m: torch.rand(m, x.shape[1], generator=rng))
+                u = rank_draw(
+                    self.shard, len(x), lambda m: torch.rand(m, x.shape[1], generator=rng)
+                )
                 u = u.to(x.device).clamp_(1e-10, 1 - 1e-7)
                 parts.append(torch.softmax((x - torch.log(-torch.log(u))) / GUMBEL_TAU, 1))
             pos += s.size
@@ -225,21 +260,29 @@ class CTGANRecipe(_TableRecipe):
         m, o = cfg.model, cfg.optim
         row = layout.width + layout.cond_dim
         d_hidden = m.d_hidden if m.d_hidden is not None else m.hidden
-        self.nets = {"G": TableGenerator(m.z_dim + layout.cond_dim, m.hidden, layout.width),
-                     "D": PackedCritic(m.pack * row, d_hidden)}
-        self.optimizers = {"G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg),
-                           "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg)}
+        self.nets = {
+            "G": TableGenerator(m.z_dim + layout.cond_dim, m.hidden, layout.width),
+            "D": PackedCritic(m.pack * row, d_hidden),
+        }
+        self.optimizers = {
+            "G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg),
+            "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg),
+        }
         self.d_loss, self.g_loss = losses.D_LOSSES[cfg.loss.kind], losses.G_LOSSES[cfg.loss.kind]
         self.batches_per_step = o.n_critic
 
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, _ = self.split(latents)
-        raw = (nets or self.nets)["G"](torch.cat([z, cond], 1)).float()  # float32 under autocast too
-        return self.layout.impose(self.layout.draw_categories(self.layout.values_tanh(raw), uniform), cond)
+        raw = (nets or self.nets)["G"](
+            torch.cat([z, cond], 1)
+        ).float()  # float32 under autocast too
+        return self.layout.impose(
+            self.layout.draw_categories(self.layout.values_tanh(raw), uniform), cond
+        )
 
     def train_step(self, x, y, rng, want_stats, step=0):
         # D's dropout (RankDropout) draws from the global RNG: seed it from the saved stream (bit-exact resume)
-        seed = int(torch.randint(2 ** 62, (1,), generator=rng))
+        seed = int(torch.randint(2**62, (1,), generator=rng))
         with seeded_global_rng(seed, x.device):
             return self._step(x, rng, want_stats)
 
@@ -252,7 +295,9 @@ class CTGANRecipe(_TableRecipe):
             columns, cond = self.layout.condition(x_i, rng, self.shard)
             last = i == self.batches_per_step - 1
             with torch.set_grad_enabled(last):
-                z = rank_draw(self.shard, len(x_i), lambda m: torch.randn(m, self.z_dim, generator=rng)).to(x.device)
+                z = rank_draw(
+                    self.shard, len(x_i), lambda m: torch.randn(m, self.z_dim, generator=rng)
+                ).to(x.device)
                 raw = G(torch.cat([z, cond], 1))
                 fake = self._activate(raw, rng)
             stats = self._d_step(x_i, fake.detach(), cond, rng, want_stats and last)
@@ -276,8 +321,13 @@ class CTGANRecipe(_TableRecipe):
         loss_d = self.d_loss(real_out, fake_out)
         stats = {"loss_d": loss_d.detach()}
         if self.cfg.loss.gp:
-            gp = losses.gradient_penalty(D, pack(torch.cat([x, cond], 1), k), pack(torch.cat([fake, cond], 1), k), rng,
-                                         shard=self.shard)
+            gp = losses.gradient_penalty(
+                D,
+                pack(torch.cat([x, cond], 1), k),
+                pack(torch.cat([fake, cond], 1), k),
+                rng,
+                shard=self.shard,
+            )
             loss_d = loss_d + self.cfg.loss.gp * gp
             stats["gp"] = gp.detach()
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -302,8 +352,10 @@ class TVAERecipe(_TableRecipe):
         super().__init__(cfg, layout)
         m, o = cfg.model, cfg.optim
         c = layout.cond_dim
-        self.nets = {"E": TableEncoder(layout.width + c, m.hidden, m.z_dim),
-                     "G": TableDecoder(m.z_dim + c, m.hidden[::-1], layout.width)}
+        self.nets = {
+            "E": TableEncoder(layout.width + c, m.hidden, m.z_dim),
+            "G": TableDecoder(m.z_dim + c, m.hidden[::-1], layout.width),
+        }
         params = [*self.nets["E"].parameters(), *self.nets["G"].parameters()]
         self.optimizers = {"VAE": make_optimizer(params, o.lr_g, cfg)}
 
@@ -341,13 +393,18 @@ class TVAERecipe(_TableRecipe):
             G.sigma.clamp_(0.01, 1.0)
         return stats
 
-    def _reconstruction(self, raw: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def _reconstruction(
+        self, raw: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
+    ) -> torch.Tensor:
         total = raw.new_zeros(())
         for s, sl in zip(self.layout.spans, self.layout.slices):
             if s.activation == "tanh":
                 std = sigma[sl.start]
-                total = total + ((x[:, sl] - torch.tanh(raw[:, sl])) ** 2 / 2 / std ** 2).sum() + \
-                    torch.log(std) * len(x)
+                total = (
+                    total
+                    + ((x[:, sl] - torch.tanh(raw[:, sl])) ** 2 / 2 / std**2).sum()
+                    + torch.log(std) * len(x)
+                )
             else:
                 total = total + F.cross_entropy(raw[:, sl], x[:, sl].argmax(1), reduction="sum")
         return total

@@ -12,6 +12,7 @@ Likelihoods and what their nats mean (MNIST pixels are 8-bit, 256 levels):
   in Ho et al. 2020's decoder, so nats are of the 8-bit data itself.
 bits/dim = nats / (C*H*W * ln 2) in both cases.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,7 +33,9 @@ from .base import make_optimizer
 ACTIVE_UNIT_VARIANCE = 0.01
 
 
-def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+def discretized_gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
     """log P(x) per pixel for x on the 256-level grid of [-1, 1]: the Gaussian's mass on the pixel's
     bin, with the lowest and highest bins extended to -inf and +inf."""
     inv_std = torch.exp(-log_scale)
@@ -42,7 +45,9 @@ def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log
     log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
     log_one_minus_cdf_minus = torch.log((1 - cdf_minus).clamp(min=1e-12))
     log_mid = torch.log((cdf_plus - cdf_minus).clamp(min=1e-12))
-    return torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_mid))
+    return torch.where(
+        x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_mid)
+    )
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -59,9 +64,13 @@ class VAERecipe(ShardedRecipe):
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
         if len(sample_shape) != 3 or sample_shape[1] != sample_shape[2] or sample_shape[1] % 4:
-            raise ConfigError(f"the vae recipe needs square images with a side divisible by 4, got {sample_shape}")
+            raise ConfigError(
+                f"the vae recipe needs square images with a side divisible by 4, got {sample_shape}"
+            )
         if cfg.model.conditional and num_classes < 2:
-            raise ConfigError("model.conditional needs a data set with class labels (digits, mnist)")
+            raise ConfigError(
+                "model.conditional needs a data set with class labels (digits, mnist)"
+            )
         self.cfg, self.sample_shape = cfg, sample_shape
         self.z_dim = cfg.model.z_dim
         self.num_classes = num_classes if cfg.model.conditional else 0
@@ -69,7 +78,8 @@ class VAERecipe(ShardedRecipe):
         w = cfg.model.width
         self.nets: dict[str, nn.Module] = {
             "encoder": VAEEncoder(channels, size, self.z_dim, w, self.num_classes),
-            "decoder": VAEDecoder(channels, size, self.z_dim, w, self.num_classes)}
+            "decoder": VAEDecoder(channels, size, self.z_dim, w, self.num_classes),
+        }
         # one learned log-scale per channel for the Gaussian likelihood (a parameter of p(x|z))
         self.nets["decoder"].register_parameter("log_scale", nn.Parameter(torch.zeros(channels)))
         o = cfg.optim
@@ -80,18 +90,27 @@ class VAERecipe(ShardedRecipe):
     def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
         return y if self.num_classes else None
 
-    def reconstruction_nll(self, out: torch.Tensor, x: torch.Tensor, decoder: nn.Module,
-                           binarize: bool = False) -> torch.Tensor:
+    def reconstruction_nll(
+        self, out: torch.Tensor, x: torch.Tensor, decoder: nn.Module, binarize: bool = False
+    ) -> torch.Tensor:
         """-log p(x|z) per image in nats (x in [-1, 1])."""
         if self.cfg.vae.likelihood == "bernoulli":
             target = (x > 0).float() if binarize else (x + 1) / 2
-            return F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1).sum(1)
+            return (
+                F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1).sum(1)
+            )
         log_scale = decoder.log_scale.view(1, -1, 1, 1)
         return -discretized_gaussian_log_likelihood(x, out, log_scale).flatten(1).sum(1)
 
-    def bound_terms(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator,
-                    nets: dict[str, nn.Module] | None = None, binarize: bool = False,
-                    shard: tuple[int, int] = (0, 1)):
+    def bound_terms(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        rng: torch.Generator,
+        nets: dict[str, nn.Module] | None = None,
+        binarize: bool = False,
+        shard: tuple[int, int] = (0, 1),
+    ):
         """(reconstruction nats, KL per latent dim, posterior mean, reconstruction) of a batch;
         `shard`: this rank's slice of the global batch's posterior noise (training under torchrun)."""
         nets = nets or self.nets
@@ -100,7 +119,12 @@ class VAERecipe(ShardedRecipe):
         eps = rank_draw(shard, len(mean), lambda m: torch.randn(m, *mean.shape[1:], generator=rng))
         z = mean + (0.5 * logvar).exp() * eps.to(mean.device)
         out = nets["decoder"](z, y)
-        return self.reconstruction_nll(out, x, nets["decoder"], binarize), gaussian_kl(mean, logvar), mean, out
+        return (
+            self.reconstruction_nll(out, x, nets["decoder"], binarize),
+            gaussian_kl(mean, logvar),
+            mean,
+            out,
+        )
 
     def kl_weight(self, step: int) -> float:
         v = self.cfg.vae
@@ -116,30 +140,59 @@ class VAERecipe(ShardedRecipe):
         opt.step()
         stats = {"loss": loss.detach()}
         if want_stats:
-            stats.update({"nelbo": (recon + kl).mean().detach(), "recon": recon.mean().detach(),
-                          "kl": kl.mean().detach(),
-                          "active_units": (mean.detach().var(0) > ACTIVE_UNIT_VARIANCE).sum().float(),
-                          "latent_dims": torch.tensor(float(self.z_dim))})
+            stats.update(
+                {
+                    "nelbo": (recon + kl).mean().detach(),
+                    "recon": recon.mean().detach(),
+                    "kl": kl.mean().detach(),
+                    "active_units": (mean.detach().var(0) > ACTIVE_UNIT_VARIANCE).sum().float(),
+                    "latent_dims": torch.tensor(float(self.z_dim)),
+                }
+            )
         return stats
 
     @torch.no_grad()
-    def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None, nets: dict[str, nn.Module] | None = None,
-             seed: int = 0, batch_size: int = 500) -> dict[str, float]:
+    def elbo(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        nets: dict[str, nn.Module] | None = None,
+        seed: int = 0,
+        batch_size: int = 500,
+    ) -> dict[str, float]:
         """The negative ELBO (an upper bound on -log p(x)) per image on `x`, in nats and bits/dim,
         with one posterior sample per image drawn from `seed`; Bernoulli on binarised pixels."""
         rng = torch.Generator().manual_seed(seed)
-        device = next((nets or self.nets)["encoder"].parameters()).device  # batches go where the weights are
+        device = next(
+            (nets or self.nets)["encoder"].parameters()
+        ).device  # batches go where the weights are
         totals = torch.zeros(3, dtype=torch.float64)
         for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device)
+            xb, yb = (
+                x[i : i + batch_size].to(device),
+                None if y is None else y[i : i + batch_size].to(device),
+            )
             recon, kl_dims, _, _ = self.bound_terms(xb, yb, rng, nets, binarize=True)
-            totals += torch.stack([recon.sum(), kl_dims.sum(), torch.tensor(float(len(xb)), device=device)]).double().cpu()
+            totals += (
+                torch.stack(
+                    [recon.sum(), kl_dims.sum(), torch.tensor(float(len(xb)), device=device)]
+                )
+                .double()
+                .cpu()
+            )
         recon, kl = float(totals[0] / totals[2]), float(totals[1] / totals[2])
         dims = math.prod(self.sample_shape)
-        return {"nelbo_nats": recon + kl, "bits_per_dim": (recon + kl) / (dims * math.log(2)),
-                "recon_nats": recon, "kl_nats": kl,
-                "likelihood": ("bernoulli on pixels binarised at 0.5" if self.cfg.vae.likelihood == "bernoulli"
-                               else "gaussian discretised to 256 levels (8-bit)")}
+        return {
+            "nelbo_nats": recon + kl,
+            "bits_per_dim": (recon + kl) / (dims * math.log(2)),
+            "recon_nats": recon,
+            "kl_nats": kl,
+            "likelihood": (
+                "bernoulli on pixels binarised at 0.5"
+                if self.cfg.vae.likelihood == "bernoulli"
+                else "gaussian discretised to 256 levels (8-bit)"
+            ),
+        }
 
     # ---- sampling ----------------------------------------------------------------------------
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
@@ -161,8 +214,12 @@ class VAERecipe(ShardedRecipe):
         return self.decode_mean(decoder(latents, labels if self.num_classes else None))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None,
-                    nets: dict[str, nn.Module] | None = None) -> torch.Tensor:
+    def reconstruct(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        nets: dict[str, nn.Module] | None = None,
+    ) -> torch.Tensor:
         """Decoder mean at the posterior mean: how much of x the code keeps."""
         nets = nets or self.nets
         y = self._condition(y)

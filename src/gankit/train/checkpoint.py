@@ -4,6 +4,7 @@ Everything (weights, EMA, optimizer state, RNG states, step, config, health hist
 one safetensors file: tensors as tensors, the rest as JSON in its metadata. Loading therefore never
 unpickles anything, and one rename makes the whole checkpoint appear at once or not at all.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
     if isinstance(obj, dict):
         return {"__items__": [[k, _flatten(v, tensors, f"{prefix}/{k}")] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
-        return {"__list__": [_flatten(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)],
-                "tuple": isinstance(obj, tuple)}
+        return {
+            "__list__": [_flatten(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)],
+            "tuple": isinstance(obj, tuple),
+        }
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
@@ -59,7 +62,9 @@ def save(path: str | Path, state: dict[str, Any]) -> Path:
         raise write_error(path, e) from None
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, tensors, "s")
-    data = st_save(tensors, metadata={"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)})
+    data = st_save(
+        tensors, metadata={"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)}
+    )
     atomic_write(path, data)
     return path
 
@@ -69,7 +74,7 @@ def read_metadata(raw: bytes) -> dict[str, str]:
     header_len = int.from_bytes(raw[:8], "little")
     if not 0 < header_len <= len(raw) - 8:
         raise ValueError("bad header length")
-    return json.loads(raw[8:8 + header_len]).get("__metadata__") or {}
+    return json.loads(raw[8 : 8 + header_len]).get("__metadata__") or {}
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -88,10 +93,14 @@ def load(path: str | Path) -> dict[str, Any]:
         if not isinstance(state, dict) or not isinstance(state.get("step"), int):
             raise ValueError("no step in the state")
     except Exception as e:  # any parse failure means "not a (complete) gankit checkpoint"
-        raise CheckpointError(f"{path} is not a gankit checkpoint or is truncated ({type(e).__name__})") from None
+        raise CheckpointError(
+            f"{path} is not a gankit checkpoint or is truncated ({type(e).__name__})"
+        ) from None
     if version > VERSION:
-        raise NewerCheckpointError(f"{path} was written by a newer gankit (checkpoint format {version}; this one reads "
-                              f"up to {VERSION}): upgrade gankit")
+        raise NewerCheckpointError(
+            f"{path} was written by a newer gankit (checkpoint format {version}; this one reads "
+            f"up to {VERSION}): upgrade gankit"
+        )
     return state
 
 
@@ -145,11 +154,15 @@ def prune(folder: Path, newest: Path, keep: int) -> None:
     """Delete all but the `keep` newest checkpoints up to `newest` (the one just written); files of
     later steps (left by an earlier, longer run) are not this run's to delete."""
     older = [p for p in list_checkpoints(folder) if _step(p) < _step(newest)]
-    for old in older[:max(0, len(older) - (keep - 1))]:
+    for old in older[: max(0, len(older) - (keep - 1))]:
         try:
             old.unlink(missing_ok=True)
-        except OSError as e:  # the new checkpoint is written: an old one too many is no reason to stop
-            warnings.warn(f"could not delete the old checkpoint {old} ({reason(e)}); it is kept", stacklevel=2)
+        except (
+            OSError
+        ) as e:  # the new checkpoint is written: an old one too many is no reason to stop
+            warnings.warn(
+                f"could not delete the old checkpoint {old} ({reason(e)}); it is kept", stacklevel=2
+            )
 
 
 def _step(path: Path) -> int:

@@ -10,12 +10,13 @@ and float buffers (batch-norm statistics) are broadcast from rank 0 after each s
 with `broadcast_buffers=True`. Weights are broadcast from rank 0 once at the start, so every rank
 holds the same weights at every step.
 """
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 import torch.distributed as dist
@@ -34,10 +35,18 @@ def resolve_device(name: str, local_rank: int = 0, distributed: bool = False) ->
         raise ConfigError(f"unknown device '{name}' (choose from: auto, cpu, cuda, cuda:N)")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={name}, but this PyTorch sees no CUDA device (use cpu or auto)")
-        index = int(name.split(":")[1]) if ":" in name else (local_rank if distributed else torch.cuda.current_device())
+            raise ConfigError(
+                f"train.device={name}, but this PyTorch sees no CUDA device (use cpu or auto)"
+            )
+        index = (
+            int(name.split(":")[1])
+            if ":" in name
+            else (local_rank if distributed else torch.cuda.current_device())
+        )
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"train.device={name}: there are only {torch.cuda.device_count()} CUDA devices")
+            raise ConfigError(
+                f"train.device={name}: there are only {torch.cuda.device_count()} CUDA devices"
+            )
         return torch.device("cuda", index)
     return torch.device("cpu")
 
@@ -45,10 +54,11 @@ def resolve_device(name: str, local_rank: int = 0, distributed: bool = False) ->
 @dataclass
 class Group:
     """This process's place in the run: rank 0 of 1 without torchrun."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    owns_group: bool = False   # this trainer initialised the process group (and tears it down)
+    owns_group: bool = False  # this trainer initialised the process group (and tears it down)
 
     @property
     def is_main(self) -> bool:
@@ -85,7 +95,9 @@ def join_from_env(device_name: str) -> tuple[Group, torch.device]:
     if not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world
+        )
         owns = True
     return Group(dist.get_rank(), dist.get_world_size(), local_rank, owns), device
 
@@ -162,7 +174,9 @@ def any_rank_each(flags: list[bool | torch.Tensor], device: torch.device) -> lis
     return [bool(v) for v in t.tolist()]
 
 
-def mean_over_ranks(stats: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def mean_over_ranks(
+    stats: dict[str, torch.Tensor], device: torch.device
+) -> dict[str, torch.Tensor]:
     """A log step's scalars averaged over the ranks, in one all-reduce: every loss and D's view is
     a mean over the rank's slice, so the mean of the ranks' is the global batch's; the rest
     (gradient norms) become the mean of the ranks' values. `_` keys (samples) stay this rank's."""

@@ -1,4 +1,5 @@
 """Exponential moving average of network weights (Karras et al.; Yazici et al. 2019 for GANs)."""
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,9 @@ class EMA:
     norm's power-iteration vectors (`_u`, `_v`) are copied, since an average of unit vectors is not
     one."""
 
-    def __init__(self, nets: dict[str, nn.Module], names: tuple[str, ...], decay: float, start: int = 0):
+    def __init__(
+        self, nets: dict[str, nn.Module], names: tuple[str, ...], decay: float, start: int = 0
+    ):
         self.decay, self.start = decay, start
         self.nets = {n: copy.deepcopy(nets[n]).requires_grad_(False).eval() for n in names}
         self._sources = {n: nets[n] for n in names}
@@ -21,7 +24,9 @@ class EMA:
         # load_state_dict, broadcasts); regathering them each step cost more than the averaging.
         # Buffers are looked up by name at each update: gankit's spectral norm replaces its vectors
         self._params: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
-        self._buffers: list[tuple[dict, dict, str, bool]] = []  # the modules' buffer dicts, name, averaged
+        self._buffers: list[
+            tuple[dict, dict, str, bool]
+        ] = []  # the modules' buffer dicts, name, averaged
         for n in names:
             self._pair(self.nets[n], nets[n])
 

@@ -5,6 +5,7 @@ for diversity. The rules follow the failure modes the GAN papers describe: a D t
 starves G of gradient (Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017), mode collapse
 (Salimans et al. 2016), oscillation instead of convergence, and divergence.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,35 +28,35 @@ REMEDIES = {
     WARMING_UP: "",
     D_WINNING: "D rejects nearly every fake: lower lr_d or raise lr_g, or make D smaller",
     VANISHING: "with loss.kind=minimax switch to non-saturating; otherwise lower lr_d, make D smaller or "
-               "regularize it (model.d_spectral_norm=true, loss.r1=1, model.d_dropout=0.3 for an MLP D)",
+    "regularize it (model.d_spectral_norm=true, loss.r1=1, model.d_dropout=0.3 for an MLP D)",
     COLLAPSE: "G covers few modes: lower lr_g, use EMA (train.ema=0.999), a larger batch, "
-              "or resume from an earlier checkpoint",
+    "or resume from an earlier checkpoint",
     OSCILLATING: "losses swing instead of settling: lower both learning rates, use beta1=0.5, or EMA",
     LOSS_RISING: "the training loss climbed well above its best: lower the learning rate, or resume "
-                 "from an earlier checkpoint",
+    "from an earlier checkpoint",
     POSTERIOR_COLLAPSE: "few latent dimensions carry information (KL per dimension near 0): warm the KL "
-                        "up longer (vae.kl_warmup), lower vae.beta, or use a weaker decoder",
+    "up longer (vae.kl_warmup), lower vae.beta, or use a weaker decoder",
     DIVERGED: "a loss or weight became NaN/Inf: lower the learning rates and resume from the last checkpoint",
 }
 
 
 @dataclass
 class Thresholds:
-    warmup_intervals: int = 2        # intervals (and steps, below) before collapse/oscillation
-    warmup_steps: int = 500          # rules may fire: a fresh G is near-constant by construction
-    d_win_acc: float = 0.95          # D's accuracy above this ...
+    warmup_intervals: int = 2  # intervals (and steps, below) before collapse/oscillation
+    warmup_steps: int = 500  # rules may fire: a fresh G is near-constant by construction
+    d_win_acc: float = 0.95  # D's accuracy above this ...
     # ... with mean D(G(z)) at or below D_CONFIDENT_FAKE of the loss's output scale ...
-    d_win_intervals: int = 2         # ... for this many intervals in a row: D winning
-    vanish_factor: float = 1e-2      # G's grad norm below this share of its early peak: vanishing
-    collapse_ratio: float = 0.5      # generated/real pairwise distance below this: collapse
+    d_win_intervals: int = 2  # ... for this many intervals in a row: D winning
+    vanish_factor: float = 1e-2  # G's grad norm below this share of its early peak: vanishing
+    collapse_ratio: float = 0.5  # generated/real pairwise distance below this: collapse
     collapse_intervals: int = 2
     collapse_class_share: float = 0.5  # with a classifier: one class above this share of samples
-    oscillation_window: int = 5      # D's accuracy reversing direction by more than
+    oscillation_window: int = 5  # D's accuracy reversing direction by more than
     oscillation_swing: float = 0.25  # this, twice or more within the window: oscillating
     # recipes without a D (vae, diffusion) report one `loss`; its trend is their health:
-    loss_rise: float = 0.5           # `loss` above (1 + this) x its best so far ...
-    loss_rise_intervals: int = 3     # ... for this many intervals in a row: loss rising
-    active_share: float = 0.1        # VAE: active latent units below this share of the dims: collapse
+    loss_rise: float = 0.5  # `loss` above (1 + this) x its best so far ...
+    loss_rise_intervals: int = 3  # ... for this many intervals in a row: loss rising
+    active_share: float = 0.1  # VAE: active latent units below this share of the dims: collapse
 
 
 def pairwise_diversity(x: torch.Tensor) -> float:
@@ -87,7 +88,7 @@ class HealthMonitor:
         return verdict, REMEDIES[verdict]
 
     def _recent(self, key: str, n: int) -> list[float]:
-        values = [h[key] for h in self.history[-(n - 1):] if key in h] if n > 1 else []
+        values = [h[key] for h in self.history[-(n - 1) :] if key in h] if n > 1 else []
         return [float(v) for v in values]
 
     def _judge(self, s: dict[str, float], step: int | None) -> str:
@@ -101,9 +102,17 @@ class HealthMonitor:
         warming = n_seen <= t.warmup_intervals or (step is not None and step < t.warmup_steps)
         if not warming and self._collapsed(s):
             return COLLAPSE
-        if not warming and "active_units" in s and "latent_dims" in s and \
-                self._persists(s, lambda r: float(r["active_units"]) < t.active_share * float(r["latent_dims"]),
-                               t.collapse_intervals, "active_units"):
+        if (
+            not warming
+            and "active_units" in s
+            and "latent_dims" in s
+            and self._persists(
+                s,
+                lambda r: float(r["active_units"]) < t.active_share * float(r["latent_dims"]),
+                t.collapse_intervals,
+                "active_units",
+            )
+        ):
             return POSTERIOR_COLLAPSE
         if not warming and self._loss_rising(s):
             return LOSS_RISING
@@ -119,7 +128,7 @@ class HealthMonitor:
 
     def _persists(self, s: dict[str, float], bad, intervals: int, key: str) -> bool:
         """`bad` holds for this interval and the intervals - 1 before it that report `key`."""
-        rows = [h for h in self.history if key in h][-(intervals - 1):] if intervals > 1 else []
+        rows = [h for h in self.history if key in h][-(intervals - 1) :] if intervals > 1 else []
         rows = [*rows, s]
         return len(rows) >= intervals and all(bad(r) for r in rows)
 
@@ -130,25 +139,37 @@ class HealthMonitor:
         if "loss" not in s:
             return False
         earlier = [float(h["loss"]) for h in self.history if "loss" in h]
-        best = min(earlier[:-(t.loss_rise_intervals - 1)] if t.loss_rise_intervals > 1 else earlier, default=None)
+        best = min(
+            earlier[: -(t.loss_rise_intervals - 1)] if t.loss_rise_intervals > 1 else earlier,
+            default=None,
+        )
         if best is None or best <= 0:
             return False
-        return self._persists(s, lambda r: float(r["loss"]) > (1 + t.loss_rise) * best, t.loss_rise_intervals, "loss")
+        return self._persists(
+            s, lambda r: float(r["loss"]) > (1 + t.loss_rise) * best, t.loss_rise_intervals, "loss"
+        )
 
     def _g_starved(self, s: dict[str, float]) -> bool:
         early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]
         # the early peak, not median: with the minimax loss G may be starved from the second interval
-        return bool(early) and "grad_norm_g" in s and s["grad_norm_g"] < self.thresholds.vanish_factor * max(early)
+        return (
+            bool(early)
+            and "grad_norm_g" in s
+            and s["grad_norm_g"] < self.thresholds.vanish_factor * max(early)
+        )
 
     def _collapsed(self, s: dict[str, float]) -> bool:
         """Low diversity, or (with a classifier) one class dominating, for consecutive intervals."""
         t = self.thresholds
-        for key, low_is_bad, limit in (("diversity", True, t.collapse_ratio),
-                                       ("top_class_share", False, t.collapse_class_share)):
+        for key, low_is_bad, limit in (
+            ("diversity", True, t.collapse_ratio),
+            ("top_class_share", False, t.collapse_class_share),
+        ):
             if key in s:
                 values = self._recent(key, t.collapse_intervals) + [s[key]]
-                if len(values) >= t.collapse_intervals and all((v < limit) if low_is_bad else (v > limit)
-                                                               for v in values):
+                if len(values) >= t.collapse_intervals and all(
+                    (v < limit) if low_is_bad else (v > limit) for v in values
+                ):
                     return True
         return False
 
@@ -157,11 +178,12 @@ class HealthMonitor:
         confident = D_CONFIDENT_FAKE.get(self.output_kind)
         if "d_acc" not in s or "d_fake" not in s or confident is None:
             return False
-        window = self.history[-(t.d_win_intervals - 1):] if t.d_win_intervals > 1 else []
+        window = self.history[-(t.d_win_intervals - 1) :] if t.d_win_intervals > 1 else []
         rows = [*window, s]
         return len(rows) >= t.d_win_intervals and all(
             "d_acc" in r and float(r["d_acc"]) >= t.d_win_acc and float(r["d_fake"]) <= confident
-            for r in rows)
+            for r in rows
+        )
 
     def summary(self) -> dict[str, object]:
         """Counts of verdicts and whether the run ended healthy (its last intervals stable);
@@ -171,7 +193,11 @@ class HealthMonitor:
         judged = [v for v in verdicts if v != WARMING_UP]
         tail = judged[-3:]
         healthy = all(v == STABLE for v in tail) if tail else None
-        return {"healthy": healthy, "final_verdict": verdicts[-1] if verdicts else None, "counts": counts}
+        return {
+            "healthy": healthy,
+            "final_verdict": verdicts[-1] if verdicts else None,
+            "counts": counts,
+        }
 
     def state_dict(self) -> dict[str, object]:
         return {"history": self.history}

@@ -8,6 +8,7 @@ so the file may stay behind but never blocks: it is the lock, not its existence,
 Where there is no `flock` (Windows) or the file system refuses it, the run goes on unlocked and
 says so in a warning.
 """
+
 from __future__ import annotations
 
 import errno
@@ -59,20 +60,35 @@ class RunLock:
                     os.close(fd)
                     raise CheckpointError(f"cannot lock {self.path} ({reason(e)})") from None
                 locked = True
-                warnings.warn(f"cannot lock {self.run_dir} ({reason(e)}): a second run started on it "
-                              "will not be refused", stacklevel=3)
+                warnings.warn(
+                    f"cannot lock {self.run_dir} ({reason(e)}): a second run started on it "
+                    "will not be refused",
+                    stacklevel=3,
+                )
             if not locked:
                 holder = _read(fd)
                 os.close(fd)
-                raise RunInUseError(f"{self.run_dir} is in use by another gankit run ({describe(holder)}): "
-                                    "wait for it to end, or choose another --out")
+                raise RunInUseError(
+                    f"{self.run_dir} is in use by another gankit run ({describe(holder)}): "
+                    "wait for it to end, or choose another --out"
+                )
             if self._still_named(fd):
                 break
-            os.close(fd)  # a run that cleaned up removed the file after we opened it: lock the new one
+            os.close(
+                fd
+            )  # a run that cleaned up removed the file after we opened it: lock the new one
         self._fd = fd
         self._made = [*([self.path] if made_file else []), *([self.run_dir] if made_dir else [])]
-        _write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                               "started": datetime.now().astimezone().isoformat(timespec="seconds")}))
+        _write(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+                }
+            ),
+        )
 
     def release(self, undo: bool = False) -> None:
         """Let the lock go; `undo` also removes the lock file and folder if this lock created them
@@ -113,8 +129,9 @@ class RunLock:
             except FileExistsError:
                 return os.open(self.path, os.O_RDWR), False
         except OSError as e:
-            raise CheckpointError(f"could not write {self.path} ({reason(e)}): the run cannot lock "
-                                  f"{self.run_dir}") from None
+            raise CheckpointError(
+                f"could not write {self.path} ({reason(e)}): the run cannot lock {self.run_dir}"
+            ) from None
 
     def _still_named(self, fd: int) -> bool:
         try:
@@ -159,5 +176,9 @@ def describe(holder: dict) -> str:
     """`pid 4242 on host-a, started 2025-06-01T10:00:00+00:00`, or what is known of it."""
     if not holder.get("pid"):
         return "its process did not say who it is"
-    this = " (this process)" if holder["pid"] == os.getpid() and holder.get("host") == socket.gethostname() else ""
+    this = (
+        " (this process)"
+        if holder["pid"] == os.getpid() and holder.get("host") == socket.gethostname()
+        else ""
+    )
     return f"pid {holder['pid']}{this} on {holder.get('host', '?')}, started {holder.get('started', '?')}"

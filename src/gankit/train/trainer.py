@@ -5,6 +5,7 @@ dataset, EMA, the wall-clock budget, logging to `metrics.jsonl`, health verdicts
 checkpoints (periodic, on Ctrl-C, never after NaN) and exact resume; and the speed and scale
 machinery: the device, AMP, `torch.compile`, and data parallelism under torchrun (`distributed`).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,11 @@ import threading
 import time
 import warnings
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -46,7 +48,7 @@ GRID_SIZE = 64
 class RunResult:
     run_dir: Path
     step: int
-    status: str                      # completed | interrupted | diverged
+    status: str  # completed | interrupted | diverged
     checkpoint: Path | None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -62,8 +64,14 @@ class BatchSampler:
     """Epoch-wise random permutations derived from (seed, epoch): stateless, so resuming at step
     s needs nothing but s, and any rank or restart sees the same order."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu",
-                 weights: torch.Tensor | None = None):
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+        weights: torch.Tensor | None = None,
+    ):
         if batch_size > n:
             raise GankitError(f"batch size {batch_size} exceeds the {n} samples of the data set")
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, torch.device(device)
@@ -72,15 +80,19 @@ class BatchSampler:
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def indices(self, step: int) -> torch.Tensor:
-        if self.weights is not None:  # weighted draws with replacement, from (seed, step): still stateless
+        if (
+            self.weights is not None
+        ):  # weighted draws with replacement, from (seed, step): still stateless
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-            return torch.multinomial(self.weights, self.batch_size, replacement=True, generator=gen).to(self.device)
+            return torch.multinomial(
+                self.weights, self.batch_size, replacement=True, generator=gen
+            ).to(self.device)
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             # drawn on the CPU (the same order on every device), moved once an epoch
             self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).to(self.device)
-        return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
+        return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
 
 
 def compile_layout(device: torch.device, compile: bool | str) -> tuple[bool, dict[str, bool]]:
@@ -104,8 +116,10 @@ def _raised_by_compiler(e: BaseException) -> bool:
         name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
         # every call into compiled code passes eval_frame.py's wrapper: an error of the recipe's own
         # code run by a compiled step (train.compile=step) has that frame and no other of these
-        if "torchinductor" in name or (any(f"torch/{m}/" in name for m in ("_dynamo", "_inductor", "_functorch"))
-                                       and not name.endswith("torch/_dynamo/eval_frame.py")):
+        if "torchinductor" in name or (
+            any(f"torch/{m}/" in name for m in ("_dynamo", "_inductor", "_functorch"))
+            and not name.endswith("torch/_dynamo/eval_frame.py")
+        ):
             return True
         tb = tb.tb_next
     return False
@@ -181,13 +195,28 @@ class _StopRequest:
 
 
 #: options a resumed run may change: how long it trains and what it logs, not what it trains
-RESUMABLE_CHANGES = {"train.steps", "train.minutes", "train.log_every", "train.sample_every",
-                     "train.checkpoint_every", "train.keep_checkpoints", "train.threads", "train.eval_every",
-                     "train.eval_features", "train.eval_metrics", "train.eval_samples", "train.health_classifier",
-                     "train.device", "train.compile",
-                     # how a diffusion model samples, not what it learns
-                     "diffusion.sampler", "diffusion.sampling_steps", "diffusion.eta", "diffusion.spacing",
-                     "diffusion.guidance"}
+RESUMABLE_CHANGES = {
+    "train.steps",
+    "train.minutes",
+    "train.log_every",
+    "train.sample_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.threads",
+    "train.eval_every",
+    "train.eval_features",
+    "train.eval_metrics",
+    "train.eval_samples",
+    "train.health_classifier",
+    "train.device",
+    "train.compile",
+    # how a diffusion model samples, not what it learns
+    "diffusion.sampler",
+    "diffusion.sampling_steps",
+    "diffusion.eta",
+    "diffusion.spacing",
+    "diffusion.guidance",
+}
 
 
 def changed_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
@@ -207,8 +236,16 @@ def _finite(tensors: list[torch.Tensor]) -> bool:
 
 def _like(saved: Any, current: torch.Tensor, name: str) -> torch.Tensor:
     """A saved tensor that must have the shape and dtype of the one the run built."""
-    if not isinstance(saved, torch.Tensor) or saved.shape != current.shape or saved.dtype != current.dtype:
-        found = f"{tuple(saved.shape)} {saved.dtype}" if isinstance(saved, torch.Tensor) else type(saved).__name__
+    if (
+        not isinstance(saved, torch.Tensor)
+        or saved.shape != current.shape
+        or saved.dtype != current.dtype
+    ):
+        found = (
+            f"{tuple(saved.shape)} {saved.dtype}"
+            if isinstance(saved, torch.Tensor)
+            else type(saved).__name__
+        )
         raise ValueError(f"{name} is {found}, not {tuple(current.shape)} {current.dtype}")
     return saved
 
@@ -217,20 +254,30 @@ def _check_optimizer_state(opt: torch.optim.Optimizer, saved: Any) -> None:
     """Each saved moment must have its parameter's shape and dtype: torch checks only the number
     of parameters, and a fused kernel reads past the end of a smaller moment."""
     if len(saved["param_groups"]) != len(opt.param_groups):
-        raise ValueError(f"the optimizer state has {len(saved['param_groups'])} parameter groups, not "
-                         f"{len(opt.param_groups)}")
+        raise ValueError(
+            f"the optimizer state has {len(saved['param_groups'])} parameter groups, not "
+            f"{len(opt.param_groups)}"
+        )
     for live, group in zip(opt.param_groups, saved["param_groups"]):
         for key, value in live.items():
-            if key != "params" and not _same_option(group.get(key, KeyError), value, decays=key in ("lr", "initial_lr")):
-                raise ValueError(f"optimizer option '{key}' is {group.get(key, 'missing')!r}, not {value!r}")
+            if key != "params" and not _same_option(
+                group.get(key, KeyError), value, decays=key in ("lr", "initial_lr")
+            ):
+                raise ValueError(
+                    f"optimizer option '{key}' is {group.get(key, 'missing')!r}, not {value!r}"
+                )
     params = [p for group in opt.param_groups for p in group["params"]]
     ids = [i for group in saved["param_groups"] for i in group["params"]]
     if len(ids) != len(params):
         raise ValueError(f"the optimizer state has {len(ids)} parameters, not {len(params)}")
     entries = [saved["state"].get(index, {}) for index in ids]
-    stepped = [set(entry) for entry in entries if entry]  # a parameter never updated (no gradient) has none
+    stepped = [
+        set(entry) for entry in entries if entry
+    ]  # a parameter never updated (no gradient) has none
     if isinstance(opt, torch.optim.Adam):
-        needed = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if opt.defaults.get("amsgrad") else set())
+        needed = {"step", "exp_avg", "exp_avg_sq"} | (
+            {"max_exp_avg_sq"} if opt.defaults.get("amsgrad") else set()
+        )
         incomplete = any(not needed <= keys for keys in stepped)
     else:
         incomplete = len({frozenset(keys) for keys in stepped}) > 1
@@ -248,9 +295,15 @@ def _same_option(saved: Any, current: Any, decays: bool) -> bool:
     """An optimizer option as the run's config sets it (the learning rate: any finite number, as
     its decay leaves it)."""
     if decays:
-        return isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
+        return (
+            isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
+        )
     if isinstance(current, torch.Tensor) or isinstance(saved, torch.Tensor):
-        return isinstance(saved, torch.Tensor) and isinstance(current, torch.Tensor) and torch.equal(saved, current)
+        return (
+            isinstance(saved, torch.Tensor)
+            and isinstance(current, torch.Tensor)
+            and torch.equal(saved, current)
+        )
     return type(saved) is type(current) and saved == current
 
 
@@ -261,22 +314,36 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
     for group in opt.param_groups:
         for p in group["params"]:
             for key, value in opt.state.get(p, {}).items():
-                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == p.shape
+                    and value.stride() != p.stride()
+                ):
                     opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def data_fingerprint(data: Dataset) -> torch.Tensor:
     """The row count and CRC-32 checksums of the bytes of the rows, labels and draw weights: the
     ranks must all hold the same data set in the same order, and a checksum reads it without a copy."""
-    sums = [-1 if t is None else zlib.crc32(t.detach().cpu().contiguous().numpy())
-            for t in (data.x, data.y, data.row_weights)]
+    sums = [
+        -1 if t is None else zlib.crc32(t.detach().cpu().contiguous().numpy())
+        for t in (data.x, data.y, data.row_weights)
+    ]
     return torch.tensor([len(data.x), *sums], dtype=torch.int64)
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, download: bool = False,
-                 progress: bool | None = None, echo: Callable[[str], None] | None = None,
-                 data: Dataset | None = None, recipe: Recipe | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: str | Path,
+        resume: bool = False,
+        download: bool = False,
+        progress: bool | None = None,
+        echo: Callable[[str], None] | None = None,
+        data: Dataset | None = None,
+        recipe: Recipe | None = None,
+    ):
         self.cfg = config_mod.validate(cfg)
         if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir):
             raise ConfigError(f"the run folder must be a path, got {run_dir!r}")
@@ -295,35 +362,52 @@ class Trainer:
             self._lock.release(undo=True)
             raise
 
-    def _build(self, cfg: Config, resume: bool, download: bool, data: Dataset | None, recipe: Recipe | None) -> None:
+    def _build(
+        self, cfg: Config, resume: bool, download: bool, data: Dataset | None, recipe: Recipe | None
+    ) -> None:
         t = cfg.train
         resume_from = self._check_run_dir(resume)
         if t.threads:
             torch.set_num_threads(t.threads)
         self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
         # a caller with data of its own may build the recipe for it (a table's column layout)
-        self.recipe = recipe if recipe is not None else build_model(cfg, self.data.sample_shape, self.data.num_classes)
+        self.recipe = (
+            recipe
+            if recipe is not None
+            else build_model(cfg, self.data.sample_shape, self.data.num_classes)
+        )
         #: the plain modules (checkpoints, EMA, grids); `recipe.nets` may hold compiled wrappers of them
         self.nets = dict(self.recipe.nets)
         layout_ok, self._compile_options = compile_layout(self.device, t.compile)
         self.channels_last = t.channels_last and self.data.is_image and layout_ok
         for net in self.nets.values():
-            net.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+            net.to(
+                self.device,
+                memory_format=torch.channels_last if self.channels_last else torch.preserve_format,
+            )
         self.ema = EMA(self.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
         per_step = self.recipe.batches_per_step * cfg.optim.batch_size
         if per_step * self.group.world > len(self.data):
-            raise ConfigError(f"a step reads optim.batch_size x optim.n_critic x processes = "
-                              f"{per_step * self.group.world} samples, more than the {len(self.data)} of {self.data.name}")
+            raise ConfigError(
+                f"a step reads optim.batch_size x optim.n_critic x processes = "
+                f"{per_step * self.group.world} samples, more than the {len(self.data)} of {self.data.name}"
+            )
         # the data set lives on the device once; each step is one index into it
         self.x_device = self.data.x.to(self.device)
         self.y_device = self.data.y.to(self.device) if self.data.y is not None else None
-        self.sampler = BatchSampler(len(self.data), per_step * self.group.world, t.seed, self.device,
-                                    self.data.row_weights)
+        self.sampler = BatchSampler(
+            len(self.data), per_step * self.group.world, t.seed, self.device, self.data.row_weights
+        )
         if self.group.active:
             self._shard_recipe()
-        self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.recipe.optimizers.items()}
+        self.base_lrs = {
+            name: [g["lr"] for g in opt.param_groups]
+            for name, opt in self.recipe.optimizers.items()
+        }
         self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
-        self.fixed_latents = self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
+        self.fixed_latents = self.recipe.latents(
+            GRID_SIZE, torch.Generator().manual_seed(t.seed + 2)
+        )
         self.health = HealthMonitor(output_kind=self.recipe.output_kind)
         self.step, self.elapsed = 0, 0.0
         self.last_checkpoint: Path | None = None
@@ -344,15 +428,19 @@ class Trainer:
         """Every rank draws from the same noise stream; a recipe with `shard` takes its rank's slice
         of each global draw, so K ranks see the noise one process of K x the batch would."""
         if not hasattr(self.recipe, "shard"):
-            raise ConfigError(f"recipe '{self.cfg.recipe}' cannot train under torchrun yet (it has no `shard`)")
+            raise ConfigError(
+                f"recipe '{self.cfg.recipe}' cannot train under torchrun yet (it has no `shard`)"
+            )
         self.recipe.shard = (self.group.rank, self.group.world)  # type: ignore[attr-defined]
 
     def _join_ranks(self) -> None:
         """Same weights on every rank from the start (rank 0's), gradients averaged before every
         optimizer step, float buffers (batch-norm statistics) re-broadcast after every step."""
         if not distributed.same_on_every_rank(data_fingerprint(self.data), self.device):
-            raise ConfigError(f"the processes hold different data ({self.data.name}): under torchrun every rank "
-                              "must read the same data set (same files, same options)")
+            raise ConfigError(
+                f"the processes hold different data ({self.data.name}): under torchrun every rank "
+                "must read the same data set (same files, same options)"
+            )
         nets = [*self.nets.values(), *(self.ema.nets.values() if self.ema else [])]
         distributed.broadcast_modules(nets)
         if self.grad_scaler is None:  # under fp16 the AveragingGradScaler averages
@@ -361,17 +449,23 @@ class Trainer:
 
     def _make_grad_scaler(self) -> torch.amp.GradScaler:
         if not hasattr(self.recipe, "grad_scaler"):
-            raise ConfigError(f"recipe '{self.cfg.recipe}' does not support train.amp=fp16: use bf16")
+            raise ConfigError(
+                f"recipe '{self.cfg.recipe}' does not support train.amp=fp16: use bf16"
+            )
         self.recipe.grad_scaler = (  # type: ignore[attr-defined]
-            distributed.AveragingGradScaler(self.device.type, self.group.world) if self.group.active
-            else torch.amp.GradScaler(self.device.type))
+            distributed.AveragingGradScaler(self.device.type, self.group.world)
+            if self.group.active
+            else torch.amp.GradScaler(self.device.type)
+        )
         return self.recipe.grad_scaler  # type: ignore[attr-defined]
 
     def _autocast(self):
         amp = self.cfg.train.amp
         if amp == "none":
             return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16
+        )
 
     def _compile(self) -> None:
         """Compile the recipe's networks (checkpoints, EMA and grids keep the plain modules), or with
@@ -386,8 +480,10 @@ class Trainer:
         except Exception:  # noqa: BLE001 - any import problem means: no compile here
             supported = False
         if not supported:
-            raise ConfigError(f"train.compile={str(self.cfg.train.compile).lower()}, but torch.compile is not available "
-                              "with this Python/PyTorch; set train.compile=false")
+            raise ConfigError(
+                f"train.compile={str(self.cfg.train.compile).lower()}, but torch.compile is not available "
+                "with this Python/PyTorch; set train.compile=false"
+            )
         # Inductor's own random numbers differ from eager ones: with PyTorch's, a seed gives the same
         # dropout masks, Gumbel noise and diffusion noise compiled or not
         options = {"fallback_random": True, **self._compile_options}
@@ -397,15 +493,19 @@ class Trainer:
         for name, net in self.nets.items():
             self.recipe.nets[name] = torch.compile(net, options=options)
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool) -> dict[str, torch.Tensor]:
+    def _train_step(
+        self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool
+    ) -> dict[str, torch.Tensor]:
         try:
             with self._autocast():
                 step_fn = self._compiled_step or self.recipe.train_step
                 stats = step_fn(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
         except Exception as e:
             if self.cfg.train.compile and _raised_by_compiler(e):
-                raise GankitError(f"train.compile: torch.compile failed ({_compile_failure_line(e)}); "
-                                  "train without it: train.compile=false") from None
+                raise GankitError(
+                    f"train.compile: torch.compile failed ({_compile_failure_line(e)}); "
+                    "train without it: train.compile=false"
+                ) from None
             raise
         if self.grad_scaler is not None:
             self.grad_scaler.update()
@@ -435,7 +535,10 @@ class Trainer:
                 raise CheckpointError(f"nothing to resume: no checkpoint in {self.ckpt_dir}")
             # a run stopped before its first checkpoint (killed, say) has nothing to lose: start it over
             if self.group.is_main:
-                warnings.warn(f"no checkpoint in {self.ckpt_dir} yet: the run starts over from step 0", stacklevel=2)
+                warnings.warn(
+                    f"no checkpoint in {self.ckpt_dir} yet: the run starts over from step 0",
+                    stacklevel=2,
+                )
             return None
         if not self.group.is_main:
             return None  # rank 0 checks (and then writes) the run directory
@@ -445,12 +548,16 @@ class Trainer:
         self._lock_run_dir()
         existing = ckpt.list_checkpoints(self.ckpt_dir)
         if existing:
-            raise GankitError(f"{self.run_dir} already holds a run with checkpoints: "
-                              "pass --resume to continue it, or choose another --out")
+            raise GankitError(
+                f"{self.run_dir} already holds a run with checkpoints: "
+                "pass --resume to continue it, or choose another --out"
+            )
         leftovers = [n for n in ("config.yaml", "metrics.jsonl") if (self.run_dir / n).exists()]
         if leftovers:
-            raise GankitError(f"{self.run_dir} already holds {' and '.join(leftovers)} (a run without a "
-                              "checkpoint?): pass --resume to start it over, choose another --out, or remove them")
+            raise GankitError(
+                f"{self.run_dir} already holds {' and '.join(leftovers)} (a run without a "
+                "checkpoint?): pass --resume to start it over, choose another --out, or remove them"
+            )
         return None
 
     def _lock_run_dir(self) -> None:
@@ -462,9 +569,14 @@ class Trainer:
 
     def _state(self) -> dict[str, Any]:
         return {
-            "config": self.cfg.to_dict(), "step": self.step, "elapsed": self.elapsed,
-            "data": {"name": self.data.name, "sample_shape": list(self.data.sample_shape),
-                     "num_classes": self.data.num_classes},
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "data": {
+                "name": self.data.name,
+                "sample_shape": list(self.data.sample_shape),
+                "num_classes": self.data.num_classes,
+            },
             "nets": {n: m.state_dict() for n, m in self.nets.items()},
             "optimizers": {n: o.state_dict() for n, o in self.recipe.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema else None,
@@ -481,8 +593,10 @@ class Trainer:
         if self.cfg.optim.lr_decay != "none" and saved.train.steps != self.cfg.train.steps:
             changed.append("train.steps (optim.lr_decay ends its schedule at the step budget)")
         if changed:
-            raise GankitError(f"cannot change {', '.join(changed)} when resuming {self.run_dir}: "
-                              "the checkpoint was trained with other values")
+            raise GankitError(
+                f"cannot change {', '.join(changed)} when resuming {self.run_dir}: "
+                "the checkpoint was trained with other values"
+            )
         try:
             for n, m in self.nets.items():
                 m.load_state_dict(state["nets"][n])
@@ -501,22 +615,30 @@ class Trainer:
             self.health.load_state_dict(state["health"])
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         except (KeyError, IndexError, RuntimeError, ValueError, TypeError, AttributeError) as e:
-            raise CheckpointError(f"checkpoint {path} does not match this run's config: "
-                                  f"{str(e).splitlines()[0]}") from None
+            raise CheckpointError(
+                f"checkpoint {path} does not match this run's config: {str(e).splitlines()[0]}"
+            ) from None
         self.last_checkpoint = path
 
     def save_checkpoint(self) -> Path | None:
         """Rank 0 writes (from CPU copies, loadable on any device); other ranks only check."""
-        weights = [t for m in self.nets.values() for t in m.state_dict().values() if t.is_floating_point()]
+        weights = [
+            t for m in self.nets.values() for t in m.state_dict().values() if t.is_floating_point()
+        ]
         if not _finite(weights):
             raise FloatingPointError("weights are not finite")
         if not self.group.is_main:
             return None
         try:
             path = ckpt.save(ckpt.checkpoint_path(self.ckpt_dir, self.step), self._state())
-        except CheckpointError as e:  # training stops: a run that cannot keep its progress must not go on
-            kept = (f"--resume continues from {self.last_checkpoint.name}" if self.last_checkpoint
-                    else "no checkpoint was written yet")
+        except (
+            CheckpointError
+        ) as e:  # training stops: a run that cannot keep its progress must not go on
+            kept = (
+                f"--resume continues from {self.last_checkpoint.name}"
+                if self.last_checkpoint
+                else "no checkpoint was written yet"
+            )
             raise CheckpointError(f"{e}: training stopped at step {self.step}; {kept}") from None
         ckpt.prune(self.ckpt_dir, path, self.cfg.train.keep_checkpoints)
         self.last_checkpoint = path
@@ -534,19 +656,31 @@ class Trainer:
 
     @torch.no_grad()
     def save_grid(self) -> Path:
-        return save_png(self._generate_eval(self.fixed_latents), self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        return save_png(
+            self._generate_eval(self.fixed_latents),
+            self.run_dir / "samples" / f"step_{self.step:07d}.png",
+        )
 
-    def _log(self, stats: dict[str, torch.Tensor], real: torch.Tensor, images_per_s: float) -> dict[str, Any]:
+    def _log(
+        self, stats: dict[str, torch.Tensor], real: torch.Tensor, images_per_s: float
+    ) -> dict[str, Any]:
         fake = stats.pop("_samples", None)
         values = {k: float(v) for k, v in stats.items()}
         if fake is not None:
             real_div = pairwise_diversity(real[: len(fake)])
-            values["diversity"] = pairwise_diversity(fake) / real_div if real_div > 0 else float("nan")
+            values["diversity"] = (
+                pairwise_diversity(fake) / real_div if real_div > 0 else float("nan")
+            )
         if self.class_probe:
             values.update(self.class_probe())
         verdict, remedy = self.health.observe(values, self.step)
-        record = {"step": self.step, "time_s": round(self.elapsed, 3), **values,
-                  "img_per_s": round(images_per_s, 1), "verdict": verdict}
+        record = {
+            "step": self.step,
+            "time_s": round(self.elapsed, 3),
+            **values,
+            "img_per_s": round(images_per_s, 1),
+            "verdict": verdict,
+        }
         if remedy:
             record["remedy"] = remedy
         append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
@@ -577,7 +711,10 @@ class Trainer:
         def run() -> dict[str, float]:
             logits, _ = predict(classifier, self._generate_eval(latents))
             counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
-            return {"top_class_share": float(counts.max()) / len(latents), "classes_seen": float((counts > 0).sum())}
+            return {
+                "top_class_share": float(counts.max()) / len(latents),
+                "classes_seen": float((counts > 0).sum()),
+            }
 
         return run
 
@@ -615,11 +752,16 @@ class Trainer:
         assert self.evaluator is not None
         start = time.monotonic()
         results = self.evaluator()
-        record = {"step": self.step, "eval": {k: v for k, v in results.items() if not isinstance(v, list)},
-                  "eval_seconds": round(time.monotonic() - start, 2)}
+        record = {
+            "step": self.step,
+            "eval": {k: v for k, v in results.items() if not isinstance(v, list)},
+            "eval_seconds": round(time.monotonic() - start, 2),
+        }
         append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
-        self.echo(f"eval step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in record["eval"].items()
-                                                          if isinstance(v, float)))
+        self.echo(
+            f"eval step {self.step}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in record["eval"].items() if isinstance(v, float))
+        )
 
     # ---- the loop ----------------------------------------------------------------------------
     def _should_continue(self, deadline: float | None, stop: _StopRequest | None = None) -> bool:
@@ -628,20 +770,28 @@ class Trainer:
             return False
         if self.group.active:  # budget and Ctrl-C are agreed by all ranks at log steps
             return not self._ranks_stop
-        return (deadline is None or time.monotonic() < deadline) and not (stop is not None and stop.requested)
+        return (deadline is None or time.monotonic() < deadline) and not (
+            stop is not None and stop.requested
+        )
 
     def _agree_on_stopping(self, deadline: float | None, stop: _StopRequest) -> None:
         """Under torchrun: every rank leaves the loop at the same step (a log step) when any rank's
         budget ran out or any rank was interrupted."""
         out_of_time = deadline is not None and time.monotonic() >= deadline
-        interrupted, out_of_time = distributed.any_rank_each([stop.requested, out_of_time], self.device)
+        interrupted, out_of_time = distributed.any_rank_each(
+            [stop.requested, out_of_time], self.device
+        )
         self._ranks_interrupted = interrupted
         self._ranks_stop = interrupted or out_of_time
 
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This rank's batch of `step`: one index into the data already on the device."""
-        index = distributed.rank_slice(self.sampler.indices(step), self.recipe.batches_per_step,
-                                       self.group.rank, self.group.world)
+        index = distributed.rank_slice(
+            self.sampler.indices(step),
+            self.recipe.batches_per_step,
+            self.group.rank,
+            self.group.world,
+        )
         x = to_float(self.x_device[index])
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -671,8 +821,12 @@ class Trainer:
         status = "completed"
         interval_start, interval_images = time.monotonic(), 0
         on_cpu = self.device.type == "cpu"
-        with stop.installed(), _deterministic_cudnn(self.device), flush_denormals() if on_cpu else nullcontext(), \
-                self._progress_bar() as bar:
+        with (
+            stop.installed(),
+            _deterministic_cudnn(self.device),
+            flush_denormals() if on_cpu else nullcontext(),
+            self._progress_bar() as bar,
+        ):
             self._bar = bar
             while self._should_continue(deadline, stop):
                 step_start = time.monotonic()
@@ -681,15 +835,20 @@ class Trainer:
                 x, y = self._batch(self.step)
                 log_now = (self.step + 1) % t.log_every == 0
                 stats = self._train_step(x, y, want_stats=log_now)
-                bad |= ~torch.isfinite(torch.stack([v for k, v in stats.items() if k.startswith("loss")])).all()
+                bad |= ~torch.isfinite(
+                    torch.stack([v for k, v in stats.items() if k.startswith("loss")])
+                ).all()
                 if self.ema:
                     self.ema.update(self.step)
                 self.step += 1
                 self.elapsed += time.monotonic() - step_start
                 interval_images += len(x)
                 bar.update(1 if t.steps else 0)
-                boundary = log_now or any(self.step % every == 0 for every in
-                                          (t.checkpoint_every, t.sample_every, t.eval_every or 0) if every)
+                boundary = log_now or any(
+                    self.step % every == 0
+                    for every in (t.checkpoint_every, t.sample_every, t.eval_every or 0)
+                    if every
+                )
                 if boundary and self._any_rank(bad):
                     status = "diverged"
                     break
@@ -698,7 +857,11 @@ class Trainer:
                     if self.group.active:
                         stats = distributed.mean_over_ranks(stats, self.device)
                     if main:  # images/s of the whole run (all ranks): K x this rank's
-                        self._log(stats, x, self.group.world * interval_images / max(now - interval_start, 1e-9))
+                        self._log(
+                            stats,
+                            x,
+                            self.group.world * interval_images / max(now - interval_start, 1e-9),
+                        )
                     interval_start, interval_images = now, 0
                     if not t.steps and deadline:
                         bar.n = min(bar.total, round(t.minutes * 60 - (deadline - now)))
@@ -716,14 +879,18 @@ class Trainer:
                 status = "diverged"
             if status == "completed" and (stop.requested or self._ranks_interrupted):
                 status = "interrupted"
-            if status != "diverged" and (self.step % t.checkpoint_every != 0 or self.last_checkpoint is None):
+            if status != "diverged" and (
+                self.step % t.checkpoint_every != 0 or self.last_checkpoint is None
+            ):
                 if not self._checkpoint_if_finite():
                     status = "diverged"
             if status == "diverged":
                 self.health.observe({"loss_d": float("nan")})
                 if main:
-                    self.echo(f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
-                              f"last good checkpoint: {self.last_checkpoint or 'none'}")
+                    self.echo(
+                        f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
+                        f"last good checkpoint: {self.last_checkpoint or 'none'}"
+                    )
             elif main:
                 if self.step % t.sample_every != 0 and self.data.grids:
                     self.save_grid()
@@ -732,7 +899,11 @@ class Trainer:
             self._bar = None
         if self.group.active:
             torch.distributed.barrier()  # no rank leaves while rank 0 still writes
-        summary = {**self.health.summary(), "steps": self.step, "train_seconds": round(self.elapsed, 1)}
+        summary = {
+            **self.health.summary(),
+            "steps": self.step,
+            "train_seconds": round(self.elapsed, 1),
+        }
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
 
     def _decay_lr(self) -> None:
@@ -757,8 +928,14 @@ class Trainer:
         total = (t.steps - self.step) if t.steps else round(t.minutes * 60)
         disable = None if self.progress is None else not self.progress
         disable = True if not self.group.is_main else disable
-        bar = tqdm(total=total, unit="step" if t.steps else "s", disable=disable, dynamic_ncols=True,
-                   leave=False, file=sys.stderr)
+        bar = tqdm(
+            total=total,
+            unit="step" if t.steps else "s",
+            disable=disable,
+            dynamic_ncols=True,
+            leave=False,
+            file=sys.stderr,
+        )
         try:
             yield bar
         finally:
@@ -767,22 +944,49 @@ class Trainer:
 
 def format_line(r: dict[str, Any]) -> str:
     """One human line per log interval: losses, D's view, gradient norms, diversity, verdict."""
+
     def f(key: str, fmt: str) -> str:
         v = r.get(key)
         return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
-    if "loss_d" not in r:  # a recipe without a D (vae, diffusion): the figures it reported, in order
+    if (
+        "loss_d" not in r
+    ):  # a recipe without a D (vae, diffusion): the figures it reported, in order
         skip = {"step", "time_s", "img_per_s", "verdict", "remedy"}
-        shown = [f"{k} {f(k, '.4g')}" for k, v in r.items() if k not in skip and isinstance(v, (int, float))]
-        line = " | ".join([f"step {r['step']:>7d}", *shown, f"{f('img_per_s', '.0f')} img/s", str(r.get("verdict", ""))])
+        shown = [
+            f"{k} {f(k, '.4g')}"
+            for k, v in r.items()
+            if k not in skip and isinstance(v, (int, float))
+        ]
+        line = " | ".join(
+            [
+                f"step {r['step']:>7d}",
+                *shown,
+                f"{f('img_per_s', '.0f')} img/s",
+                str(r.get("verdict", "")),
+            ]
+        )
         return line + (f" -> {r['remedy']}" if r.get("remedy") else "")
-    parts = [f"step {r['step']:>7d}",
-             (f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}" if "loss" not in r else f"loss {f('loss', '.3f')}"),
-             (f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} " +
-              (f"W1 est {f('critic_gap', '.3f')}" if "critic_gap" in r else f"acc {f('d_acc', '.2f')}")),
-             f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
-             f"div {f('diversity', '.2f')}" + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
-             f"{f('img_per_s', '.0f')} img/s",
-             str(r.get("verdict", ""))]
+    parts = [
+        f"step {r['step']:>7d}",
+        (
+            f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}"
+            if "loss" not in r
+            else f"loss {f('loss', '.3f')}"
+        ),
+        (
+            f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} "
+            + (
+                f"W1 est {f('critic_gap', '.3f')}"
+                if "critic_gap" in r
+                else f"acc {f('d_acc', '.2f')}"
+            )
+        ),
+        f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
+        f"div {f('diversity', '.2f')}"
+        + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
+        f"{f('img_per_s', '.0f')} img/s",
+        str(r.get("verdict", "")),
+    ]
     line = " | ".join(parts)
     return line + (f" -> {r['remedy']}" if r.get("remedy") else "")

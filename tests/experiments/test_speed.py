@@ -1,16 +1,16 @@
 """`gankit bench speed` / `time-to-quality`, and the fast path's equivalence to the plain loop."""
+
 import pytest
 import torch
+from conftest import tiny_config
 
 from gankit import config as config_mod
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.errors import ConfigError
+from gankit.experiments.speed import ReferenceGAN, format_speed, format_ttq, run_speed, run_ttq
 from gankit.metrics.classifier import save_classifier, train_classifier
-from gankit.speed import ReferenceGAN, format_speed, format_ttq, run_speed, run_ttq
 from gankit.train import Trainer
-
-from conftest import tiny_config
 
 
 @pytest.mark.parametrize("preset", ["dcgan", "seed-mlp"])
@@ -21,11 +21,19 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
     cfg = tiny_config(preset, steps=5, ema=None)
     trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
     o = cfg.optim
-    ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2),
-                       torch.device("cpu"))
+    ref = ReferenceGAN(
+        trainer.nets["G"],
+        trainer.nets["D"],
+        cfg.model.z_dim,
+        o.lr_g,
+        (o.beta1, o.beta2),
+        torch.device("cpu"),
+    )
     fast = [m.fast for net in trainer.nets.values() for m in net.modules() if hasattr(m, "fast")]
     stock = [m.fast for net in (ref.G, ref.D) for m in net.modules() if hasattr(m, "fast")]
-    assert all(fast) and not any(stock) and len(fast) == (4 if preset == "dcgan" else 0)  # edge layers: ours only
+    assert (
+        all(fast) and not any(stock) and len(fast) == (4 if preset == "dcgan" else 0)
+    )  # edge layers: ours only
     ours, theirs = [], []
     for step in range(5):
         x, y = trainer._batch(step)
@@ -48,7 +56,14 @@ def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
     cfg.train.amp = amp
     trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
     o = cfg.optim
-    args = (trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), torch.device("cpu"))
+    args = (
+        trainer.nets["G"],
+        trainer.nets["D"],
+        cfg.model.z_dim,
+        o.lr_g,
+        (o.beta1, o.beta2),
+        torch.device("cpu"),
+    )
     ref, ref32 = ReferenceGAN(*args, amp=amp), ReferenceGAN(*args)
     assert (ref.scaler is not None) == (amp == "fp16")
     ours, theirs, plain = [], [], []
@@ -67,40 +82,68 @@ def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
 
 
 def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
-    result = run_speed(str(mnist_dir), ["seed-mlp"], steps=3, repeats=2, sampling_n=20,
-                       overrides=["model.hidden=[16,16]", "train.threads=1"])
+    result = run_speed(
+        str(mnist_dir),
+        ["seed-mlp"],
+        steps=3,
+        repeats=2,
+        sampling_n=20,
+        overrides=["model.hidden=[16,16]", "train.threads=1"],
+    )
     (row,) = result["training"]
     assert row["gankit_img_s"] > 0 and row["reference_img_s"] > 0
     assert row["ratio"] == pytest.approx(row["gankit_img_s"] / row["reference_img_s"], rel=1e-2)
     assert len(row["gankit_runs"]) == len(row["reference_runs"]) == 2
     # G 100-16-16-784 and D 784-16-16-1: 2 x (batch 64) x weights per forward, D's step + G's step
     assert 0.01 < row["gflop_per_step"] < 0.1 and 0 < row["peak_share"] < 1
-    assert {s["preset"] for s in result["sampling"]} == {"seed-mlp", "dcgan", "hinge-resnet", "vae", "ddpm"}
+    assert {s["preset"] for s in result["sampling"]} == {
+        "seed-mlp",
+        "dcgan",
+        "hinge-resnet",
+        "vae",
+        "ddpm",
+    }
     ddpm = next(s for s in result["sampling"] if s["preset"] == "ddpm")
-    assert ddpm["samples"] == 1 and ddpm["sampler"] == "ddim-50"  # 20 / 20: a diffusion sample costs 50 passes
+    assert (
+        ddpm["samples"] == 1 and ddpm["sampler"] == "ddim-50"
+    )  # 20 / 20: a diffusion sample costs 50 passes
     assert "ratio" in format_speed(result) and result["matmul_peak_gflop_s"] > 0
-    assert result["overrides"] == ["model.hidden=[16,16]", "train.threads=1"]  # what ran, in the JSON
+    assert result["overrides"] == [
+        "model.hidden=[16,16]",
+        "train.threads=1",
+    ]  # what ran, in the JSON
 
 
 def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):
     digits = load_dataset(DataConfig(source="digits"))
     model, report = train_classifier(digits, epochs=1, holdout=0.2, seed=0, batch_size=64)
     clf = save_classifier(model, report, tmp_path / "clf.safetensors", digits.name)
-    result = run_ttq(str(mnist_dir), tmp_path / "ttq", minutes=0.01, threshold=1e9, eval_seconds=0.2,
-                     classifier=str(clf), overrides=["model.width=8", "train.threads=1"])
+    result = run_ttq(
+        str(mnist_dir),
+        tmp_path / "ttq",
+        minutes=0.01,
+        threshold=1e9,
+        eval_seconds=0.2,
+        classifier=str(clf),
+        overrides=["model.width=8", "train.threads=1"],
+    )
     gankit_row, reference_row = result["rows"]
     assert gankit_row["minutes_to_threshold"] is not None and len(gankit_row["curve"]) == 1
     assert reference_row["method"].startswith("reference") and reference_row["steps"] > 0
     assert "time to FID" in format_ttq(result)
 
 
-@pytest.mark.parametrize("preset, overrides, message", [
-    ("nope", [], "unknown preset 'nope'"),
-    ("dcgan", ["optim.lr_g=nan"], "optim.lr_g must be a finite number"),
-    ("dcgan", ["model.depth=3"], "unknown option 'model.depth'"),
-])
-def test_time_to_quality_checks_its_options_before_training_the_classifier(tmp_path, mnist_dir, preset, overrides,
-                                                                           message):
+@pytest.mark.parametrize(
+    "preset, overrides, message",
+    [
+        ("nope", [], "unknown preset 'nope'"),
+        ("dcgan", ["optim.lr_g=nan"], "optim.lr_g must be a finite number"),
+        ("dcgan", ["model.depth=3"], "unknown option 'model.depth'"),
+    ],
+)
+def test_time_to_quality_checks_its_options_before_training_the_classifier(
+    tmp_path, mnist_dir, preset, overrides, message
+):
     """Without --classifier the bench first trains one (a minute on 2 cores): a bad option found after
     that wasted the minute and left the folder behind."""
     with pytest.raises(ConfigError, match=message):

@@ -1,12 +1,12 @@
 """`gankit compare` end to end on tiny models and the shared MNIST files: every row measured, the
 tables written, DDIM faster than DDPM, bad arguments one-line errors."""
+
 import pytest
-import torch
 
 from gankit import cli
-from gankit.compare import format_markdown, run_compare
-from gankit.data import load_dataset
 from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.experiments.compare import format_markdown, run_compare
 from gankit.metrics.classifier import save_classifier, train_classifier
 
 TINY = ["model.width=8", "diffusion.timesteps=60", "train.log_every=5"]
@@ -21,11 +21,25 @@ def classifier(mnist_dir, tmp_path):
 
 
 def test_compare_trains_every_family_and_writes_one_table(mnist_dir, classifier, tmp_path):
-    result = run_compare(str(mnist_dir), 0.03, tmp_path / "cmp", models=["dcgan", "vae", "ddpm"], samples=40,
-                         slow_samples=20, speed_batch=20, classifier=classifier, overrides=TINY)
+    result = run_compare(
+        str(mnist_dir),
+        0.03,
+        tmp_path / "cmp",
+        models=["dcgan", "vae", "ddpm"],
+        samples=40,
+        slow_samples=20,
+        speed_batch=20,
+        classifier=classifier,
+        overrides=TINY,
+    )
     rows = {(r["model"], r["sampler"]): r for r in result["rows"]}
-    assert set(rows) == {("dcgan", "one pass"), ("vae", "one pass"), ("ddpm", "DDPM 60"), ("ddpm", "DDIM 50"),
-                         ("ddpm", "DDIM 10")}
+    assert set(rows) == {
+        ("dcgan", "one pass"),
+        ("vae", "one pass"),
+        ("ddpm", "DDPM 60"),
+        ("ddpm", "DDIM 50"),
+        ("ddpm", "DDIM 10"),
+    }
     for r in rows.values():
         assert r["steps"] >= 1 and r["parameters"] > 0 and r["fid"] > 0 and r["images_per_s"] > 0
         assert 0 <= r["coverage"] <= 1 and 1 <= r["classes_covered"] <= 10
@@ -33,20 +47,25 @@ def test_compare_trains_every_family_and_writes_one_table(mnist_dir, classifier,
     assert rows[("vae", "one pass")]["heldout_bits_per_dim"] > 0
     assert rows[("ddpm", "DDIM 10")]["images_per_s"] > 2 * rows[("ddpm", "DDPM 60")]["images_per_s"]
     table = format_markdown(result)
-    assert table.count("\n| ") == 7 and "DDIM 10: " in table  # header, five rows, the real-data floor
+    assert (
+        table.count("\n| ") == 7 and "DDIM 10: " in table
+    )  # header, five rows, the real-data floor
     assert (tmp_path / "cmp" / "grids" / "ddpm-ddim-10.png").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--data", "digits"], "--data mnist"),
-    (["--models", "dcgan,nope"], "unknown preset 'nope'"),
-    (["--models", "cgan"], "is conditional"),
-    (["--budget-minutes", "0"], "must be a positive finite number"),
-    (["--budget-minutes", "nan"], "must be a finite number, got 'nan'"),
-    (["--models", ","], "--models names no model: ','"),
-    (["--models", "dcgan,vae,dcgan"], "name each model once: dcgan named twice"),
-    (["--slow-samples", "5"], "--slow-samples must be at least 10"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "digits"], "--data mnist"),
+        (["--models", "dcgan,nope"], "unknown preset 'nope'"),
+        (["--models", "cgan"], "is conditional"),
+        (["--budget-minutes", "0"], "must be a positive finite number"),
+        (["--budget-minutes", "nan"], "must be a finite number, got 'nan'"),
+        (["--models", ","], "--models names no model: ','"),
+        (["--models", "dcgan,vae,dcgan"], "name each model once: dcgan named twice"),
+        (["--slow-samples", "5"], "--slow-samples must be at least 10"),
+    ],
+)
 def test_bad_compare_arguments_are_one_line_errors(mnist_dir, tmp_path, capsys, argv, message):
     base = {"--data-dir": str(mnist_dir), "--budget-minutes": "1", "--out": str(tmp_path / "c")}
     for flag, value in zip(argv[::2], argv[1::2]):

@@ -1,16 +1,22 @@
 """`gankit bench`: each protocol end to end on tiny runs; the report carries the papers' rows."""
+
 import subprocess
 import sys
 
 import pytest
 
-from gankit.bench import format_report, run_bench
-from gankit.errors import ConfigError
-from gankit.metrics.classifier import save_classifier, train_classifier
-from gankit.data import load_dataset
 from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.errors import ConfigError
+from gankit.experiments.bench import format_report, run_bench
+from gankit.metrics.classifier import save_classifier, train_classifier
 
-TINY_IMAGES = ["model.width=8", "train.log_every=5", "train.sample_every=100", "train.checkpoint_every=100"]
+TINY_IMAGES = [
+    "model.width=8",
+    "train.log_every=5",
+    "train.sample_every=100",
+    "train.checkpoint_every=100",
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +25,9 @@ def classifier_path(tmp_path_factory):
     the plumbing needs; its accuracy is not what these tests measure."""
     data = load_dataset(DataConfig(source="digits"))
     model, report = train_classifier(data, epochs=1, holdout=0.2, seed=0, batch_size=64)
-    return save_classifier(model, report, tmp_path_factory.mktemp("clf") / "clf.safetensors", data.name)
+    return save_classifier(
+        model, report, tmp_path_factory.mktemp("clf") / "clf.safetensors", data.name
+    )
 
 
 def test_toy2d_trains_ring_and_grid_and_counts_their_way(tmp_path):
@@ -34,9 +42,18 @@ def test_toy2d_trains_ring_and_grid_and_counts_their_way(tmp_path):
     assert result["cpu_minutes"] >= 0 and result["wall_minutes"] >= 0
 
 
-def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(tmp_path, mnist_dir, classifier_path):
-    result = run_bench("stacked-mnist", "dcgan", tmp_path, data_dir=str(mnist_dir), steps=10,
-                       classifier=str(classifier_path), overrides=TINY_IMAGES + ["data.stacked_samples=500"])
+def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
+    tmp_path, mnist_dir, classifier_path
+):
+    result = run_bench(
+        "stacked-mnist",
+        "dcgan",
+        tmp_path,
+        data_dir=str(mnist_dir),
+        steps=10,
+        classifier=str(classifier_path),
+        overrides=TINY_IMAGES + ["data.stacked_samples=500"],
+    )
     (row,) = result["rows"]
     assert 1 <= row["modes"] <= 1000 and row["kl"] >= 0.0
     # KL to uniform is at most log(1000) (all mass on one mode)
@@ -46,12 +63,21 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(tmp_path, mnis
 
 
 def test_mnist_reports_ours_and_the_real_floor(tmp_path, mnist_dir, classifier_path):
-    result = run_bench("mnist", "cgan", tmp_path, data_dir=str(mnist_dir), steps=10,
-                       classifier=str(classifier_path), overrides=TINY_IMAGES)
+    result = run_bench(
+        "mnist",
+        "cgan",
+        tmp_path,
+        data_dir=str(mnist_dir),
+        steps=10,
+        classifier=str(classifier_path),
+        overrides=TINY_IMAGES,
+    )
     ours, floor = result["rows"]
     assert 0.0 <= ours["label_agreement"] <= 1.0  # conditional: 1,000 samples asked of each digit
     assert floor["method"] == "real data (half vs half)"
-    assert floor["fid"] < ours["fid"]  # ten steps of G are far from real digits; real halves are close
+    assert (
+        floor["fid"] < ours["fid"]
+    )  # ten steps of G are far from real digits; real halves are close
     assert 1 <= floor["classes_covered"] <= 10 and 0.0 <= floor["precision"] <= 1.0
     assert len(ours["label_agreement_per_class"]) == 10 and "per digit 0-9" in format_report(result)
     assert "real data (half vs half)" in format_report(result)
@@ -67,9 +93,27 @@ def test_bad_bench_input_is_a_typed_error(tmp_path):
 
 
 def test_cli_bench_errors_are_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "gankit", "bench", "mnist", "--preset", "dcgan",
-                           "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and proc.stderr.strip().startswith("gankit: error:") and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "bench",
+            "mnist",
+            "--preset",
+            "dcgan",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr.strip().startswith("gankit: error:")
+        and "Traceback" not in proc.stderr
+    )
     assert not (tmp_path / "b").exists()
 
 
@@ -83,12 +127,45 @@ def test_cli_device_and_amp_reach_the_benchmark_runs(tmp_path):
     from gankit.cli import main
 
     out = tmp_path / "b"
-    assert main(["bench", "toy2d", "--preset", "seed-mlp", "--steps", "4", "--device", "cpu", "--amp", "bf16",
-                 "--out", str(out), "model.hidden=[8,8]"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "toy2d",
+                "--preset",
+                "seed-mlp",
+                "--steps",
+                "4",
+                "--device",
+                "cpu",
+                "--amp",
+                "bf16",
+                "--out",
+                str(out),
+                "model.hidden=[8,8]",
+            ]
+        )
+        == 0
+    )
     configs = sorted(out.rglob("config.yaml"))
     assert len(configs) == 2
     for path in configs:
         text = path.read_text()
         assert "amp: bf16" in text and "device: cpu" in text
-    assert main(["bench", "toy2d", "--preset", "seed-mlp", "--steps", "4", "--device", "tpu",
-                 "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "toy2d",
+                "--preset",
+                "seed-mlp",
+                "--steps",
+                "4",
+                "--device",
+                "tpu",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )

@@ -8,6 +8,7 @@ backpropagating into D's weights too; with `--amp`, PyTorch's AMP recipe around 
 sides start from the same weights. Timings alternate between the two sides (so a contended machine
 slows both alike) and medians are reported.
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,17 +17,18 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from . import config as config_mod
-from .errors import ConfigError
-from .nets.fast_conv import stock_kernels
+from .. import config as config_mod
+from ..errors import ConfigError
+from ..nets.fast_conv import stock_kernels
 
 SPEED_PRESETS = ("seed-mlp", "dcgan", "hinge-resnet")
 #: every family's sampling speed is measured; other families add their preset names here
@@ -55,11 +57,24 @@ class ReferenceGAN:
     """The seed code's / PyTorch DCGAN example's training step on given G and D (weights copied,
     every layer on PyTorch's own kernels: `nets.fast_conv.stock_kernels`)."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, z_dim: int, lr: float, betas: tuple[float, float],
-                 device: torch.device, amp: str = "none"):
-        self.G = stock_kernels(copy.deepcopy(G)).to(device, memory_format=torch.contiguous_format).train()
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        z_dim: int,
+        lr: float,
+        betas: tuple[float, float],
+        device: torch.device,
+        amp: str = "none",
+    ):
+        self.G = (
+            stock_kernels(copy.deepcopy(G))
+            .to(device, memory_format=torch.contiguous_format)
+            .train()
+        )
         self.D = nn.Sequential(stock_kernels(copy.deepcopy(D)), nn.Sigmoid()).to(
-            device, memory_format=torch.contiguous_format)
+            device, memory_format=torch.contiguous_format
+        )
         self.z_dim, self.device = z_dim, device
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
@@ -86,7 +101,9 @@ class ReferenceGAN:
         else:
             opt.step()
 
-    def step(self, real: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, real: torch.Tensor, z: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One D step and one G step; returns (loss_d, loss_g) as the example logs them."""
         b = real.size(0)
         z = torch.randn(b, self.z_dim, device=self.device) if z is None else z
@@ -132,7 +149,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 1.0) -> float:
+def matmul_peak(
+    device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 1.0
+) -> float:
     """The machine's measured matmul FLOP/s (square matrices, best of repeats) at the current
     thread count: the ceiling a training step's FLOP/s is a share of."""
     n = 1024 if device.type == "cpu" else 8192
@@ -146,7 +165,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, second
             torch.mm(a, b)
         _sync(device)
         best = min(best, (time.perf_counter() - start) / (4 if device.type == "cpu" else 20))
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def step_flops(fn: Callable[[], Any]) -> int:
@@ -163,33 +182,68 @@ def interval_rate(trainer, steps: int) -> float:
     records it)."""
     trainer.cfg.train.steps = trainer.step + steps
     trainer.run()
-    return float(json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"])
+    return float(
+        json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"]
+    )
 
 
-def speed_config(preset: str, data_dir: str, steps: int, device: str, amp: str, overrides: list[str]):
+def speed_config(
+    preset: str, data_dir: str, steps: int, device: str, amp: str, overrides: list[str]
+):
     cfg = config_mod.from_preset(preset)
-    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
-                            "train": {"steps": steps, "minutes": None, "log_every": steps, "sample_every": 10 ** 9,
-                                      "checkpoint_every": 10 ** 9, "device": device, "amp": amp}})
+    config_mod._merge(
+        cfg,
+        {
+            "data": {"source": "mnist", "dir": data_dir},
+            "train": {
+                "steps": steps,
+                "minutes": None,
+                "log_every": steps,
+                "sample_every": 10**9,
+                "checkpoint_every": 10**9,
+                "device": device,
+                "amp": amp,
+            },
+        },
+    )
     config_mod.apply_overrides(cfg, overrides)
     return config_mod.validate(cfg)
 
 
-def measure_training(preset: str, data, images: np.ndarray, steps: int, repeats: int, device: str, amp: str,
-                     overrides: list[str], peak: float) -> dict[str, Any]:
+def measure_training(
+    preset: str,
+    data,
+    images: np.ndarray,
+    steps: int,
+    repeats: int,
+    device: str,
+    amp: str,
+    overrides: list[str],
+    peak: float,
+) -> dict[str, Any]:
     """gankit's images/s (the trainer's own figure over one log interval of `steps` steps) and the
     reference loop's, alternating, plus FLOPs of a step and the share of the matmul peak."""
-    from .train import Trainer
+    from ..train import Trainer
 
     cfg = speed_config(preset, str(data.name), steps, device, amp, overrides)
-    trainer = Trainer(cfg, tempfile.mkdtemp(prefix="gankit-speed-"), progress=False, data=data, echo=lambda line: None)
+    trainer = Trainer(
+        cfg,
+        tempfile.mkdtemp(prefix="gankit-speed-"),
+        progress=False,
+        data=data,
+        echo=lambda line: None,
+    )
     dev = trainer.device
     o = cfg.optim
-    ref = ReferenceGAN(trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), dev, amp)
+    ref = ReferenceGAN(
+        trainer.nets["G"], trainer.nets["D"], cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), dev, amp
+    )
     loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True)
     reference = ref.runner(loader)
     x, y = trainer._batch(0)
-    flops = step_flops(lambda: trainer.recipe.train_step(x, y, torch.Generator().manual_seed(0), False))
+    flops = step_flops(
+        lambda: trainer.recipe.train_step(x, y, torch.Generator().manual_seed(0), False)
+    )
     ref_flops = step_flops(lambda: ref.step(x.contiguous()))
 
     def reference_rate() -> float:
@@ -207,20 +261,29 @@ def measure_training(preset: str, data, images: np.ndarray, steps: int, repeats:
         rates["reference"].append(reference_rate())
     g, r = statistics.median(rates["gankit"]), statistics.median(rates["reference"])
     achieved = flops * g / o.batch_size
-    return {"preset": preset, "gankit_img_s": round(g, 1), "reference_img_s": round(r, 1), "ratio": round(g / r, 3),
-            "gflop_per_step": round(flops / 1e9, 3), "reference_gflop_per_step": round(ref_flops / 1e9, 3),
-            "gankit_gflop_s": round(achieved / 1e9, 2), "peak_share": round(achieved / peak, 4),
-            "batch_size": o.batch_size, "repeats": repeats, "steps_per_repeat": steps,
-            "gankit_runs": [round(v, 1) for v in rates["gankit"]],
-            "reference_runs": [round(v, 1) for v in rates["reference"]]}
+    return {
+        "preset": preset,
+        "gankit_img_s": round(g, 1),
+        "reference_img_s": round(r, 1),
+        "ratio": round(g / r, 3),
+        "gflop_per_step": round(flops / 1e9, 3),
+        "reference_gflop_per_step": round(ref_flops / 1e9, 3),
+        "gankit_gflop_s": round(achieved / 1e9, 2),
+        "peak_share": round(achieved / peak, 4),
+        "batch_size": o.batch_size,
+        "repeats": repeats,
+        "steps_per_repeat": steps,
+        "gankit_runs": [round(v, 1) for v in rates["gankit"]],
+        "reference_runs": [round(v, 1) for v in rates["reference"]],
+    }
 
 
 @torch.no_grad()
 def measure_sampling(preset: str, device: str, amp: str, n: int = SAMPLING_N) -> dict[str, Any]:
     """Images/s of `generate` from freshly initialised weights (speed does not depend on them)."""
-    from .recipes.base import generate_in_chunks
-    from .train import build_model
-    from .train.distributed import resolve_device
+    from ..recipes.base import generate_in_chunks
+    from ..train import build_model
+    from ..train.distributed import resolve_device
 
     cfg = config_mod.from_preset(preset)
     if cfg.recipe == "diffusion":
@@ -238,16 +301,34 @@ def measure_sampling(preset: str, device: str, amp: str, n: int = SAMPLING_N) ->
             generate_in_chunks(recipe, latents, nets=nets)
             _sync(dev)
         times.append(time.perf_counter() - start)
-    sampler = f"{cfg.diffusion.sampler}-{cfg.diffusion.sampling_steps}" if cfg.recipe == "diffusion" else "one pass"
-    return {"preset": preset, "family": cfg.recipe, "sampler": sampler, "samples": n,
-            "sample_img_s": round(n / min(times), 1)}
+    sampler = (
+        f"{cfg.diffusion.sampler}-{cfg.diffusion.sampling_steps}"
+        if cfg.recipe == "diffusion"
+        else "one pass"
+    )
+    return {
+        "preset": preset,
+        "family": cfg.recipe,
+        "sampler": sampler,
+        "samples": n,
+        "sample_img_s": round(n / min(times), 1),
+    }
 
 
-def run_speed(data_dir: str, presets: list[str], *, steps: int = 100, repeats: int = 5, device: str = "cpu",
-              amp: str = "none", overrides: list[str] | None = None, sampling_n: int = SAMPLING_N) -> dict[str, Any]:
-    from .data import load_dataset
-    from .data.mnist import IMAGES_MAGIC, read_idx
-    from .train.distributed import resolve_device
+def run_speed(
+    data_dir: str,
+    presets: list[str],
+    *,
+    steps: int = 100,
+    repeats: int = 5,
+    device: str = "cpu",
+    amp: str = "none",
+    overrides: list[str] | None = None,
+    sampling_n: int = SAMPLING_N,
+) -> dict[str, Any]:
+    from ..data import load_dataset
+    from ..data.mnist import IMAGES_MAGIC, read_idx
+    from ..train.distributed import resolve_device
 
     for p in presets:
         config_mod.from_preset(p)  # unknown names fail first
@@ -260,31 +341,57 @@ def run_speed(data_dir: str, presets: list[str], *, steps: int = 100, repeats: i
     data.name = data_dir  # speed_config reads the folder from here
     images = read_idx(files[0], IMAGES_MAGIC)
     dev = resolve_device(device)
-    threads = speed_config(presets[0], data_dir, steps, device, amp, list(overrides or [])).train.threads
+    threads = speed_config(
+        presets[0], data_dir, steps, device, amp, list(overrides or [])
+    ).train.threads
     if threads:
         torch.set_num_threads(threads)  # the peak at the thread count the steps will run with
-    peak_dtype = torch.bfloat16 if amp == "bf16" else torch.float16 if amp == "fp16" else torch.float32
+    peak_dtype = (
+        torch.bfloat16 if amp == "bf16" else torch.float16 if amp == "fp16" else torch.float32
+    )
     peak = matmul_peak(dev, peak_dtype)
     wall, cpu = time.perf_counter(), time.process_time()
-    rows = [measure_training(p, data, images, steps, repeats, device, amp, list(overrides or []), peak)
-            for p in presets]
-    sampling = [measure_sampling(p, device, amp, sampling_n) for p in SAMPLING_PRESETS if p in config_mod.PRESETS]
-    return {"protocol": "speed", "device": str(dev), "amp": amp, "overrides": list(overrides or []),
-            "threads": torch.get_num_threads(),
-            "matmul_peak_gflop_s": round(peak / 1e9, 1), "training": rows, "sampling": sampling,
-            "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
-            "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
+    rows = [
+        measure_training(p, data, images, steps, repeats, device, amp, list(overrides or []), peak)
+        for p in presets
+    ]
+    sampling = [
+        measure_sampling(p, device, amp, sampling_n)
+        for p in SAMPLING_PRESETS
+        if p in config_mod.PRESETS
+    ]
+    return {
+        "protocol": "speed",
+        "device": str(dev),
+        "amp": amp,
+        "overrides": list(overrides or []),
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflop_s": round(peak / 1e9, 1),
+        "training": rows,
+        "sampling": sampling,
+        "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+        "cpu_minutes": round((time.process_time() - cpu) / 60, 2),
+    }
 
 
 def format_speed(result: dict[str, Any]) -> str:
-    lines = [f"training images/s on {result['device']} (amp {result['amp']} on both sides, {result['threads']} threads), "
-             f"medians of interleaved repeats; matmul peak {result['matmul_peak_gflop_s']:.0f} GFLOP/s",
-             f"{'preset':<14} {'gankit':>8} {'reference':>10} {'ratio':>6} {'GFLOP/step':>11} {'GFLOP/s':>8} {'peak %':>7}"]
+    lines = [
+        f"training images/s on {result['device']} (amp {result['amp']} on both sides, {result['threads']} threads), "
+        f"medians of interleaved repeats; matmul peak {result['matmul_peak_gflop_s']:.0f} GFLOP/s",
+        f"{'preset':<14} {'gankit':>8} {'reference':>10} {'ratio':>6} {'GFLOP/step':>11} {'GFLOP/s':>8} {'peak %':>7}",
+    ]
     for r in result["training"]:
-        lines.append(f"{r['preset']:<14} {r['gankit_img_s']:>8.0f} {r['reference_img_s']:>10.0f} {r['ratio']:>6.2f} "
-                     f"{r['gflop_per_step']:>11.3f} {r['gankit_gflop_s']:>8.1f} {100 * r['peak_share']:>6.1f}%")
-    lines.append("sampling images/s: " + ", ".join(f"{s['preset']} ({s['family']}, {s['sampler']}) {s['sample_img_s']:.4g}"
-                                                   for s in result["sampling"]))
+        lines.append(
+            f"{r['preset']:<14} {r['gankit_img_s']:>8.0f} {r['reference_img_s']:>10.0f} {r['ratio']:>6.2f} "
+            f"{r['gflop_per_step']:>11.3f} {r['gankit_gflop_s']:>8.1f} {100 * r['peak_share']:>6.1f}%"
+        )
+    lines.append(
+        "sampling images/s: "
+        + ", ".join(
+            f"{s['preset']} ({s['family']}, {s['sampler']}) {s['sample_img_s']:.4g}"
+            for s in result["sampling"]
+        )
+    )
     return "\n".join(lines)
 
 
@@ -295,7 +402,9 @@ class _Side:
     """One contestant of the time-to-quality race: trains in chunks of about `eval_seconds`,
     and is evaluated between chunks (evaluation time excluded)."""
 
-    def __init__(self, name: str, train_chunk: Callable[[int], float], sample: Callable[[], torch.Tensor]):
+    def __init__(
+        self, name: str, train_chunk: Callable[[int], float], sample: Callable[[], torch.Tensor]
+    ):
         self.name, self.train_chunk, self.sample = name, train_chunk, sample
         self.seconds, self.cpu_seconds, self.steps, self.rate = 0.0, 0.0, 0, None
         self.curve: list[dict[str, float]] = []
@@ -311,28 +420,55 @@ class _Side:
         self.rate = self.steps / max(self.seconds, 1e-9)
 
 
-def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float = 20.0, eval_seconds: float = 20.0,
-            seed: int = 0, classifier: str | None = None, preset: str = "dcgan", device: str = "cpu",
-            overrides: list[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_ttq(
+    data_dir: str,
+    out: Path,
+    *,
+    minutes: float = 10.0,
+    threshold: float = 20.0,
+    eval_seconds: float = 20.0,
+    seed: int = 0,
+    classifier: str | None = None,
+    preset: str = "dcgan",
+    device: str = "cpu",
+    overrides: list[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Training minutes until FID (digit-classifier features, 2,000 samples against the MNIST
     set) first falls to `threshold`: gankit `preset` against the reference loop with the seed's
     settings (preset seed-mlp's networks and optimizer in the plain loop), both on `device`. The
     two alternate chunk by chunk, so a contended machine slows both alike."""
+    from ..data import load_dataset
+    from ..data.mnist import IMAGES_MAGIC, read_idx
+    from ..metrics.distribution import fid
+    from ..metrics.extractors import classifier_extractor
+    from ..train import Trainer, build_model
     from .bench import _classifier
-    from .data import load_dataset
-    from .data.mnist import IMAGES_MAGIC, read_idx
-    from .metrics.distribution import fid
-    from .metrics.extractors import classifier_extractor
-    from .train import Trainer, build_model
 
     if not data_dir:
-        raise ConfigError("the time-to-quality benchmark needs --data-dir, the folder of the MNIST files")
+        raise ConfigError(
+            "the time-to-quality benchmark needs --data-dir, the folder of the MNIST files"
+        )
     if not all(0 < v < math.inf for v in (minutes, eval_seconds, threshold)):  # NaN fails too
-        raise ConfigError("--minutes, --eval-seconds and --threshold must be positive finite numbers")
+        raise ConfigError(
+            "--minutes, --eval-seconds and --threshold must be positive finite numbers"
+        )
     cfg = config_mod.from_preset(preset)  # the options fail before the classifier trains (a minute)
-    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir},
-                            "train": {"steps": 1, "minutes": None, "seed": seed, "sample_every": 10 ** 9,
-                                      "checkpoint_every": 10 ** 9, "keep_checkpoints": 1, "device": device}})
+    config_mod._merge(
+        cfg,
+        {
+            "data": {"source": "mnist", "dir": data_dir},
+            "train": {
+                "steps": 1,
+                "minutes": None,
+                "seed": seed,
+                "sample_every": 10**9,
+                "checkpoint_every": 10**9,
+                "keep_checkpoints": 1,
+                "device": device,
+            },
+        },
+    )
     config_mod.validate(config_mod.apply_overrides(cfg, list(overrides or [])))
     out = Path(out)
     run_dir = out / f"{preset}-seed{seed}"
@@ -356,13 +492,22 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
     ref_cfg.train.seed = seed
     nets = build_model(ref_cfg, data.sample_shape, data.num_classes).nets
     o = ref_cfg.optim
-    ref = ReferenceGAN(nets["G"], nets["D"], ref_cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), trainer.device)
+    ref = ReferenceGAN(
+        nets["G"], nets["D"], ref_cfg.model.z_dim, o.lr_g, (o.beta1, o.beta2), trainer.device
+    )
     images = read_idx(sorted(Path(data_dir).glob("*images-idx3-ubyte*"))[0], IMAGES_MAGIC)
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True,
-                        generator=generator)
+    loader = DataLoader(
+        PerItemMNIST(images),
+        batch_size=o.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=generator,
+    )
     reference = ref.runner(loader)
-    ref_latents = torch.randn(TTQ_SAMPLES, ref_cfg.model.z_dim, generator=torch.Generator().manual_seed(seed + 3))
+    ref_latents = torch.randn(
+        TTQ_SAMPLES, ref_cfg.model.z_dim, generator=torch.Generator().manual_seed(seed + 3)
+    )
 
     def reference_chunk(n: int) -> float:
         _sync(trainer.device)
@@ -375,44 +520,78 @@ def run_ttq(data_dir: str, out: Path, *, minutes: float = 10.0, threshold: float
     def reference_sample() -> torch.Tensor:
         ref.G.eval()
         try:
-            return torch.cat([ref.G(z.to(trainer.device)).float().cpu() for z in ref_latents.split(500)])
+            return torch.cat(
+                [ref.G(z.to(trainer.device)).float().cpu() for z in ref_latents.split(500)]
+            )
         finally:
             ref.G.train()
 
-    sides = [_Side(f"gankit {preset}", gankit_chunk, lambda: trainer._generate_eval(latents)),
-             _Side("reference loop (seed-mlp)", reference_chunk, reference_sample)]
+    sides = [
+        _Side(f"gankit {preset}", gankit_chunk, lambda: trainer._generate_eval(latents)),
+        _Side("reference loop (seed-mlp)", reference_chunk, reference_sample),
+    ]
     budget = 60 * minutes
     while any(s.reached is None and s.seconds < budget for s in sides):
         for side in sides:
             if side.reached is None and side.seconds < budget:
                 side.advance(eval_seconds)
                 score = fid(real_feats, extract(side.sample())[0])
-                side.curve.append({"train_minutes": round(side.seconds / 60, 3), "steps": side.steps,
-                                   "fid": round(score, 3)})
+                side.curve.append(
+                    {
+                        "train_minutes": round(side.seconds / 60, 3),
+                        "steps": side.steps,
+                        "fid": round(score, 3),
+                    }
+                )
                 if log:
-                    log(f"{side.name}: {side.seconds / 60:.2f} training min, {side.steps} steps, FID {score:.2f}")
+                    log(
+                        f"{side.name}: {side.seconds / 60:.2f} training min, {side.steps} steps, FID {score:.2f}"
+                    )
                 if score <= threshold:
                     side.reached = side.seconds / 60
     trainer.close()
-    rows = [{"method": s.name, "minutes_to_threshold": None if s.reached is None else round(s.reached, 2),
-             "steps": s.steps, "train_minutes": round(s.seconds / 60, 2), "cpu_minutes": round(s.cpu_seconds / 60, 2),
-             "best_fid": min(c["fid"] for c in s.curve), "curve": s.curve} for s in sides]
+    rows = [
+        {
+            "method": s.name,
+            "minutes_to_threshold": None if s.reached is None else round(s.reached, 2),
+            "steps": s.steps,
+            "train_minutes": round(s.seconds / 60, 2),
+            "cpu_minutes": round(s.cpu_seconds / 60, 2),
+            "best_fid": min(c["fid"] for c in s.curve),
+            "curve": s.curve,
+        }
+        for s in sides
+    ]
     g, r = rows[0]["minutes_to_threshold"], rows[1]["minutes_to_threshold"]
-    return {"protocol": "time-to-quality", "threshold_fid": threshold, "budget_minutes": minutes,
-            "fid_samples": TTQ_SAMPLES, "seed": seed, "threads": torch.get_num_threads(), "rows": rows,
-            "speedup": round(r / g, 2) if g and r else None,
-            "wall_minutes": round((time.perf_counter() - wall) / 60, 2)}
+    return {
+        "protocol": "time-to-quality",
+        "threshold_fid": threshold,
+        "budget_minutes": minutes,
+        "fid_samples": TTQ_SAMPLES,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+        "rows": rows,
+        "speedup": round(r / g, 2) if g and r else None,
+        "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+    }
 
 
 def format_ttq(result: dict[str, Any]) -> str:
-    lines = [f"time to FID <= {result['threshold_fid']} (digit-classifier features, {result['fid_samples']} samples), "
-             f"training minutes (evaluation excluded), budget {result['budget_minutes']} min each, "
-             f"{result['threads']} threads",
-             f"{'method':<28} {'minutes':>9} {'steps':>7} {'CPU min':>8} {'best FID':>9}"]
+    lines = [
+        f"time to FID <= {result['threshold_fid']} (digit-classifier features, {result['fid_samples']} samples), "
+        f"training minutes (evaluation excluded), budget {result['budget_minutes']} min each, "
+        f"{result['threads']} threads",
+        f"{'method':<28} {'minutes':>9} {'steps':>7} {'CPU min':>8} {'best FID':>9}",
+    ]
     for r in result["rows"]:
-        reached = (f"{r['minutes_to_threshold']:.2f}" if r["minutes_to_threshold"] is not None
-                   else f"not within {result['budget_minutes']:g}")
-        lines.append(f"{r['method']:<28} {reached:>9} {r['steps']:>7} {r['cpu_minutes']:>8.2f} {r['best_fid']:>9.2f}")
+        reached = (
+            f"{r['minutes_to_threshold']:.2f}"
+            if r["minutes_to_threshold"] is not None
+            else f"not within {result['budget_minutes']:g}"
+        )
+        lines.append(
+            f"{r['method']:<28} {reached:>9} {r['steps']:>7} {r['cpu_minutes']:>8.2f} {r['best_fid']:>9.2f}"
+        )
     if result["speedup"]:
         lines.append(f"gankit reaches it {result['speedup']:.1f}x sooner")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ process). DDPM with 1,000 steps is ~1,000x slower than a GAN's one pass, so ever
 at `slow_samples` (the same n for all rows: FID is biased by n, and rows compare like with like)
 and the fast rows also at `samples`.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,8 @@ from typing import Any
 
 import torch
 
-from . import config as config_mod
-from .errors import ConfigError
+from .. import config as config_mod
+from ..errors import ConfigError
 
 DEFAULT_MODELS = ("dcgan", "vae", "ddpm")
 HOLDOUT = 2000
@@ -33,11 +34,17 @@ METRICS = ["fid", "pr", "dc", "classes"]
 KEEP = ("fid", "precision", "recall", "density", "coverage", "classes_covered", "min_class_share")
 
 
-def compare_config(preset: str, data_dir: str, minutes: float, seed: int, threads: int | None,
-                   overrides: list[str]) -> config_mod.Config:
+def compare_config(
+    preset: str, data_dir: str, minutes: float, seed: int, threads: int | None, overrides: list[str]
+) -> config_mod.Config:
     cfg = config_mod.from_preset(preset)
-    config_mod._merge(cfg, {"data": {"source": "mnist", "dir": data_dir, "holdout": HOLDOUT},
-                            "train": {"seed": seed, "minutes": minutes, "steps": None}})
+    config_mod._merge(
+        cfg,
+        {
+            "data": {"source": "mnist", "dir": data_dir, "holdout": HOLDOUT},
+            "train": {"seed": seed, "minutes": minutes, "steps": None},
+        },
+    )
     if threads is not None:
         cfg.train.threads = threads
     config_mod.apply_overrides(cfg, overrides)
@@ -65,35 +72,60 @@ def _sampler_rows(model) -> list[tuple[str, dict[str, Any]]]:
         return [("one pass", {})]
     timesteps = model.recipe.schedule.timesteps
     rows = [(f"DDPM {timesteps}", {"sampler": "ddpm", "steps": None})]
-    return rows + [(f"DDIM {s}", {"sampler": "ddim", "steps": s}) for s in DDIM_STEPS if s < timesteps]
+    return rows + [
+        (f"DDIM {s}", {"sampler": "ddim", "steps": s}) for s in DDIM_STEPS if s < timesteps
+    ]
 
 
-def _train_model(preset: str, cfg: config_mod.Config, run_dir: Path, progress: bool | None) -> dict[str, Any]:
-    from .api import load
-    from .train import Trainer
+def _train_model(
+    preset: str, cfg: config_mod.Config, run_dir: Path, progress: bool | None
+) -> dict[str, Any]:
+    from ..api import load
+    from ..train import Trainer
 
     if run_dir.exists():
-        raise ConfigError(f"{run_dir} already holds a compare run: choose another --out (or remove it)")
+        raise ConfigError(
+            f"{run_dir} already holds a compare run: choose another --out (or remove it)"
+        )
     cpu = time.process_time()
     result = Trainer(cfg, run_dir, progress=progress).run()
     if result.status == "interrupted":
         raise KeyboardInterrupt
     model = load(run_dir, device=cfg.train.device)  # sampled where it trained
-    return {"model": model, "steps": result.step, "train_minutes": round(result.summary["train_seconds"] / 60, 2),
-            "train_cpu_minutes": round((time.process_time() - cpu) / 60, 2),
-            "verdict": result.summary["final_verdict"], "healthy": result.summary["healthy"],
-            "status": result.status, "parameters": _parameters(model.nets), "run": str(run_dir)}
+    return {
+        "model": model,
+        "steps": result.step,
+        "train_minutes": round(result.summary["train_seconds"] / 60, 2),
+        "train_cpu_minutes": round((time.process_time() - cpu) / 60, 2),
+        "verdict": result.summary["final_verdict"],
+        "healthy": result.summary["healthy"],
+        "status": result.status,
+        "parameters": _parameters(model.nets),
+        "run": str(run_dir),
+    }
 
 
-def run_compare(data_dir: str, budget_minutes: float, out: str | Path, *, models: list[str] | None = None,
-                seed: int = 0, samples: int = 2000, slow_samples: int = 200, speed_batch: int = 50,
-                threads: int | None = 1, classifier: str | None = None, overrides: list[str] | None = None,
-                progress: bool | None = False, log=lambda line: None) -> dict[str, Any]:
+def run_compare(
+    data_dir: str,
+    budget_minutes: float,
+    out: str | Path,
+    *,
+    models: list[str] | None = None,
+    seed: int = 0,
+    samples: int = 2000,
+    slow_samples: int = 200,
+    speed_batch: int = 50,
+    threads: int | None = 1,
+    classifier: str | None = None,
+    overrides: list[str] | None = None,
+    progress: bool | None = False,
+    log=lambda line: None,
+) -> dict[str, Any]:
     """Train each preset in `models` for `budget_minutes` and measure it; returns the table as a dict."""
+    from ..data import load_dataset, load_heldout
+    from ..metrics.evaluate import compare_features
+    from ..metrics.extractors import classifier_extractor
     from .bench import _classifier
-    from .data import load_dataset, load_heldout
-    from .metrics.evaluate import compare_features
-    from .metrics.extractors import classifier_extractor
 
     models = list(models or DEFAULT_MODELS)
     twice = sorted({m for m in models if models.count(m) > 1})
@@ -104,10 +136,15 @@ def run_compare(data_dir: str, budget_minutes: float, out: str | Path, *, models
     if not 0 < budget_minutes < math.inf:  # NaN fails too
         raise ConfigError("--budget-minutes must be a positive finite number")
     if slow_samples < 10 or samples < slow_samples:
-        raise ConfigError("--slow-samples must be at least 10 and --samples at least --slow-samples")
+        raise ConfigError(
+            "--slow-samples must be at least 10 and --samples at least --slow-samples"
+        )
     if speed_batch < 1:
         raise ConfigError("--speed-batch must be at least 1")
-    cfgs = {m: compare_config(m, data_dir, budget_minutes, seed, threads, list(overrides or [])) for m in models}
+    cfgs = {
+        m: compare_config(m, data_dir, budget_minutes, seed, threads, list(overrides or []))
+        for m in models
+    }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if threads is not None:
@@ -122,7 +159,11 @@ def run_compare(data_dir: str, budget_minutes: float, out: str | Path, *, models
         log(f"training {preset} for {budget_minutes:g} min")
         run = _train_model(preset, cfgs[preset], out / preset, progress)
         model = run.pop("model")
-        elbo = model.recipe.elbo(heldout.all(), heldout.y, model.nets, seed=seed) if hasattr(model.recipe, "elbo") else None
+        elbo = (
+            model.recipe.elbo(heldout.all(), heldout.y, model.nets, seed=seed)
+            if hasattr(model.recipe, "elbo")
+            else None
+        )
         for label, options in _sampler_rows(model):
             if options:
                 model.recipe.set_sampler(options["sampler"], options["steps"])
@@ -131,37 +172,69 @@ def run_compare(data_dir: str, budget_minutes: float, out: str | Path, *, models
             images, sec, cpu_sec = timed_samples(model, n, seed, speed_batch)
             feats, logits = extract(images)
             full = compare_features(real_feats, feats, logits, METRICS, seed)
-            common = compare_features(real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed)
-            row = {"model": preset, "recipe": cfgs[preset].recipe, "sampler": label, "n": n,
-                   **{k: _round(full[k]) for k in KEEP}, "fid_common_n": _round(common["fid"]),
-                   "coverage_common_n": _round(common["coverage"]),
-                   "images_per_s": round(n / sec, 2), "sampling_cpu_s_per_image": round(cpu_sec / n, 5), **run}
+            common = compare_features(
+                real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed
+            )
+            row = {
+                "model": preset,
+                "recipe": cfgs[preset].recipe,
+                "sampler": label,
+                "n": n,
+                **{k: _round(full[k]) for k in KEEP},
+                "fid_common_n": _round(common["fid"]),
+                "coverage_common_n": _round(common["coverage"]),
+                "images_per_s": round(n / sec, 2),
+                "sampling_cpu_s_per_image": round(cpu_sec / n, 5),
+                **run,
+            }
             if elbo is not None:
-                row.update({"heldout_nelbo_nats": round(elbo["nelbo_nats"], 2),
-                            "heldout_bits_per_dim": round(elbo["bits_per_dim"], 4), "likelihood": elbo["likelihood"]})
+                row.update(
+                    {
+                        "heldout_nelbo_nats": round(elbo["nelbo_nats"], 2),
+                        "heldout_bits_per_dim": round(elbo["bits_per_dim"], 4),
+                        "likelihood": elbo["likelihood"],
+                    }
+                )
             rows.append(row)
             _save_grid(images, out / "grids" / f"{preset}-{label.replace(' ', '-').lower()}.png")
     floor = _real_floor(real_feats, extract, heldout, samples, slow_samples, seed)
-    return {"data": "mnist", "budget_minutes": budget_minutes, "seed": seed, "models": models,
-            "samples": samples, "slow_samples": slow_samples, "speed_batch": speed_batch, "holdout": HOLDOUT,
-            "rows": rows, "real_floor": floor, "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
-            "cpu_minutes": round((time.process_time() - cpu) / 60, 2), "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count()}
+    return {
+        "data": "mnist",
+        "budget_minutes": budget_minutes,
+        "seed": seed,
+        "models": models,
+        "samples": samples,
+        "slow_samples": slow_samples,
+        "speed_batch": speed_batch,
+        "holdout": HOLDOUT,
+        "rows": rows,
+        "real_floor": floor,
+        "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+        "cpu_minutes": round((time.process_time() - cpu) / 60, 2),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def _real_floor(real_feats, extract, heldout, samples, slow_samples, seed) -> dict[str, Any]:
     """Held-out real images against the training images: the best a model can score at each n."""
-    from .metrics.evaluate import compare_features
+    from ..metrics.evaluate import compare_features
 
     feats, logits = extract(heldout.all()[:samples])
     full = compare_features(real_feats, feats, logits, METRICS, seed)
-    common = compare_features(real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed)
-    return {"n": len(feats), **{k: _round(full[k]) for k in KEEP}, "fid_common_n": _round(common["fid"]),
-            "coverage_common_n": _round(common["coverage"])}
+    common = compare_features(
+        real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed
+    )
+    return {
+        "n": len(feats),
+        **{k: _round(full[k]) for k in KEEP},
+        "fid_common_n": _round(common["fid"]),
+        "coverage_common_n": _round(common["coverage"]),
+    }
 
 
 def _save_grid(images: torch.Tensor, path: Path) -> None:
-    from .export import save_png
+    from ..export import save_png
 
     save_png(images[:64], path)
 
@@ -173,31 +246,40 @@ def _round(v):
 def format_markdown(result: dict[str, Any]) -> str:
     """One Markdown table: a row per model and sampler, then the real-data floor."""
     n_slow = result["slow_samples"]
-    lines = [f"MNIST, {result['budget_minutes']:g} wall-clock minutes of training per model "
-             f"({result['threads']} thread(s)), seed {result['seed']}; metrics in the project digit classifier's "
-             f"features against the {result['holdout']:,}-image-held-out training set. n: samples measured; "
-             f"FID@{n_slow}: every row at the same n. Sampling images/s: wall-clock, batches of {result['speed_batch']}.",
-             "",
-             f"| model | sampler | n | FID | precision | recall | density | coverage | classes | min class % | "
-             f"FID@{n_slow} | coverage@{n_slow} | train min | train CPU min | steps | sampling img/s | parameters | "
-             f"held-out bits/dim | final health |",
-             "|" + "---|" * 19]
+    lines = [
+        f"MNIST, {result['budget_minutes']:g} wall-clock minutes of training per model "
+        f"({result['threads']} thread(s)), seed {result['seed']}; metrics in the project digit classifier's "
+        f"features against the {result['holdout']:,}-image-held-out training set. n: samples measured; "
+        f"FID@{n_slow}: every row at the same n. Sampling images/s: wall-clock, batches of {result['speed_batch']}.",
+        "",
+        f"| model | sampler | n | FID | precision | recall | density | coverage | classes | min class % | "
+        f"FID@{n_slow} | coverage@{n_slow} | train min | train CPU min | steps | sampling img/s | parameters | "
+        f"held-out bits/dim | final health |",
+        "|" + "---|" * 19,
+    ]
     for r in result["rows"]:
         bpd = f"{r['heldout_bits_per_dim']:.3f}" if "heldout_bits_per_dim" in r else "-"
-        lines.append(f"| {r['model']} | {r['sampler']} | {r['n']:,} | {r['fid']:.3f} | {r['precision']:.3f} | "
-                     f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['classes_covered']} | "
-                     f"{100 * r['min_class_share']:.1f} | {r['fid_common_n']:.3f} | {r['coverage_common_n']:.3f} | "
-                     f"{r['train_minutes']:.2f} | {r['train_cpu_minutes']:.2f} | {r['steps']:,} | "
-                     f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | {r['verdict'] or 'no log step'} |")
+        lines.append(
+            f"| {r['model']} | {r['sampler']} | {r['n']:,} | {r['fid']:.3f} | {r['precision']:.3f} | "
+            f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['classes_covered']} | "
+            f"{100 * r['min_class_share']:.1f} | {r['fid_common_n']:.3f} | {r['coverage_common_n']:.3f} | "
+            f"{r['train_minutes']:.2f} | {r['train_cpu_minutes']:.2f} | {r['steps']:,} | "
+            f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | {r['verdict'] or 'no log step'} |"
+        )
     f = result["real_floor"]
-    lines.append(f"| real data (held out) | - | {f['n']:,} | {f['fid']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
-                 f"{f['density']:.3f} | {f['coverage']:.3f} | {f['classes_covered']} | {100 * f['min_class_share']:.1f} | "
-                 f"{f['fid_common_n']:.3f} | {f['coverage_common_n']:.3f} | - | - | - | - | - | - | - |")
+    lines.append(
+        f"| real data (held out) | - | {f['n']:,} | {f['fid']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
+        f"{f['density']:.3f} | {f['coverage']:.3f} | {f['classes_covered']} | {100 * f['min_class_share']:.1f} | "
+        f"{f['fid_common_n']:.3f} | {f['coverage_common_n']:.3f} | - | - | - | - | - | - | - |"
+    )
     speedup = ddim_speedup(result)
     if speedup:
         lines += ["", "; ".join(speedup)]
-    lines += ["", f"spent {result['wall_minutes']:.1f} wall-clock minutes, {result['cpu_minutes']:.1f} CPU minutes "
-                  f"({result['cpus']} cores)"]
+    lines += [
+        "",
+        f"spent {result['wall_minutes']:.1f} wall-clock minutes, {result['cpu_minutes']:.1f} CPU minutes "
+        f"({result['cpus']} cores)",
+    ]
     return "\n".join(lines)
 
 
@@ -211,10 +293,14 @@ def ddim_speedup(result: dict[str, Any]) -> list[str]:
             continue
         for label, r in rows.items():
             if label.startswith("DDIM"):
-                ratio = r["fid_common_n"] / ddpm["fid_common_n"] if ddpm["fid_common_n"] else math.nan
-                notes.append(f"{model} {label}: {r['images_per_s'] / ddpm['images_per_s']:.1f}x {ddpm['sampler']}'s "
-                             f"images/s, FID@{result['slow_samples']} {r['fid_common_n']:.3f} vs "
-                             f"{ddpm['fid_common_n']:.3f} ({ratio:.2f}x)")
+                ratio = (
+                    r["fid_common_n"] / ddpm["fid_common_n"] if ddpm["fid_common_n"] else math.nan
+                )
+                notes.append(
+                    f"{model} {label}: {r['images_per_s'] / ddpm['images_per_s']:.1f}x {ddpm['sampler']}'s "
+                    f"images/s, FID@{result['slow_samples']} {r['fid_common_n']:.3f} vs "
+                    f"{ddpm['fid_common_n']:.3f} ({ratio:.2f}x)"
+                )
     return notes
 
 
@@ -223,7 +309,7 @@ def _speed(v: float) -> str:
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    from .train.checkpoint import atomic_write
+    from ..train.checkpoint import atomic_write
 
     md, js = out / "compare.md", out / "compare.json"
     atomic_write(md, (format_markdown(result) + "\n").encode())

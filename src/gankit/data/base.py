@@ -6,6 +6,7 @@ the hot path is one index and one vectorized conversion: no per-item Python.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -85,3 +86,13 @@ def convert_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         return (x.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
     raise DataError(f"cannot convert {x.shape[1]} channels to {channels}")
+
+
+def flip_batch(x: torch.Tensor, seed: int, step: int, rank: int = 0) -> torch.Tensor:
+    """A batch with a random half of its images mirrored left to right (`data.flip`). The half is
+    drawn from (seed, step, rank) alone, so a resumed run flips exactly what an uninterrupted one
+    would, on any device."""
+    key = hashlib.blake2b(f"{seed}:{step}:{rank}".encode(), digest_size=8).digest()
+    rng = torch.Generator().manual_seed(int.from_bytes(key, "little") >> 1)
+    mirrored = (torch.rand(len(x), generator=rng) < 0.5).to(x.device, non_blocking=True)
+    return torch.where(mirrored.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)

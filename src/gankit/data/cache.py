@@ -42,12 +42,9 @@ def entry_path(root: Path, options: dict[str, Any]) -> Path:
     return cache_root() / "images" / f"{_digest([str(root.resolve()), options])[:32]}.npy"
 
 
-def content_key(root: Path, files: list[Path], options: dict[str, Any]) -> str:
-    """A digest of every file's relative path, size and modification time, and the options."""
-    listing = []
-    for path in files:
-        st = path.stat()
-        listing.append((path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+def content_key(listing: list[tuple[str, int, int]], options: dict[str, Any]) -> str:
+    """A digest of the folder's listing (every image's relative path, size and modification time,
+    as `folder.scan` gives it) and the options."""
     return _digest([FORMAT, options, listing])
 
 

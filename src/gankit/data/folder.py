@@ -48,7 +48,7 @@ class Decoding:
         return self.channels + (self.alpha == "keep")
 
 
-def _open(path: Path):  # noqa: ANN202 (a PIL image)
+def _open(path: str | Path):  # noqa: ANN202 (a PIL image)
     """The image file. Inside `_bombs_refused`, an image with more pixels than Pillow's
     decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`) is refused: Pillow only warns up to
     twice the limit, and would decode it."""
@@ -99,7 +99,7 @@ def _flatten(im, colour: str, alpha: str):  # noqa: ANN001, ANN202
     return Image.alpha_composite(background, layer).convert(colour)
 
 
-def _load_one(path: Path, decoding: Decoding) -> np.ndarray:
+def _load_one(path: str | Path, decoding: Decoding) -> np.ndarray:
     """The image's centre square at the decoding's resolution, channels first. Only that square is
     resampled (a 1 x 100,000 strip stays small) and a JPEG is decoded at the smallest scale that
     still covers it."""
@@ -131,7 +131,7 @@ def _square(im, resolution: int):  # noqa: ANN001, ANN202
     )
 
 
-def _probe(path: Path) -> tuple[tuple[int, int], bool]:
+def _probe(path: str | Path) -> tuple[tuple[int, int], bool]:
     """(width and height, whether it is grey) from the file's header, without decoding it."""
     with _open(path) as im:
         return im.size, im.mode in GREY_MODES
@@ -169,7 +169,7 @@ def _each(n: int, task: Callable[[int], None], threads: int | None = None) -> No
 
 
 def _readable(
-    files: list[Path], errors: list[str | None], job: Callable[[Path], object], threads: int | None
+    files: list[str], errors: list[str | None], job: Callable[[str], object], threads: int | None
 ) -> list:
     """job(file) for every file not yet refused, on every core; a file it fails on gets its reason
     in `errors` (PIL raises many types for bad files: any of them means "skip it")."""
@@ -187,7 +187,7 @@ def _readable(
 
 
 def decoding_for(
-    files: list[Path],
+    files: list[str],
     errors: list[str | None],
     resolution: int | None,
     channels: int | None,
@@ -207,7 +207,7 @@ def decoding_for(
 
 
 def decode(
-    files: list[Path], decoding: Decoding, errors: list[str | None], threads: int | None = None
+    files: list[str], decoding: Decoding, errors: list[str | None], threads: int | None = None
 ) -> np.ndarray:
     """Every readable file as one uint8 array N x C x R x R (the unreadable ones, with a reason in
     `errors`, left out), decoded in place into one array: no copy per image is kept."""
@@ -226,9 +226,30 @@ def decode(
     return x if all(ok) else x[np.array(ok, dtype=bool)]
 
 
+def scan(root: Path) -> list[tuple[str, int, int]]:
+    """(path relative to `root`, size, modification time in ns) of every image file under `root`,
+    in the order of sorted paths: one `stat` a file (a folder's content key is made of these)."""
+    found = []
+
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # a folder that cannot be listed holds no image we can read
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                walk(entry.path, f"{prefix}{entry.name}/")
+            elif os.path.splitext(entry.name)[1].lower() in EXTENSIONS and entry.is_file():
+                st = entry.stat()
+                found.append((prefix + entry.name, st.st_size, st.st_mtime_ns))
+
+    walk(str(root), "")
+    return sorted(found, key=lambda item: item[0].split("/"))
+
+
 def image_files(root: Path) -> list[Path]:
     """Every image file under `root`, in sorted order."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    return [root / relative for relative, _, _ in scan(root)]
 
 
 def load_folder(
@@ -249,20 +270,18 @@ def load_folder(
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist")
-    files = image_files(root)
-    if not files:
+    listing = scan(root)
+    if not listing:
         raise DataError(f"image folder {root} has no images ({', '.join(sorted(EXTENSIONS))})")
-    folders = [p.parent.relative_to(root).as_posix() for p in files]
-    if classes is None:
-        classes = sorted(set(folders))
-    elif not set(folders) <= set(classes):
-        strange = sorted(set(folders) - set(classes))[0]
-        raise DataError(f"{root} has images in '{strange}', not one of its classes")
+    names = [relative for relative, _, _ in listing]
+    files = [os.path.join(root, relative) for relative in names]
+    folders = [relative.rpartition("/")[0] or "." for relative in names]
+    classes = _classes(root, folders, classes)
     options = {"resolution": resolution, "channels": channels, "alpha": alpha, "classes": classes}
     entry = key = None
     if len(files) >= cache.MIN_CACHED_IMAGES:
         entry = cache.entry_path(root, options)
-        key = cache.content_key(root, files, options)
+        key = cache.content_key(listing, options)
         hit = cache.read_entry(entry, key)
         if hit is not None:
             x, y, header = hit
@@ -271,7 +290,7 @@ def load_folder(
     errors: list[str | None] = [None] * len(files)
     decoding = decoding_for(files, errors, resolution, channels, alpha, threads)
     x = decode(files, decoding, errors, threads)
-    skipped = [f"{p.relative_to(root)}: {e}" for p, e in zip(files, errors, strict=True) if e]
+    skipped = [f"{n}: {e}" for n, e in zip(names, errors, strict=True) if e]
     _warn_skipped(root, skipped)
     if len(x) == 0:
         raise DataError(
@@ -284,6 +303,16 @@ def load_folder(
         info = {"skipped": skipped, "folder": str(root), "decoding": asdict(decoding)}
         cache.write_entry(entry, key, x, y, info)
     return Dataset(torch.from_numpy(x), _labels(y), name=name or f"folder:{root.name}")
+
+
+def _classes(root: Path, folders: list[str], classes: list[str] | None) -> list[str]:
+    """The class names, sorted sub-folders unless the source names them (then no others)."""
+    if classes is None:
+        return sorted(set(folders))
+    if not set(folders) <= set(classes):
+        strange = sorted(set(folders) - set(classes))[0]
+        raise DataError(f"{root} has images in '{strange}', not one of its classes")
+    return classes
 
 
 def _labels(y: np.ndarray | None) -> torch.Tensor | None:

@@ -262,6 +262,16 @@ def test_a_cached_folder_still_warns_of_its_unreadable_files(tmp_path, cache_dir
     assert len(list(cache_dir.iterdir())) == 1
 
 
+def test_an_unreadable_file_between_others_leaves_no_gap(tmp_path):
+    first, second = copy_cifar(tmp_path, 2, classes=("frog",))
+    (tmp_path / "frog" / "0000b.jpg").write_bytes(b"\xff\xd8 cut short")  # sorted between them
+    with pytest.warns(UserWarning, match="0000b.jpg"):
+        d = load_dataset(DataConfig(source="folder", dir=str(tmp_path)))
+    assert d.x.shape == (2, 3, 32, 32)
+    assert np.array_equal(d.x[0].numpy(), pixels(first))
+    assert np.array_equal(d.x[1].numpy(), pixels(second))
+
+
 def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("GANKIT_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

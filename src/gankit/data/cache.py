@@ -54,11 +54,11 @@ def read_entry(path: Path, key: str) -> tuple[np.ndarray, np.ndarray | None, dic
     try:
         with open(path, "rb") as f:
             header = json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes())
-            if header.get("key") != key:
+            if not isinstance(header, dict) or header.get("key") != key:
                 return None
             x = np.lib.format.read_array(f, allow_pickle=False)
             y = np.lib.format.read_array(f, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, MemoryError):  # MemoryError: a damaged array shape
         return None
     if x.dtype != np.uint8 or x.ndim != 4 or y.dtype != np.int64 or len(y) not in (0, len(x)):
         return None

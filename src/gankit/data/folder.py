@@ -164,8 +164,11 @@ def _each(n: int, task: Callable[[int], None], threads: int | None = None) -> No
             for start in starts:
                 run(start)
             return
-        with ThreadPoolExecutor(threads) as pool:
+        pool = ThreadPoolExecutor(threads)
+        try:
             list(pool.map(run, starts))
+        finally:  # on Ctrl-C, the chunks not started are dropped rather than waited for
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _readable(
@@ -222,8 +225,11 @@ def decode(
                 errors[i] = _reason(e)
 
     _each(len(files), task, threads)
-    ok = [e is None for e in errors]
-    return x if all(ok) else x[np.array(ok, dtype=bool)]
+    kept = [i for i, e in enumerate(errors) if e is None]
+    for row, i in enumerate(kept):  # close the gaps in place: no second array
+        if row != i:
+            x[row] = x[i]
+    return x[: len(kept)]
 
 
 def scan(root: Path) -> list[tuple[str, int, int]]:
@@ -285,7 +291,7 @@ def load_folder(
         hit = cache.read_entry(entry, key)
         if hit is not None:
             x, y, header = hit
-            _warn_skipped(root, header["skipped"])
+            _warn_skipped(root, header.get("skipped", []))
             return Dataset(torch.from_numpy(x), _labels(y), name=name or f"folder:{root.name}")
     errors: list[str | None] = [None] * len(files)
     decoding = decoding_for(files, errors, resolution, channels, alpha, threads)

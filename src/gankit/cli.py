@@ -58,9 +58,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)"
     )
     p.add_argument(
-        "--data", default=None, help="digits (default), mnist, folder, toy2d or stacked-mnist"
+        "--data",
+        default=None,
+        help="digits (default), mnist, fashion-mnist, cifar10, folder, toy2d or stacked-mnist",
     )
-    p.add_argument("--data-dir", default=None, help="folder of the mnist files or of images")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the mnist, fashion-mnist or cifar10 files, or of images",
+    )
     p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="train for N optimizer steps")

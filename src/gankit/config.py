@@ -24,13 +24,13 @@ from .errors import ConfigError
 
 @dataclass
 class DataConfig:
-    source: str = (
-        "digits"  # digits | mnist | folder | toy2d | stacked-mnist | table (gankit.tabular)
-    )
-    dir: str | None = None  # folder for mnist / folder sources
-    split: str = "auto"  # mnist: train | test | auto (whichever files are there)
-    resolution: int | None = None  # None: the source's native size (digits 8, mnist 28)
-    channels: int | None = None  # None: the source's native channels; 1 or 3 to convert
+    source: str = "digits"  # one of gankit.data.options.SOURCES (table: gankit.tabular only)
+    dir: str | None = None  # folder of the mnist, fashion-mnist, cifar10 or folder source
+    split: str = "auto"  # mnist, fashion-mnist, cifar10: train | test | auto (train if there)
+    resolution: int | None = None  # None: the source's size (folder: the images' own, if shared)
+    channels: int | None = None  # None: the source's (folder: 1 if every image is grey); 1 or 3
+    alpha: str = "white"  # folder: transparency composited on white | black, or keep (a channel)
+    flip: bool = False  # mirror a random half of each batch, drawn from (seed, step)
     toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
     toy_samples: int = 50_000
     stacked_samples: int = (
@@ -734,11 +734,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             f"model.target_share must be in [0, 1) (0: no emphasis on the target), got {cfg.model.target_share}"
         )
-    sources = ("digits", "mnist", "folder", "toy2d", "stacked-mnist", "table")
-    if cfg.data.source not in sources:
-        raise ConfigError(
-            f"unknown data source '{cfg.data.source}' (choose from: {', '.join(sources)})"
-        )
+    from .data.options import check_data_options  # data/ imports this module
+
+    check_data_options(cfg.data, cfg.model.arch)
     archs = RECIPE_ARCHS[cfg.recipe]
     if cfg.model.arch not in archs:
         raise ConfigError(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from ..config import DataConfig
 from ..errors import DataError
-from .base import Dataset, convert_channels, resize_uint8, to_float, to_uint8
+from .base import Dataset, convert_channels, flip_batch, resize_uint8, to_float, to_uint8
+from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import load_folder
 from .mnist import load_mnist
+from .options import IMAGE_SOURCES as SOURCES
 from .stacked_mnist import stack_digits
 from .toy2d import load_toy2d
-
-SOURCES = ("digits", "mnist", "folder", "toy2d", "stacked-mnist")
 
 
 def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
@@ -49,15 +49,17 @@ def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset
         return load_toy2d(cfg.toy, cfg.toy_samples, seed)
     if cfg.source == "digits":
         data = load_digits()
-    elif cfg.source == "mnist":
-        data = load_mnist(cfg.dir, cfg.split, fetch=download)
+    elif cfg.source in ("mnist", "fashion-mnist"):
+        data = load_mnist(cfg.dir, cfg.split, fetch=download, source=cfg.source)
+    elif cfg.source == "cifar10":
+        data = load_cifar10(cfg.dir, cfg.split, cfg.resolution)
     elif cfg.source == "stacked-mnist":
         # one fixed draw (seed 0) so every run and every evaluation sees the same stacked set
         data = stack_digits(
             load_mnist(cfg.dir, cfg.split, fetch=download), cfg.stacked_samples, seed=0
         )
     elif cfg.source == "folder":
-        return load_folder(cfg.dir, cfg.resolution or 64, cfg.channels or 3)
+        return load_folder(cfg.dir, cfg.resolution, cfg.channels, cfg.alpha)
     else:
         raise DataError(f"unknown data source '{cfg.source}' (choose from: {', '.join(SOURCES)})")
     x = data.x
@@ -69,6 +71,7 @@ def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset
 
 __all__ = [
     "Dataset",
+    "flip_batch",
     "load_dataset",
     "load_heldout",
     "split_holdout",

@@ -77,16 +77,32 @@ def download(folder: Path, split: str) -> None:
         tmp.rename(target)
 
 
-def load_mnist(folder: str | None, split: str = "auto", fetch: bool = False) -> Dataset:
+#: what each source's files are called in messages, and where to get them without --download
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+ELSEWHERE = {
+    "fashion-mnist": "Debian's dataset-fashion-mnist package installs them in "
+    "/usr/share/datasets/fashion-mnist",
+}
+
+
+def load_mnist(
+    folder: str | None, split: str = "auto", fetch: bool = False, source: str = "mnist"
+) -> Dataset:
+    """MNIST, or a data set in its IDX files (`source="fashion-mnist"`): the train split when its
+    files are there (`split="auto"`), else the test split."""
+    title = TITLES[source]
     if not folder:
-        raise DataError("the mnist source needs a folder: --data-dir DIR")
+        raise DataError(f"the {source} source needs a folder: --data-dir DIR")
     path = Path(folder).expanduser()
     if split not in ("auto", "train", "test"):
-        raise DataError(f"unknown mnist split '{split}' (choose from: train, test, auto)")
+        raise DataError(f"unknown {source} split '{split}' (choose from: train, test, auto)")
+    if fetch and source != "mnist":
+        raise DataError(f"--download fetches MNIST only: {ELSEWHERE[source]}")
     if fetch:
         download(path, "train" if split == "auto" else split)
+    fetch_hint = "add --download to fetch MNIST there" if source == "mnist" else ELSEWHERE[source]
     if not path.is_dir():
-        raise DataError(f"data folder {path} does not exist (add --download to fetch MNIST there)")
+        raise DataError(f"data folder {path} does not exist ({fetch_hint})")
     splits = ["train", "test"] if split == "auto" else [split]
     for s in splits:
         images = _find(path, f"{PREFIX[s]}-images-idx3-ubyte")
@@ -94,8 +110,8 @@ def load_mnist(folder: str | None, split: str = "auto", fetch: bool = False) -> 
             break
     else:
         raise DataError(
-            f"no MNIST images in {path} (expected {PREFIX[splits[0]]}-images-idx3-ubyte[.gz];"
-            " add --download to fetch them)"
+            f"no {title} images in {path} (expected {PREFIX[splits[0]]}-images-idx3-ubyte[.gz]; "
+            f"{fetch_hint})"
         )
     x = read_idx(images, IMAGES_MAGIC)
     if x.ndim != 3:
@@ -107,4 +123,4 @@ def load_mnist(folder: str | None, split: str = "auto", fetch: bool = False) -> 
         if len(labels) != len(x):
             raise DataError(f"{labels_path} has {len(labels)} labels for {len(x)} images")
         y = torch.from_numpy(labels.astype(np.int64))
-    return Dataset(torch.from_numpy(x.copy()).unsqueeze(1), y, name=f"mnist-{s}")
+    return Dataset(torch.from_numpy(x.copy()).unsqueeze(1), y, name=f"{source}-{s}")

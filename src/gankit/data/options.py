@@ -1,0 +1,70 @@
+"""The data options a config may name, checked before any file is read (config's `validate` calls
+`check_data_options`). Kept free of torch and of the sources' code, so a config is checked fast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+
+#: the image and point sources of `gankit train --data` (tables come through `gankit tabular`)
+IMAGE_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "toy2d", "stacked-mnist")
+SOURCES = (*IMAGE_SOURCES, "table")
+SPLITS = ("auto", "train", "test")
+#: what happens to an image's transparency: composited on white or black, or kept as a channel
+ALPHA = ("white", "black", "keep")
+#: the bases b of the sizes b * 2^k (k >= 1) the dcgan and resnet networks build (nets/dcgan.py)
+CONV_BASES = range(4, 8)
+
+
+def conv_resolutions(up_to: int = 128) -> list[int]:
+    """The sizes the dcgan and resnet networks build, up to `up_to`: b * 2^k, b in 4..7, k >= 1."""
+    sizes = {b << k for b in CONV_BASES for k in range(1, 16) if b << k <= up_to}
+    return sorted(sizes)
+
+
+def buildable(arch: str, resolution: int) -> bool:
+    """Whether `arch`'s networks can be built for square images of this side."""
+    if arch in ("dcgan", "resnet"):
+        r = resolution
+        while r > 7 and r % 2 == 0:
+            r //= 2
+        return r in CONV_BASES and r != resolution
+    if arch in ("conv", "unet"):  # the VAE and the U-Net halve the image twice
+        return resolution % 4 == 0
+    return True  # an MLP reads any size
+
+
+def accepted_resolutions(arch: str) -> str:
+    """The sizes `arch` builds, in words, for the error that refuses another."""
+    if arch in ("dcgan", "resnet"):
+        listed = ", ".join(map(str, conv_resolutions()))
+        return f"b*2^k with b in 4..7 and k >= 1: {listed}, ..."
+    if arch in ("conv", "unet"):
+        return "multiples of 4"
+    return "any size"
+
+
+def check_data_options(data: Any, arch: str) -> None:
+    """Refuse data options no run can use: an unknown source, split or alpha mode, a resolution the
+    networks cannot build. `data` is a config's `DataConfig`, `arch` its `model.arch`."""
+    if data.source not in SOURCES:
+        raise ConfigError(
+            f"unknown data source '{data.source}' (choose from: {', '.join(SOURCES)})"
+        )
+    if data.split not in SPLITS:
+        raise ConfigError(
+            f"unknown {data.source} split '{data.split}' "
+            f"(data.split: choose from: {', '.join(SPLITS)})"
+        )
+    if data.alpha not in ALPHA:
+        raise ConfigError(f"unknown data.alpha '{data.alpha}' (choose from: {', '.join(ALPHA)})")
+    if not isinstance(data.flip, bool):
+        raise ConfigError(f"data.flip must be true or false, got {data.flip!r}")
+    if data.flip and data.source in ("toy2d", "table"):
+        raise ConfigError("data.flip mirrors images: the toy2d and table sources have none")
+    if data.resolution is not None and not buildable(arch, data.resolution):
+        raise ConfigError(
+            f"{arch} cannot build resolution {data.resolution} (data.resolution): it builds "
+            f"{accepted_resolutions(arch)}"
+        )

@@ -124,7 +124,11 @@ def unreadable_reason(value: Any, column: str) -> str:
         and not 1678 <= int(value[:4]) <= 2261
     ):
         return (
-            f"a date pandas {pd.__version__} cannot read from text (it reads text in nanoseconds, from 1677 "
-            f"to 2262): install pandas 3, or declare the column categorical (--discrete {column})"
+            f"a date pandas {pd.__version__} cannot read from text (it reads text in nanoseconds, "
+            f"from 1677 to 2262): install pandas 3, or declare the column categorical "
+            f"(--discrete {column})"
         )
-    return f"which is not a date pandas can read: fix it, or declare the column categorical (--discrete {column})"
+    return (
+        "which is not a date pandas can read: fix it, or declare the column categorical "
+        f"(--discrete {column})"
+    )

@@ -9,8 +9,8 @@ from .base import Dataset
 
 
 def stack_digits(mnist: Dataset, n: int, seed: int) -> Dataset:
-    """`n` images whose channels are three digits drawn uniformly (seeded) from `mnist`; the label is
-    the mode 100*d0 + 10*d1 + d2."""
+    """`n` images whose channels are three digits drawn uniformly (seeded) from `mnist`; the label
+    is the mode 100*d0 + 10*d1 + d2."""
     gen = torch.Generator().manual_seed(seed)
     picks = torch.randint(len(mnist), (n, 3), generator=gen)
     x = mnist.x[picks.flatten(), 0].view(n, 3, *mnist.x.shape[-2:])

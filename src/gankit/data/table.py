@@ -4,9 +4,10 @@ transformer of CTGAN (Xu et al. 2019).
 Each column becomes one or more *spans* of the model's row vector:
 - continuous, integer with many values, datetime (as seconds): mode-specific normalisation.
   Values 5% of the rows share exactly (zero in a zero-inflated amount) are modes of zero width
-  that decode to the value itself; for the rest a variational Gaussian mixture (scikit-learn's BayesianGaussianMixture, at most 10 modes, the
-  Dirichlet-process prior pruning the unused ones) is fitted per column; a value becomes its mode
-  as a one-hot span and its offset within the mode, (x - mu_k) / (4 sigma_k), as a tanh span.
+  that decode to the value itself; for the rest a variational Gaussian mixture (scikit-learn's
+  BayesianGaussianMixture, at most 10 modes, the Dirichlet-process prior pruning the unused
+  ones) is fitted per column; a value becomes its mode as a one-hot span and its offset within
+  the mode, (x - mu_k) / (4 sigma_k), as a tanh span.
   Multi-modal, skewed columns then look like a few well-behaved bumps to the networks.
 - categorical, boolean, integer with few values: one one-hot span over the values seen.
 - missing values: a categorical column gets a "missing" category; a numeric column gets a
@@ -126,7 +127,8 @@ def read_table(data: pd.DataFrame | str | Path) -> pd.DataFrame:
         )
     if frame.columns.duplicated().any():
         raise DataError(
-            f"{where} has duplicate column names: {sorted(set(frame.columns[frame.columns.duplicated()]))}"
+            f"{where} has duplicate column names: "
+            f"{sorted(set(frame.columns[frame.columns.duplicated()]))}"
         )
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
@@ -163,8 +165,8 @@ def _refuse_python_objects(frame: pd.DataFrame) -> None:
         if odd.any():
             kind = type(values[odd].iloc[0]).__name__
             raise DataError(
-                f"column '{name}' holds Python objects of type {kind}: a table takes numbers, text, "
-                "booleans and dates (convert them, or drop the column)"
+                f"column '{name}' holds Python objects of type {kind}: a table takes numbers, "
+                "text, booleans and dates (convert them, or drop the column)"
             )
 
 
@@ -474,7 +476,8 @@ def _fit_modes(x: np.ndarray, seed: int) -> tuple[list[float], list[float], list
 
 def numpy_seed(seed: int) -> int:
     """A gankit seed (any integer; negative ones too, as torch takes them) for numpy's
-    `default_rng`, which takes non-negative ones: those are kept, a negative one wraps to 64 bits."""
+    `default_rng`, which takes non-negative ones: those are kept, a negative one wraps to 64
+    bits."""
     return seed if seed >= 0 else seed % 2**64
 
 
@@ -520,7 +523,8 @@ def _fit_mixture(x: np.ndarray, seed: int) -> tuple[list[float], list[float], li
 
 def _overflow_exponent(x: np.ndarray) -> int:
     """0, or for values so large that their squares (a variance) or sums (a mean) overflow, the
-    power of two `e` such that x / 2**e is within [-1, 1] (`np.ldexp(x, -e)`, which loses no digit)."""
+    power of two `e` such that x / 2**e is within [-1, 1] (`np.ldexp(x, -e)`, which loses no
+    digit)."""
     largest = float(np.abs(x).max()) if len(x) else 0.0
     return 0 if largest < 2.0**500 else math.frexp(largest)[1]
 

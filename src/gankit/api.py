@@ -19,11 +19,9 @@ from .train import checkpoint as ckpt
 def make_config(
     preset: str = "dcgan", overrides: list[str] | None = None, **sections: Any
 ) -> Config:
-    """A preset, then nested dict sections (`data={"source": "mnist"}`), then `key=value` strings."""
-    cfg = config_mod.from_preset(preset)
-    for section, values in sections.items():
-        config_mod._merge(cfg, {section: values})
-    return config_mod.validate(config_mod.apply_overrides(cfg, overrides or []))
+    """A preset, then nested dict sections (`data={"source": "mnist"}`), then `key=value` strings
+    (`gankit.config.build`)."""
+    return config_mod.build(preset, overrides=overrides or (), **sections)
 
 
 def train(
@@ -41,7 +39,7 @@ def train(
     """
     cfg = config if isinstance(config, Config) else make_config(config, **sections)
     if isinstance(config, Config) and sections:
-        config_mod._merge(cfg, sections)
+        config_mod.update(cfg, **sections)  # the trainer validates
     trainer = Trainer(cfg, out, resume=resume, download=download, progress=progress)
     try:
         return trainer.run()
@@ -50,8 +48,8 @@ def train(
 
 
 class Generator:
-    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had them),
-    on `device` (checkpoints hold CPU tensors, so any device loads any checkpoint)."""
+    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had
+    them), on `device` (checkpoints hold CPU tensors, so any device loads any checkpoint)."""
 
     def __init__(self, path: str | Path, device: str = "cpu"):
         from .train.distributed import resolve_device

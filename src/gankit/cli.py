@@ -401,43 +401,41 @@ def _version() -> str:
 
 
 def train_config(args: argparse.Namespace) -> config_mod.Config:
-    """Preset (or saved run config on --resume, or --config), then flags, then key=value overrides."""
+    """Preset (or saved run config on --resume, or --config), then flags, then key=value
+    overrides, through `config.build`."""
     out = Path(args.out) if args.out else None
+    file = args.config
     if args.resume:
         if out is None:
             raise ConfigError("--resume needs --out RUN_DIR")
         if not (out / "config.yaml").is_file():
             raise ConfigError(f"nothing to resume: {out / 'config.yaml'} does not exist")
-        cfg = config_mod.load(out / "config.yaml")
-        if args.preset and args.preset != cfg.preset:
-            raise ConfigError(f"{out} was trained with preset '{cfg.preset}', not '{args.preset}'")
-    elif args.config:
-        cfg = config_mod.load(args.config, base=args.preset or "dcgan")
-        if args.preset and args.preset != cfg.preset:
-            raise ConfigError(
-                f"{args.config} names preset '{cfg.preset}', not --preset '{args.preset}'"
-            )
-    else:
-        cfg = config_mod.from_preset(args.preset or "dcgan")
-    if cfg.recipe in config_mod.TABLE_RECIPES:
-        raise ConfigError(
-            f"preset '{cfg.preset}' models tables: use gankit tabular fit TABLE.csv --model {cfg.recipe} "
-            "--out RUN"
-        )
-    if args.data:
-        cfg.data.source = args.data
+        file = out / "config.yaml"
+    data = {"source": args.data} if args.data else {}
     if args.data_dir:
-        cfg.data.dir = args.data_dir
+        data["dir"] = args.data_dir
+    train = {}
     if args.steps is not None:
-        cfg.train.steps, cfg.train.minutes = args.steps, None
+        train.update(steps=args.steps, minutes=None)
     if args.minutes is not None:
-        cfg.train.minutes, cfg.train.steps = args.minutes, None
-    if args.seed is not None:
-        if args.resume and args.seed != cfg.train.seed:
-            raise ConfigError("--seed cannot change when resuming a run")
-        cfg.train.seed = args.seed
-    config_mod.apply_overrides(cfg, args.overrides)
-    return config_mod.validate(cfg)
+        train.update(minutes=args.minutes, steps=None)
+    if args.seed is not None and not args.resume:
+        train["seed"] = args.seed
+    cfg = config_mod.build(args.preset, file, args.overrides, data=data, train=train)
+    if args.preset and args.preset != cfg.preset:
+        raise ConfigError(
+            f"{out} was trained with preset '{cfg.preset}', not '{args.preset}'"
+            if args.resume
+            else f"{args.config} names preset '{cfg.preset}', not --preset '{args.preset}'"
+        )
+    if args.resume and args.seed is not None and args.seed != cfg.train.seed:
+        raise ConfigError("--seed cannot change when resuming a run")
+    if config_mod.recipe_class(cfg.recipe).trains_on == "tables":
+        raise ConfigError(
+            f"preset '{cfg.preset}' models tables: use gankit tabular fit TABLE.csv "
+            f"--model {cfg.recipe} --out RUN"
+        )
+    return cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:

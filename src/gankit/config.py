@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
+import functools
 import json
 import math
 import numbers
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # the class is assembled from the recipe registry on first use (_config_class)
+    Config = Any
 
 
 @dataclass
@@ -120,52 +126,8 @@ class TrainConfig:
     # training step); the first steps are slow while it compiles
 
 
-@dataclass
-class VAEConfig:
-    """The VAE recipe (recipe: vae); `beta` weighs the table VAE's KL term too (recipe: tvae)."""
-
-    likelihood: str = "bernoulli"  # bernoulli (logits; held-out ELBO on pixels binarised at 0.5) |
-    # gaussian (discretised to the 256 levels of 8-bit pixels)
-    beta: float = 1.0  # weight of the KL term (beta-VAE; 1 is the ELBO)
-    kl_warmup: int = 0  # steps over which the KL weight ramps linearly from 0 to beta
-
-
-@dataclass
-class DiffusionConfig:
-    """The diffusion recipe (recipe: diffusion); ignored by the others."""
-
-    schedule: str = "linear"  # linear (DDPM: 1e-4..0.02) | cosine (Nichol & Dhariwal 2021)
-    timesteps: int = 1000
-    cond_drop: float = (
-        0.1  # conditional: share of labels dropped in training (classifier-free guidance)
-    )
-    attention: bool = True  # self-attention at the U-Net's lowest resolution
-    channel_mult: list[int] = field(
-        default_factory=lambda: [1, 2, 2]
-    )  # U-Net widths at H, H/2, H/4, x model.width
-    sampler: str = "ddim"  # default sampler for grids, `gankit sample` and eval: ddpm | ddim
-    sampling_steps: int = 50  # ddim steps (ddpm always runs all timesteps)
-    eta: float = 0.0  # ddim: 0 deterministic, 1 DDPM-like noise
-    spacing: str = (
-        "trailing"  # ddim step spacing: trailing (starts at T-1) | leading | linspace | quadratic
-    )
-    guidance: float = 1.0  # classifier-free guidance scale (1: plain conditional, 0: unconditional)
-    min_snr: float | None = (
-        None  # loss weight min(SNR_t, gamma)/SNR_t (Hang et al. 2023, gamma 5); None: plain MSE
-    )
-
-
-@dataclass
-class Config:
-    preset: str = "dcgan"
-    recipe: str = "gan"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    vae: VAEConfig = field(default_factory=VAEConfig)
-    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+class _ConfigMethods:
+    """What every Config does besides holding its sections."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,171 +142,86 @@ class Config:
         atomic_write(path, self.to_yaml().encode())
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # The seed paper's MLP GAN exactly: G 100-256-512-784 (ReLU, Tanh), D 784-512-256-1
-    # (LeakyReLU 0.2, sigmoid folded into BCE), Adam 2e-4, batch 64.
-    "seed-mlp": {
-        "model": {"arch": "mlp", "z_dim": 100, "hidden": [256, 512]},
-        "loss": {"kind": "non-saturating"},
-        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.9, "beta2": 0.999},
-        "train": {"ema": None},
-    },
-    # DCGAN (Radford et al. 2015) architecture, with defaults measured to give clean digits of every
-    # class in 5 CPU minutes on MNIST across seeds (docs/results/mnist_dcgan.md): width 32
-    # (3x the steps of width 64 in the same time), D without batch norm (with it, D cannot see a
-    # batch's class imbalance and the rarest class fell to 2.8%), EMA of G.
-    "dcgan": {
-        "model": {"arch": "dcgan", "z_dim": 100, "width": 32, "d_norm": "none"},
-        "loss": {"kind": "non-saturating"},
-        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
-        "train": {"ema": 0.999, "ema_start": 200},
-    },
-    # The paper presets below each change what their paper changed, on the dcgan preset's networks
-    # (or the ResNet of SNGAN/SAGAN) so their rows in docs/results/mnist_presets.md compare like with like.
-    # Goodfellow et al. 2014 as the common PyTorch ports write it: MLP G 128-256-512-1024 with batch
-    # norm, D 512-256, non-saturating loss, Adam 2e-4 / 0.5. Measured on MNIST (docs/results/mnist_presets.md): without
-    # G's batch norm, and with D as wide as G (1024-512-256), D wins outright and G collapses to one
-    # pattern, with or without dropout in D.
-    "gan": {
-        "model": {
-            "arch": "mlp",
-            "z_dim": 100,
-            "hidden": [128, 256, 512, 1024],
-            "d_hidden": [512, 256],
-            "g_norm": "batch",
-        },
-        "loss": {"kind": "non-saturating"},
-        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
-        "train": {"ema": None},
-    },
-    # Mirza & Osindero 2014: G and D both read the label (one-hot next to z; a label map next to
-    # the image), on the dcgan networks.
-    "cgan": {"base": "dcgan", "model": {"conditional": True}},
-    # Mao et al. 2017: least-squares loss (a=0, b=1, c=1), Adam 2e-4 / 0.5.
-    "lsgan": {"base": "dcgan", "loss": {"kind": "lsgan"}},
-    # Arjovsky et al. 2017: Wasserstein critic with weights clipped to 0.01, 5 critic steps per G
-    # step, RMSprop 5e-5; the DCGAN critic keeps its batch norm, as in the paper.
-    "wgan": {
-        "base": "dcgan",
-        "model": {"d_norm": "batch"},
-        "loss": {"kind": "wasserstein", "clip": 0.01},
-        "optim": {"name": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
-    },
-    # Gulrajani et al. 2017, Algorithm 1: gradient penalty 10, no batch norm in the critic, 5 critic
-    # steps, Adam 1e-4 with betas (0, 0.9).
-    "wgan-gp": {
-        "base": "dcgan",
-        "model": {"d_norm": "none"},
-        "loss": {"kind": "wasserstein", "gp": 10.0},
-        "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5},
-    },
-    # Miyato et al. 2018: spectral norm on every D layer, hinge loss, their setting C for the
-    # standard CNN (Adam 2e-4, betas 0.5 / 0.999, one D step).
-    "sngan": {"base": "dcgan", "model": {"d_spectral_norm": True}, "loss": {"kind": "hinge"}},
-    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam 2e-4 betas (0, 0.9).
-    # One D step per G step (SNGAN's ResNet used 5): on a CPU budget 5x the G steps matter more.
-    "hinge-resnet": {
-        "base": "dcgan",
-        "model": {"arch": "resnet", "width": 32, "d_spectral_norm": True},
-        "loss": {"kind": "hinge"},
-        "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
-    },
-    # Zhang et al. 2019: the ResNet with self-attention (here at 14x14 of 28x28), spectral norm in G
-    # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
-    "sagan": {
-        "base": "hinge-resnet",
-        "model": {"attention_res": 14, "g_spectral_norm": True},
-        "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
-    },
-    # VAE (Kingma & Welling 2014) with a conv encoder/decoder, 16-d Gaussian posterior, Bernoulli
-    # likelihood, Adam 1e-3; KL warm-up over the first 500 steps (Bowman et al. 2016).
-    "vae": {
-        "recipe": "vae",
-        "model": {"arch": "conv", "z_dim": 16, "width": 32},
-        "vae": {"likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 500},
-        "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
-        "train": {"ema": None},
-    },
-    # Conditional VAE (Sohn et al. 2015): encoder and decoder both read the label.
-    "cvae": {"base": "vae", "model": {"conditional": True}},
-    # DDPM (Ho et al. 2020): epsilon prediction, linear schedule, T=1000, a U-Net of width 32 with
-    # attention at 7x7; Adam 1e-3 (the paper's 2e-4 is for 800k steps, not CPU minutes), EMA 0.995.
-    "ddpm": {
-        "recipe": "diffusion",
-        "model": {"arch": "unet", "width": 32},
-        "diffusion": {"schedule": "linear", "timesteps": 1000},
-        "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
-        "train": {"ema": 0.995, "ema_start": 200},
-    },
-    # Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2022): labels dropped
-    # 10% of the time in training; sampled at guidance scale 2.
-    "ddpm-cond": {
-        "base": "ddpm",
-        "model": {"conditional": True},
-        "diffusion": {"cond_drop": 0.1, "guidance": 2.0},
-    },
-    # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (docs/results/diffusion_cpu.md;
-    # ddpm-cond stays the GPU default). Each choice measured on one thread: a step is ~70%
-    # convolutions, so the U-Net is narrow where the image is large: widths 16/32/64 at 28/14/7
-    # (ddpm-cond: 32/64/64), 251k parameters, 0.18 CPU s a step of 64 against 0.37: in 5 minutes
-    # steps count more than width. Min-SNR-5 loss weighting (Hang et al. 2023): the easy low-noise
-    # steps weigh less (at 1,200 steps of this U-Net, 92% of samples read as the asked digit against
-    # 73% without it; ddpm-cond at 400 steps: 52% against 36%). Guidance 5 (ddpm-cond at 800
-    # steps: 37% at 2, 57% at 5). 1,700 steps is about 5 CPU minutes: 97% (ddpm-cond: 66% after
-    # 1,245 steps, 9 minutes).
-    "ddpm-cond-small": {
-        "base": "ddpm-cond",
-        "model": {"width": 16},
-        "diffusion": {"channel_mult": [1, 2, 4], "min_snr": 5.0, "guidance": 5.0},
-        "train": {"steps": 1700},
-    },
-    # Tables (gankit.tabular, `gankit tabular fit`). Xu et al. 2019's CTGAN: residual G 256-256 on
-    # z (128) + conditional vector, D 256-256 judging 10 packed rows, WGAN-GP (10), one critic step,
-    # Adam 2e-4 betas (0.5, 0.9), weight decay 1e-6, batch 500.
-    "ctgan": {
-        "recipe": "ctgan",
-        "data": {"source": "table"},
-        "model": {
-            "arch": "mlp",
-            "z_dim": 128,
-            "hidden": [256, 256],
-            "d_hidden": [256, 256],
-            "pack": 10,
-        },
-        "loss": {"kind": "wasserstein", "gp": 10.0},
-        "optim": {
-            "batch_size": 500,
-            "lr_g": 2e-4,
-            "lr_d": 2e-4,
-            "beta1": 0.5,
-            "beta2": 0.9,
-            "weight_decay": 1e-6,
-        },
-        "train": {"ema": None, "log_every": 50, "checkpoint_every": 500},
-    },
-    # The same paper's TVAE: encoder and decoder 128-128, latent 128, Adam 1e-3, weight decay 1e-5;
-    # the plain ELBO (vae.beta 1), where the ctgan package weighs the reconstruction 2x (beta 0.5).
-    "tvae": {
-        "recipe": "tvae",
-        "data": {"source": "table"},
-        "model": {"arch": "mlp", "z_dim": 128, "hidden": [128, 128]},
-        "optim": {
-            "batch_size": 500,
-            "lr_g": 1e-3,
-            "lr_d": 1e-3,
-            "beta1": 0.9,
-            "beta2": 0.999,
-            "weight_decay": 1e-5,
-        },
-        "vae": {"beta": 1.0},
-        "train": {"ema": None, "log_every": 50, "checkpoint_every": 500},
-    },
+#: the sections defined here, in the order a saved config.yaml lists them; the recipes' own
+#: sections (`options` of each class in the registry) follow, in the registry's order. A section
+#: that some recipe declares in its `options` (the GAN losses: `loss`) is read by those recipes
+#: only.
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
 }
+DEFAULT_PRESET = "dcgan"
+
+
+def _registry() -> dict[str, Any]:
+    """The recipe classes by name (`gankit.recipes.RECIPES`), the only way this module reaches
+    the recipes: they import it (their option sections reuse its dataclasses), so it imports them
+    when a config is first made, never while it is itself imported."""
+    from .recipes import RECIPES
+
+    return RECIPES
+
+
+@functools.cache
+def _config_class() -> type:
+    """`Config`: the common sections, then every registered recipe's own, as one dataclass (so a
+    saved config.yaml lists every section, and `cfg.vae.beta` reads as an attribute)."""
+    sections = dict(SECTIONS)
+    for recipe in _registry().values():
+        for name, section in recipe.options.items():
+            if sections.setdefault(name, section) is not section:
+                raise TypeError(f"two recipes define option section '{name}' differently")
+    cls = dataclasses.make_dataclass(
+        "Config",
+        [
+            ("preset", str, field(default=DEFAULT_PRESET)),
+            ("recipe", str, field(default="gan")),
+            *((name, t, field(default_factory=t)) for name, t in sections.items()),
+        ],
+        bases=(_ConfigMethods,),
+    )
+    cls.__module__, cls.__doc__ = __name__, "A run's whole configuration: one section an attribute."
+    return cls
+
+
+@functools.cache
+def _presets() -> dict[str, dict[str, Any]]:
+    """Every recipe's presets, in the registry's order (the order of `--preset` choices)."""
+    presets: dict[str, dict[str, Any]] = {}
+    for recipe in _registry().values():
+        presets.update(recipe.presets)
+    return presets
+
+
+def __getattr__(name: str) -> Any:
+    """`Config` and `PRESETS` are assembled from the recipe registry on first use."""
+    if name == "Config":
+        return _config_class()
+    if name == "PRESETS":
+        return _presets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def recipe_class(name: str) -> Any:
+    """The registered recipe class called `name`."""
+    recipes = _registry()
+    if name not in recipes:
+        raise ConfigError(f"unknown recipe '{name}' (choose from: {', '.join(recipes)})")
+    return recipes[name]
+
+
+def _readers(section: str) -> list[str]:
+    """The recipes that declare `section` among their options (none: every recipe reads it)."""
+    return [name for name, recipe in _registry().items() if section in recipe.options]
 
 
 def _preset_updates(name: str) -> list[dict[str, Any]]:
-    """A preset's layers of updates, its base's first: presets that change one thing say only that."""
-    spec = dict(PRESETS[name])
+    """A preset's layers of updates, its base's first: presets that change one thing say only
+    that."""
+    spec = dict(_presets()[name])
     base = spec.pop("base", None)
     return [*(_preset_updates(base) if base else []), spec]
 
@@ -355,17 +232,65 @@ def _options(obj: Any) -> set[str]:
     return {f.name for f in dataclasses.fields(obj)}
 
 
-def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> None:
+def _merge(cfg: Any, obj: Any, updates: dict[str, Any], where: str = "") -> None:
+    """Set `updates` (a nested dict) on `obj`, a section of `cfg` or `cfg` itself."""
     for key, value in updates.items():
         if not isinstance(key, str) or key not in _options(obj):
-            raise ConfigError(f"unknown option '{_shown(f'{where}{key}')}'")
+            raise _unknown_option(f"{where}{key}", cfg)
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"option '{where}{key}' is a section, not a value")
-            _merge(current, value, f"{where}{key}.")
+            _merge(cfg, current, value, f"{where}{key}.")
         else:
             _set(obj, key, _value_text(value, f"{where}{key}"), f"{where}{key}")
+
+
+def _option_keys(cfg: Any) -> list[str]:
+    """Every section name and `section.key` a config has."""
+    sections = [f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(f.type)]
+    keys = [f"{s}.{f.name}" for s in sections for f in dataclasses.fields(getattr(cfg, s))]
+    return sections + keys
+
+
+def _unknown_option(dotted: str, cfg: Any) -> ConfigError:
+    """An unknown key, named with its recipe and the closest option (of the sections the recipe
+    reads first), so a misspelling shows its fix."""
+    keys = _option_keys(cfg)
+    known = cfg.recipe in _registry()
+    readable = [k for k in keys if not known or _reads(cfg.recipe, k.split(".")[0])]
+    typed = dotted[:100]  # a match costs the square of the length: 5,000 characters need none
+    close = difflib.get_close_matches(typed, readable, n=1) or difflib.get_close_matches(
+        typed, keys, n=1
+    )
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(
+        f"unknown option '{_shown(dotted)}' for recipe {_shown(str(cfg.recipe))}{hint}"
+    )
+
+
+def _reads(recipe: str, section: str) -> bool:
+    readers = _readers(section)
+    return not readers or recipe in readers
+
+
+def reads(recipe: str, override: str) -> bool:
+    """Whether a recipe reads the option of a `section.key=value` override (one `gankit compare`
+    hands to models of several recipes). Anything else (a typo, no section) reads as read, so it
+    is checked, and refused, as given."""
+    section = override.split("=", 1)[0].strip().split(".")[0] if isinstance(override, str) else ""
+    return recipe not in _registry() or _reads(recipe, section)
+
+
+def _check_read(cfg: Any, section: str, dotted: str) -> None:
+    """Refuse an option of a section the config's recipe never reads (it would change nothing)."""
+    if cfg.recipe in _registry() and not _reads(cfg.recipe, section):
+        readers = _readers(section)
+        named = f"recipe {readers[0]}" if len(readers) == 1 else f"recipes {' and '.join(readers)}"
+        raise ConfigError(
+            f"option '{_shown(dotted)}' is read by {named}, not by {cfg.recipe} "
+            f"(preset {_shown(str(cfg.preset))})"
+        )
 
 
 _SCALARS = (bool, int, float, numbers.Integral, numbers.Real)
@@ -423,11 +348,12 @@ def _shown(text: str, limit: int = 60) -> str:
 
 
 def from_preset(name: str) -> Config:
-    if not isinstance(name, str) or name not in PRESETS:
-        raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
-    cfg = Config(preset=name)
+    presets = _presets()
+    if not isinstance(name, str) or name not in presets:
+        raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(presets)})")
+    cfg = _config_class()(preset=name)
     for updates in _preset_updates(name):
-        _merge(cfg, updates)
+        _merge(cfg, cfg, updates)
     return cfg
 
 
@@ -436,8 +362,8 @@ def from_dict(d: dict[str, Any]) -> Config:
         raise ConfigError(
             f"a config is a mapping of sections and options, not a {type(d).__name__}"
         )
-    cfg = Config()
-    _merge(cfg, d)
+    cfg = _config_class()()
+    _merge(cfg, cfg, d)
     return cfg
 
 
@@ -445,6 +371,8 @@ def load(path: str | Path, base: str | None = None) -> Config:
     """A saved or hand-written YAML config. With `base`, the file's values go on top of the preset
     it names (`preset:`, else `base`), so a short file changes only what it lists; without, on top
     of the defaults (a run's saved config.yaml lists every value)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"a config file is a path, not a {type(path).__name__}")
     try:
         d = yaml.safe_load(Path(path).read_text())
     except OSError as e:
@@ -467,7 +395,7 @@ def load(path: str | Path, base: str | None = None) -> Config:
     if base is None:
         return from_dict(d)
     cfg = from_preset(d.get("preset", base))  # an unknown name is refused here
-    _merge(cfg, d)
+    _merge(cfg, cfg, d)
     return cfg
 
 
@@ -520,7 +448,8 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
-    """Apply `section.key=value` strings (YAML-parsed values) to a config, checking keys and types."""
+    """Apply `section.key=value` strings (YAML-parsed values) to a config, checking keys and
+    types."""
     for item in overrides:
         if not isinstance(item, str):
             raise ConfigError(f"override {_shown(repr(item))} is not a 'key=value' string")
@@ -533,60 +462,40 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         obj: Any = cfg
         for part in path:
             if part not in _options(obj) or not dataclasses.is_dataclass(getattr(obj, part)):
-                raise ConfigError(f"unknown option '{_shown(dotted)}'")
+                raise _unknown_option(dotted.strip(), cfg)
             obj = getattr(obj, part)
         if key not in _options(obj) or dataclasses.is_dataclass(getattr(obj, key)):
-            raise ConfigError(f"unknown option '{_shown(dotted)}'")
+            raise _unknown_option(dotted.strip(), cfg)
+        if path:
+            _check_read(cfg, path[0], dotted.strip())
         _set(obj, key, text, dotted.strip())
     return cfg
 
 
-ARCHS = ("mlp", "dcgan", "resnet")
-TABLE_RECIPES = ("ctgan", "tvae")
-RECIPE_ARCHS = {
-    "gan": ARCHS,
-    "vae": ("conv",),
-    "diffusion": ("unet",),
-    **{r: ("mlp",) for r in TABLE_RECIPES},
-}
-LOSSES = ("non-saturating", "minimax", "wasserstein", "hinge", "lsgan", "relativistic")
+def update(cfg: Config, overrides: Iterable[str] = (), **sections: Any) -> Config:
+    """Nested dict sections (`train={"steps": 500}`), then `key=value` overrides, onto `cfg` in
+    place. Unchecked: `build` and the trainer `validate` the result. An option of a section the
+    recipe does not read is refused here, as it would change nothing."""
+    for name, values in sections.items():
+        if name in _options(cfg) and dataclasses.is_dataclass(getattr(cfg, name)):
+            first = next(iter(values), "") if isinstance(values, dict) else ""
+            _check_read(cfg, name, f"{name}.{first}" if isinstance(first, str) and first else name)
+        _merge(cfg, cfg, {name: values})
+    return apply_overrides(cfg, list(overrides or ()))
 
 
-def _validate_gan_options(cfg: Config) -> None:
-    m, loss = cfg.model, cfg.loss
-    if loss.gp < 0 or loss.r1 < 0:
-        raise ConfigError("loss.gp and loss.r1 are penalty weights and cannot be negative")
-    if loss.r1_every < 1 or cfg.optim.n_critic < 1:
-        raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
-    if loss.clip is not None and loss.clip <= 0:
-        raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
-    if (loss.gp or loss.r1) and (m.minibatch_std or (m.arch == "dcgan" and m.d_norm == "batch")):
-        raise ConfigError(
-            "loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
-            "model.minibatch_std=0 (batch statistics mix the samples)"
-        )
-    if m.minibatch_std and m.arch == "mlp":
-        raise ConfigError("model.minibatch_std needs a convolutional D (dcgan, resnet)")
-    if m.pack > 1 and m.conditional:
-        raise ConfigError(
-            "model.pack and model.conditional cannot be combined (a packed D input has several labels)"
-        )
-    if m.g_norm not in ("none", "batch"):
-        raise ConfigError(f"unknown model.g_norm '{m.g_norm}' (choose from: none, batch)")
-    if m.d_hidden is not None and any(h < 1 for h in m.d_hidden):
-        raise ConfigError("model.d_hidden sizes must be at least 1")
-    if not 0.0 <= m.d_dropout < 1.0:
-        raise ConfigError("model.d_dropout must be in [0, 1)")
-    if m.projection and (m.arch != "dcgan" or not m.conditional):
-        raise ConfigError(
-            "model.projection needs model.arch=dcgan and model.conditional=true "
-            "(the resnet D is always a projection D)"
-        )
-    if m.attention_res is not None and m.arch != "resnet":
-        raise ConfigError("model.attention_res needs model.arch=resnet")
-    from .augment import parse_policy
-
-    parse_policy(loss.diffaugment)
+def build(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    **sections: Any,
+) -> Config:
+    """The one way to make a run's config, checked: the preset (default dcgan), then a YAML file
+    (on top of the preset it names, if any), then dict sections (`train={"steps": 500}`), then
+    `key=value` overrides; then `validate`: the generic rules and the recipe's own `check`."""
+    preset = DEFAULT_PRESET if preset is None else preset
+    cfg = from_preset(preset) if file is None else load(file, base=preset)
+    return validate(update(cfg, overrides, **sections))
 
 
 def _validate_speed_options(cfg: Config) -> None:
@@ -601,8 +510,9 @@ def _validate_speed_options(cfg: Config) -> None:
         )
     if t.compile in (True, "nets") and (cfg.loss.gp or cfg.loss.r1):
         raise ConfigError(
-            "train.compile=true with loss.gp or loss.r1 is not supported (the penalty differentiates "
-            "the compiled D twice, which AOTAutograd cannot): use train.compile=step, which runs "
+            "train.compile=true with loss.gp or loss.r1 is not supported (the penalty "
+            "differentiates the compiled D twice, which AOTAutograd cannot): use "
+            "train.compile=step, which runs "
             "the penalty eagerly"
         )
     if t.amp not in ("none", "bf16", "fp16"):
@@ -614,47 +524,10 @@ def _validate_speed_options(cfg: Config) -> None:
         )
 
 
-def _validate_kl_weight(v: VAEConfig) -> None:
-    if v.beta < 0 or v.kl_warmup < 0:
-        raise ConfigError("vae.beta and vae.kl_warmup cannot be negative")
-
-
-def _validate_likelihood_options(cfg: Config) -> None:
-    """The VAE's and diffusion's options (samplers are checked again where they are built)."""
-    v, d = cfg.vae, cfg.diffusion
-    if v.likelihood not in ("bernoulli", "gaussian"):
-        raise ConfigError(
-            f"unknown vae.likelihood '{v.likelihood}' (choose from: bernoulli, gaussian)"
-        )
-    if not 0.0 <= d.cond_drop < 1.0:
-        raise ConfigError("diffusion.cond_drop must be in [0, 1)")
-    if len(d.channel_mult) != 3 or min(d.channel_mult) < 1:
-        raise ConfigError(
-            f"diffusion.channel_mult takes three positive multipliers (H, H/2, H/4), got {d.channel_mult}"
-        )
-    if d.min_snr is not None and not d.min_snr > 0:
-        raise ConfigError(
-            f"diffusion.min_snr must be positive (Min-SNR-gamma: 5) or null, got {d.min_snr}"
-        )
-    if cfg.recipe == "diffusion" and cfg.model.width % 2:
-        raise ConfigError(
-            f"model.width must be even for the U-Net (its time embedding is sines and cosines "
-            f"of width / 2 frequencies), got {cfg.model.width}"
-        )
-    from .schedulers import NoiseSchedule, make_sampler
-
-    make_sampler(
-        NoiseSchedule(d.schedule, d.timesteps),
-        d.sampler,
-        d.sampling_steps if d.sampler == "ddim" else None,
-        d.eta if d.sampler == "ddim" else 0.0,
-        d.spacing,
-    )
-
-
 SEED_RANGE = (-(2**43), 2**43 - 1)
-#: the largest integer option but the seed: sizes multiplied together (width x channel_mult, a layer's
-#: inputs x outputs) then stay within torch's 64-bit sizes, and torch refuses them as too large for memory
+#: the largest integer option but the seed: sizes multiplied together (width x channel_mult, a
+#: layer's inputs x outputs) then stay within torch's 64-bit sizes, and torch refuses them as too
+#: large for memory
 INT_OPTION_MAX = 2**31 - 1
 #: train.threads at most: torch crashes (segmentation fault) on 100,000
 MAX_THREADS = 1024  # the seeds derived from it (seed x 1,000,003 + step) stay in 64 bits
@@ -700,7 +573,8 @@ def _validate_numbers(cfg: Config) -> None:
                 for x in (v if isinstance(v, list) else [v])
             ):
                 raise ConfigError(
-                    f"{section.name}.{f.name} must be at most {INT_OPTION_MAX:,}, got {_shown(str(v))}"
+                    f"{section.name}.{f.name} must be at most {INT_OPTION_MAX:,}, "
+                    f"got {_shown(str(v))}"
                 )
     for name in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg.optim, name) < 1.0:
@@ -711,45 +585,46 @@ def _validate_numbers(cfg: Config) -> None:
         )
     if cfg.data.resolution is not None and cfg.data.resolution < 1:
         raise ConfigError(
-            f"data.resolution must be at least 1 (or null: the source's size), got {cfg.data.resolution}"
+            "data.resolution must be at least 1 (or null: the source's size), "
+            f"got {cfg.data.resolution}"
         )
     if cfg.data.toy_samples < 1:
         raise ConfigError(f"data.toy_samples must be at least 1, got {cfg.data.toy_samples}")
 
 
 def validate(cfg: Config) -> Config:
-    """Reject values no run can use, before any data is read or file written."""
+    """Reject values no run can use, before any data is read or file written: the rules of every
+    run here, then those of the config's recipe (its `check`, beside its code)."""
+    _validate_common(cfg)
+    recipe_class(cfg.recipe).check(cfg)
+    return cfg
+
+
+def _validate_common(cfg: Config) -> None:
     t, o = cfg.train, cfg.optim
     _validate_numbers(cfg)
-    if cfg.recipe not in RECIPE_ARCHS:
-        raise ConfigError(f"unknown recipe '{cfg.recipe}' (choose from: {', '.join(RECIPE_ARCHS)})")
-    if (cfg.recipe in TABLE_RECIPES) != (cfg.data.source == "table"):
+    recipe = recipe_class(cfg.recipe)
+    if (recipe.trains_on == "tables") != (cfg.data.source == "table"):
+        tables = [name for name, r in _registry().items() if r.trains_on == "tables"]
         raise ConfigError(
-            "tables train with the ctgan and tvae presets, through `gankit tabular fit` "
+            f"tables train with the {' and '.join(tables)} presets, through `gankit tabular fit` "
             "(gankit.tabular.fit), and those presets train only on tables"
         )
     if o.weight_decay < 0:
         raise ConfigError("optim.weight_decay cannot be negative")
     if not 0.0 <= cfg.model.target_share < 1.0:
         raise ConfigError(
-            f"model.target_share must be in [0, 1) (0: no emphasis on the target), got {cfg.model.target_share}"
+            "model.target_share must be in [0, 1) (0: no emphasis on the target), "
+            f"got {cfg.model.target_share}"
+        )
+    if cfg.model.arch not in recipe.archs:
+        raise ConfigError(
+            f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} "
+            f"(choose from: {', '.join(recipe.archs)})"
         )
     from .data.options import check_data_options  # data/ imports this module
 
     check_data_options(cfg.data, cfg.model.arch)
-    archs = RECIPE_ARCHS[cfg.recipe]
-    if cfg.model.arch not in archs:
-        raise ConfigError(
-            f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} (choose from: {', '.join(archs)})"
-        )
-    if cfg.loss.kind not in LOSSES:
-        raise ConfigError(f"unknown loss '{cfg.loss.kind}' (choose from: {', '.join(LOSSES)})")
-    if cfg.recipe == "tvae" or cfg.recipe not in ("gan", *TABLE_RECIPES):
-        _validate_kl_weight(cfg.vae)  # a negative weight rewards a posterior far from the prior
-    if cfg.recipe in ("gan", *TABLE_RECIPES):
-        _validate_gan_options(cfg)
-    else:
-        _validate_likelihood_options(cfg)
     if cfg.data.holdout < 0:
         raise ConfigError("data.holdout must be 0 or a number of samples")
     if t.steps is None and t.minutes is None:
@@ -798,4 +673,3 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("data.channels must be 1 or 3")
     if cfg.data.toy not in ("ring", "grid"):
         raise ConfigError(f"unknown toy2d mixture '{cfg.data.toy}' (choose from: ring, grid)")
-    return cfg

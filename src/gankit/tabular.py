@@ -26,15 +26,15 @@ from . import config as config_mod
 from .data.base import Dataset
 from .data.table import TableTransformer, fingerprint, infer_kinds, read_table
 from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
-from .recipes.tabular import TableLayout, build_table_recipe
+from .recipes import RECIPES, build_table_recipe
+from .recipes.tabular import TableLayout
 from .train import RunResult, Trainer
 from .train import checkpoint as ckpt
 from .train.distributed import world_size
+from .train.resume import changed_keys
 from .train.runlock import LOCK_FILE
-from .train.trainer import changed_keys
 
-MODELS = ("ctgan", "tvae")
-DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}
+DEFAULT_EPOCHS = 300  # the length of a fit given neither epochs nor minutes
 TABLE_FILE = "table.json"
 
 
@@ -63,19 +63,35 @@ def table_config(
 ) -> config_mod.Config:
     """The preset, a batch no larger than the table, the length in epochs (or minutes), overrides.
     Under torchrun `optim.batch_size` is per process: a step reads processes x batch rows."""
-    if model not in MODELS:
-        raise ConfigError(f"unknown model '{model}' (choose from: {', '.join(MODELS)})")
+    models = _models()
+    if model not in models:
+        raise ConfigError(f"unknown model '{model}' (choose from: {', '.join(models)})")
     _check_length(epochs, minutes)
-    cfg = config_mod.from_preset(model)
-    cfg.train.seed = seed
-    config_mod.apply_overrides(cfg, list(overrides))
+    cfg = config_mod.build(model, overrides=overrides, train={"seed": seed})
+    return config_mod.validate(_with_length(cfg, n_rows, epochs, minutes, DEFAULT_EPOCHS))
+
+
+def _models() -> list[str]:
+    """The table recipes of the registry: `--model` of `gankit tabular fit`."""
+    return [name for name, recipe in RECIPES.items() if recipe.trains_on == "tables"]
+
+
+def _with_length(
+    cfg: config_mod.Config,
+    n_rows: int,
+    epochs: float | None,
+    minutes: float | None,
+    default_epochs: float | None,
+) -> config_mod.Config:
+    """A batch no larger than the table, then the length: minutes, else epochs (else the default;
+    none: the length the config already has)."""
     _fit_batch(cfg, n_rows)
     if minutes is not None:
         cfg.train.minutes, cfg.train.steps = minutes, None
-    else:
-        epochs = DEFAULT_EPOCHS[model] if epochs is None else epochs
+    elif epochs is not None or default_epochs is not None:
+        epochs = default_epochs if epochs is None else epochs
         cfg.train.steps, cfg.train.minutes = _epoch_steps(epochs, n_rows, cfg), None
-    return config_mod.validate(cfg)
+    return cfg
 
 
 def _fit_batch(cfg: config_mod.Config, n_rows: int) -> None:
@@ -91,7 +107,8 @@ def _epoch_steps(epochs: float, n_rows: int, cfg: config_mod.Config) -> int:
 
 
 def _check_length(epochs: Any, minutes: Any) -> None:
-    """A length is a positive, finite number (NaN passes every `x <= 0` check), and one of the two."""
+    """A length is a positive, finite number (NaN passes every `x <= 0` check), and one of the
+    two."""
     for name, value in (("epochs", epochs), ("minutes", minutes)):
         if value is None:
             continue
@@ -104,7 +121,8 @@ def _check_length(epochs: Any, minutes: Any) -> None:
 
 
 def _listed(names: Any) -> Any:
-    """A list of an iterable of names (a generator, an Index); anything else as given, for the check."""
+    """A list of an iterable of names (a generator, an Index); anything else as given, for the
+    check."""
     return (
         list(names)
         if isinstance(names, Iterable) and not isinstance(names, (str, bytes, Mapping))
@@ -128,8 +146,8 @@ def _check_arguments(
         raise DataError(
             f"data must be a pandas DataFrame or the path of a CSV file, not {type(data).__name__}"
         )
-    if model is not None and (not isinstance(model, str) or model not in MODELS):
-        raise ConfigError(f"unknown model '{model}' (choose from: {', '.join(MODELS)})")
+    if model is not None and (not isinstance(model, str) or model not in _models()):
+        raise ConfigError(f"unknown model '{model}' (choose from: {', '.join(_models())})")
     if target is not None and not isinstance(target, str):
         raise ConfigError(f"target must be a column name, got {target!r}")
     if discrete is not None and (
@@ -142,7 +160,8 @@ def _check_arguments(
         not isinstance(kinds, Mapping) or not all(isinstance(k, str) for k in kinds)
     ):
         raise ConfigError(
-            f"kinds must be a dict of column name to kind (e.g. {{'age': 'integer'}}), got {kinds!r}"
+            "kinds must be a dict of column name to kind (e.g. {'age': 'integer'}), "
+            f"got {kinds!r}"
         )
     if seed is not None:
         config_mod.check_integer("--seed", seed, *config_mod.SEED_RANGE)
@@ -219,7 +238,8 @@ def fit(
     else:
         if table_file.exists():
             raise GankitError(
-                f"{out} already holds a table model: pass resume=True (--resume) or choose another out"
+                f"{out} already holds a table model: pass resume=True (--resume) or choose "
+                "another out"
             )
         model = model or "ctgan"
         seed = 0 if seed is None else int(seed)
@@ -297,7 +317,7 @@ def _resume_config(
     epochs, or minutes) and the options `gankit train --resume` lets change (threads, logging,
     device); what it was fitted with (model, target, seed, column kinds, other options) is
     refused when given otherwise, all of it in one line."""
-    cfg = config_mod.load(out / "config.yaml")
+    cfg = config_mod.load(out / "config.yaml")  # as fitted
     changed = []
     fitted_model, fitted_target = saved.get("model") or cfg.recipe, saved.get("target")
     if model is not None and model != fitted_model:
@@ -318,11 +338,16 @@ def _resume_config(
         for name, kind in infer_kinds(frame, wanted, kinds).items():
             if fitted_kinds.get(name) != kind:
                 changed.append(
-                    f"the kind of column '{name}' (fitted as {fitted_kinds.get(name)}, given {kind})"
+                    f"the kind of column '{name}' (fitted as {fitted_kinds.get(name)}, "
+                    f"given {kind})"
                 )
-    new = config_mod.from_dict(cfg.to_dict())
-    config_mod.apply_overrides(new, list(overrides))
-    _fit_batch(new, len(frame))
+    new = _with_length(
+        config_mod.build(file=out / "config.yaml", overrides=overrides),
+        len(frame),
+        epochs,
+        minutes,
+        None,
+    )
     before, after = cfg.to_dict(), new.to_dict()
     for key in changed_keys(before, after):
         changed.append(f"{key} (fitted with {_dotted(before, key)}, given {_dotted(after, key)})")
@@ -331,10 +356,6 @@ def _resume_config(
             f"cannot change {', '.join(changed)} when resuming {out}: leave them out, "
             "or fit into another --out"
         )
-    if minutes is not None:
-        new.train.minutes, new.train.steps = minutes, None
-    elif epochs is not None:
-        new.train.steps, new.train.minutes = _epoch_steps(epochs, len(frame), new), None
     return config_mod.validate(new)
 
 
@@ -356,8 +377,8 @@ def _table_json(record: dict[str, Any], transformer: TableTransformer) -> bytes:
                     json.dumps(value, default=_json_value)
                 except (TypeError, ValueError):
                     raise DataError(
-                        f"column '{column.name}' holds {type(value).__name__} values, which table.json "
-                        "cannot store as categories: convert them to text or numbers"
+                        f"column '{column.name}' holds {type(value).__name__} values, which "
+                        "table.json cannot store as categories: convert them to text or numbers"
                     ) from None
         raise
 
@@ -483,7 +504,8 @@ def parse_where(items: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"--where '{item}' is not of the form COLUMN=VALUE")
         if column in where and where[column] != value:  # the last one would win, silently
             raise ConfigError(
-                f"--where gives column '{column}' two values ({where[column]}, {value}): a row has one"
+                f"--where gives column '{column}' two values ({where[column]}, {value}): "
+                "a row has one"
             )
         where[column] = value
     return where

@@ -16,8 +16,7 @@ from gankit.train.health import D_WINNING, HealthMonitor
 
 def run(tmp_path, preset="dcgan", steps=6, **sections):
     cfg = tiny_config(preset, steps=steps)
-    for section, values in sections.items():
-        config_mod._merge(cfg, {section: values})
+    config_mod.update(cfg, **sections)
     trainer = Trainer(
         config_mod.validate(cfg), tmp_path / "run", progress=False, echo=lambda line: None
     )
@@ -233,7 +232,7 @@ def test_dropout_runs_are_reproducible_whatever_the_global_rng(tmp_path):
 def test_resume_refuses_a_new_step_budget_under_lr_decay(tmp_path):
     run(tmp_path, steps=10, optim={"lr_decay": "linear"})
     cfg = tiny_config(steps=20)
-    config_mod._merge(cfg, {"optim": {"lr_decay": "linear"}})
+    config_mod.update(cfg, optim={"lr_decay": "linear"})
     with pytest.raises(gankit.GankitError, match="lr_decay ends its schedule"):
         Trainer(cfg, tmp_path / "run", resume=True, progress=False)
 
@@ -267,13 +266,11 @@ def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(
     from gankit.train.distributed import rank_slice
 
     cfg = tiny_config(arch)
-    config_mod._merge(
+    config_mod.update(
         cfg,
-        {
-            "loss": {"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"},
-            "optim": {"n_critic": n_critic},
-            "model": {"pack": pack},
-        },
+        loss={"kind": "wasserstein", "gp": 10.0, "diffaugment": "color,translation,cutout"},
+        optim={"n_critic": n_critic},
+        model={"pack": pack},
     )
     if arch == "seed-mlp":
         cfg.model.d_dropout = 0.3

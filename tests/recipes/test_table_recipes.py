@@ -231,7 +231,8 @@ def test_samples_come_from_the_averaged_generator_when_ema_is_on(tmp_path):
 
 @pytest.mark.parametrize("model, overrides", [("ctgan", TINY), ("tvae", TINY_VAE)])
 def test_bf16_autocast_trains_and_logs(tmp_path, model, overrides):
-    """TVAE's sampled rows mixed bf16 outputs with float32 noise and failed at the first log step."""
+    """TVAE's sampled rows mixed bf16 outputs with float32 noise and failed at the first log
+    step."""
     fitted = tabular.fit(
         make_table(),
         tmp_path / model,
@@ -272,7 +273,7 @@ def test_each_rows_condition_is_drawn_from_its_posterior():
 
 
 def _table_recipe(model, overrides):
-    from gankit.recipes.tabular import build_table_recipe
+    from gankit.recipes import build_table_recipe
 
     table = make_table()
     tr = TableTransformer.fit(table, infer_kinds(table, discrete=["is_fraud"]))

@@ -38,19 +38,18 @@ def bench_config(
     seed: int,
     overrides: list[str],
 ) -> config_mod.Config:
-    cfg = config_mod.from_preset(preset)
-    config_mod._merge(cfg, {"data": data, "train": {"seed": seed}})
+    train: dict[str, Any] = {"seed": seed}
     if minutes is not None:
-        cfg.train.minutes, cfg.train.steps = minutes, None
+        train.update(minutes=minutes, steps=None)
     if steps is not None:
-        cfg.train.steps, cfg.train.minutes = steps, None
-    config_mod.apply_overrides(cfg, overrides)
+        train.update(steps=steps, minutes=None)
+    cfg = config_mod.build(preset, overrides=overrides, data=data, train=train)
     if cfg.model.conditional and protocol != "mnist":
         raise ConfigError(
             f"the {protocol} bench measures unconditional mode coverage, and a conditional model "
             "would be handed the mode labels; use an unconditional preset"
         )
-    return config_mod.validate(cfg)
+    return cfg
 
 
 def _classifier(path: str | None, data_dir: str, out: Path):

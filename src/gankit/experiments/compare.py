@@ -37,20 +37,19 @@ KEEP = ("fid", "precision", "recall", "density", "coverage", "classes_covered", 
 def compare_config(
     preset: str, data_dir: str, minutes: float, seed: int, threads: int | None, overrides: list[str]
 ) -> config_mod.Config:
-    cfg = config_mod.from_preset(preset)
-    config_mod._merge(
-        cfg,
-        {
-            "data": {"source": "mnist", "dir": data_dir, "holdout": HOLDOUT},
-            "train": {"seed": seed, "minutes": minutes, "steps": None},
-        },
-    )
+    train = {"seed": seed, "minutes": minutes, "steps": None}
     if threads is not None:
-        cfg.train.threads = threads
-    config_mod.apply_overrides(cfg, overrides)
+        train["threads"] = threads
+    recipe = config_mod.from_preset(preset).recipe
+    cfg = config_mod.build(
+        preset,
+        overrides=[o for o in overrides if config_mod.reads(recipe, o)],  # each its own family's
+        data={"source": "mnist", "dir": data_dir, "holdout": HOLDOUT},
+        train=train,
+    )
     if cfg.model.conditional:
         raise ConfigError(f"compare measures unconditional models; '{preset}' is conditional")
-    return config_mod.validate(cfg)
+    return cfg
 
 
 def _parameters(nets: dict[str, torch.nn.Module]) -> int:

@@ -190,24 +190,20 @@ def interval_rate(trainer, steps: int) -> float:
 def speed_config(
     preset: str, data_dir: str, steps: int, device: str, amp: str, overrides: list[str]
 ):
-    cfg = config_mod.from_preset(preset)
-    config_mod._merge(
-        cfg,
-        {
-            "data": {"source": "mnist", "dir": data_dir},
-            "train": {
-                "steps": steps,
-                "minutes": None,
-                "log_every": steps,
-                "sample_every": 10**9,
-                "checkpoint_every": 10**9,
-                "device": device,
-                "amp": amp,
-            },
+    return config_mod.build(
+        preset,
+        overrides=overrides,
+        data={"source": "mnist", "dir": data_dir},
+        train={
+            "steps": steps,
+            "minutes": None,
+            "log_every": steps,
+            "sample_every": 10**9,
+            "checkpoint_every": 10**9,
+            "device": device,
+            "amp": amp,
         },
     )
-    config_mod.apply_overrides(cfg, overrides)
-    return config_mod.validate(cfg)
 
 
 def measure_training(
@@ -285,7 +281,7 @@ def measure_sampling(preset: str, device: str, amp: str, n: int = SAMPLING_N) ->
     from ..train import build_model
     from ..train.distributed import resolve_device
 
-    cfg = config_mod.from_preset(preset)
+    cfg = config_mod.build(preset)
     if cfg.recipe == "diffusion":
         n = max(1, n // DIFFUSION_SAMPLING_SHARE)
     dev = resolve_device(device)
@@ -453,23 +449,20 @@ def run_ttq(
         raise ConfigError(
             "--minutes, --eval-seconds and --threshold must be positive finite numbers"
         )
-    cfg = config_mod.from_preset(preset)  # the options fail before the classifier trains (a minute)
-    config_mod._merge(
-        cfg,
-        {
-            "data": {"source": "mnist", "dir": data_dir},
-            "train": {
-                "steps": 1,
-                "minutes": None,
-                "seed": seed,
-                "sample_every": 10**9,
-                "checkpoint_every": 10**9,
-                "keep_checkpoints": 1,
-                "device": device,
-            },
+    cfg = config_mod.build(  # the options fail before the classifier trains (a minute)
+        preset,
+        overrides=overrides or (),
+        data={"source": "mnist", "dir": data_dir},
+        train={
+            "steps": 1,
+            "minutes": None,
+            "seed": seed,
+            "sample_every": 10**9,
+            "checkpoint_every": 10**9,
+            "keep_checkpoints": 1,
+            "device": device,
         },
     )
-    config_mod.validate(config_mod.apply_overrides(cfg, list(overrides or [])))
     out = Path(out)
     run_dir = out / f"{preset}-seed{seed}"
     if run_dir.exists():
@@ -488,8 +481,7 @@ def run_ttq(
         trainer.run()
         return trainer.elapsed - before
 
-    ref_cfg = config_mod.from_preset("seed-mlp")
-    ref_cfg.train.seed = seed
+    ref_cfg = config_mod.build("seed-mlp", train={"seed": seed})
     nets = build_model(ref_cfg, data.sample_shape, data.num_classes).nets
     o = ref_cfg.optim
     ref = ReferenceGAN(

@@ -9,13 +9,15 @@ optimizer steps) and generates samples. Devices, EMA, checkpoints, logging and h
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
 
-from ..config import Config
 from ..optim import FusedAdam
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 def make_optimizer(
@@ -68,7 +70,8 @@ class Recipe(Protocol):
     # Optional, for the trainer's speed and scale options (a recipe without them refuses those):
     #   shard: tuple[int, int]   (rank, ranks) under torchrun: the trainer hands every rank the same
     #       noise stream; the recipe keeps its rank's slice of each global draw
-    #   grad_scaler: GradScaler | None   train.amp=fp16: scale losses before backward, step through it
+    #   grad_scaler: GradScaler | None   train.amp=fp16: scale losses before backward, step
+    #       through it
 
     def train_step(
         self,
@@ -78,8 +81,9 @@ class Recipe(Protocol):
         want_stats: bool,
         step: int = 0,
     ) -> dict[str, torch.Tensor]:
-        """One step (`step` counts from 0, for schedules such as lazy regularization); returns scalar
-        tensors: `loss*` keys always (the trainer watches them for NaN/Inf), diagnostics when `want_stats`.
+        """One step (`step` counts from 0, for schedules such as lazy regularization); returns
+        scalar tensors: `loss*` keys always (the trainer watches them for NaN/Inf), diagnostics
+        when `want_stats`.
 
         Values stay tensors so no step waits on the device; the trainer reads them at log time.
         """

@@ -9,12 +9,14 @@ conditioning, n_critic and two learning rates (TTUR: `optim.lr_g` != `optim.lr_d
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
 from .. import losses
-from ..augment import diff_augment
-from ..config import Config
+from ..augment import diff_augment, parse_policy
+from ..config import LossConfig
 from ..errors import ConfigError
 from ..nets import (
     DCGANDiscriminator,
@@ -27,6 +29,127 @@ from ..nets import (
 )
 from ..shard import ShardedRecipe, rank_draw, seeded_global_rng
 from .base import make_optimizer
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed paper's MLP GAN exactly: G 100-256-512-784 (ReLU, Tanh), D 784-512-256-1
+    # (LeakyReLU 0.2, sigmoid folded into BCE), Adam 2e-4, batch 64.
+    "seed-mlp": {
+        "model": {"arch": "mlp", "z_dim": 100, "hidden": [256, 512]},
+        "loss": {"kind": "non-saturating"},
+        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.9, "beta2": 0.999},
+        "train": {"ema": None},
+    },
+    # DCGAN (Radford et al. 2015) architecture, with defaults measured to give clean digits of every
+    # class in 5 CPU minutes on MNIST across seeds (docs/results/mnist_dcgan.md): width 32
+    # (3x the steps of width 64 in the same time), D without batch norm (with it, D cannot see a
+    # batch's class imbalance and the rarest class fell to 2.8%), EMA of G.
+    "dcgan": {
+        "model": {"arch": "dcgan", "z_dim": 100, "width": 32, "d_norm": "none"},
+        "loss": {"kind": "non-saturating"},
+        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+        "train": {"ema": 0.999, "ema_start": 200},
+    },
+    # The paper presets below each change what their paper changed, on the dcgan preset's networks
+    # (or the ResNet of SNGAN/SAGAN) so their rows in docs/results/mnist_presets.md compare like
+    # with like.
+    # Goodfellow et al. 2014 as the common PyTorch ports write it: MLP G 128-256-512-1024 with batch
+    # norm, D 512-256, non-saturating loss, Adam 2e-4 / 0.5. Without G's batch norm, and with D as
+    # wide as G (1024-512-256), D wins outright and G collapses to one pattern, with or without
+    # dropout in D (docs/results/mnist_presets.md).
+    "gan": {
+        "model": {
+            "arch": "mlp",
+            "z_dim": 100,
+            "hidden": [128, 256, 512, 1024],
+            "d_hidden": [512, 256],
+            "g_norm": "batch",
+        },
+        "loss": {"kind": "non-saturating"},
+        "optim": {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+        "train": {"ema": None},
+    },
+    # Mirza & Osindero 2014: G and D both read the label (one-hot next to z; a label map next to
+    # the image), on the dcgan networks.
+    "cgan": {"base": "dcgan", "model": {"conditional": True}},
+    # Mao et al. 2017: least-squares loss (a=0, b=1, c=1), Adam 2e-4 / 0.5.
+    "lsgan": {"base": "dcgan", "loss": {"kind": "lsgan"}},
+    # Arjovsky et al. 2017: Wasserstein critic with weights clipped to 0.01, 5 critic steps per G
+    # step, RMSprop 5e-5; the DCGAN critic keeps its batch norm, as in the paper.
+    "wgan": {
+        "base": "dcgan",
+        "model": {"d_norm": "batch"},
+        "loss": {"kind": "wasserstein", "clip": 0.01},
+        "optim": {"name": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
+    },
+    # Gulrajani et al. 2017, Algorithm 1: gradient penalty 10, no batch norm in the critic, 5 critic
+    # steps, Adam 1e-4 with betas (0, 0.9).
+    "wgan-gp": {
+        "base": "dcgan",
+        "model": {"d_norm": "none"},
+        "loss": {"kind": "wasserstein", "gp": 10.0},
+        "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5},
+    },
+    # Miyato et al. 2018: spectral norm on every D layer, hinge loss, their setting C for the
+    # standard CNN (Adam 2e-4, betas 0.5 / 0.999, one D step).
+    "sngan": {"base": "dcgan", "model": {"d_spectral_norm": True}, "loss": {"kind": "hinge"}},
+    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam 2e-4 betas (0, 0.9).
+    # One D step per G step (SNGAN's ResNet used 5): on a CPU budget 5x the G steps matter more.
+    "hinge-resnet": {
+        "base": "dcgan",
+        "model": {"arch": "resnet", "width": 32, "d_spectral_norm": True},
+        "loss": {"kind": "hinge"},
+        "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
+    },
+    # Zhang et al. 2019: the ResNet with self-attention (here at 14x14 of 28x28), spectral norm in G
+    # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
+    "sagan": {
+        "base": "hinge-resnet",
+        "model": {"attention_res": 14, "g_spectral_norm": True},
+        "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
+    },
+}
+
+
+def check_gan_options(cfg: Config) -> None:
+    """The rules of a GAN's loss, penalties and D (the table GAN's too)."""
+    m, loss = cfg.model, cfg.loss
+    if loss.kind not in losses.KINDS:
+        raise ConfigError(f"unknown loss '{loss.kind}' (choose from: {', '.join(losses.KINDS)})")
+    if loss.gp < 0 or loss.r1 < 0:
+        raise ConfigError("loss.gp and loss.r1 are penalty weights and cannot be negative")
+    if loss.r1_every < 1 or cfg.optim.n_critic < 1:
+        raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
+    if loss.clip is not None and loss.clip <= 0:
+        raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
+    if (loss.gp or loss.r1) and (m.minibatch_std or (m.arch == "dcgan" and m.d_norm == "batch")):
+        raise ConfigError(
+            "loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
+            "model.minibatch_std=0 (batch statistics mix the samples)"
+        )
+    if m.minibatch_std and m.arch == "mlp":
+        raise ConfigError("model.minibatch_std needs a convolutional D (dcgan, resnet)")
+    if m.pack > 1 and m.conditional:
+        raise ConfigError(
+            "model.pack and model.conditional cannot be combined (a packed D input has several "
+            "labels)"
+        )
+    if m.g_norm not in ("none", "batch"):
+        raise ConfigError(f"unknown model.g_norm '{m.g_norm}' (choose from: none, batch)")
+    if m.d_hidden is not None and any(h < 1 for h in m.d_hidden):
+        raise ConfigError("model.d_hidden sizes must be at least 1")
+    if not 0.0 <= m.d_dropout < 1.0:
+        raise ConfigError("model.d_dropout must be in [0, 1)")
+    if m.projection and (m.arch != "dcgan" or not m.conditional):
+        raise ConfigError(
+            "model.projection needs model.arch=dcgan and model.conditional=true "
+            "(the resnet D is always a projection D)"
+        )
+    if m.attention_res is not None and m.arch != "resnet":
+        raise ConfigError("model.attention_res needs model.arch=resnet")
+    parse_policy(loss.diffaugment)
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -109,6 +232,16 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 class GANRecipe(ShardedRecipe):
     """Under torchrun (`shard`) each rank takes its slice of every global draw: latents,
     DiffAugment, the GP's points, D's dropout masks."""
+
+    # what the registry (gankit.recipes.RECIPES) and gankit.config read
+    archs = ("mlp", "dcgan", "resnet")
+    trains_on = "images"
+    options: dict[str, type] = {"loss": LossConfig}
+    presets = PRESETS
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        check_gan_options(cfg)
 
     ema_nets = ("G",)
 
@@ -204,7 +337,7 @@ class GANRecipe(ShardedRecipe):
         y = y if self.num_classes else None
         xs = x.chunk(self.batches_per_step)
         ys = y.chunk(self.batches_per_step) if y is not None else [None] * len(xs)
-        for i, (x_i, y_i) in enumerate(zip(xs, ys)):
+        for i, (x_i, y_i) in enumerate(zip(xs, ys, strict=True)):
             last = i == len(xs) - 1
             # G's step reuses the last critic step's fakes (one G forward saved; WGAN's Algorithm 1
             # draws fresh z, the same in distribution); earlier critic steps need no graph through G
@@ -281,10 +414,11 @@ class GANRecipe(ShardedRecipe):
 
 def output_stats(real: torch.Tensor, fake: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
     """D's view of a batch, on the scale its loss gives D's outputs (`losses.OUTPUT_KIND`):
-    logits as probabilities; RaGAN's as the relativistic probabilities sigmoid(C(x) - E C(G(z))) and
-    sigmoid(C(G(z)) - E C(x)), since its losses ignore D's offset; LSGAN scores (targets 1/0) and hinge margins (+1/-1) as they are,
-    with D's accuracy by the midpoint of the targets; a Wasserstein critic's gap
-    E[D(x)] - E[D(G(z))], the estimate of the W1 distance (no accuracy: a critic does not classify)."""
+    logits as probabilities; RaGAN's as the relativistic probabilities sigmoid(C(x) - E C(G(z)))
+    and sigmoid(C(G(z)) - E C(x)), since its losses ignore D's offset; LSGAN scores (targets 1/0)
+    and hinge margins (+1/-1) as they are, with D's accuracy by the midpoint of the targets; a
+    Wasserstein critic's gap E[D(x)] - E[D(G(z))], the estimate of the W1 distance (no accuracy:
+    a critic does not classify)."""
     if kind == "relative-logit":  # RaGAN: only differences matter, D's offset drifts freely
         real, fake = torch.sigmoid(real - fake.mean()), torch.sigmoid(fake - real.mean())
         threshold = 0.5

@@ -15,12 +15,12 @@ fixed by the caller (`where`), and the conditioned column is written as asked: c
 rows are right by construction, never by rejection.
 
 A *target* column (the label a downstream model predicts, e.g. the fraud flag) gets more of this:
-training conditions on it in `model.target_share` of the rows instead of 1/(columns), and unconditional
-samples are all drawn given the target's category at its real frequency. G learns p(row | class)
-as a condition, which it does well, instead of having to generate the class jointly with the
-row, where CTGAN's critic barely enforces the link (the ctgan package's rows, and ours, lost
-most of the class-feature relation that train-on-synthetic AUC measures). The rows' marginal is
-the same mixture, sum over classes of p(class) p(row | class).
+training conditions on it in `model.target_share` of the rows instead of 1/(columns), and
+unconditional samples are all drawn given the target's category at its real frequency. G learns
+p(row | class) as a condition, which it does well, instead of having to generate the class
+jointly with the row, where CTGAN's critic barely enforces the link (the ctgan package's rows, and
+ours, lost most of the class-feature relation that train-on-synthetic AUC measures). The rows'
+marginal is the same mixture, sum over classes of p(class) p(row | class).
 
 Latents carry all of a sample's randomness, so `generate` is a pure function: z, the
 conditional vector, uniform noise for a categorical draw per softmax span, and Gaussian noise
@@ -29,16 +29,68 @@ for TVAE's value entries.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 import torch.nn.functional as F
 
 from .. import losses
-from ..config import Config
-from ..data.table import Span
+from ..config import LossConfig
 from ..nets.tabular import PackedCritic, TableDecoder, TableEncoder, TableGenerator
 from ..shard import ONE_PROCESS, Shard, ShardedRecipe, rank_draw, seeded_global_rng
 from .base import make_optimizer
-from .gan import grad_norm, pack
+from .gan import check_gan_options, grad_norm, pack
+from .vae import VAEConfig, check_kl_weight
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..data.table import Span
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Tables (gankit.tabular, `gankit tabular fit`). Xu et al. 2019's CTGAN: residual G 256-256 on
+    # z (128) + conditional vector, D 256-256 judging 10 packed rows, WGAN-GP (10), one critic step,
+    # Adam 2e-4 betas (0.5, 0.9), weight decay 1e-6, batch 500.
+    "ctgan": {
+        "recipe": "ctgan",
+        "data": {"source": "table"},
+        "model": {
+            "arch": "mlp",
+            "z_dim": 128,
+            "hidden": [256, 256],
+            "d_hidden": [256, 256],
+            "pack": 10,
+        },
+        "loss": {"kind": "wasserstein", "gp": 10.0},
+        "optim": {
+            "batch_size": 500,
+            "lr_g": 2e-4,
+            "lr_d": 2e-4,
+            "beta1": 0.5,
+            "beta2": 0.9,
+            "weight_decay": 1e-6,
+        },
+        "train": {"ema": None, "log_every": 50, "checkpoint_every": 500},
+    },
+}
+TVAE_PRESETS: dict[str, dict[str, Any]] = {
+    # The same paper's TVAE: encoder and decoder 128-128, latent 128, Adam 1e-3, weight decay 1e-5;
+    # the plain ELBO (vae.beta 1), where the ctgan package weighs the reconstruction 2x (beta 0.5).
+    "tvae": {
+        "recipe": "tvae",
+        "data": {"source": "table"},
+        "model": {"arch": "mlp", "z_dim": 128, "hidden": [128, 128]},
+        "optim": {
+            "batch_size": 500,
+            "lr_g": 1e-3,
+            "lr_d": 1e-3,
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "weight_decay": 1e-5,
+        },
+        "vae": {"beta": 1.0},
+        "train": {"ema": None, "log_every": 50, "checkpoint_every": 500},
+    },
+}
 
 GUMBEL_TAU = 0.2  # CTGAN's temperature of the Gumbel-softmax outputs
 
@@ -62,9 +114,15 @@ class TableLayout:
         for s in spans:
             self.slices.append(slice(pos, pos + s.size))
             pos += s.size
-        self.tanh = [sl.start for s, sl in zip(spans, self.slices) if s.activation == "tanh"]
-        self.softmax = [sl for s, sl in zip(spans, self.slices) if s.activation == "softmax"]
-        self.discrete = [sl for s, sl in zip(spans, self.slices) if s.role == "category"]
+        self.tanh = [
+            sl.start for s, sl in zip(spans, self.slices, strict=True) if s.activation == "tanh"
+        ]
+        self.softmax = [
+            sl for s, sl in zip(spans, self.slices, strict=True) if s.activation == "softmax"
+        ]
+        self.discrete = [
+            sl for s, sl in zip(spans, self.slices, strict=True) if s.role == "category"
+        ]
         if len(self.discrete) != len(discrete_counts):
             raise ValueError("one category count list is needed per one-hot column")
         counts = [torch.tensor(c, dtype=torch.float64) for c in discrete_counts]
@@ -169,7 +227,8 @@ class TableLayout:
         return per_column.gather(1, columns[:, None]).mean()
 
     def impose(self, rows: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Write each row's condition into its conditioned column (by construction, not rejection)."""
+        """Write each row's condition into its conditioned column (by construction, not
+        rejection)."""
         for j, sl in enumerate(self.discrete):
             part = cond[:, self.cond_offsets[j] : self.cond_offsets[j + 1]]
             chosen = part.sum(1) > 0
@@ -241,7 +300,9 @@ class _TableRecipe(ShardedRecipe):
                 parts.append(torch.tanh(x))
             else:
                 u = rank_draw(
-                    self.shard, len(x), lambda m: torch.rand(m, x.shape[1], generator=rng)
+                    self.shard,
+                    len(x),
+                    lambda m, width=x.shape[1]: torch.rand(m, width, generator=rng),
                 )
                 u = u.to(x.device).clamp_(1e-10, 1 - 1e-7)
                 parts.append(torch.softmax((x - torch.log(-torch.log(u))) / GUMBEL_TAU, 1))
@@ -251,6 +312,16 @@ class _TableRecipe(ShardedRecipe):
 
 class CTGANRecipe(_TableRecipe):
     """Conditional WGAN-GP with a residual G, a packed critic and Gumbel-softmax outputs."""
+
+    # what the registry (gankit.recipes.RECIPES) and gankit.config read
+    archs = ("mlp",)
+    trains_on = "tables"
+    options: dict[str, type] = {"loss": LossConfig}
+    presets = PRESETS
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        check_gan_options(cfg)
 
     output_kind = "critic"
     ema_nets = ("G",)  # with train.ema set, samples come from an average of G's weights
@@ -281,7 +352,8 @@ class CTGANRecipe(_TableRecipe):
         )
 
     def train_step(self, x, y, rng, want_stats, step=0):
-        # D's dropout (RankDropout) draws from the global RNG: seed it from the saved stream (bit-exact resume)
+        # D's dropout (RankDropout) draws from the global RNG: seed it from the saved stream
+        # (bit-exact resume)
         seed = int(torch.randint(2**62, (1,), generator=rng))
         with seeded_global_rng(seed, x.device):
             return self._step(x, rng, want_stats)
@@ -346,6 +418,16 @@ class TVAERecipe(_TableRecipe):
     The ctgan package weighs the reconstruction 2x (beta 0.5); the plain ELBO (beta 1) scored
     better on lending_club in fidelity and utility alike (docs/results/tabular.md)."""
 
+    # what the registry (gankit.recipes.RECIPES) and gankit.config read
+    archs = ("mlp",)
+    trains_on = "tables"
+    options: dict[str, type] = {"vae": VAEConfig}
+    presets = TVAE_PRESETS
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        check_kl_weight(cfg)
+
     output_kind = "none"
 
     def __init__(self, cfg: Config, layout: TableLayout):
@@ -362,7 +444,8 @@ class TVAERecipe(_TableRecipe):
     def generate(self, latents, labels=None, nets=None):
         z, cond, uniform, noise = self.split(latents)
         decoder = (nets or self.nets)["G"]
-        # float32 rows: under bf16 autocast the decoder's output would meet float32 noise and conditions
+        # float32 rows: under bf16 autocast the decoder's output would meet float32 noise and
+        # conditions
         rows = self.layout.values_tanh(decoder(torch.cat([z, cond], 1)).float())
         value = self.layout.tanh
         rows[:, value] = (rows[:, value] + decoder.sigma[value] * noise[:, value]).clamp(-1, 1)
@@ -397,7 +480,7 @@ class TVAERecipe(_TableRecipe):
         self, raw: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
     ) -> torch.Tensor:
         total = raw.new_zeros(())
-        for s, sl in zip(self.layout.spans, self.layout.slices):
+        for s, sl in zip(self.layout.spans, self.layout.slices, strict=True):
             if s.activation == "tanh":
                 std = sigma[sl.start]
                 total = (
@@ -408,13 +491,3 @@ class TVAERecipe(_TableRecipe):
             else:
                 total = total + F.cross_entropy(raw[:, sl], x[:, sl].argmax(1), reduction="sum")
         return total
-
-
-TABLE_RECIPES = {"ctgan": CTGANRecipe, "tvae": TVAERecipe}
-
-
-def build_table_recipe(cfg: Config, layout: TableLayout) -> CTGANRecipe | TVAERecipe:
-    """Networks initialised from the config's seed, without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.train.seed)
-        return TABLE_RECIPES[cfg.recipe](cfg, layout)

@@ -17,16 +17,52 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
 from ..shard import ShardedRecipe, rank_draw
 from .base import make_optimizer
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+@dataclass
+class VAEConfig:
+    """The VAE recipe (recipe: vae); `beta` weighs the table VAE's KL term too (recipe: tvae)."""
+
+    likelihood: str = "bernoulli"  # bernoulli (logits; held-out ELBO on pixels binarised at 0.5) |
+    # gaussian (discretised to the 256 levels of 8-bit pixels)
+    beta: float = 1.0  # weight of the KL term (beta-VAE; 1 is the ELBO)
+    kl_warmup: int = 0  # steps over which the KL weight ramps linearly from 0 to beta
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # VAE (Kingma & Welling 2014) with a conv encoder/decoder, 16-d Gaussian posterior, Bernoulli
+    # likelihood, Adam 1e-3; KL warm-up over the first 500 steps (Bowman et al. 2016).
+    "vae": {
+        "recipe": "vae",
+        "model": {"arch": "conv", "z_dim": 16, "width": 32},
+        "vae": {"likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 500},
+        "optim": {"batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999},
+        "train": {"ema": None},
+    },
+    # Conditional VAE (Sohn et al. 2015): encoder and decoder both read the label.
+    "cvae": {"base": "vae", "model": {"conditional": True}},
+}
+
+
+def check_kl_weight(cfg: Config) -> None:
+    """A negative weight rewards a posterior far from the prior (the table VAE's rule too)."""
+    if cfg.vae.beta < 0 or cfg.vae.kl_warmup < 0:
+        raise ConfigError("vae.beta and vae.kl_warmup cannot be negative")
+
 
 #: a latent dimension is active when its posterior mean varies across data by more than this
 #: (Burda et al. 2016, "active units")
@@ -57,6 +93,20 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 class VAERecipe(ShardedRecipe):
     """Under torchrun (`shard`) each rank takes its slice of every global draw of noise."""
+
+    # what the registry (gankit.recipes.RECIPES) and gankit.config read
+    archs = ("conv",)
+    trains_on = "images"
+    options: dict[str, type] = {"vae": VAEConfig}
+    presets = PRESETS
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        check_kl_weight(cfg)
+        if cfg.vae.likelihood not in ("bernoulli", "gaussian"):
+            raise ConfigError(
+                f"unknown vae.likelihood '{cfg.vae.likelihood}' (choose from: bernoulli, gaussian)"
+            )
 
     output_kind = "none"
     batches_per_step = 1
@@ -112,7 +162,8 @@ class VAERecipe(ShardedRecipe):
         shard: tuple[int, int] = (0, 1),
     ):
         """(reconstruction nats, KL per latent dim, posterior mean, reconstruction) of a batch;
-        `shard`: this rank's slice of the global batch's posterior noise (training under torchrun)."""
+        `shard`: this rank's slice of the global batch's posterior noise (training under
+        torchrun)."""
         nets = nets or self.nets
         y = self._condition(y)
         mean, logvar = nets["encoder"](x, y)

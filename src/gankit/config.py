@@ -35,7 +35,7 @@ class DataConfig:
     split: str = "auto"  # mnist, fashion-mnist, cifar10: train | test | auto (train if there)
     resolution: int | None = None  # None: the source's size (folder: the images' own, if shared)
     channels: int | None = None  # None: the source's (folder: 1 if every image is grey); 1 or 3
-    alpha: str = "white"  # folder: transparency composited on white | black, or keep (a channel)
+    alpha: str = "white"  # folder: transparency on white | black, keep (a channel) | drop
     flip: bool = False  # mirror a random half of each batch, drawn from (seed, step)
     toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
     toy_samples: int = 50_000
@@ -363,8 +363,32 @@ def from_dict(d: dict[str, Any]) -> Config:
             f"a config is a mapping of sections and options, not a {type(d).__name__}"
         )
     cfg = _config_class()()
-    _merge(cfg, cfg, d)
+    _merge(cfg, cfg, _as_saved(d))
     return cfg
+
+
+#: the data options every config.yaml listed before data.alpha and data.flip existed
+_DATA_KEYS_BEFORE_ALPHA = frozenset(
+    ("source", "dir", "split", "resolution", "channels", "toy", "toy_samples", "stacked_samples")
+)
+
+
+def _as_saved(d: dict[str, Any]) -> dict[str, Any]:
+    """A run saved before data.alpha existed read its image folder at 64 px, RGB, transparency
+    dropped, whatever the images were: say so explicitly, so it resumes on the data it trained on
+    (the folder's defaults now follow the images)."""
+    data = d.get("data")
+    if not (
+        isinstance(data, dict)
+        and data.get("source") == "folder"
+        and _DATA_KEYS_BEFORE_ALPHA <= data.keys()
+        and "alpha" not in data
+    ):
+        return d
+    data = {**data, "alpha": "drop"}
+    data["resolution"] = 64 if data["resolution"] is None else data["resolution"]
+    data["channels"] = 3 if data["channels"] is None else data["channels"]
+    return {**d, "data": data}
 
 
 def load(path: str | Path, base: str | None = None) -> Config:
@@ -395,7 +419,7 @@ def load(path: str | Path, base: str | None = None) -> Config:
     if base is None:
         return from_dict(d)
     cfg = from_preset(d.get("preset", base))  # an unknown name is refused here
-    _merge(cfg, cfg, d)
+    _merge(cfg, cfg, _as_saved(d))
     return cfg
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import gankit
+from gankit import config
 from gankit.config import DataConfig
 from gankit.data import cache, flip_batch, folder, load_dataset
 from gankit.data.cifar10 import CLASSES
@@ -205,6 +207,30 @@ def test_transparency_composited_on_white_or_black_or_kept(tmp_path):
     assert grey.x.shape == (2, 2, 64, 64)
 
 
+def test_dropped_transparency_shows_the_colours_under_it(tmp_path):
+    shutil.copy(shared("emoji", "google", "1f431.png"), tmp_path / "cat.png")
+    dropped = load_dataset(DataConfig(source="folder", dir=str(tmp_path), alpha="drop"))
+    rgb = pixels(tmp_path / "cat.png", "RGB")  # Pillow's own conversion ignores alpha
+    assert torch.equal(dropped.x[0], torch.from_numpy(rgb.copy()))
+
+
+def test_a_folder_run_saved_before_data_alpha_resumes_on_the_data_it_trained_on(tmp_path):
+    """Such a run read every folder at 64 px, RGB, transparency dropped; its saved config must
+    keep meaning that now that the folder's defaults follow the images."""
+    saved = gankit.make_config("dcgan", data={"source": "folder", "dir": str(tmp_path)}).to_dict()
+    del saved["data"]["alpha"], saved["data"]["flip"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    for cfg in (config.load(tmp_path / "config.yaml", base="dcgan"), config.from_dict(saved)):
+        assert (cfg.data.resolution, cfg.data.channels, cfg.data.alpha) == (64, 3, "drop")
+    saved["data"]["resolution"], saved["data"]["channels"] = 32, 1  # set by the user: kept
+    assert (config.from_dict(saved).data.resolution, config.from_dict(saved).data.channels) == (
+        32,
+        1,
+    )
+    short = {"data": {"source": "folder", "dir": str(tmp_path)}}  # a hand-written file
+    assert config.from_dict(short).data.alpha == "white"
+
+
 # ---- the decode cache -------------------------------------------------------------------------
 class _CountingDecoder:
     """The real `_load_one`, counting the images it decodes."""
@@ -302,7 +328,7 @@ def test_flips_mirror_half_a_batch_the_same_way_for_the_same_seed_and_step():
         ({"data": {"resolution": 30}}, "it builds b*2^k with b in 4..7 and k >= 1: 8, 10, 12,"),
         (
             {"data": {"alpha": "grey"}},
-            "unknown data.alpha 'grey' (choose from: white, black, keep)",
+            "unknown data.alpha 'grey' (choose from: white, black, keep, drop)",
         ),
         ({"data": {"source": "cifar10", "split": "val"}}, "unknown cifar10 split 'val'"),
         ({"data": {"source": "toy2d", "flip": True}, "model": {"arch": "mlp"}}, "toy2d and table"),

@@ -92,6 +92,8 @@ def _flatten(im, colour: str, alpha: str):  # noqa: ANN001, ANN202
 
     if alpha == "keep":
         return im.convert(colour + "A")
+    if alpha == "drop":
+        return im.convert(colour)
     if im.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in im.info:
         return im.convert(colour)
     layer = im.convert("RGBA")

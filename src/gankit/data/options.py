@@ -11,8 +11,9 @@ from ..errors import ConfigError
 IMAGE_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "toy2d", "stacked-mnist")
 SOURCES = (*IMAGE_SOURCES, "table")
 SPLITS = ("auto", "train", "test")
-#: what happens to an image's transparency: composited on white or black, or kept as a channel
-ALPHA = ("white", "black", "keep")
+#: what happens to an image's transparency: composited on white or black, kept as a channel, or
+#: dropped (the colours under transparent pixels show, as in runs saved before data.alpha existed)
+ALPHA = ("white", "black", "keep", "drop")
 #: the bases b of the sizes b * 2^k (k >= 1) the dcgan and resnet networks build (nets/dcgan.py)
 CONV_BASES = range(4, 8)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -905,47 +903,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-# the user's own allocator settings, which the CLI leaves alone
-_ALLOCATOR_SETTINGS = (
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_TOP_PAD_",
-    "GLIBC_TUNABLES",
-)
-
-
-def _glibc() -> bool:
-    try:  # macOS lacks the name (ValueError), musl refuses it (OSError)
-        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def keep_freed_memory() -> None:
-    """glibc hands blocks above 128 KB back to the kernel when they are freed, so every step's
-    activations and gradients come back as fresh pages: hundreds of page faults a step, 1-5% of a
-    `dcgan` step on the CPU. The CLI owns its process, and keeps freed blocks of up to 32 MB for
-    reuse, as PyTorch's CUDA allocator does (the process keeps its peak memory). Not glibc, or
-    allocator settings of the user's own in the environment: nothing."""
-    if not _glibc() or any(v in os.environ for v in _ALLOCATOR_SETTINGS):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    # setting either ends glibc's own adjustment of both (freeing a large block raises them): set both
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest
-    mallopt(m_trim_threshold, 1 << 30)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, category, *a, **k: f"gankit: warning: {msg}\n"
-    from .train.trainer import flush_denormals
+    from .train import runtime
 
-    keep_freed_memory()
-
-    with flush_denormals():  # before the first parallel op, so every torch thread starts with it
+    runtime.keep_freed_memory()  # the command owns its process
+    # before the first parallel op, so every torch thread starts with it
+    with runtime.flush_denormals():
         return _run(argv)
 
 

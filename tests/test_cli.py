@@ -98,7 +98,8 @@ def test_resume_extends_a_run(run_dir, tmp_path):
         (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
         (["train", "--steps", "0"], "steps must be at least 1"),
         (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
-        # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing config.yaml
+        # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing
+        # config.yaml
         (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
         (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
         (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
@@ -403,7 +404,8 @@ from gankit.train.runtime import keep_freed_memory
 if sys.argv[1] == "on":
     keep_freed_memory()
 torch.manual_seed(0)
-net = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1), nn.BatchNorm2d(64),
+net = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1),
+                    nn.BatchNorm2d(64),
                     nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 49, 1))
 opt = torch.optim.Adam(net.parameters())
 x = torch.randn(64, 1, 28, 28)

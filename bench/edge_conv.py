@@ -29,7 +29,8 @@ CL = torch.channels_last
 
 
 def cases(channels: int, size: int, z_dim: int = 100, width: int = 32, batch: int = 64):
-    """(name, layer, input, input needs a gradient) for each edge layer and the step that runs it."""
+    """(name, layer, input, input needs a gradient) for each edge layer and the step that runs
+    it."""
     base = (
         size // 4
     )  # the preset: base -> 2 base -> 4 base; the last hidden stage has `width` channels
@@ -38,13 +39,13 @@ def cases(channels: int, size: int, z_dim: int = 100, width: int = 32, batch: in
     from_image = EdgeConv2d(channels, width, 4, 2, 1, negative_slope=0.2)
     return [
         (
-            "G first layer (1x1 -> %dx%d)" % (base, base),
+            f"G first layer (1x1 -> {base}x{base})",
             project,
             torch.randn(batch, z_dim, 1, 1),
             False,
         ),
         (
-            "G last layer (-> %d ch)" % channels,
+            f"G last layer (-> {channels} ch)",
             to_image,
             torch.randn(batch, width, size // 2, size // 2),
             True,
@@ -97,7 +98,7 @@ def whole_step(data_dir: str, repeats: int, steps: int) -> None:
         stock_kernels(net)
     rngs = {name: torch.Generator().manual_seed(0) for name in sides}
     for i in range(3):
-        x, y = sides["gankit"]._batch(i)
+        x, y = sides["gankit"].batch(i)
         losses = {name: t.recipe.train_step(x, y, rngs[name], True) for name, t in sides.items()}
         print(
             f"step {i}: loss_d "
@@ -107,7 +108,7 @@ def whole_step(data_dir: str, repeats: int, steps: int) -> None:
             + "  (gankit / pytorch)"
         )
     times: dict[str, list[float]] = {name: [] for name in sides}
-    x, y = sides["gankit"]._batch(0)
+    x, y = sides["gankit"].batch(0)
     for _ in range(repeats):
         for name, t in sides.items():
             start = time.perf_counter()
@@ -116,7 +117,8 @@ def whole_step(data_dir: str, repeats: int, steps: int) -> None:
             times[name].append((time.perf_counter() - start) / steps * 1e3)
     ours, stock = statistics.median(times["gankit"]), statistics.median(times["pytorch"])
     print(
-        f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, {stock / ours:.3f}x "
+        f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, "
+        f"{stock / ours:.3f}x "
         f"(medians of {repeats} interleaved repeats of {steps} steps)"
     )
 
@@ -137,7 +139,8 @@ def main() -> None:
             ap.error("--step needs --data-dir")
         return whole_step(args.data_dir, args.repeats, args.calls)
     print(
-        f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of {args.calls} calls, ms per call"
+        f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of "
+        f"{args.calls} calls, ms per call"
     )
     print(f"{'layer':40s} {'pytorch':>8s} {'gankit':>8s} {'ratio':>6s}")
     for channels in args.channels:

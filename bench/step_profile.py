@@ -2,7 +2,8 @@
 kernel launches leaves it idle) and, on CUDA, what deterministic cuDNN kernels cost.
 
     python bench/step_profile.py --data-dir ../shared/data/mnist --device cuda
-    python bench/step_profile.py --data-dir ../shared/data/mnist --device cpu --presets dcgan --amp none
+    python bench/step_profile.py --data-dir ../shared/data/mnist --device cpu \
+        --presets dcgan --amp none
 
 For each preset and AMP setting: on CUDA, gankit's own images/s (median of 3 intervals of --steps
 steps) with the deterministic cuDNN kernels the trainer runs by default (exact resume needs them)
@@ -14,7 +15,6 @@ operators that cost the host the most.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
@@ -24,7 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from gankit.experiments.speed import _sync, interval_rate, speed_config
 from gankit.train import Trainer
-from gankit.train import trainer as trainer_mod
+from gankit.train.runtime import run_settings
 
 PROFILED_STEPS = 20
 
@@ -37,36 +37,26 @@ def make_trainer(preset: str, data_dir: str, device: str, amp: str, steps: int) 
 
 
 def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
-    saved = trainer_mod._deterministic_cudnn
-    if not deterministic:
-        trainer_mod._deterministic_cudnn = lambda device: contextlib.nullcontext()
-    try:
-        trainer = make_trainer(preset, args.data_dir, args.device, amp, args.steps)
-        interval_rate(
-            trainer, args.steps
-        )  # warm-up (allocator, cuDNN's choices); one log interval each
-        return statistics.median(interval_rate(trainer, args.steps) for _ in range(3))
-    finally:
-        trainer_mod._deterministic_cudnn = saved
+    trainer = make_trainer(preset, args.data_dir, args.device, amp, args.steps)
+    trainer.deterministic_cudnn = deterministic
+    # warm-up (allocator, cuDNN's choices); one log interval each
+    interval_rate(trainer, args.steps)
+    return statistics.median(interval_rate(trainer, args.steps) for _ in range(3))
 
 
 def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     trainer = make_trainer(preset, args.data_dir, args.device, amp, 10)
     interval_rate(trainer, 10)
-    x, y = trainer._batch(0)
+    x, y = trainer.batch(0)
     cuda = trainer.device.type == "cuda"
     _sync(trainer.device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's deterministic kernels on CUDA
-    context = (
-        trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
-    )
-    with context, profile(activities=activities) as prof:
+    # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's deterministic kernels
+    # on CUDA
+    with run_settings(trainer.device), profile(activities=activities) as prof:
         start = time.perf_counter()
-        for _ in range(
-            PROFILED_STEPS
-        ):  # the trainer's step: autocast, the fp16 GradScaler's update
-            trainer._train_step(x, y, want_stats=False)
+        for _ in range(PROFILED_STEPS):  # the trainer's step: autocast, the fp16 scaler's update
+            trainer.train_step(x, y)
             trainer.step += 1
         _sync(trainer.device)
         wall = (time.perf_counter() - start) / PROFILED_STEPS
@@ -100,7 +90,8 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 det, default = (median_rate(preset, args, amp, d) for d in (True, False))
                 print(
-                    f"{name}: deterministic cuDNN {det:.0f} img/s, default cuDNN {default:.0f} img/s "
+                    f"{name}: deterministic cuDNN {det:.0f} img/s, "
+                    f"default cuDNN {default:.0f} img/s "
                     f"({default / det:.3f}x)",
                     flush=True,
                 )

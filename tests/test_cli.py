@@ -12,6 +12,7 @@ from PIL import Image
 
 from gankit import cli
 from gankit.train import checkpoint as ckpt
+from gankit.train import runtime
 
 TINY = ["model.width=8", "train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10"]
 
@@ -97,7 +98,8 @@ def test_resume_extends_a_run(run_dir, tmp_path):
         (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
         (["train", "--steps", "0"], "steps must be at least 1"),
         (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
-        # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing config.yaml
+        # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing
+        # config.yaml
         (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
         (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
         (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
@@ -398,11 +400,12 @@ def test_labels_for_an_unconditional_model_are_refused(run_dir, tmp_path):
 FAULTS_PER_STEP = """
 import resource, sys, torch
 from torch import nn
-from gankit.cli import keep_freed_memory
+from gankit.train.runtime import keep_freed_memory
 if sys.argv[1] == "on":
     keep_freed_memory()
 torch.manual_seed(0)
-net = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1), nn.BatchNorm2d(64),
+net = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1),
+                    nn.BatchNorm2d(64),
                     nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 49, 1))
 opt = torch.optim.Adam(net.parameters())
 x = torch.randn(64, 1, 28, 28)
@@ -417,7 +420,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 """
 
 
-@pytest.mark.skipif(not cli._glibc(), reason="the allocator setting is glibc's")
+@pytest.mark.skipif(not runtime.glibc(), reason="the allocator setting is glibc's")
 def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
     """DCGAN-sized CPU steps page-fault hundreds of times each under glibc's defaults (measured
     here: 420-990) and almost never once the CLI has set the allocator (0-10); the CLI sets it
@@ -425,7 +428,7 @@ def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in cli._ALLOCATOR_SETTINGS and k != "LD_PRELOAD"
+        if k not in runtime.ALLOCATOR_SETTINGS and k != "LD_PRELOAD"
     }
     faults = {
         mode: float(
@@ -441,5 +444,5 @@ def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
     }
     assert faults["on"] < 0.1 * faults["off"], faults
     calls = []
-    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1))
     assert cli.main(["info", str(tmp_path / "no-run")]) == 2 and calls == [1]

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gankit import tabular
 from gankit.cli import main
+from gankit.data.table import read_table
+from gankit.metrics.tabular import evaluate_tables
 
 pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
 
@@ -518,3 +521,33 @@ def test_an_unusable_table_json_is_one_line(fitted, run_copy, tmp_path, capsys, 
     expected = f"gankit: error: {run_copy / 'table.json'} {detail}"
     assert capsys.readouterr().err.strip().splitlines() == [expected] * 3
     assert not out.exists()
+
+
+def test_real_tables_are_cleaned_and_left_as_they_were(fitted):
+    model = tabular.load(fitted / "run")
+    assert model.metadata["loan_id"] == "id" and model.metadata["opened"] == "datetime"
+    train, holdout = read_table(fitted / "train.csv"), read_table(fitted / "holdout.csv")
+    before = train.copy()
+    synthetic = model.sample(30, seed=0)
+    inputs = tabular.scoring_inputs(model, train, synthetic, holdout)
+    for name in ("train", "synthetic", "holdout"):
+        assert list(inputs[name].columns) == ["amount", "grade", "opened", "is_fraud"], name
+        assert pd.api.types.is_datetime64_any_dtype(inputs[name]["opened"]), name
+    assert inputs["train"]["opened"].iloc[3] == pd.Timestamp("2020-01-04")
+    assert inputs["holdout"]["opened"].iloc[0] == pd.Timestamp("2020-04-10")
+    assert len(inputs["synthetic"]) == 30 and inputs["target"] == "is_fraud"
+    assert inputs["discrete"] == ["grade", "is_fraud"]  # the kinds the model inferred
+    pd.testing.assert_frame_equal(train, before)  # the caller's table keeps its IDs and text
+
+
+def test_the_command_scores_these_inputs(fitted, capsys):
+    model = tabular.load(fitted / "run")
+    train, holdout = read_table(fitted / "train.csv"), read_table(fitted / "holdout.csv")
+    inputs = tabular.scoring_inputs(model, train, model.sample(60, seed=3), holdout)
+    expected = evaluate_tables(**inputs, seed=3)
+    capsys.readouterr()
+    argv = ["tabular", "eval", str(fitted / "run"), "--real", str(fitted / "holdout.csv")]
+    assert main([*argv, "-n", "60", "--seed", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(json.dumps(expected, default=str))
+    assert printed["rows"] == {"train": 100, "synthetic": 60, "holdout": 20}

@@ -5,7 +5,7 @@ run = gankit.train("dcgan", out="runs/demo", train={"steps": 500})
 images = gankit.load(run.run_dir).sample(64)      # [-1, 1], N x C x H x W
 """
 
-from .api import Generator, load, make_config, train
+from .api import Generator, evaluate, load, make_config, train
 from .config import Config
 from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
 
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "train",
     "load",
+    "evaluate",
     "make_config",
     "Generator",
     "Config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,100 @@ def load(path: str | Path, device: str = "cpu") -> Generator:
     """Load a run directory (its newest checkpoint) or a checkpoint file onto `device`
     (cpu, cuda, cuda:N, or auto)."""
     return Generator(path, device)
+
+
+def evaluate(
+    model: Generator | str | Path,
+    features: str | None = None,
+    *,
+    metrics: str | None = None,
+    n: int = 10_000,
+    seed: int = 0,
+    data: str | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    sampling: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measure a trained model against real data, as `gankit eval` does, and return the figures
+    after a header (checkpoint, step, n). `model` is a loaded `Generator`, or a run directory or
+    checkpoint loaded onto `device`; `sampling` holds `Generator.set_sampler` options for a
+    diffusion model. A toy2d run is scored by mode coverage; an image run in the features of
+    `features` (a classifier .safetensors, "inception" or FILE.py:FACTORY) by `metrics` (a comma
+    list of fid,kid,is,pr,dc,classes,labels; by default all but `is`, with `labels` for
+    conditional models), a Stacked MNIST run by its 1,000 modes; a VAE adds its negative ELBO on
+    its held-out samples (alone without `features`). `n` samples are drawn from `seed`; `data` /
+    `data_dir` name another reference than the run's own source, `cache_dir` where the reference
+    features are kept.
+
+    >>> gankit.evaluate("runs/mnist", "runs/classifier.safetensors", metrics="fid", n=2000)["fid"]
+    """
+    from .data.toy2d import mixture
+    from .metrics.evaluate import parse_metrics
+    from .metrics.modes import mode_coverage_2d
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError("-n must be at least 2")
+    if not isinstance(model, Generator):
+        model = load(model, device)
+    if sampling:
+        model.set_sampler(**sampling)
+    conditional = bool(getattr(model.recipe, "num_classes", 0))
+    names = parse_metrics(metrics or "fid,kid,pr,dc,classes" + (",labels" if conditional else ""))
+    if "labels" in names and not conditional:
+        raise ConfigError(
+            "the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)"
+        )
+    data_cfg = dataclasses.replace(model.config.data)
+    data_cfg.source, data_cfg.dir = data or data_cfg.source, data_dir or data_cfg.dir
+    header = {"checkpoint": str(model.path), "step": model.step, "n": n}
+    bound = getattr(model.recipe, "heldout_elbo", None)  # a likelihood model's
+    if data_cfg.source == "toy2d":
+        centers, std = mixture(data_cfg.toy)
+        coverage = mode_coverage_2d(model.sample(n, seed=seed), centers, std)
+        return {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
+    if not features and bound is None:
+        raise ConfigError(
+            "image runs need --features (a classifier from `gankit train-classifier`, "
+            "'inception', or FILE.py:FACTORY)"
+        )
+    if features:
+        header = _feature_figures(model, header, features, names, data_cfg, seed, cache_dir)
+    return {**header, **(bound(data_cfg, model.nets, seed) if bound else {})}
+
+
+def _feature_figures(
+    model: Generator,
+    header: dict[str, Any],
+    features: str,
+    names: list[str],
+    data_cfg: config_mod.DataConfig,
+    seed: int,
+    cache_dir: str | Path | None,
+) -> dict[str, Any]:
+    """`evaluate`'s figures of an image run in the features of `features`, after `header`."""
+    from .data import load_dataset
+    from .metrics.classifier import load_classifier
+    from .metrics.evaluate import evaluate as score
+    from .metrics.evaluate import stacked_mnist_modes
+    from .metrics.extractors import load_extractor
+
+    n = header["n"]
+    labels = model.recipe.labels(n)  # each class in turn; None for an unconditional model
+    real = load_dataset(data_cfg)
+    extractor = load_extractor(features)
+    fake = model.sample(n, labels=labels, seed=seed)
+    if data_cfg.source == "stacked-mnist":  # each channel's digit instead of one class histogram
+        names = [m for m in names if m not in ("is", "classes", "labels")]
+        header = {**header, **stacked_mnist_modes(load_classifier(features), fake)}
+    cache = Path(cache_dir) if cache_dir else None
+    figures = score(
+        extractor, real, fake, names, seed, cache, labels if "labels" in names else None
+    )
+    return {
+        **header,
+        "reference": real.name,
+        "reference_n": len(real),
+        "features": extractor.key,
+        **figures,
+    }

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
-import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import config as config_mod
 from .errors import CheckpointError, ConfigError, DivergedError, GankitError
@@ -155,9 +153,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--metrics",
         default=None,
-        help="comma list of: fid,kid,is,pr,dc,classes,labels (default fid,kid,pr,dc,classes, and labels "
-        "for conditional models: the share of samples the classifier reads as the class asked for, "
-        "overall and per class, -n asked of the classes in turn)",
+        help="comma list of: fid,kid,is,pr,dc,classes,labels (default fid,kid,pr,dc,classes, "
+        "and labels for conditional models: the share of samples the classifier reads as the "
+        "class asked for, overall and per class, -n asked of the classes in turn)",
     )
     p.add_argument(
         "--device",
@@ -201,7 +199,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
         "--guidance",
         type=number,
         default=None,
-        help="conditional diffusion models: classifier-free guidance scale (1: none; default: the run's)",
+        help="conditional diffusion models: classifier-free guidance scale "
+        "(1: none; default: the run's)",
     )
 
 
@@ -462,7 +461,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
     print(
-        f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}"
+        f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; "
+        f"health: {summary_line(s)}"
     )
     if result.checkpoint:
         print(f"checkpoint: {result.checkpoint}")
@@ -475,7 +475,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | None:
-    """The labels `--label` / `--by-class` ask for, checked against what the model was trained on."""
+    """The labels `--label` / `--by-class` ask for, checked against what the model was trained
+    on."""
     import torch
 
     if args.n < 1:
@@ -484,7 +485,8 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
         return None
     if not num_classes:
         raise ConfigError(
-            "--label and --by-class need a conditional model (model.conditional=true, e.g. --preset cgan)"
+            "--label and --by-class need a conditional model "
+            "(model.conditional=true, e.g. --preset cgan)"
         )
     if args.label is not None:
         if not 0 <= args.label < num_classes:
@@ -499,8 +501,9 @@ def sample_labels(num_classes: int, args: argparse.Namespace) -> torch.Tensor | 
     return torch.arange(num_classes).repeat_interleave(per_class)
 
 
-def apply_sampler_options(model, args: argparse.Namespace) -> None:
-    """--sampler/--sampling-steps/--eta/--spacing/--guidance, for diffusion models only."""
+def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `Generator.set_sampler` options that --sampler/--sampling-steps/--eta/--spacing/
+    --guidance give (diffusion models only); empty when none is given."""
     options = {
         "sampler": args.sampler,
         "steps": args.sampling_steps,
@@ -508,8 +511,7 @@ def apply_sampler_options(model, args: argparse.Namespace) -> None:
         "guidance": args.guidance,
         "spacing": args.spacing,
     }
-    if any(v is not None for v in options.values()):
-        model.set_sampler(**options)
+    return options if any(v is not None for v in options.values()) else {}
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -519,7 +521,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
     model = load(args.run, device=args.device)
-    apply_sampler_options(model, args)
+    if options := sampler_options(args):
+        model.set_sampler(**options)
     labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
@@ -581,81 +584,27 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     )
     path = save_classifier(model, report, args.output, data.name)
     print(
-        f"held-out accuracy {report.holdout_accuracy:.4f} on {report.holdout_size} {data.name} images "
-        f"(trained on the first {report.train_size}); wrote {path}"
+        f"held-out accuracy {report.holdout_accuracy:.4f} on {report.holdout_size} {data.name} "
+        f"images (trained on the first {report.train_size}); wrote {path}"
     )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .api import load
-    from .data import load_dataset
-    from .metrics.evaluate import evaluate, parse_metrics
-    from .metrics.extractors import load_extractor
+    from .api import evaluate
 
-    if args.n < 2:
-        raise ConfigError("-n must be at least 2")
-    model = load(args.run, device=args.device)
-    apply_sampler_options(model, args)
-    conditional = bool(getattr(model.recipe, "num_classes", 0))
-    metrics = parse_metrics(
-        args.metrics or "fid,kid,pr,dc,classes" + (",labels" if conditional else "")
+    results = evaluate(
+        args.run,
+        args.features,
+        metrics=args.metrics,
+        n=args.n,
+        seed=args.seed,
+        data=args.data,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        sampling=sampler_options(args),
     )
-    if "labels" in metrics and not conditional:
-        raise ConfigError(
-            "the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)"
-        )
-    labels = model.recipe.labels(args.n) if conditional else None  # each class in turn
-    data_cfg = config_mod.DataConfig(**{**model.config.data.__dict__})
-    if args.data:
-        data_cfg.source = args.data
-    if args.data_dir:
-        data_cfg.dir = args.data_dir
-    header = {"checkpoint": str(model.path), "step": model.step, "n": args.n}
-    if data_cfg.source == "toy2d":
-        from .data.toy2d import mixture
-        from .metrics.modes import mode_coverage_2d
-
-        centers, std = mixture(data_cfg.toy)
-        coverage = mode_coverage_2d(model.sample(args.n, seed=args.seed), centers, std)
-        results = {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
-    elif not args.features and hasattr(model.recipe, "elbo"):
-        results = {**header, **heldout_elbo(model, data_cfg, args.seed)}
-    else:
-        if not args.features:
-            raise ConfigError(
-                "image runs need --features (a classifier from `gankit train-classifier`, "
-                "'inception', or FILE.py:FACTORY)"
-            )
-        real = load_dataset(data_cfg)
-        extractor = load_extractor(args.features)
-        fake = model.sample(args.n, labels=labels, seed=args.seed)
-        if data_cfg.source == "stacked-mnist":
-            from .metrics.classifier import load_classifier
-            from .metrics.evaluate import stacked_mnist_modes
-
-            metrics = [
-                m for m in metrics if m not in ("is", "classes", "labels")
-            ]  # per-channel modes instead
-            header.update(stacked_mnist_modes(load_classifier(args.features), fake))
-        results = evaluate(
-            extractor,
-            real,
-            fake,
-            metrics,
-            args.seed,
-            Path(args.cache_dir) if args.cache_dir else None,
-            labels if "labels" in metrics else None,
-        )
-        results = {
-            **header,
-            "reference": real.name,
-            "reference_n": len(real),
-            "features": extractor.key,
-            **results,
-        }
-        if hasattr(model.recipe, "elbo"):
-            results.update(heldout_elbo(model, data_cfg, args.seed))
     for key, value in results.items():
         print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
     if args.json:
@@ -703,17 +652,6 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, Path(args.json))
     return 0
-
-
-def heldout_elbo(model, data_cfg: config_mod.DataConfig, seed: int) -> dict:
-    """A VAE's negative ELBO on the run's held-out samples (data.holdout), or on its training data
-    (said so) when it held none out."""
-    from .data import load_dataset, load_heldout
-
-    data = load_heldout(data_cfg) if data_cfg.holdout else load_dataset(data_cfg)
-    where = data.name if data_cfg.holdout else f"{data.name} (TRAINING data: the run held none out)"
-    elbo = model.recipe.elbo(data.all(), data.y, model.nets, seed=seed)
-    return {"elbo_data": where, "elbo_n": len(data), **elbo}
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -822,7 +760,8 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     s = result.summary
     kinds = ", ".join(f"{c} {k}" for c, k in model.metadata.items())
     print(
-        f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; health: {summary_line(s)}"
+        f"{result.status}: {result.step} steps in {s['train_seconds']:.0f} s; "
+        f"health: {summary_line(s)}"
     )
     print(f"columns: {kinds}")
     print(f"model: {out}")
@@ -846,7 +785,6 @@ def _tabular_sample(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
 
 
 def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
-    from .data import datetimes
     from .data.table import read_table
     from .metrics.tabular import evaluate_tables
 
@@ -857,22 +795,9 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
             "this model was fitted on a DataFrame: give its training rows with --train FILE.csv"
         )
     train, holdout = read_table(train_path), read_table(args.real)
-    for column, kind in model.metadata.items():  # CSV text to timestamps, compared as numbers
-        if kind == "datetime":
-            for table in (train, holdout):
-                if column in table:
-                    table[column] = datetimes.parse(table[column])
-    ids = [c for c, kind in model.metadata.items() if kind == "id"]  # regenerated, not modelled
     synthetic = model.sample(args.n or len(train), seed=args.seed)
-    results = evaluate_tables(
-        train.drop(columns=ids, errors="ignore"),
-        synthetic.drop(columns=ids),
-        holdout.drop(columns=ids, errors="ignore"),
-        target=model.target,
-        discrete=[c for c, k in model.metadata.items() if k in ("categorical", "boolean")],
-        seed=args.seed,
-    )
-    text = json.dumps(results, indent=1, default=str)
+    inputs = tabular.scoring_inputs(model, train, synthetic, holdout)
+    text = json.dumps(evaluate_tables(**inputs, seed=args.seed), indent=1, default=str)
     if args.json:
         from .train.checkpoint import atomic_write
 
@@ -909,47 +834,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-# the user's own allocator settings, which the CLI leaves alone
-_ALLOCATOR_SETTINGS = (
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_TOP_PAD_",
-    "GLIBC_TUNABLES",
-)
-
-
-def _glibc() -> bool:
-    try:  # macOS lacks the name (ValueError), musl refuses it (OSError)
-        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def keep_freed_memory() -> None:
-    """glibc hands blocks above 128 KB back to the kernel when they are freed, so every step's
-    activations and gradients come back as fresh pages: hundreds of page faults a step, 1-5% of a
-    `dcgan` step on the CPU. The CLI owns its process, and keeps freed blocks of up to 32 MB for
-    reuse, as PyTorch's CUDA allocator does (the process keeps its peak memory). Not glibc, or
-    allocator settings of the user's own in the environment: nothing."""
-    if not _glibc() or any(v in os.environ for v in _ALLOCATOR_SETTINGS):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    # setting either ends glibc's own adjustment of both (freeing a large block raises them): set both
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest
-    mallopt(m_trim_threshold, 1 << 30)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, category, *a, **k: f"gankit: warning: {msg}\n"
-    from .train.trainer import flush_denormals
+    from .train import runtime
 
-    keep_freed_memory()
-
-    with flush_denormals():  # before the first parallel op, so every torch thread starts with it
+    runtime.keep_freed_memory()  # the command owns its process
+    # before the first parallel op, so every torch thread starts with it
+    with runtime.flush_denormals():
         return _run(argv)
 
 
@@ -984,7 +875,8 @@ def _run(argv: Sequence[str] | None) -> int:
             else detail
         )
         print(
-            f"gankit: error: too large for memory (ask for fewer samples, a smaller batch or resolution): "
+            "gankit: error: too large for memory "
+            "(ask for fewer samples, a smaller batch or resolution): "
             f"{detail}",
             file=sys.stderr,
         )

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from . import config as config_mod
+from .data import datetimes
 from .data.base import Dataset
 from .data.table import TableTransformer, fingerprint, infer_kinds, read_table
 from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
@@ -509,3 +510,33 @@ def parse_where(items: Sequence[str]) -> dict[str, str]:
             )
         where[column] = value
     return where
+
+
+def scoring_inputs(
+    model: TabularModel, train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame
+) -> dict[str, Any]:
+    """The arguments of `gankit.metrics.tabular.evaluate_tables` for a model's synthetic rows,
+    from tables as read from CSV: the real tables' datetime text read as timestamps (compared as
+    numbers), the ID columns dropped from all three (regenerated, not modelled), and the model's
+    target and categorical columns. The tables given are left as they are.
+
+    >>> evaluate_tables(**scoring_inputs(model, train, model.sample(len(train)), holdout))
+    """
+    kinds = model.metadata
+    ids = [c for c, kind in kinds.items() if kind == "id"]
+    dates = [c for c, kind in kinds.items() if kind == "datetime"]
+
+    def comparable(table: pd.DataFrame) -> pd.DataFrame:
+        table = table.drop(columns=ids, errors="ignore")
+        for column in dates:
+            if column in table:
+                table[column] = datetimes.parse(table[column])
+        return table
+
+    return {
+        "train": comparable(train),
+        "synthetic": synthetic.drop(columns=ids),
+        "holdout": comparable(holdout),
+        "target": model.target,
+        "discrete": [c for c, kind in kinds.items() if kind in ("categorical", "boolean")],
+    }

@@ -36,11 +36,11 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
     )  # edge layers: ours only
     ours, theirs = [], []
     for step in range(5):
-        x, y = trainer._batch(step)
+        x, y = trainer.batch(step)
         z_rng = torch.Generator()
         z_rng.set_state(trainer.noise_rng.get_state())  # the latents the recipe is about to draw
         z = torch.randn(len(x), cfg.model.z_dim, generator=z_rng)
-        stats = trainer._train_step(x, y, want_stats=False)
+        stats = trainer.train_step(x, y, want_stats=False)
         trainer.step += 1
         ours.append([float(stats["loss_d"]), float(stats["loss_g"])])
         theirs.append([float(v) for v in ref.step(x.contiguous(), z)])
@@ -68,11 +68,11 @@ def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
     assert (ref.scaler is not None) == (amp == "fp16")
     ours, theirs, plain = [], [], []
     for step in range(3):
-        x, y = trainer._batch(step)
+        x, y = trainer.batch(step)
         z_rng = torch.Generator()
         z_rng.set_state(trainer.noise_rng.get_state())
         z = torch.randn(len(x), cfg.model.z_dim, generator=z_rng)
-        stats = trainer._train_step(x, y, want_stats=False)
+        stats = trainer.train_step(x, y, want_stats=False)
         trainer.step += 1
         ours.append([float(stats["loss_d"]), float(stats["loss_g"])])
         theirs.append([float(v) for v in ref.step(x.contiguous(), z)])

@@ -127,7 +127,7 @@ def test_fp16_trains_with_a_grad_scaler_on_the_cpu_and_resumes_bit_for_bit(tmp_p
 def test_failures_inside_compiled_code_are_recognised():
     """TorchInductor's generated kernels raise plain AssertionErrors (a stride check failed this way
     on an H200): the traceback, not the exception type, says the compiler is to blame."""
-    from gankit.train.trainer import _raised_by_compiler
+    from gankit.train.compiler import raised_by_compiler as _raised_by_compiler
 
     generated = compile(
         "def kernel():\n    assert False, 'expected stride 16==1'\n",
@@ -156,7 +156,7 @@ def test_failures_inside_compiled_code_are_recognised():
 def test_compiled_runs_on_cuda_keep_the_contiguous_layout():
     """Inductor's compiled convolution backward breaks on channels-last tensors on CUDA (PyTorch
     2.11): a compiled CUDA run drops channels_last and Inductor's own layout optimization."""
-    from gankit.train.trainer import compile_layout
+    from gankit.train.compiler import compile_layout
 
     assert compile_layout(torch.device("cuda"), True) == (False, {"layout_optimization": False})
     assert compile_layout(torch.device("cuda"), False) == (True, {})
@@ -192,7 +192,7 @@ def test_flush_denormals_reaches_the_torch_threads_started_under_it():
 
     code = (
         "import torch; torch.set_num_threads(2)\n"
-        "from gankit.train.trainer import flush_denormals\n"
+        "from gankit.train.runtime import flush_denormals\n"
         "with flush_denormals():\n"
         "    inside = int(((torch.full((4_000_000,), 1e-39) * 1.0) != 0).sum())\n"
         "print(inside, (torch.tensor([1e-39]) * 1.0).item() != 0)\n"

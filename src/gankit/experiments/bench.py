@@ -253,7 +253,8 @@ def format_report(result: dict[str, Any]) -> str:
             if "method" not in row:
                 lines += [
                     "mnist: FID etc. in the project classifier's features, 10,000 samples",
-                    f"{'':<44} {'FID':>7} {'prec':>5} {'rec':>5} {'dens':>5} {'cov':>5} classes min%",
+                    f"{'':<44} {'FID':>7} {'prec':>5} {'rec':>5} {'dens':>5} {'cov':>5} "
+                    "classes min%",
                 ]
             lines.append(
                 f"{name:<44} {row['fid']:>7.3f} {row['precision']:>5.2f} {row['recall']:>5.2f} "
@@ -263,7 +264,8 @@ def format_report(result: dict[str, Any]) -> str:
             if "label_agreement" in row:
                 lines.append(
                     f"  conditional: the classifier reads the asked-for digit in "
-                    f"{100 * row['label_agreement']:.1f}% of {MNIST_SAMPLES:,} samples (per digit 0-9: "
+                    f"{100 * row['label_agreement']:.1f}% of {MNIST_SAMPLES:,} samples "
+                    "(per digit 0-9: "
                     + ", ".join(f"{100 * a:.0f}" for a in row["label_agreement_per_class"])
                     + "%)"
                 )
@@ -283,13 +285,15 @@ def format_report(result: dict[str, Any]) -> str:
                 f"{_cell(pub['kl'], 6)}  {pub['source']}"
             )
         lines.append(
-            f"{'gankit ' + result['preset']:<28} {_cell(row['modes'])} {_cell(row['high_quality'], 6)} "
-            f"{_cell(row['kl'], 6)}  this run: {row['steps']} steps, final verdict '{row['verdict']}'"
+            f"{'gankit ' + result['preset']:<28} {_cell(row['modes'])} "
+            f"{_cell(row['high_quality'], 6)} {_cell(row['kl'], 6)}  this run: {row['steps']} "
+            f"steps, final verdict '{row['verdict']}'"
         )
         lines.append("")
     lines.append(
-        f"spent {result['wall_minutes']:.1f} wall-clock minutes, {result['cpu_minutes']:.1f} CPU minutes "
-        f"({result['threads']} threads, {result['cpus']} cores)"
+        f"spent {result['wall_minutes']:.1f} wall-clock minutes, "
+        f"{result['cpu_minutes']:.1f} CPU minutes ({result['threads']} threads, "
+        f"{result['cpus']} cores)"
     )
     return "\n".join(lines)
 

@@ -120,7 +120,8 @@ def run_compare(
     progress: bool | None = False,
     log=lambda line: None,
 ) -> dict[str, Any]:
-    """Train each preset in `models` for `budget_minutes` and measure it; returns the table as a dict."""
+    """Train each preset in `models` for `budget_minutes` and measure it; returns the table as a
+    dict."""
     from ..data import load_dataset, load_heldout
     from ..metrics.evaluate import compare_features
     from ..metrics.extractors import classifier_extractor
@@ -247,28 +248,32 @@ def format_markdown(result: dict[str, Any]) -> str:
     n_slow = result["slow_samples"]
     lines = [
         f"MNIST, {result['budget_minutes']:g} wall-clock minutes of training per model "
-        f"({result['threads']} thread(s)), seed {result['seed']}; metrics in the project digit classifier's "
-        f"features against the {result['holdout']:,}-image-held-out training set. n: samples measured; "
-        f"FID@{n_slow}: every row at the same n. Sampling images/s: wall-clock, batches of {result['speed_batch']}.",
+        f"({result['threads']} thread(s)), seed {result['seed']}; metrics in the project digit "
+        f"classifier's features against the {result['holdout']:,}-image-held-out training set. "
+        f"n: samples measured; FID@{n_slow}: every row at the same n. Sampling images/s: "
+        f"wall-clock, batches of {result['speed_batch']}.",
         "",
-        f"| model | sampler | n | FID | precision | recall | density | coverage | classes | min class % | "
-        f"FID@{n_slow} | coverage@{n_slow} | train min | train CPU min | steps | sampling img/s | parameters | "
-        f"held-out bits/dim | final health |",
+        "| model | sampler | n | FID | precision | recall | density | coverage | classes | "
+        f"min class % | FID@{n_slow} | coverage@{n_slow} | train min | train CPU min | steps | "
+        "sampling img/s | parameters | held-out bits/dim | final health |",
         "|" + "---|" * 19,
     ]
     for r in result["rows"]:
         bpd = f"{r['heldout_bits_per_dim']:.3f}" if "heldout_bits_per_dim" in r else "-"
         lines.append(
-            f"| {r['model']} | {r['sampler']} | {r['n']:,} | {r['fid']:.3f} | {r['precision']:.3f} | "
-            f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['classes_covered']} | "
-            f"{100 * r['min_class_share']:.1f} | {r['fid_common_n']:.3f} | {r['coverage_common_n']:.3f} | "
+            f"| {r['model']} | {r['sampler']} | {r['n']:,} | {r['fid']:.3f} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['density']:.3f} | "
+            f"{r['coverage']:.3f} | {r['classes_covered']} | {100 * r['min_class_share']:.1f} | "
+            f"{r['fid_common_n']:.3f} | {r['coverage_common_n']:.3f} | "
             f"{r['train_minutes']:.2f} | {r['train_cpu_minutes']:.2f} | {r['steps']:,} | "
-            f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | {r['verdict'] or 'no log step'} |"
+            f"{_speed(r['images_per_s'])} | {r['parameters']:,} | {bpd} | "
+            f"{r['verdict'] or 'no log step'} |"
         )
     f = result["real_floor"]
     lines.append(
-        f"| real data (held out) | - | {f['n']:,} | {f['fid']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
-        f"{f['density']:.3f} | {f['coverage']:.3f} | {f['classes_covered']} | {100 * f['min_class_share']:.1f} | "
+        f"| real data (held out) | - | {f['n']:,} | {f['fid']:.3f} | {f['precision']:.3f} | "
+        f"{f['recall']:.3f} | {f['density']:.3f} | {f['coverage']:.3f} | {f['classes_covered']} | "
+        f"{100 * f['min_class_share']:.1f} | "
         f"{f['fid_common_n']:.3f} | {f['coverage_common_n']:.3f} | - | - | - | - | - | - | - |"
     )
     speedup = ddim_speedup(result)
@@ -276,8 +281,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         lines += ["", "; ".join(speedup)]
     lines += [
         "",
-        f"spent {result['wall_minutes']:.1f} wall-clock minutes, {result['cpu_minutes']:.1f} CPU minutes "
-        f"({result['cpus']} cores)",
+        f"spent {result['wall_minutes']:.1f} wall-clock minutes, "
+        f"{result['cpu_minutes']:.1f} CPU minutes ({result['cpus']} cores)",
     ]
     return "\n".join(lines)
 
@@ -296,8 +301,9 @@ def ddim_speedup(result: dict[str, Any]) -> list[str]:
                     r["fid_common_n"] / ddpm["fid_common_n"] if ddpm["fid_common_n"] else math.nan
                 )
                 notes.append(
-                    f"{model} {label}: {r['images_per_s'] / ddpm['images_per_s']:.1f}x {ddpm['sampler']}'s "
-                    f"images/s, FID@{result['slow_samples']} {r['fid_common_n']:.3f} vs "
+                    f"{model} {label}: {r['images_per_s'] / ddpm['images_per_s']:.1f}x "
+                    f"{ddpm['sampler']}'s images/s, FID@{result['slow_samples']} "
+                    f"{r['fid_common_n']:.3f} vs "
                     f"{ddpm['fid_common_n']:.3f} ({ratio:.2f}x)"
                 )
     return notes

@@ -180,8 +180,7 @@ def step_flops(fn: Callable[[], Any]) -> int:
 def interval_rate(trainer, steps: int) -> float:
     """The trainer's own images/s over `steps` more steps (one log interval, as `metrics.jsonl`
     records it)."""
-    trainer.cfg.train.steps = trainer.step + steps
-    trainer.run()
+    trainer.train_steps(steps)
     return float(
         json.loads((trainer.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["img_per_s"]
     )
@@ -236,7 +235,7 @@ def measure_training(
     )
     loader = DataLoader(PerItemMNIST(images), batch_size=o.batch_size, shuffle=True, drop_last=True)
     reference = ref.runner(loader)
-    x, y = trainer._batch(0)
+    x, y = trainer.batch(0)
     flops = step_flops(
         lambda: trainer.recipe.train_step(x, y, torch.Generator().manual_seed(0), False)
     )
@@ -372,14 +371,17 @@ def run_speed(
 
 def format_speed(result: dict[str, Any]) -> str:
     lines = [
-        f"training images/s on {result['device']} (amp {result['amp']} on both sides, {result['threads']} threads), "
-        f"medians of interleaved repeats; matmul peak {result['matmul_peak_gflop_s']:.0f} GFLOP/s",
-        f"{'preset':<14} {'gankit':>8} {'reference':>10} {'ratio':>6} {'GFLOP/step':>11} {'GFLOP/s':>8} {'peak %':>7}",
+        f"training images/s on {result['device']} (amp {result['amp']} on both sides, "
+        f"{result['threads']} threads), medians of interleaved repeats; matmul peak "
+        f"{result['matmul_peak_gflop_s']:.0f} GFLOP/s",
+        f"{'preset':<14} {'gankit':>8} {'reference':>10} {'ratio':>6} {'GFLOP/step':>11} "
+        f"{'GFLOP/s':>8} {'peak %':>7}",
     ]
     for r in result["training"]:
         lines.append(
-            f"{r['preset']:<14} {r['gankit_img_s']:>8.0f} {r['reference_img_s']:>10.0f} {r['ratio']:>6.2f} "
-            f"{r['gflop_per_step']:>11.3f} {r['gankit_gflop_s']:>8.1f} {100 * r['peak_share']:>6.1f}%"
+            f"{r['preset']:<14} {r['gankit_img_s']:>8.0f} {r['reference_img_s']:>10.0f} "
+            f"{r['ratio']:>6.2f} {r['gflop_per_step']:>11.3f} {r['gankit_gflop_s']:>8.1f} "
+            f"{100 * r['peak_share']:>6.1f}%"
         )
     lines.append(
         "sampling images/s: "
@@ -477,8 +479,7 @@ def run_ttq(
 
     def gankit_chunk(n: int) -> float:
         before = trainer.elapsed
-        trainer.cfg.train.steps = trainer.step + n
-        trainer.run()
+        trainer.train_steps(n)
         return trainer.elapsed - before
 
     ref_cfg = config_mod.build("seed-mlp", train={"seed": seed})
@@ -519,7 +520,7 @@ def run_ttq(
             ref.G.train()
 
     sides = [
-        _Side(f"gankit {preset}", gankit_chunk, lambda: trainer._generate_eval(latents)),
+        _Side(f"gankit {preset}", gankit_chunk, lambda: trainer.sample(latents)),
         _Side("reference loop (seed-mlp)", reference_chunk, reference_sample),
     ]
     budget = 60 * minutes
@@ -537,7 +538,8 @@ def run_ttq(
                 )
                 if log:
                     log(
-                        f"{side.name}: {side.seconds / 60:.2f} training min, {side.steps} steps, FID {score:.2f}"
+                        f"{side.name}: {side.seconds / 60:.2f} training min, {side.steps} steps, "
+                        f"FID {score:.2f}"
                     )
                 if score <= threshold:
                     side.reached = side.seconds / 60
@@ -570,7 +572,8 @@ def run_ttq(
 
 def format_ttq(result: dict[str, Any]) -> str:
     lines = [
-        f"time to FID <= {result['threshold_fid']} (digit-classifier features, {result['fid_samples']} samples), "
+        f"time to FID <= {result['threshold_fid']} (digit-classifier features, "
+        f"{result['fid_samples']} samples), "
         f"training minutes (evaluation excluded), budget {result['budget_minutes']} min each, "
         f"{result['threads']} threads",
         f"{'method':<28} {'minutes':>9} {'steps':>7} {'CPU min':>8} {'best FID':>9}",
@@ -582,7 +585,8 @@ def format_ttq(result: dict[str, Any]) -> str:
             else f"not within {result['budget_minutes']:g}"
         )
         lines.append(
-            f"{r['method']:<28} {reached:>9} {r['steps']:>7} {r['cpu_minutes']:>8.2f} {r['best_fid']:>9.2f}"
+            f"{r['method']:<28} {reached:>9} {r['steps']:>7} {r['cpu_minutes']:>8.2f} "
+            f"{r['best_fid']:>9.2f}"
         )
     if result["speedup"]:
         lines.append(f"gankit reaches it {result['speedup']:.1f}x sooner")

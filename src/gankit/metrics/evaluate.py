@@ -25,7 +25,8 @@ def parse_metrics(text: str) -> list[str]:
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
         raise ConfigError(
-            f"unknown metric(s) {', '.join(unknown) or '(none)'} (choose from: {', '.join(METRICS)})"
+            f"unknown metric(s) {', '.join(unknown) or '(none)'} "
+            f"(choose from: {', '.join(METRICS)})"
         )
     return names
 

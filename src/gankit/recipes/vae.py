@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import DataConfig
+from ..data import load_dataset, load_heldout
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
 from ..shard import ShardedRecipe, rank_draw
@@ -244,6 +246,16 @@ class VAERecipe(ShardedRecipe):
                 else "gaussian discretised to 256 levels (8-bit)"
             ),
         }
+
+    def heldout_elbo(
+        self, data: DataConfig, nets: dict[str, nn.Module] | None = None, seed: int = 0
+    ) -> dict[str, Any]:
+        """`elbo` on the run's held-out samples (`data.holdout`), or on its training data (said
+        so) when it held none out, with where it was measured and on how many samples."""
+        held = load_heldout(data) if data.holdout else load_dataset(data)
+        where = held.name if data.holdout else f"{held.name} (TRAINING data: the run held none out)"
+        elbo = self.elbo(held.all(), held.y, nets, seed=seed)
+        return {"elbo_data": where, "elbo_n": len(held), **elbo}
 
     # ---- sampling ----------------------------------------------------------------------------
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:

@@ -37,9 +37,12 @@ from ..recipes.base import generate_in_chunks
 from . import checkpoint as ckpt
 from . import distributed
 from . import resume as resume_rules
+from .compiler import compile_failure, compile_layout, compile_recipe, raised_by_compiler
 from .ema import EMA
 from .health import DIVERGED, HealthMonitor, pairwise_diversity
+from .log_line import format_line
 from .runlock import RunLock
+from .runtime import run_settings, set_threads
 
 GRID_SIZE = 64
 
@@ -95,79 +98,6 @@ class BatchSampler:
         return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
 
 
-def compile_layout(device: torch.device, compile: bool | str) -> tuple[bool, dict[str, bool]]:
-    """(whether channels_last may be used, TorchInductor options) for a run. On CUDA, Inductor's
-    backward of a compiled convolution asserts a stride mismatch (PyTorch 2.11) whenever it meets
-    a channels-last tensor, ours or one its own layout optimization made: there a compiled run
-    keeps the contiguous layout and that optimization off."""
-    if compile and device.type == "cuda":
-        return False, {"layout_optimization": False}
-    return True, {}
-
-
-def _raised_by_compiler(e: BaseException) -> bool:
-    """Whether torch.compile's machinery or the code it generated raised `e` (an assertion in
-    TorchInductor's generated kernels is a plain AssertionError, and an error of a compiled
-    backward comes from AOTAutograd's runtime, so the traceback decides)."""
-    if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
-        return True
-    tb = e.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
-        # every call into compiled code passes eval_frame.py's wrapper: an error of the recipe's own
-        # code run by a compiled step (train.compile=step) has that frame and no other of these
-        if "torchinductor" in name or (
-            any(f"torch/{m}/" in name for m in ("_dynamo", "_inductor", "_functorch"))
-            and not name.endswith("torch/_dynamo/eval_frame.py")
-        ):
-            return True
-        tb = tb.tb_next
-    return False
-
-
-def _compile_failure_line(e: BaseException) -> str:
-    """The compiler's own error in one line: a backend's failure wraps it (its first line is only
-    "backend='inductor' raised:")."""
-    inner = getattr(e, "inner_exception", None) or e
-    first = (str(inner).strip().splitlines() or [""])[0][:200]
-    return f"{type(inner).__name__}: {first}"
-
-
-@contextmanager
-def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
-    """cuDNN's fastest convolution kernels add in a varying order (atomics, autotuned choices), so
-    two identical CUDA runs drift apart; for the whole run, ask it for deterministic kernels, as
-    exact resume needs, and give the process its settings back afterwards."""
-    if device.type != "cuda":
-        yield
-        return
-    cudnn = torch.backends.cudnn
-    saved = cudnn.deterministic, cudnn.benchmark
-    cudnn.deterministic, cudnn.benchmark = True, False
-    try:
-        yield
-    finally:
-        cudnn.deterministic, cudnn.benchmark = saved
-
-
-@contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Arithmetic on subnormal floats (below 1.2e-38) is many times slower on a CPU, and training
-    makes them: weight decay shrinks the weights of units the loss no longer uses, and Adam's
-    moments follow their tiny gradients. A TVAE on lending_club held 5,000 of them after 300
-    epochs; another slowed from 34,000 to 15,000 rows/s. Here they are flushed to zero; PyTorch's
-    default (off; it has no getter) is restored after. The flag is per thread, and torch's worker
-    threads take it when they start: a run covers its own thread, and the CLI, which holds it from
-    before a command's first parallel op, every thread."""
-    if not torch.set_flush_denormal(True):
-        yield
-        return
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
 class _StopRequest:
     """Turns the first Ctrl-C/SIGTERM into a request honoured at the next step boundary, so the
     saved checkpoint is never of a half-done step; a second Ctrl-C interrupts at once."""
@@ -200,7 +130,8 @@ def _finite(tensors: list[torch.Tensor]) -> bool:
 
 def data_fingerprint(data: Dataset) -> torch.Tensor:
     """The row count and CRC-32 checksums of the bytes of the rows, labels and draw weights: the
-    ranks must all hold the same data set in the same order, and a checksum reads it without a copy."""
+    ranks must all hold the same data set in the same order, and a checksum reads it without a
+    copy."""
     sums = [
         -1 if t is None else zlib.crc32(t.detach().cpu().contiguous().numpy())
         for t in (data.x, data.y, data.row_weights)
@@ -243,8 +174,7 @@ class Trainer:
     ) -> None:
         t = cfg.train
         resume_from = self._check_run_dir(resume)
-        if t.threads:
-            torch.set_num_threads(t.threads)
+        set_threads(t.threads)
         self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
         # a caller with data of its own may build the recipe for it (a table's column layout)
         self.recipe = (
@@ -252,7 +182,8 @@ class Trainer:
             if recipe is not None
             else build_model(cfg, self.data.sample_shape, self.data.num_classes)
         )
-        #: the plain modules (checkpoints, EMA, grids); `recipe.nets` may hold compiled wrappers of them
+        #: the plain modules (checkpoints, EMA, grids); `recipe.nets` may hold compiled wrappers
+        #: of them
         self.nets = dict(self.recipe.nets)
         layout_ok, self._compile_options = compile_layout(self.device, t.compile)
         self.channels_last = t.channels_last and self.data.is_image and layout_ok
@@ -266,7 +197,8 @@ class Trainer:
         if per_step * self.group.world > len(self.data):
             raise ConfigError(
                 f"a step reads optim.batch_size x optim.n_critic x processes = "
-                f"{per_step * self.group.world} samples, more than the {len(self.data)} of {self.data.name}"
+                f"{per_step * self.group.world} samples, more than the {len(self.data)} of "
+                f"{self.data.name}"
             )
         # the data set lives on the device once; each step is one index into it
         self.x_device = self.data.x.to(self.device)
@@ -297,7 +229,12 @@ class Trainer:
         #: the recipe's training step, compiled (train.compile=step)
         self._compiled_step = None
         if t.compile:
-            self._compile()
+            self._compiled_step = compile_recipe(
+                self.recipe, self.nets, t.compile, self._compile_options
+            )
+        #: cuDNN's deterministic kernels on CUDA, as exact resume needs; a benchmark may set it
+        #: False to measure what they cost (runs then drift apart on CUDA)
+        self.deterministic_cudnn = True
 
     # ---- device, AMP, compile, ranks ---------------------------------------------------------
     def _shard_recipe(self) -> None:
@@ -343,45 +280,20 @@ class Trainer:
             self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16
         )
 
-    def _compile(self) -> None:
-        """Compile the recipe's networks (checkpoints, EMA and grids keep the plain modules), or with
-        train.compile=step its whole training step: Dynamo then traces the losses, penalties and
-        optimizer calls around the networks too, and splits the step where it cannot follow (each
-        backward, PyTorch's fused Adam). A failure surfaces at the first step, where
-        `_train_step` turns it into one line."""
-        try:
-            import torch._dynamo
-
-            supported = torch._dynamo.is_dynamo_supported()
-        except Exception:  # noqa: BLE001 - any import problem means: no compile here
-            supported = False
-        if not supported:
-            raise ConfigError(
-                f"train.compile={str(self.cfg.train.compile).lower()}, but torch.compile is not available "
-                "with this Python/PyTorch; set train.compile=false"
-            )
-        # Inductor's own random numbers differ from eager ones: with PyTorch's, a seed gives the same
-        # dropout masks, Gumbel noise and diffusion noise compiled or not
-        options = {"fallback_random": True, **self._compile_options}
-        if self.cfg.train.compile == "step":
-            self._compiled_step = torch.compile(self.recipe.train_step, options=options)
-            return
-        for name, net in self.nets.items():
-            self.recipe.nets[name] = torch.compile(net, options=options)
-
-    def _train_step(
-        self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor | None, want_stats: bool = False
     ) -> dict[str, torch.Tensor]:
+        """One step of the recipe on a batch (`batch`), as the loop runs it: under the run's
+        autocast, compiled when the run compiles its step, with the fp16 scaler's update and, under
+        torchrun, the ranks' buffers made equal after. Returns the recipe's figures (tensors). It
+        leaves `step`, the EMA and the logs alone: `run` and `train_steps` advance them."""
         try:
             with self._autocast():
                 step_fn = self._compiled_step or self.recipe.train_step
                 stats = step_fn(x, y, self.noise_rng, want_stats=want_stats, step=self.step)
         except Exception as e:
-            if self.cfg.train.compile and _raised_by_compiler(e):
-                raise GankitError(
-                    f"train.compile: torch.compile failed ({_compile_failure_line(e)}); "
-                    "train without it: train.compile=false"
-                ) from None
+            if self.cfg.train.compile and raised_by_compiler(e):
+                raise compile_failure(e) from None
             raise
         if self.grad_scaler is not None:
             self.grad_scaler.update()
@@ -409,7 +321,8 @@ class Trainer:
                 return ckpt.load_latest(self.run_dir)
             if not (self.run_dir / "config.yaml").is_file():
                 raise CheckpointError(f"nothing to resume: no checkpoint in {self.ckpt_dir}")
-            # a run stopped before its first checkpoint (killed, say) has nothing to lose: start it over
+            # a run stopped before its first checkpoint (killed, say) has nothing to lose: start it
+            # over
             if self.group.is_main:
                 warnings.warn(
                     f"no checkpoint in {self.ckpt_dir} yet: the run starts over from step 0",
@@ -528,7 +441,7 @@ class Trainer:
     @torch.no_grad()
     def save_grid(self) -> Path:
         return save_png(
-            self._generate_eval(self.fixed_latents),
+            self.sample(self.fixed_latents),
             self.run_dir / "samples" / f"step_{self.step:07d}.png",
         )
 
@@ -580,7 +493,7 @@ class Trainer:
         latents = self.recipe.latents(256, torch.Generator().manual_seed(self.cfg.train.seed + 4))
 
         def run() -> dict[str, float]:
-            logits, _ = predict(classifier, self._generate_eval(latents))
+            logits, _ = predict(classifier, self.sample(latents))
             counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
             return {
                 "top_class_share": float(counts.max()) / len(latents),
@@ -601,14 +514,15 @@ class Trainer:
 
         @torch.no_grad()
         def run() -> dict[str, Any]:
-            samples = self._generate_eval(latents)
+            samples = self.sample(latents)
             return evaluate(extractor, self.data, samples, metrics, t.seed)
 
         return run
 
     @torch.no_grad()
-    def _generate_eval(self, latents: torch.Tensor) -> torch.Tensor:
-        """Samples from the sampling weights (EMA when on) in eval mode, in chunks, back on the CPU."""
+    def sample(self, latents: torch.Tensor) -> torch.Tensor:
+        """Samples of `latents` (`recipe.latents(n, rng)`) from the sampling weights (EMA when on)
+        in eval mode, in chunks, back on the CPU as floats: what the grids and evaluations show."""
         nets = self.sampling_nets()
         modes = {n: m.training for n, m in nets.items()}
         for m in nets.values():
@@ -655,8 +569,9 @@ class Trainer:
         self._ranks_interrupted = interrupted
         self._ranks_stop = interrupted or out_of_time
 
-    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This rank's batch of `step`: one index into the data already on the device."""
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's batch of `step` (images, labels or None), as the loop trains on it: one index
+        into the data already on the device, in the run's memory layout."""
         index = distributed.rank_slice(
             self.sampler.indices(step),
             self.recipe.batches_per_step,
@@ -678,6 +593,15 @@ class Trainer:
         finally:
             self._lock.release()
 
+    def train_steps(self, n: int) -> RunResult:
+        """Train `n` more steps as a run of its own (logs, grids, evaluations and the last
+        checkpoint as configured), whatever the budget was: `train.steps` becomes `step + n` and
+        `train.minutes` None. Experiments time or evaluate a run chunk by chunk with it."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"train_steps needs a whole number of steps of at least 1, got {n!r}")
+        self.cfg.train.steps, self.cfg.train.minutes = self.step + n, None
+        return self.run()
+
     def _run(self) -> RunResult:
         t = self.cfg.train
         main = self.group.is_main
@@ -691,11 +615,9 @@ class Trainer:
         self._ranks_stop = self._ranks_interrupted = False
         status = "completed"
         interval_start, interval_images = time.monotonic(), 0
-        on_cpu = self.device.type == "cpu"
         with (
             stop.installed(),
-            _deterministic_cudnn(self.device),
-            flush_denormals() if on_cpu else nullcontext(),
+            run_settings(self.device, self.deterministic_cudnn),
             self._progress_bar() as bar,
         ):
             self._bar = bar
@@ -703,9 +625,9 @@ class Trainer:
                 step_start = time.monotonic()
                 if self.cfg.optim.lr_decay == "linear":
                     self._decay_lr()
-                x, y = self._batch(self.step)
+                x, y = self.batch(self.step)
                 log_now = (self.step + 1) % t.log_every == 0
-                stats = self._train_step(x, y, want_stats=log_now)
+                stats = self.train_step(x, y, want_stats=log_now)
                 bad |= ~torch.isfinite(
                     torch.stack([v for k, v in stats.items() if k.startswith("loss")])
                 ).all()
@@ -759,7 +681,8 @@ class Trainer:
                 self.health.observe({"loss_d": float("nan")})
                 if main:
                     self.echo(
-                        f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. Training stopped; "
+                        f"step {self.step}: {DIVERGED}: a loss or weight became NaN/Inf. "
+                        "Training stopped; "
                         f"last good checkpoint: {self.last_checkpoint or 'none'}"
                     )
             elif main:
@@ -782,7 +705,7 @@ class Trainer:
         function of the step, so resume continues it exactly."""
         keep = 1.0 - self.step / self.cfg.train.steps
         for name, opt in self.recipe.optimizers.items():
-            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+            for group, base in zip(opt.param_groups, self.base_lrs[name], strict=True):
                 group["lr"] = base * keep
 
     def _checkpoint_if_finite(self) -> bool:
@@ -811,53 +734,3 @@ class Trainer:
             yield bar
         finally:
             bar.close()
-
-
-def format_line(r: dict[str, Any]) -> str:
-    """One human line per log interval: losses, D's view, gradient norms, diversity, verdict."""
-
-    def f(key: str, fmt: str) -> str:
-        v = r.get(key)
-        return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
-
-    if (
-        "loss_d" not in r
-    ):  # a recipe without a D (vae, diffusion): the figures it reported, in order
-        skip = {"step", "time_s", "img_per_s", "verdict", "remedy"}
-        shown = [
-            f"{k} {f(k, '.4g')}"
-            for k, v in r.items()
-            if k not in skip and isinstance(v, (int, float))
-        ]
-        line = " | ".join(
-            [
-                f"step {r['step']:>7d}",
-                *shown,
-                f"{f('img_per_s', '.0f')} img/s",
-                str(r.get("verdict", "")),
-            ]
-        )
-        return line + (f" -> {r['remedy']}" if r.get("remedy") else "")
-    parts = [
-        f"step {r['step']:>7d}",
-        (
-            f"loss D {f('loss_d', '.3f')} G {f('loss_g', '.3f')}"
-            if "loss" not in r
-            else f"loss {f('loss', '.3f')}"
-        ),
-        (
-            f"D(x) {f('d_real', '.2f')} D(G(z)) {f('d_fake', '.2f')} "
-            + (
-                f"W1 est {f('critic_gap', '.3f')}"
-                if "critic_gap" in r
-                else f"acc {f('d_acc', '.2f')}"
-            )
-        ),
-        f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
-        f"div {f('diversity', '.2f')}"
-        + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
-        f"{f('img_per_s', '.0f')} img/s",
-        str(r.get("verdict", "")),
-    ]
-    line = " | ".join(parts)
-    return line + (f" -> {r['remedy']}" if r.get("remedy") else "")

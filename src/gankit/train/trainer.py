@@ -28,7 +28,7 @@ from tqdm import tqdm
 from .. import config as config_mod
 from ..config import Config
 from ..data import Dataset, load_dataset
-from ..data.base import to_float
+from ..data.base import flip_batch, to_float
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import save_png
 from ..files import append_line, remove_stale_temp_files
@@ -579,6 +579,8 @@ class Trainer:
             self.group.world,
         )
         x = to_float(self.x_device[index])
+        if self.cfg.data.flip:
+            x = flip_batch(x, self.cfg.train.seed, step, self.group.rank)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, (self.y_device[index] if self.y_device is not None else None)

@@ -29,22 +29,22 @@ CL = torch.channels_last
 
 
 def cases(channels: int, size: int, z_dim: int = 100, width: int = 32, batch: int = 64):
-    """(name, layer, input, input needs a gradient) for each edge layer and the step that runs it."""
-    base = (
-        size // 4
-    )  # the preset: base -> 2 base -> 4 base; the last hidden stage has `width` channels
+    """(name, layer, input, input needs a gradient) for each edge layer
+    and the step that runs it."""
+    # the preset: base -> 2 base -> 4 base; the last hidden stage has `width` channels
+    base = size // 4
     project = EdgeConvTranspose2d(z_dim, 2 * width, base, 1, 0, bias=False)
     to_image = EdgeConvTranspose2d(width, channels, 4, 2, 1)
     from_image = EdgeConv2d(channels, width, 4, 2, 1, negative_slope=0.2)
     return [
         (
-            "G first layer (1x1 -> %dx%d)" % (base, base),
+            f"G first layer (1x1 -> {base}x{base})",
             project,
             torch.randn(batch, z_dim, 1, 1),
             False,
         ),
         (
-            "G last layer (-> %d ch)" % channels,
+            f"G last layer (-> {channels} ch)",
             to_image,
             torch.randn(batch, width, size // 2, size // 2),
             True,
@@ -116,8 +116,8 @@ def whole_step(data_dir: str, repeats: int, steps: int) -> None:
             times[name].append((time.perf_counter() - start) / steps * 1e3)
     ours, stock = statistics.median(times["gankit"]), statistics.median(times["pytorch"])
     print(
-        f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, {stock / ours:.3f}x "
-        f"(medians of {repeats} interleaved repeats of {steps} steps)"
+        f"dcgan step, ms: PyTorch's kernels {stock:.2f}, gankit's edge layers {ours:.2f}, "
+        f"{stock / ours:.3f}x (medians of {repeats} interleaved repeats of {steps} steps)"
     )
 
 
@@ -137,7 +137,8 @@ def main() -> None:
             ap.error("--step needs --data-dir")
         return whole_step(args.data_dir, args.repeats, args.calls)
     print(
-        f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of {args.calls} calls, ms per call"
+        f"{args.threads} thread(s), medians of {args.repeats} interleaved repeats of "
+        f"{args.calls} calls, ms per call"
     )
     print(f"{'layer':40s} {'pytorch':>8s} {'gankit':>8s} {'ratio':>6s}")
     for channels in args.channels:

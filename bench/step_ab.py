@@ -75,10 +75,11 @@ def main() -> None:
         for side, trainer in sides.items():
             rates[side].append(interval_rate(trainer, args.steps))
     on, off = (statistics.median(rates[s]) for s in ("on", "off"))
-    paired = sorted(a / b for a, b in zip(rates["on"], rates["off"]))
+    paired = sorted(a / b for a, b in zip(rates["on"], rates["off"], strict=True))
     print(
-        f"dcgan, {args.feature}: on {on:.0f} img/s, off {off:.0f} img/s, {on / off:.3f}x; repeat by repeat "
-        f"{statistics.median(paired):.3f}x (range {paired[0]:.3f}-{paired[-1]:.3f}; {args.repeats} repeats of "
+        f"dcgan, {args.feature}: on {on:.0f} img/s, off {off:.0f} img/s, {on / off:.3f}x; "
+        f"repeat by repeat {statistics.median(paired):.3f}x "
+        f"(range {paired[0]:.3f}-{paired[-1]:.3f}; {args.repeats} repeats of "
         f"{args.steps} steps, {args.threads} threads)"
     )
 

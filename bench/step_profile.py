@@ -2,7 +2,8 @@
 kernel launches leaves it idle) and, on CUDA, what deterministic cuDNN kernels cost.
 
     python bench/step_profile.py --data-dir ../shared/data/mnist --device cuda
-    python bench/step_profile.py --data-dir ../shared/data/mnist --device cpu --presets dcgan --amp none
+    python bench/step_profile.py --data-dir ../shared/data/mnist --device cpu --presets dcgan \\
+        --amp none
 
 For each preset and AMP setting: on CUDA, gankit's own images/s (median of 3 intervals of --steps
 steps) with the deterministic cuDNN kernels the trainer runs by default (exact resume needs them)
@@ -42,9 +43,8 @@ def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
         trainer_mod._deterministic_cudnn = lambda device: contextlib.nullcontext()
     try:
         trainer = make_trainer(preset, args.data_dir, args.device, amp, args.steps)
-        interval_rate(
-            trainer, args.steps
-        )  # warm-up (allocator, cuDNN's choices); one log interval each
+        # warm-up (allocator, cuDNN's choices); one log interval each
+        interval_rate(trainer, args.steps)
         return statistics.median(interval_rate(trainer, args.steps) for _ in range(3))
     finally:
         trainer_mod._deterministic_cudnn = saved
@@ -57,15 +57,15 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     cuda = trainer.device.type == "cuda"
     _sync(trainer.device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's deterministic kernels on CUDA
+    # as in the trainer's run: subnormal floats flushed on the CPU, cuDNN's
+    # deterministic kernels on CUDA
     context = (
         trainer_mod._deterministic_cudnn(trainer.device) if cuda else trainer_mod.flush_denormals()
     )
     with context, profile(activities=activities) as prof:
         start = time.perf_counter()
-        for _ in range(
-            PROFILED_STEPS
-        ):  # the trainer's step: autocast, the fp16 GradScaler's update
+        # the trainer's step: autocast, the fp16 GradScaler's update
+        for _ in range(PROFILED_STEPS):
             trainer._train_step(x, y, want_stats=False)
             trainer.step += 1
         _sync(trainer.device)
@@ -74,12 +74,13 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     # the device's own events (kernels, copies): an operator's row repeats its kernels' time
     kernels = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
     busy = sum(e.self_device_time_total for e in kernels) / PROFILED_STEPS / 1e6
+    # copies and sets included
     summary = {
         "wall_ms": 1e3 * wall,
         "device_busy_ms": 1e3 * busy,
         "busy_share": busy / wall,
         "kernels_per_step": sum(e.count for e in kernels) / PROFILED_STEPS,
-    }  # copies and sets included
+    }
     return summary, events.table(
         sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=48
     )
@@ -100,8 +101,8 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 det, default = (median_rate(preset, args, amp, d) for d in (True, False))
                 print(
-                    f"{name}: deterministic cuDNN {det:.0f} img/s, default cuDNN {default:.0f} img/s "
-                    f"({default / det:.3f}x)",
+                    f"{name}: deterministic cuDNN {det:.0f} img/s, "
+                    f"default cuDNN {default:.0f} img/s ({default / det:.3f}x)",
                     flush=True,
                 )
             s, table = profile_steps(preset, args, amp)

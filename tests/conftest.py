@@ -36,21 +36,16 @@ settings.load_profile(os.environ.get("GANKIT_FUZZ", "ci"))
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
-def run_together(*commands: list, env: dict | None = None) -> list[subprocess.CompletedProcess]:
-    """Independent commands, four at a time, their results in order: a `gankit` command that fails
+def gankit_together(*commands: list) -> list[subprocess.CompletedProcess]:
+    """Independent `gankit` commands, four at a time, their results in order: a command that fails
     early spends nearly all its time importing torch, which two cores do side by side."""
 
     def run(command: list) -> subprocess.CompletedProcess:
-        argv = [str(a) for a in command]
-        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        argv = [sys.executable, "-m", "gankit", *map(str, command)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(run, commands))
-
-
-def gankit_together(*commands: list) -> list[subprocess.CompletedProcess]:
-    """`run_together` for `python -m gankit` commands."""
-    return run_together(*([sys.executable, "-m", "gankit", *c] for c in commands))
 
 
 def tiny_config(preset: str = "dcgan", steps: int = 20, **train) -> Config:

@@ -357,21 +357,19 @@ def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
         )
         for n in (1, 0)
     ]
-    # the reference, one thread as well, runs beside the nodes
-    single = subprocess.Popen(
-        [sys.executable, "-m", "gankit", "train", *common, "--out", str(tmp_path / "single")]
-        + ["optim.batch_size=16"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
     logs = [node.communicate(timeout=180)[0] for node in nodes]
-    single_log = single.communicate(timeout=180)[0]
     assert [node.returncode for node in nodes] == [0, 0], logs
     node1, node0 = logs
     assert "checkpoint:" in node0 and "checkpoint:" not in node1 and "step " not in node1
-    assert single.returncode == 0, single_log
+    single = subprocess.run(
+        [sys.executable, "-m", "gankit", "train", *common, "--out", str(tmp_path / "single")]
+        + ["optim.batch_size=16"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert single.returncode == 0, single.stdout + single.stderr
     runs = [
         load_file(tmp_path / run / "checkpoints" / "step_0000002.safetensors")
         for run in ("nodes", "single")

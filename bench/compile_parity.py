@@ -97,7 +97,11 @@ def table_losses(model: str, compile) -> list[list[float]]:
 def gap(a: list[list[float]], b: list[list[float]]) -> float:
     if len(a) != len(b):
         return float("inf")
-    return max(abs(x - y) / max(abs(x), 1e-3) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    return max(
+        abs(x - y) / max(abs(x), 1e-3)
+        for ra, rb in zip(a, b, strict=True)
+        for x, y in zip(ra, rb, strict=True)
+    )
 
 
 def main() -> None:
@@ -113,9 +117,8 @@ def main() -> None:
     for name in names:
         preset, changes = CASES.get(name, (name, {}))
         penalty = PRESETS[preset].get("loss", {}).get("gp") or changes.get("loss", {}).get("r1")
-        if (
-            args.mode == "nets" and penalty
-        ):  # refused by the config: a compiled D cannot be differentiated twice
+        # refused by the config: a compiled D cannot be differentiated twice
+        if args.mode == "nets" and penalty:
             print(f"{name:20} {'refused: a penalty needs --mode step':>43}")
             continue
         # each trainer compiles anew: without a reset, Dynamo's recompile limit (8 per function)

@@ -13,8 +13,8 @@ images G trained on would reward memorising them, so each run is scored against 
   minus its mean logit on held-out digits. A D that memorises its training set scores them higher.
 - At the end, from `-n` samples: FID, precision, recall, classes covered, rarest class's share.
 
-    python bench/diffaugment.py --preset dcgan --steps 5000 --seeds 0,1,2 --eval-every 500 --workers 2 \\
-        data.resolution=16 model.width=64 train.threads=1
+    python bench/diffaugment.py --preset dcgan --steps 5000 --seeds 0,1,2 --eval-every 500 \\
+        --workers 2 data.resolution=16 model.width=64 train.threads=1
 
 Prints one curve per run, a table of the final and best-of-run figures, the medians over seeds,
 and ends with one JSON line per run.
@@ -107,7 +107,8 @@ def score(
     seed: int,
     metrics: list[str],
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of n samples against each reference, plus D's mean logit on each reference's images."""
+    """Metrics of n samples against each reference, plus D's mean logit
+    on each reference's images."""
     feats, logits = classifier_extractor(classifier)(model.sample(n, seed=seed))
     D = model.nets["D"]
     out = {}
@@ -139,10 +140,8 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
         loss={"diffaugment": policy},
         overrides=args.overrides,
     )
-    run_dir = (
-        Path(args.out)
-        / f"{args.preset}-{policy.replace(',', '+') or 'plain'}-seed{seed}-{time.strftime('%H%M%S')}"
-    )
+    arm = policy.replace(",", "+") or "plain"
+    run_dir = Path(args.out) / f"{args.preset}-{arm}-seed{seed}-{time.strftime('%H%M%S')}"
     cpu = time.process_time()
     result = Trainer(
         cfg, run_dir, progress=False, echo=lambda line: None, data=training_split(data)
@@ -183,9 +182,8 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
         "curve": curve,
         "run_dir": str(run_dir),
     }
-    (run_dir / "bench-row.json").write_text(
-        json.dumps(row)
-    )  # kept if a later run of the bench fails
+    # kept if a later run of the bench fails
+    (run_dir / "bench-row.json").write_text(json.dumps(row))
     return row
 
 
@@ -201,17 +199,19 @@ def print_report(rows: list[dict[str, Any]], policies: list[str]) -> None:
                 f"{c['step']:>7} {c['fid_train']:>9.2f} {c['fid_heldout']:>9.2f} {c['d_gap']:>7.2f}"
             )
     print(
-        f"\nfinal model ({rows[0]['n']} samples; precision/recall/classes against the held-out digits)"
+        f"\nfinal model ({rows[0]['n']} samples; "
+        "precision/recall/classes against the held-out digits)"
     )
     print(
-        f"{'diffaugment':<24} {'seed':>4} {'FID tr':>7} {'FID ho':>7} {'best ho':>7} {'@step':>6} {'prec':>5} "
-        f"{'rec':>5} {'cls':>3} {'min %':>5} {'gap':>5} {'cpu m':>5}"
+        f"{'diffaugment':<24} {'seed':>4} {'FID tr':>7} {'FID ho':>7} {'best ho':>7} {'@step':>6} "
+        f"{'prec':>5} {'rec':>5} {'cls':>3} {'min %':>5} {'gap':>5} {'cpu m':>5}"
     )
     for r in rows:
         print(
-            f"{r['diffaugment']:<24} {r['seed']:>4} {r['fid_train']:>7.2f} {r['fid_heldout']:>7.2f} "
-            f"{r['best_fid_heldout']:>7.2f} {r['best_step']:>6} {r['precision']:>5.2f} {r['recall']:>5.2f} "
-            f"{r['classes_covered']:>3} {100 * r['min_class_share']:>5.1f} {r['final_d_gap']:>5.2f} "
+            f"{r['diffaugment']:<24} {r['seed']:>4} {r['fid_train']:>7.2f} "
+            f"{r['fid_heldout']:>7.2f} {r['best_fid_heldout']:>7.2f} {r['best_step']:>6} "
+            f"{r['precision']:>5.2f} {r['recall']:>5.2f} {r['classes_covered']:>3} "
+            f"{100 * r['min_class_share']:>5.1f} {r['final_d_gap']:>5.2f} "
             f"{r['train_cpu_minutes']:>5.1f}"
         )
     print()
@@ -230,8 +230,9 @@ def print_report(rows: list[dict[str, Any]], policies: list[str]) -> None:
         }
         print(
             f"median of {len(arm)} seeds, {policy}: FID train {med['fid_train']:.2f}, FID held-out "
-            f"{med['fid_heldout']:.2f}, best held-out {med['best_fid_heldout']:.2f}, recall {med['recall']:.2f}, "
-            f"rarest class {100 * med['min_class_share']:.1f}%, D gap {med['final_d_gap']:.2f}"
+            f"{med['fid_heldout']:.2f}, best held-out {med['best_fid_heldout']:.2f}, "
+            f"recall {med['recall']:.2f}, rarest class {100 * med['min_class_share']:.1f}%, "
+            f"D gap {med['final_d_gap']:.2f}"
         )
 
 
@@ -242,9 +243,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     clf_path = out / f"classifier-{data.sample_shape[-1]}px.safetensors"
-    if (
-        not clf_path.exists()
-    ):  # deterministic (seed 0), so a later bench run in the same folder reuses it
+    # deterministic (seed 0), so a later bench run in the same folder reuses it
+    if not clf_path.exists():
         classifier, report = train_classifier(
             data, epochs=30, holdout=HOLDOUT, seed=0, batch_size=64
         )

@@ -1,14 +1,14 @@
 """Every fuzz target of the test suite with a larger budget, and the count per parser of the
 examples tried, those that worked, those refused with a one-line error, and failures.
 
-    python bench/fuzz.py                      # the ci profile (timed), then the long one: 20x the examples
+    python bench/fuzz.py                      # the ci profile (timed), then the long one
     python bench/fuzz.py --profile ci         # the suite's own budget
     python bench/fuzz.py --markdown docs/results/fuzz.md --json docs/results/fuzz.json
 
-Runs `pytest tests/**/test_fuzz_*.py` with `GANKIT_FUZZ=PROFILE` (tests/conftest.py: derandomised,
-no example database, so a run tries the same inputs each time) and `GANKIT_FUZZ_COUNTS` naming a
-file where tests/fuzzing.py adds up its counts. Exits with pytest's status: a failure found is a
-failing run.
+The long profile tries 20x the ci profile's examples. Runs `pytest tests/**/test_fuzz_*.py` with
+`GANKIT_FUZZ=PROFILE` (tests/conftest.py: derandomised, no example database, so a run tries the same
+inputs each time) and `GANKIT_FUZZ_COUNTS` naming a file where tests/fuzzing.py adds up its counts.
+Exits with pytest's status: a failure found is a failing run.
 """
 
 from __future__ import annotations
@@ -85,34 +85,36 @@ def markdown(
         "",
         *(
             [
-                f"The test suite runs the same tests under the `ci` profile: {ci[1]:,} inputs in {ci[2]:.0f} s "
-                f"here (pytest exit status {ci[0]})."
+                f"The test suite runs the same tests under the `ci` profile: {ci[1]:,} inputs "
+                f"in {ci[2]:.0f} s here (pytest exit status {ci[0]})."
             ]
             if ci
             else []
         ),
-        "Examples are derandomised; the checkpoint the checkpoint tests damage is trained afresh each "
-        "run (its recorded training time differs), so their counts vary by a few between runs.",
+        "Examples are derandomised; the checkpoint the checkpoint tests damage is trained "
+        "afresh each run (its recorded training time differs), so their counts vary by a few "
+        "between runs.",
         "",
         "An input *worked* when the parser returned a valid result (and the test's checks of it "
-        "held), was *refused* when it raised a GankitError with a one-line message (the CLI: exit 2, "
-        "one `gankit: error:` line, no file left behind); anything else is a *failure*. A parser a "
-        "test reaches after another (infer_kinds after read_table) counts the inputs that got that far.",
+        "held), was *refused* when it raised a GankitError with a one-line message (the CLI: "
+        "exit 2, one `gankit: error:` line, no file left behind); anything else is a *failure*. "
+        "A parser a test reaches after another (infer_kinds after read_table) counts the inputs "
+        "that got that far.",
         "",
         "| parser | inputs tried | worked | refused in one line | diverged (exit 1) | failures |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in table:
         lines.append(
-            f"| {r['parser']} | {r['tried']:,} | {r['worked']:,} | {r['refused']:,} | {r['diverged']:,} "
-            f"| {r['failed']:,} |"
+            f"| {r['parser']} | {r['tried']:,} | {r['worked']:,} | {r['refused']:,} "
+            f"| {r['diverged']:,} | {r['failed']:,} |"
         )
     total = {
         k: sum(r[k] for r in table) for k in ("tried", "worked", "refused", "diverged", "failed")
     }
     lines += [
-        f"| **all parsers** | **{total['tried']:,}** | {total['worked']:,} | {total['refused']:,} | "
-        f"{total['diverged']:,} | **{total['failed']:,}** |",
+        f"| **all parsers** | **{total['tried']:,}** | {total['worked']:,} "
+        f"| {total['refused']:,} | {total['diverged']:,} | **{total['failed']:,}** |",
         "",
         "Reproduce:",
         "",

@@ -30,7 +30,8 @@ def classifier(data, path: Path):
         return load_classifier(path)
     model, report = train_classifier(data, epochs=8, holdout=0.2, seed=0)
     print(
-        f"classifier: held-out accuracy {report.holdout_accuracy:.4f} ({report.holdout_size} images)"
+        f"classifier: held-out accuracy {report.holdout_accuracy:.4f} "
+        f"({report.holdout_size} images)"
     )
     save_classifier(model, report, path, data.name)
     return model
@@ -82,12 +83,14 @@ def main() -> None:
             }
         )
     print(
-        f"{'seed':>4} {'steps':>6} {'FID':>7} {'prec':>5} {'rec':>5} {'classes':>7} {'min %':>6}  health"
+        f"{'seed':>4} {'steps':>6} {'FID':>7} {'prec':>5} {'rec':>5} {'classes':>7} {'min %':>6}"
+        "  health"
     )
     for r in rows:
         print(
-            f"{r['seed']:>4} {r['steps']:>6} {r['fid']:>7.2f} {r['precision']:>5.2f} {r['recall']:>5.2f} "
-            f"{r['classes_covered']:>7} {100 * r['min_class_share']:>6.2f}  {r['final_verdict']}"
+            f"{r['seed']:>4} {r['steps']:>6} {r['fid']:>7.2f} {r['precision']:>5.2f} "
+            f"{r['recall']:>5.2f} {r['classes_covered']:>7} {100 * r['min_class_share']:>6.2f}  "
+            f"{r['final_verdict']}"
         )
     for r in rows:
         print(json.dumps(r))

@@ -114,8 +114,9 @@ TABLE_BATCH = 50
 
 
 def table_mode(steps: int, interval: int, seed: int, work: Path) -> Mode:
-    """ctgan on the wine table (178 rows, 13 numeric columns, the class as text): its epochs are
-    chosen so the fit runs about `steps` steps (the soak reads the count from the reference's log)."""
+    """ctgan on the wine table (178 rows, 13 numeric columns, the class as text):
+    its epochs are chosen so the fit runs about `steps` steps (the soak reads the
+    count from the reference's log)."""
     from sklearn.datasets import load_wine
 
     frame = load_wine(as_frame=True).frame
@@ -302,7 +303,8 @@ class DiskCheck:
 
 
 def check_checkpoints(ckpt_dir: Path, reference_dir: Path) -> DiskCheck:
-    """Every checkpoint on disk loads (gankit's own loader) and equals the reference's of its step."""
+    """Every checkpoint on disk loads (gankit's own loader) and equals
+    the reference's of its step."""
     result = DiskCheck()
     for path in ckpt.list_checkpoints(ckpt_dir):
         result.checked += 1
@@ -338,7 +340,7 @@ def metrics_problems(run: Path, reference: Path) -> list[str]:
         for rs in (rows, expected)
     ]
     if json.dumps(untimed[0]) != json.dumps(untimed[1]):
-        first = next((a["step"] for a, b in zip(*untimed) if a != b), None)
+        first = next((a["step"] for a, b in zip(*untimed, strict=False) if a != b), None)
         problems.append(
             f"metrics.jsonl: logged values differ from the reference's (first at step {first})"
         )
@@ -447,7 +449,8 @@ class Soak:
                 process.finish()
                 killed = False
             else:
-                # the first process is killed only after its first checkpoint: before, nothing could resume
+                # the first process is killed only after its first checkpoint:
+                # before, nothing could resume
                 base = (
                     self.start_step - self.start_step % self.interval
                     if not first
@@ -590,8 +593,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--steps",
         type=positive(1),
         default=None,
-        help="steps of each run (default 2 x (kills + 2) x interval: a kill lets the run advance by "
-        "at most 2 intervals, 3 for the first, so every kill lands before the end)",
+        help="steps of each run (default 2 x (kills + 2) x interval: a kill lets the run advance "
+        "by at most 2 intervals, 3 for the first, so every kill lands before the end)",
     )
     p.add_argument("--seed", type=int, default=0, help="seeds the kill moments and the training")
     p.add_argument("--json", default=None, help="write the results here")
@@ -602,15 +605,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.steps = args.steps or 2 * (args.kills + 2) * args.interval
     if args.steps <= 3 * args.interval:
         p.error(
-            f"--steps {args.steps} leaves no room for a kill: give more than 3 x --interval ({3 * args.interval})"
+            f"--steps {args.steps} leaves no room for a kill: "
+            f"give more than 3 x --interval ({3 * args.interval})"
         )
     return args
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print(
-        f"{'mode':6} {'kills':>5} {'in ckpt write':>13} {'corrupt files':>13} {'failed resumes':>14} "
-        f"{'steps lost median/max (interval)':>32} {'bit-equal':>9} {'wall s':>7}"
+        f"{'mode':6} {'kills':>5} {'in ckpt write':>13} {'corrupt files':>13} "
+        f"{'failed resumes':>14} {'steps lost median/max (interval)':>32} {'bit-equal':>9} "
+        f"{'wall s':>7}"
     )
     for r in results:
         lost = f"{r['steps_lost']['median']} / {r['steps_lost']['max']} ({r['save_interval']})"

@@ -64,12 +64,13 @@ def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
     # the device's own events (kernels, copies): an operator's row repeats its kernels' time
     kernels = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
     busy = sum(e.self_device_time_total for e in kernels) / PROFILED_STEPS / 1e6
+    # copies and sets included
     summary = {
         "wall_ms": 1e3 * wall,
         "device_busy_ms": 1e3 * busy,
         "busy_share": busy / wall,
         "kernels_per_step": sum(e.count for e in kernels) / PROFILED_STEPS,
-    }  # copies and sets included
+    }
     return summary, events.table(
         sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=48
     )

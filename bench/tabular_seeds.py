@@ -98,9 +98,10 @@ def main() -> None:
                     }
                 )
                 print(
-                    f"{model} fit seed {fit_seed} sample seed {sample_seed}: KS {rows[-1]['ks']:.3f} "
-                    f"TV {rows[-1]['tv']:.3f} TSTR {rows[-1]['tstr']:.3f} (real-trained "
-                    f"{rows[-1]['trtr']:.3f}; {time.perf_counter() - start:.0f} s)",
+                    f"{model} fit seed {fit_seed} sample seed {sample_seed}: "
+                    f"KS {rows[-1]['ks']:.3f} TV {rows[-1]['tv']:.3f} TSTR {rows[-1]['tstr']:.3f} "
+                    f"(real-trained {rows[-1]['trtr']:.3f}; "
+                    f"{time.perf_counter() - start:.0f} s)",
                     flush=True,
                 )
         summary = {
@@ -122,7 +123,8 @@ def main() -> None:
         for key in ("ks", "tv", "tstr", "fit_cpu_s"):
             s = summary[key]
             print(
-                f"  {key:9s} mean {s['mean']:.3f}  median {s['median']:.3f}  min {s['min']:.3f}  max {s['max']:.3f}"
+                f"  {key:9s} mean {s['mean']:.3f}  median {s['median']:.3f}  "
+                f"min {s['min']:.3f}  max {s['max']:.3f}"
             )
         print(
             "  TSTR mean of each fit: " + ", ".join(f"{m:.3f}" for m in fit_means) + "\n",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +34,18 @@ settings.register_profile("long", max_examples=CI_EXAMPLES * LONG_FACTOR, **_FUZ
 settings.load_profile(os.environ.get("GANKIT_FUZZ", "ci"))
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+def gankit_together(*commands: list) -> list[subprocess.CompletedProcess]:
+    """Independent `gankit` commands, four at a time, their results in order: a command that fails
+    early spends nearly all its time importing torch, which two cores do side by side."""
+
+    def run(command: list) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "gankit", *map(str, command)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(run, commands))
 
 
 def tiny_config(preset: str = "dcgan", steps: int = 20, **train) -> Config:

@@ -28,7 +28,8 @@ from hypothesis.errors import HypothesisException
 
 from gankit.errors import GankitError
 
-#: examples of a test with `examples(n)` under the CI profile: n; under the long one, n x LONG_FACTOR
+#: examples of a test with `examples(n)` under the CI profile: n; under
+#: the long one, n x LONG_FACTOR
 CI_EXAMPLES, LONG_FACTOR = 10, 20
 #: an example still running after this long is a hang (the per-example deadline catches the slow)
 HANG_SECONDS = 60

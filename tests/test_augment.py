@@ -79,9 +79,8 @@ def test_cutout_zeros_exactly_a_half_size_square_per_sample(res):
         assert (
             len(r) == len(c) == res // 2 and r.max() - r.min() == c.max() - c.min() == res // 2 - 1
         )
-    assert (
-        len({tuple(h.nonzero()[0].tolist()) for h in holes[:, 0]}) > 1
-    )  # positions differ per sample
+    # positions differ per sample
+    assert len({tuple(h.nonzero()[0].tolist()) for h in holes[:, 0]}) > 1
 
 
 def test_color_changes_brightness_and_saturation_is_a_no_op_for_grey_images():

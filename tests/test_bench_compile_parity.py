@@ -31,9 +31,8 @@ def test_a_step_compiled_case_matches_its_eager_run(monkeypatch, capsys, tmp_pat
     )
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     bench.main()
-    assert (
-        torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs
-    )  # the compiled side did compile
+    # the compiled side did compile
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs
     (row,) = json.loads(out.read_text())["rows"]
     assert row["case"] == "lsgan" and row["steps"] == bench.STEPS and row["relative_gap"] < 1e-5
     assert "lsgan" in capsys.readouterr().out

@@ -29,8 +29,8 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, mnist_dir):
     result = run(str(mnist_dir), "cuda-tests", "warp-drive", out=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "gpu_check: unknown section 'warp-drive' (one of: cuda-tests step-compiled speed-fp32 speed-bf16 "
-        "other-tests profile scaling)"
+        "gpu_check: unknown section 'warp-drive' (one of: cuda-tests step-compiled speed-fp32 "
+        "speed-bf16 other-tests profile scaling)"
     ]
     result = run(str(tmp_path / "missing"), out=tmp_path)
     assert result.returncode == 2

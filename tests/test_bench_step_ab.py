@@ -51,9 +51,8 @@ def test_one_side_runs_pytorchs_code_and_both_are_timed(monkeypatch, capsys, mni
         logits = off.nets["D"](
             torch.randn(2, 1, 28, 28).contiguous(memory_format=torch.channels_last)
         )
-        assert (
-            logits.grad_fn.next_functions[0][0].name() == "ConvolutionBackward0"
-        )  # under the flatten
+        # under the flatten
+        assert logits.grad_fn.next_functions[0][0].name() == "ConvolutionBackward0"
     else:
         assert all(
             type(o) is torch.optim.Adam and o.defaults["fused"]

@@ -21,10 +21,8 @@ def test_lending_club_split_is_stratified_80_20_fixed_and_without_row_index():
     train, holdout, target = bench.load_split("lending_club", seed=0)
     assert target == "Class" and "rownames" not in train.columns
     assert (len(train), len(holdout)) == (7885, 1972) and train.shape[1] == 23
-    share = lambda t: (t["Class"] == "bad").mean()
-    assert (
-        share(train) == pytest.approx(share(holdout), abs=0.002) == pytest.approx(0.052, abs=0.002)
-    )
+    share, share_held_out = ((t["Class"] == "bad").mean() for t in (train, holdout))
+    assert share == pytest.approx(share_held_out, abs=0.002) == pytest.approx(0.052, abs=0.002)
     again, _, _ = bench.load_split("lending_club", seed=0)
     pd.testing.assert_frame_equal(train, again)
     assert bench.discrete_columns(train) == [

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import gankit_together
 from PIL import Image
 
 from gankit import cli
@@ -87,46 +88,55 @@ def test_resume_extends_a_run(run_dir, tmp_path):
     assert ckpt.load(ckpt.resolve(copy))["step"] == 30
 
 
-@pytest.mark.parametrize(
-    "args, fragment",
-    [
-        (["train", "--preset", "biggan"], "unknown preset 'biggan'"),
-        (["train", "--data", "imagenet"], "unknown data source 'imagenet'"),
-        (["train", "--frobnicate"], "unrecognized arguments"),
-        (["train", "model.depth=3"], "unknown option 'model.depth'"),
-        (["train", "--data", "mnist", "--data-dir", "/no/such/dir"], "does not exist"),
-        (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
-        (["train", "--steps", "0"], "steps must be at least 1"),
-        (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
-        # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing
-        # config.yaml
-        (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
-        (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
-        (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
-        (
-            ["train", "--seed", "8796093022208"],
-            "argument --seed: must be in -8796093022208..8796093022207, got 8796093022208",
-        ),
-        (
-            ["train", "--preset", "seed-mlp", "data.resolution=0"],
-            "data.resolution must be at least 1",
-        ),
-        (
-            ["sample", "/no/such/run", "-o", "x.png", "--seed", "-99999999999999999999"],
-            "argument --seed: must be in",
-        ),
-        (
-            ["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
-            "--minutes, --eval-seconds and --threshold must be positive finite numbers",
-        ),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
-    assert_one_line_error(
-        gankit(*args, "--out", tmp_path / "r") if args[0] in ("train", "bench") else gankit(*args),
-        fragment,
-    )
-    assert not (tmp_path / "r").exists()  # refused before anything is written
+BAD_INPUT = [
+    (["train", "--preset", "biggan"], "unknown preset 'biggan'"),
+    (["train", "--data", "imagenet"], "unknown data source 'imagenet'"),
+    (["train", "--frobnicate"], "unrecognized arguments"),
+    (["train", "model.depth=3"], "unknown option 'model.depth'"),
+    (["train", "--data", "mnist", "--data-dir", "/no/such/dir"], "does not exist"),
+    (["train", "--data", "digits", "data.resolution=30"], "cannot build resolution 30"),
+    (["train", "--steps", "0"], "steps must be at least 1"),
+    (["sample", "/no/such/run", "-o", "x.png"], "does not exist"),
+    # NaN passes `x <= 0` checks: these crashed in torch, --minutes nan after writing
+    # config.yaml
+    (["train", "optim.lr_g=nan"], "optim.lr_g must be a finite number, got nan"),
+    (["train", "optim.beta1=2"], "optim.beta1 must be in [0, 1), got 2.0"),
+    (["train", "--minutes", "nan"], "argument --minutes: must be a finite number, got 'nan'"),
+    (
+        ["train", "--seed", "8796093022208"],
+        "argument --seed: must be in -8796093022208..8796093022207, got 8796093022208",
+    ),
+    (
+        ["train", "--preset", "seed-mlp", "data.resolution=0"],
+        "data.resolution must be at least 1",
+    ),
+    (
+        ["sample", "/no/such/run", "-o", "x.png", "--seed", "-99999999999999999999"],
+        "argument --seed: must be in",
+    ),
+    (
+        ["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
+        "--minutes, --eval-seconds and --threshold must be positive finite numbers",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """Each BAD_INPUT command's result and its --out folder, the commands run side by side."""
+    outs = [tmp_path_factory.mktemp("refused") / "r" for _ in BAD_INPUT]
+    commands = [
+        [*args, "--out", out] if args[0] in ("train", "bench") else args
+        for (args, _), out in zip(BAD_INPUT, outs, strict=True)
+    ]
+    return list(zip(gankit_together(*commands), outs, strict=True))
+
+
+@pytest.mark.parametrize("args, fragment", BAD_INPUT)
+def test_bad_input_is_one_line_and_exit_2(args, fragment, refused):
+    proc, out = refused[BAD_INPUT.index((args, fragment))]
+    assert_one_line_error(proc, fragment)
+    assert not out.exists()  # refused before anything is written
 
 
 def test_empty_image_folder_and_corrupt_images(tmp_path):
@@ -163,17 +173,13 @@ def test_empty_image_folder_and_corrupt_images(tmp_path):
 
 def test_a_config_file_names_a_known_preset_that_the_flags_agree_with(tmp_path):
     (tmp_path / "nope.yaml").write_text("preset: nope\n")
-    assert_one_line_error(
-        gankit("train", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "r"),
-        "unknown preset 'nope'",
-    )
     (tmp_path / "gp.yaml").write_text("preset: wgan-gp\n")
-    assert_one_line_error(
-        gankit(
-            "train", "--config", tmp_path / "gp.yaml", "--preset", "dcgan", "--out", tmp_path / "r"
-        ),
-        "names preset 'wgan-gp', not --preset 'dcgan'",
+    nope, disagree = gankit_together(
+        ["train", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "r"],
+        ["train", "--config", tmp_path / "gp.yaml", "--preset", "dcgan", "--out", tmp_path / "r"],
     )
+    assert_one_line_error(nope, "unknown preset 'nope'")
+    assert_one_line_error(disagree, "names preset 'wgan-gp', not --preset 'dcgan'")
     assert not (tmp_path / "r").exists()
 
 
@@ -189,14 +195,14 @@ def test_a_table_preset_in_train_points_to_tabular_fit(tmp_path):
 def test_checkpoints_that_are_not_ours(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"\x00" * 64)
-    assert_one_line_error(
-        gankit("sample", bad, "-o", tmp_path / "g.png"), "not a gankit checkpoint"
+    # ours, but not a training run's
+    stepped = ckpt.save(tmp_path / "stepped.safetensors", {"step": 3})
+    sample, info, no_config = gankit_together(
+        ["sample", bad, "-o", tmp_path / "g.png"], ["info", bad], ["info", stepped]
     )
-    assert_one_line_error(gankit("info", bad), "not a gankit checkpoint")
-    stepped = ckpt.save(
-        tmp_path / "stepped.safetensors", {"step": 3}
-    )  # ours, but not a training run's
-    assert_one_line_error(gankit("info", stepped), "holds no run configuration")
+    assert_one_line_error(sample, "not a gankit checkpoint")
+    assert_one_line_error(info, "not a gankit checkpoint")
+    assert_one_line_error(no_config, "holds no run configuration")
 
 
 def test_existing_run_is_never_overwritten(run_dir):
@@ -294,7 +300,10 @@ def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
         "train.log_every=10",
     )
     assert proc.returncode == 0, proc.stderr
-    proc = gankit("eval", out, "-n", 500, "--json", tmp_path / "e.json")
+    proc, features = gankit_together(
+        ["eval", out, "-n", 500, "--json", tmp_path / "e.json"],
+        ["eval", tmp_path / "ring", "--data", "digits"],
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "e.json").read_text())
     assert (
@@ -302,93 +311,65 @@ def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
         and 0 <= result["modes_captured"] <= 8
         and sum(result["per_mode_counts"]) <= 500
     )
-    assert_one_line_error(gankit("eval", tmp_path / "ring", "--data", "digits"), "need --features")
+    assert_one_line_error(features, "need --features")
 
 
 def test_unwritable_output_is_one_line(run_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert_one_line_error(gankit("sample", run_dir, "-o", blocker / "grid.png"), "could not write")
-    assert_one_line_error(gankit("train", "--steps", 5, "--out", blocker / "run"), "file")
+    sample, train = gankit_together(
+        ["sample", run_dir, "-o", blocker / "grid.png"],
+        ["train", "--steps", 5, "--out", blocker / "run"],
+    )
+    assert_one_line_error(sample, "could not write")
+    assert_one_line_error(train, "file")
 
 
 def test_sample_and_classifier_argument_errors(run_dir, tmp_path):
-    assert_one_line_error(
-        gankit("sample", run_dir, "-o", tmp_path / "grid.xyz"), "give the grid a .png name"
+    png = tmp_path / "g.png"
+    grid, nrow, memory, overflow, huge, classifier, split = gankit_together(
+        ["sample", run_dir, "-o", tmp_path / "grid.xyz"],
+        ["sample", run_dir, "-o", png, "--nrow", -1],
+        ["sample", run_dir, "-o", png, "-n", 10**12],
+        ["sample", run_dir, "-o", png, "-n", 10**17],
+        ["sample", run_dir, "-o", png, "-n", 10**20],
+        ["train-classifier", "--data", "digits", "--holdout", "0.95"]
+        + ["-o", tmp_path / "c.safetensors"],
+        ["train", "--data", "mnist", "--data-dir", tmp_path, "--download", "data.split=foo"]
+        + ["--out", tmp_path / "r"],
     )
-    assert_one_line_error(
-        gankit("sample", run_dir, "-o", tmp_path / "g.png", "--nrow", -1), "at least 1"
-    )
+    assert_one_line_error(grid, "give the grid a .png name")
+    assert_one_line_error(nrow, "at least 1")
     # more samples than memory: torch's allocator raised a RuntimeError with a traceback
     assert_one_line_error(
-        gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10**12),
+        memory,
         "too large for memory (ask for fewer samples, a smaller batch or resolution): "
         "can't allocate memory",
     )
-    assert_one_line_error(
-        gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10**17),
-        "too large for memory",
-        "Storage size calculation overflowed",
-    )
-    assert_one_line_error(
-        gankit("sample", run_dir, "-o", tmp_path / "g.png", "-n", 10**20),
-        "n must be in 1..9223372036854775807",
-    )
-    assert not (tmp_path / "g.png").exists()
-    assert_one_line_error(
-        gankit(
-            "train-classifier",
-            "--data",
-            "digits",
-            "--holdout",
-            "0.95",
-            "-o",
-            tmp_path / "c.safetensors",
-        ),
-        "need at least one batch",
-    )
-    assert_one_line_error(
-        gankit(
-            "train",
-            "--data",
-            "mnist",
-            "--data-dir",
-            tmp_path,
-            "--download",
-            "data.split=foo",
-            "--out",
-            tmp_path / "r",
-        ),
-        "unknown mnist split",
-    )
+    assert_one_line_error(overflow, "too large for memory", "Storage size calculation overflowed")
+    assert_one_line_error(huge, "n must be in 1..9223372036854775807")
+    assert not png.exists()
+    assert_one_line_error(classifier, "need at least one batch")
+    assert_one_line_error(split, "unknown mnist split")
 
 
 def test_conditional_sampling_by_label_and_by_class(tmp_path):
     out = tmp_path / "c"
     assert gankit("train", "--preset", "cgan", "--steps", 10, "--out", out, *TINY).returncode == 0
-    proc = gankit(
-        "sample",
-        out,
-        "--by-class",
-        "-n",
-        35,
-        "-o",
-        tmp_path / "rows.png",
-        "--npz",
-        tmp_path / "r.npz",
+    proc, seven, ten, both = gankit_together(
+        ["sample", out, "--by-class", "-n", 35, "-o", tmp_path / "rows.png"]
+        + ["--npz", tmp_path / "r.npz"],
+        ["sample", out, "--label", 7, "-n", 4, "--npz", tmp_path / "7.npz"],
+        ["sample", out, "--label", 10, "-o", tmp_path / "x.png"],
+        ["sample", out, "--label", 1, "--by-class", "-o", tmp_path / "x.png"],
     )
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "r.npz")["images"].shape[0] == 30  # 3 per class, one row each
     width, height = Image.open(tmp_path / "rows.png").size
     assert height > width  # 10 rows of 3
-    assert gankit("sample", out, "--label", 7, "-n", 4, "--npz", tmp_path / "7.npz").returncode == 0
-    assert_one_line_error(
-        gankit("sample", out, "--label", 10, "-o", tmp_path / "x.png"), "not a class"
-    )
-    assert_one_line_error(
-        gankit("sample", out, "--label", 1, "--by-class", "-o", tmp_path / "x.png"),
-        "not allowed with",
-    )
+    assert seven.returncode == 0
+    assert_one_line_error(ten, "not a class")
+    assert_one_line_error(both, "not allowed with")
 
 
 def test_labels_for_an_unconditional_model_are_refused(run_dir, tmp_path):
@@ -405,8 +386,7 @@ if sys.argv[1] == "on":
     keep_freed_memory()
 torch.manual_seed(0)
 net = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1),
-                    nn.BatchNorm2d(64),
-                    nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 49, 1))
+                    nn.BatchNorm2d(64), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 49, 1))
 opt = torch.optim.Adam(net.parameters())
 x = torch.randn(64, 1, 28, 28)
 def step():
@@ -422,9 +402,9 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 
 @pytest.mark.skipif(not runtime.glibc(), reason="the allocator setting is glibc's")
 def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
-    """DCGAN-sized CPU steps page-fault hundreds of times each under glibc's defaults (measured
-    here: 420-990) and almost never once the CLI has set the allocator (0-10); the CLI sets it
-    before any command, unless the environment holds allocator settings of the user's own."""
+    """DCGAN-sized CPU steps page-fault hundreds of times each under glibc's defaults and almost
+    never once the CLI has set the allocator (docs/results/speed.md); the CLI sets it before any
+    command, unless the environment holds allocator settings of the user's own."""
     env = {
         k: v
         for k, v in os.environ.items()

@@ -39,7 +39,6 @@ def test_a_double_backward_inside_a_compiled_caller_runs_eagerly():
     finally:
         torch._dynamo.reset()
     torch.testing.assert_close(compiled, eager)
-    assert (
-        eager_w.grad is not None and eager_w.grad.abs().sum() > 0
-    )  # the penalty reached the weights
+    # the penalty reached the weights
+    assert eager_w.grad is not None and eager_w.grad.abs().sum() > 0
     torch.testing.assert_close(compiled_w.grad, eager_w.grad)

@@ -142,7 +142,8 @@ def _known(value: str | None) -> bool:
 
 
 def _check_options(args) -> None:  # noqa: ANN001
-    """What the parser leaves to the run: preset and model names, data sources, key=value options."""
+    """What the parser leaves to the run: preset and model names, data
+    sources, key=value options."""
     preset = getattr(args, "preset", None)
     if _known(preset) and preset not in config_mod.PRESETS:
         raise GankitError(f"unknown preset '{preset}'")
@@ -261,7 +262,8 @@ def _generated_cli_reference() -> str:
 
 def test_the_cli_reference_is_what_the_parser_says():
     assert (DOCS / "cli.md").read_text() == _generated_cli_reference(), (
-        "docs/cli.md differs from the argparse definitions: regenerate it with `python docs/gen_cli.py`"
+        "docs/cli.md differs from the argparse definitions: "
+        "regenerate it with `python docs/gen_cli.py`"
     )
 
 

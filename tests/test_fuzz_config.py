@@ -224,7 +224,7 @@ def test_overrides_apply_or_raise_a_config_error(preset, items):
         check_config(cfg)
 
 
-# ---- `gankit train --config FILE key=value ...` -----------------------------------------------------
+# ---- `gankit train --config FILE key=value ...` --------------------------------------------------
 # the run stays tiny whatever the file says: these overrides come last
 TINY_RUN = [
     "--no-progress",
@@ -270,7 +270,7 @@ def test_gankit_train_with_a_fuzzed_config_file(raw, items):
             assert any(name.startswith("checkpoints/step_") for name in files_under(out))
 
 
-# ---- what the fuzzing found, pinned ---------------------------------------------------------------
+# ---- what the fuzzing found, pinned --------------------------------------------------------------
 def test_yaml_aliases_are_not_expanded(tmp_path):
     """Nine lists of nine references to the list before: 9**9 numbers once expanded. The value
     went through json.dumps (minutes, gigabytes); a list of lists is now refused as it is."""

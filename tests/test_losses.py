@@ -67,9 +67,8 @@ def test_relativistic_matches_the_papers_sigmoid_form():
     )
     assert losses.d_loss_relativistic(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
     assert losses.g_loss_relativistic(FAKE, REAL).item() == pytest.approx(g, rel=1e-6)
-    same = torch.full(
-        (3,), 0.7
-    )  # every sample equally real: each relative prob. 1/2, each side 2 log 2
+    # every sample equally real: each relative prob. 1/2, each side 2 log 2
+    same = torch.full((3,), 0.7)
     assert losses.d_loss_relativistic(same, same).item() == pytest.approx(2 * math.log(2), rel=1e-6)
     assert losses.g_loss_relativistic(same, same).item() == pytest.approx(2 * math.log(2), rel=1e-6)
 
@@ -172,7 +171,7 @@ def mean_grad_norm(net, real, fake, rng):
 
 @pytest.fixture
 def one_thread():
-    """Hundreds of tiny steps: a second intra-op thread only adds sync cost (20x on a busy 2-core box)."""
+    """Hundreds of tiny steps: a second intra-op thread only adds sync cost."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -218,7 +217,7 @@ def test_weight_clipping_bounds_every_weight_and_keeps_the_rest():
     net = mlp_critic(seed=1, scale=100.0)
     before = [p.detach().clone() for p in net.parameters()]
     losses.clip_weights_(net, 0.05)
-    for old, p in zip(before, net.parameters()):
+    for old, p in zip(before, net.parameters(), strict=True):
         assert p.abs().max() <= 0.05 and p.requires_grad
         inside = old.abs() <= 0.05
         assert torch.equal(p[inside], old[inside]) and torch.equal(

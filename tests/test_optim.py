@@ -74,9 +74,9 @@ def test_steps_are_torch_optims_bit_for_bit(weight_decay, channels_last):
             ours.load_state_dict(copy.deepcopy(ref.state_dict()))
         ref.step()
         ours.step()
-    for a, b in zip(net.parameters(), twin.parameters()):
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(ref.state.values(), ours.state.values()):
+    for a, b in zip(ref.state.values(), ours.state.values(), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
 
 
@@ -126,7 +126,7 @@ def test_grad_scaler_steps_skip_infs_as_torch_optims_do():
             scaler.update()
     assert ours.state[next(twin.parameters())]["step"].item() == 3  # four steps, one skipped
     assert scalers[0].get_scale() == scalers[1].get_scale() == 2.0**7
-    for a, b in zip(net.parameters(), twin.parameters()):
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(ref.state.values(), ours.state.values()):
+    for a, b in zip(ref.state.values(), ours.state.values(), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))

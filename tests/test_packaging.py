@@ -38,3 +38,15 @@ def test_ci_runs_the_readme_test_command_and_the_oldest_deps_job():
     )
     assert command in ci.splitlines()
     assert "-c .ci/oldest.txt" in ci and "-m oldest_deps" in ci
+
+
+def test_ci_checks_the_style_with_the_ruff_the_test_extra_installs_before_the_tests():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    text = (ROOT / "pyproject.toml").read_text()
+    extra = text[text.index("\ntest = [") : text.index("]", text.index("\ntest = ["))]
+    assert re.search(r'"ruff>=[0-9.]+', extra)
+    install = next(i for i, line in enumerate(ci) if 'pip install -e ".[test]"' in line)
+    style = next(i for i, line in enumerate(ci) if "ruff check . && " in line)
+    tests = next(i for i, line in enumerate(ci) if "pytest -q tests" in line)
+    assert install < style < tests
+    assert "ruff format --check ." in ci[style]

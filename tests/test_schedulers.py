@@ -61,9 +61,8 @@ def test_ddim_with_eta_1_and_all_steps_is_ddpm():
     ddim = DDIMSampler(sched, steps=1000, eta=1.0, clip=False).sample(
         eps, x_T, torch.Generator().manual_seed(2)
     )
-    assert torch.allclose(
-        ddpm, ddim, atol=1e-4
-    )  # the same update, term by term, given the same noise
+    # the same update, term by term, given the same noise
+    assert torch.allclose(ddpm, ddim, atol=1e-4)
     other = DDIMSampler(sched, steps=1000, eta=1.0, clip=False).sample(
         eps, x_T, torch.Generator().manual_seed(3)
     )
@@ -121,7 +120,8 @@ def test_step_spacing():
         (lambda s: make_sampler(s, "ddpm", steps=10), "runs all 50 steps"),
         (lambda s: make_sampler(s, "ddim", spacing="odd"), "unknown step spacing"),
         (lambda s: NoiseSchedule("quadratic"), "unknown diffusion schedule"),
-        # betas of 1 and more: `--preset ddpm diffusion.timesteps=10` diverged at its first step (found by fuzzing)
+        # betas of 1 and more: `--preset ddpm diffusion.timesteps=10` diverged at its
+        # first step (found by fuzzing)
         (
             lambda s: NoiseSchedule("linear", 20),
             "the linear schedule needs diffusion.timesteps above 20, got 20",

@@ -97,8 +97,8 @@ def test_data_that_is_not_a_table_is_refused(tmp_path, data):
         ),
         (
             [object()] * 40,
-            "column 'x' holds Python objects of type object: a table takes numbers, text, booleans and "
-            "dates (convert them, or drop the column)",
+            "column 'x' holds Python objects of type object: a table takes numbers, text, "
+            "booleans and dates (convert them, or drop the column)",
         ),
         (
             [complex(i % 2, 1) for i in range(40)],
@@ -166,9 +166,8 @@ def test_a_fit_diverging_before_its_first_checkpoint_keeps_nothing_and_the_retry
         "--no-progress",
         *TINY,
     ]
-    assert (
-        main([*argv, "optim.lr_g=1e35", "optim.lr_d=1e35"]) == 1
-    )  # the exit code of a diverged run
+    # the exit code of a diverged run
+    assert main([*argv, "optim.lr_g=1e35", "optim.lr_d=1e35"]) == 1
     assert "the fit diverged (NaN/Inf) at step" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
     assert main(argv) == 0
@@ -200,8 +199,8 @@ def test_resume_through_the_api_refuses_changes_and_keeps_the_run_settings(tmp_p
         with pytest.raises(ConfigError) as e:
             tabular.fit(table, run, resume=True, epochs=2, **kwargs)
         assert (
-            str(e.value)
-            == f"cannot change {change} when resuming {run}: leave them out, or fit into another --out"
+            str(e.value) == f"cannot change {change} when resuming {run}: "
+            "leave them out, or fit into another --out"
         )
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
     # left out, the model and seed are the run's; repeated, they are no change
@@ -213,7 +212,8 @@ def test_resume_through_the_api_refuses_changes_and_keeps_the_run_settings(tmp_p
 
 
 def test_sample_arguments_are_checked_as_the_image_models_are(tmp_path):
-    """`TabularModel.sample(2.5)` raised a TypeError deep in torch; it shares `Generator.sample`'s checks."""
+    """`TabularModel.sample(2.5)` raised a TypeError deep in torch; it shares
+    `Generator.sample`'s checks."""
     model = tabular.fit(make_table(), tmp_path / "run", epochs=1, overrides=TINY)
     assert len(model.sample(np.int64(5), seed=np.int32(2))) == 5
     for kwargs, message in [

@@ -111,7 +111,8 @@ def test_eval_reports_the_metrics(fitted, capsys):
 
 
 def test_eval_takes_a_negative_seed(fitted, capsys):
-    """scikit-learn's random_state takes 0 .. 2**32 - 1: it crashed on --seed -1 (gets seed mod 2**32)."""
+    """scikit-learn's random_state takes 0 .. 2**32 - 1: it crashed on
+    --seed -1 (gets seed mod 2**32)."""
     assert (
         main(
             [
@@ -148,7 +149,8 @@ def test_resume_continues_the_run(fitted, capsys):
     )
     out = capsys.readouterr().out
     assert "completed: 20 steps" in out
-    # ctgan logs every 50 steps: the last line says why there is no verdict, as `gankit train`'s does
+    # ctgan logs every 50 steps: the last line says why there is no
+    # verdict, as `gankit train`'s does
     assert (
         "health: too short to judge (no log step: train.log_every is more than the steps run)"
         in out
@@ -246,9 +248,8 @@ def test_other_mistakes(fitted, tmp_path, capsys):
     assert (
         main(["tabular", "fit", str(fitted / "train.csv"), "--epochs", "1", "--minutes", "1"]) == 2
     )
-    assert (
-        main(["sample", run, "-o", str(tmp_path / "g.png")]) == 2
-    )  # an image command on a table run
+    # an image command on a table run
+    assert main(["sample", run, "-o", str(tmp_path / "g.png")]) == 2
     assert (
         main(
             [
@@ -287,10 +288,8 @@ def run_copy(fitted, tmp_path):
         (["--model", "tvae"], "--model (fitted as ctgan, given tvae)"),
         (["--target", "grade"], "--target (fitted with is_fraud, given grade)"),
         (["--seed", "3"], "--seed (fitted with 1, given 3)"),
-        (
-            ["--seed", "0"],
-            "--seed (fitted with 1, given 0)",
-        ),  # the default, given: a change all the same
+        # the default, given: a change all the same
+        (["--seed", "0"], "--seed (fitted with 1, given 0)"),
         (
             ["--discrete", "amount"],
             "the kind of column 'amount' (fitted as continuous, given categorical)",
@@ -324,8 +323,8 @@ def test_resume_refuses_changed_settings(fitted, run_copy, capsys, args, change)
     )
     err = capsys.readouterr().err.strip()
     assert (
-        err
-        == f"gankit: error: cannot change {change} when resuming {run_copy}: leave them out, or fit into another --out"
+        err == f"gankit: error: cannot change {change} when resuming {run_copy}: "
+        "leave them out, or fit into another --out"
     )
     assert _files(run_copy) == before
 
@@ -368,8 +367,8 @@ def _rows(values, column="b"):
     [
         (
             _rows([i * 1.5 if i != 2 else "inf" for i in range(12)]),
-            "column 'b' holds an infinite value (inf in data row 3): replace it with a number, or leave the cell empty "
-            "to mark it missing",
+            "column 'b' holds an infinite value (inf in data row 3): replace it with a number, "
+            "or leave the cell empty to mark it missing",
         ),
         (
             _rows(["inf"] * 12),
@@ -378,18 +377,18 @@ def _rows(values, column="b"):
         ),
         (
             _rows([i % 3 if i != 5 else "-inf" for i in range(12)]),
-            "column 'b' holds an infinite value (-inf in data row 6): replace it with a number, or leave the cell empty "
-            "to mark it missing",
+            "column 'b' holds an infinite value (-inf in data row 6): replace it with a number, "
+            "or leave the cell empty to mark it missing",
         ),
         (
             _rows([f"2021-13-{10 + i}" for i in range(12)], "when"),
-            "column 'when' is datetime but holds '2021-13-10', which is not a date pandas can read: fix it, or declare "
-            "the column categorical (--discrete when)",
+            "column 'when' is datetime but holds '2021-13-10', which is not a date pandas can "
+            "read: fix it, or declare the column categorical (--discrete when)",
         ),
         (
             _rows([f"2021-02-{10 + i}" if i != 4 else "2021-02-30" for i in range(12)], "when"),
-            "column 'when' is datetime but holds '2021-02-30', which is not a date pandas can read: fix it, or declare "
-            "the column categorical (--discrete when)",
+            "column 'when' is datetime but holds '2021-02-30', which is not a date pandas can "
+            "read: fix it, or declare the column categorical (--discrete when)",
         ),
     ],
 )
@@ -460,10 +459,8 @@ def test_any_seed_fits_and_samples(fitted, tmp_path, capsys):
     [
         (["--epochs", "0"], "gankit: error: --epochs must be a positive number, got 0.0"),
         (["--minutes", "-1"], "gankit: error: --minutes must be a positive number, got -1.0"),
-        (
-            ["--epochs", "nan"],
-            None,
-        ),  # refused by the CLI's number type or by fit: one line either way
+        # refused by the CLI's number type or by fit: one line either way
+        (["--epochs", "nan"], None),
         (
             ["--model", "tvae", "vae.beta=-1"],
             "gankit: error: vae.beta and vae.kl_warmup cannot be negative",

@@ -66,9 +66,8 @@ def translation(x: torch.Tensor, rng: torch.Generator, shard: Shard = ONE_PROCES
     sh, sw = h // 8, w // 8
     dy, dx = _offsets(n, -sh, sh, x, rng, shard), _offsets(n, -sw, sw, x, rng, shard)
     padded = F.pad(x, (sw, sw, sh, sh))
-    rows = (
-        torch.arange(h, device=x.device) + sh - dy[:, None]
-    )  # output row i reads input row i - dy
+    # output row i reads input row i - dy
+    rows = torch.arange(h, device=x.device) + sh - dy[:, None]
     cols = torch.arange(w, device=x.device) + sw - dx[:, None]
     batch = torch.arange(n, device=x.device)[:, None, None]
     moved = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # N, H, W, C
@@ -105,7 +104,8 @@ def parse_policy(policy: str) -> tuple[str, ...]:
 def diff_augment(
     x: torch.Tensor, policy: str, rng: torch.Generator, shard: Shard = ONE_PROCESS
 ) -> torch.Tensor:
-    """Applies the comma-separated policy ("color,translation,cutout" in the paper) to NCHW images."""
+    """Applies the comma-separated policy ("color,translation,cutout"
+    in the paper) to NCHW images."""
     names = parse_policy(policy)
     if names and x.dim() != 4:
         raise ValueError(f"DiffAugment needs NCHW images, got a tensor of shape {tuple(x.shape)}")

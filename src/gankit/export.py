@@ -1,4 +1,5 @@
-"""Samples out of the process: PNG grids (images, or scatter plots for 2D points) and .npz arrays."""
+"""Samples out of the process: PNG grids (images, or scatter plots for
+2D points) and .npz arrays."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from .files import atomic_writer, write_error
 
 
 def grid(images_uint8: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tile N x C x H x W uint8 images into one H' x W' (x C) array with `pad` black pixels between."""
+    """Tile N x C x H x W uint8 images into one H' x W' (x C) array with
+    `pad` black pixels between."""
     n, c, h, w = images_uint8.shape
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
@@ -53,8 +55,9 @@ def scatter(points: torch.Tensor, size: int = 512, extent: float | None = None) 
 def save_png(
     samples: torch.Tensor, path: str | Path, nrow: int | None = None, min_tile: int = 28
 ) -> Path:
-    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG. Images smaller than
-    `min_tile` pixels are enlarged by an integer factor (nearest neighbour) so 8x8 digits stay visible."""
+    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG. Images
+    smaller than `min_tile` pixels are enlarged by an integer factor (nearest
+    neighbour) so 8x8 digits stay visible."""
     from PIL import Image
 
     path = Path(path)
@@ -85,7 +88,8 @@ def _make_parent(path: Path) -> None:
 
 
 def save_npz(samples: torch.Tensor, path: str | Path) -> Path:
-    """uint8 images under `images` (N x H x W for one channel, N x H x W x C else); points as float32."""
+    """uint8 images under `images` (N x H x W for one channel, N x H x W x C
+    else); points as float32."""
     path = Path(path)
     if samples.dim() == 4:
         arr = to_uint8(samples).cpu().numpy()

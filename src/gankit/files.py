@@ -48,7 +48,8 @@ def _discard(path: Path) -> None:
 
 
 def fsync_dir(folder: Path) -> None:
-    """Make a rename durable; a file system that cannot sync a folder has renamed it all the same."""
+    """Make a rename durable; a file system that cannot sync a folder
+    has renamed it all the same."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -63,8 +64,9 @@ def fsync_dir(folder: Path) -> None:
 
 @contextmanager
 def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
-    """A file to write whose content appears under `path` all at once when the block ends (temp
-    file, fsync, rename), or not at all: on any failure the temp file goes and `path` is untouched."""
+    """A file to write whose content appears under `path` all at once when the block
+    ends (temp file, fsync, rename), or not at all: on any failure the temp file
+    goes and `path` is untouched."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:

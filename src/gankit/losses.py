@@ -25,8 +25,8 @@ Tensor = torch.Tensor
 
 
 def d_loss_bce(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """-[log D(x) + log(1 - D(G(z)))]: D's side of the minimax game (Goodfellow et al. 2014,
-    eq. 1)."""
+    """-[log D(x) + log(1 - D(G(z)))]: D's side of the minimax game
+    (Goodfellow et al. 2014, eq. 1)."""
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
@@ -70,9 +70,8 @@ def g_loss_lsgan(fake: Tensor, real: Tensor | None = None) -> Tensor:
 
 
 def d_loss_relativistic(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """RaSGAN (Jolicoeur-Martineau 2018): -E[log sig(C(x) - E C(G(z)))]
-    - E[log(1 - sig(C(G(z)) - E C(x)))]: D judges whether real data is more real than fake on
-    average."""
+    """RaSGAN (Jolicoeur-Martineau 2018): D judges whether real data is more real than fake on
+    average: -E[log sig(C(x) - E C(G(z)))] - E[log(1 - sig(C(G(z)) - E C(x)))]."""
     return (
         F.softplus(-(real_logits - fake_logits.mean())).mean()
         + F.softplus(fake_logits - real_logits.mean()).mean()
@@ -172,8 +171,8 @@ def r1_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
 
 
 def clip_weights_(module: nn.Module, clip: float) -> None:
-    """Clamp every parameter to [-clip, clip] in place: WGAN's crude Lipschitz bound (Arjovsky et
-    al. 2017, Algorithm 1), applied after each critic step."""
+    """Clamp every parameter to [-clip, clip] in place: WGAN's crude Lipschitz bound
+    (Arjovsky et al. 2017, Algorithm 1), applied after each critic step."""
     with torch.no_grad():
         for p in module.parameters():
             p.clamp_(-clip, clip)

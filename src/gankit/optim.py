@@ -76,13 +76,12 @@ class FusedAdam(torch.optim.Adam):
                 return None
             device, dtype = p.device, p.dtype
             tensors = (p, grad, state["exp_avg"], state["exp_avg_sq"])
-            if (
-                not p.is_contiguous()
-            ):  # a channels-last weight: the update is elementwise, see _flat
+            # a channels-last weight: the update is elementwise, see _flat
+            if not p.is_contiguous():
                 tensors = _flat(tensors)
                 if tensors is None:
                     return None
-            for out, t in zip((params, grads, exp_avgs, exp_avg_sqs), tensors):
+            for out, t in zip((params, grads, exp_avgs, exp_avg_sqs), tensors, strict=True):
                 out.append(t)
             steps.append(state["step"])
         return (params, grads, exp_avgs, exp_avg_sqs, steps) if params else None
@@ -90,8 +89,9 @@ class FusedAdam(torch.optim.Adam):
 
 def _flat(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
     """1-D views of channels-last tensors laid out alike (a weight, its gradient and moments), or
-    None. The CPU kernel would copy each to a contiguous tensor and the results back, 1.6x its own
-    time for `dcgan`'s first layer. Elementwise, the memory order makes no difference."""
+    None. The CPU kernel would copy each to a contiguous tensor and the results back, which costs
+    more than the update itself (docs/results/speed.md). Elementwise, the memory order makes no
+    difference."""
     p = tensors[0]
     if p.dim() not in (4, 5):
         return None

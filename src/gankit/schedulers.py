@@ -36,16 +36,14 @@ class NoiseSchedule:
         if timesteps < 2:
             raise ConfigError("diffusion.timesteps must be at least 2")
         self.kind, self.timesteps = kind, timesteps
-        if (
-            kind == "linear" and timesteps <= 20
-        ):  # its last beta, 0.02 x 1000 / T, reaches 1: x_T is all noise at once
+        # its last beta, 0.02 x 1000 / T, reaches 1: x_T is all noise at once
+        if kind == "linear" and timesteps <= 20:
             raise ConfigError(
                 f"the linear schedule needs diffusion.timesteps above 20, got {timesteps} "
                 "(or diffusion.schedule=cosine for fewer)"
             )
-        if (
-            kind == "linear"
-        ):  # the DDPM paper's endpoints at T=1000, scaled so other T keep the same path
+        # the DDPM paper's endpoints at T=1000, scaled so other T keep the same path
+        if kind == "linear":
             scale = 1000 / timesteps
             betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
         else:  # Nichol & Dhariwal 2021, eq. 17, s = 0.008, betas clipped at 0.999
@@ -135,7 +133,7 @@ class DDIMSampler:
     @torch.no_grad()
     def sample(self, eps_model: EpsModel, x_t: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         prevs = [*self.timesteps[1:], -1]
-        for t, t_prev in zip(self.timesteps, prevs):
+        for t, t_prev in zip(self.timesteps, prevs, strict=True):
             x_t = self.step(eps_model, x_t, t, t_prev, rng)
         return x_t
 

@@ -26,7 +26,8 @@ def stamps(
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_seconds_are_the_same_in_every_unit(unit):
-    """The bug this guards: pandas 3 reads text into microseconds, and int64 / 1e9 put 2021 in 1970."""
+    """The bug this guards: pandas 3 reads text into microseconds, and
+    int64 / 1e9 put 2021 in 1970."""
     seconds = datetimes.to_seconds(stamps(unit))
     assert seconds[0] == 1_609_459_200.0
     assert seconds[1] == 1_609_459_200.0 + 180 * 86_400 + 13 * 3600 + 45 * 60 + 17
@@ -47,9 +48,8 @@ def test_round_trip_keeps_values_unit_and_time_zone(unit, tz):
 
 def test_aware_timestamps_count_from_utc_and_naive_ones_from_wall_clock():
     paris = stamps("us", "Europe/Paris")
-    assert (
-        datetimes.to_seconds(paris)[0] == 1_609_459_200.0 - 3600
-    )  # midnight in Paris is 23:00 UTC
+    # midnight in Paris is 23:00 UTC
+    assert datetimes.to_seconds(paris)[0] == 1_609_459_200.0 - 3600
     assert datetimes.to_seconds(stamps("us"))[0] == 1_609_459_200.0
 
 
@@ -57,14 +57,14 @@ def test_sub_second_values_survive_in_fine_units():
     t = pd.Series(pd.to_datetime(["2021-01-01 00:00:00.123456"])).astype("datetime64[us]")
     back = datetimes.from_seconds(datetimes.to_seconds(t), "datetime64[us]")
     assert back[0] == t[0]
-    assert datetimes.from_seconds(np.array([0.5]), "datetime64[s]")[0] == pd.Timestamp(
-        "1970-01-01"
-    )  # half to even
+    # half to even
+    assert datetimes.from_seconds(np.array([0.5]), "datetime64[s]")[0] == pd.Timestamp("1970-01-01")
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us"])
 def test_dates_beyond_the_nanosecond_range_round_trip(unit):
-    """Nanoseconds end in 1677 and 2262; microsecond data (pandas 3's default) holds years 1 to 9999."""
+    """Nanoseconds end in 1677 and 2262; microsecond data (pandas 3's
+    default) holds years 1 to 9999."""
     old = pd.Series(
         np.array(["1500-03-04T06:00", "2500-01-01", "1066-10-14"], dtype=f"datetime64[{unit}]")
     )

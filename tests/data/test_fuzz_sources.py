@@ -22,7 +22,7 @@ from gankit.data.folder import load_folder
 from gankit.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, load_mnist
 from gankit.errors import DataError
 
-# ---- IDX ------------------------------------------------------------------------------------------
+# ---- IDX -----------------------------------------------------------------------------------------
 DIMS = st.one_of(st.integers(0, 6), st.sampled_from([28, 2**16, 2**31, 2**32 - 1]))
 
 
@@ -133,7 +133,7 @@ def test_idx_files_that_failed_outside_data_error(tmp_path, raw, gz, message):
         load_mnist(str(tmp_path), "train")
 
 
-# ---- image folders --------------------------------------------------------------------------------
+# ---- image folders -------------------------------------------------------------------------------
 FORMATS = {
     "PNG": ".png",
     "JPEG": ".jpg",
@@ -247,7 +247,7 @@ def test_16_bit_images_keep_their_brightness(tmp_path):
 
 
 def test_a_strip_of_pixels_is_cropped_before_it_is_resized(tmp_path):
-    """A 1 x 50,001 strip was first scaled to 64 x 3,200,064 pixels (a 1 GB peak, 3 s), then cropped."""
+    """A 1 x 50,001 strip was first scaled to 64 x 3,200,064 pixels (a 1 GB peak), then cropped."""
     strip = np.full((50_001, 1, 3), 255, dtype=np.uint8)
     strip[: 25_000 - 2] = strip[25_000 + 3 :] = (
         0  # bright around the centre pixel, the square that is kept
@@ -275,14 +275,13 @@ def test_an_image_past_the_decompression_bomb_limit_is_refused_in_one_line(tmp_p
     ):
         load_folder(str(tmp_path), 8, 3)
     assert "\n" not in str(e.value)
-    Image.new("RGB", (5, 5), (0, 255, 0)).save(
-        tmp_path / "small.png"
-    )  # beside another, it is skipped
+    # beside another, it is skipped
+    Image.new("RGB", (5, 5), (0, 255, 0)).save(tmp_path / "small.png")
     with pytest.warns(UserWarning, match="giant.png"):
         assert len(load_folder(str(tmp_path), 8, 3)) == 1
 
 
-# ---- the same through `gankit train` -----------------------------------------------------------------
+# ---- the same through `gankit train` -------------------------------------------------------------
 TINY_RUN = [
     "--preset",
     "seed-mlp",

@@ -21,7 +21,8 @@ from gankit.data.table import KINDS as KIND_NAMES
 from gankit.data.table import MIN_ROWS, TableTransformer, infer_kinds, read_table
 
 MISSING = ""
-# Names and texts without line breaks (a GankitError writes a quoted one as \\n: the test at the end)
+# Names and texts without line breaks (a GankitError writes a quoted one
+# as \\n: the test at the end)
 NO_BREAKS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r")
 
 
@@ -84,7 +85,7 @@ def tables(draw, max_rows: int = 40) -> tuple[list[str], list[list[str]]]:
             if missing
             else column
         )
-    return header, [list(row) for row in zip(*columns)] if columns else []
+    return header, [list(row) for row in zip(*columns, strict=True)] if columns else []
 
 
 def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
@@ -122,7 +123,7 @@ def check_transformer(
         if kind in ("categorical", "boolean"):
             assert all(
                 a == b or str(a) == str(b) or (pd.isna(a) and pd.isna(b))  # -0.0 is 0.0
-                for a, b in zip(back[name], frame[name])
+                for a, b in zip(back[name], frame[name], strict=True)
             ), name
     again = TableTransformer.from_dict(json.loads(json.dumps(transformer.to_dict())))
     assert again.spans == transformer.spans
@@ -151,7 +152,8 @@ def fit_table(
 @given(csv_files())
 @examples(60)
 @fuzz_target("CSV tables (read_table)")
-# values past 1e154: the mixture's variance overflowed (sklearn: "array must not contain infs or NaNs")
+# values past 1e154: the mixture's variance overflowed (sklearn: "array
+# must not contain infs or NaNs")
 @example(b"amount\n" + b"0.0\n" * 37 + b"1.3407807929942597e+154\n0.5\n")
 # ... and near the largest float: the mean of two overflowed, 2.0 ** 1024 too
 @example(b"amount\n" + b"0.0\n" * 8 + b"8.988465674311935e+307\n8.988465674311935e+307\n0.5\n")
@@ -186,7 +188,7 @@ def test_declared_kinds_and_discrete_columns_fit_or_raise_a_gankit_error(data):
     fit_table("CSV tables, kinds declared", frame, discrete, declared)
 
 
-# ---- `gankit tabular fit` ---------------------------------------------------------------------------
+# ---- `gankit tabular fit` ------------------------------------------------------------------------
 TINY = [
     "--epochs",
     "1",

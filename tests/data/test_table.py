@@ -152,8 +152,8 @@ def test_iso_dates_that_do_not_parse_are_refused_and_iso_formats_mix():
         TableTransformer.fit(t, infer_kinds(t, discrete=["when"])).column("when").kind
         == "categorical"
     )
-    # dates with and without a time of day, as docs/tabular.md's datetime row says (pandas 2 reads the
-    # first value's format for all unless told ISO 8601)
+    # dates with and without a time of day, as docs/tabular.md's datetime row says (pandas 2 reads
+    # the first value's format for all unless told ISO 8601)
     mixed = pd.DataFrame(
         {"when": [f"2021-03-{1 + i:02d}" + (" 12:30" if i % 2 else "") for i in range(12)]}
     )
@@ -172,9 +172,8 @@ def test_python_objects_in_a_frame_are_refused():
         with pytest.raises(DataError, match=f"^column 'x' holds {what}"):
             read_table(pd.DataFrame({"x": values}))
     ok = pd.DataFrame({"x": ["a", 1.5, None, True, pd.Timestamp("2021-01-01"), np.int64(3)] * 2})
-    assert read_table(ok).equals(
-        ok
-    )  # plain values pass (mixed types are judged by the kind inference)
+    # plain values pass (mixed types are judged by the kind inference)
+    assert read_table(ok).equals(ok)
 
 
 def test_any_seed_fits_and_in_range_seeds_keep_their_numbers():
@@ -200,8 +199,8 @@ def test_any_seed_fits_and_in_range_seeds_keep_their_numbers():
 
 
 def test_a_column_of_dates_is_sampled_as_dates_and_one_of_times_keeps_its_times():
-    """Dates at midnight (`2021-03-01` in a CSV) came back with a time of day ('2021-06-04 15:31:23'):
-    a column whose values are all whole days decodes to whole days."""
+    """Dates at midnight (`2021-03-01` in a CSV) came back with a time of day
+    ('2021-06-04 15:31:23'): a column whose values are all whole days decodes to whole days."""
     n = 200
     days = pd.date_range("2021-01-01", periods=n, freq="D")
     t = pd.DataFrame(
@@ -210,15 +209,13 @@ def test_a_column_of_dates_is_sampled_as_dates_and_one_of_times_keeps_its_times(
     tr = TableTransformer.fit(t, infer_kinds(t))
     assert [c.unit_s for c in tr.columns] == [86_400, None]
     rows = tr.transform(t)
-    rows += (
-        np.random.default_rng(0).normal(0, 0.05, rows.shape).astype(rows.dtype)
-    )  # as a model's samples
+    # as a model's samples
+    rows += np.random.default_rng(0).normal(0, 0.05, rows.shape).astype(rows.dtype)
     back = tr.inverse(rows)
     assert (back["day"] == back["day"].dt.normalize()).all()
     assert (back["stamp"] != back["stamp"].dt.normalize()).any()
-    assert (
-        back.to_csv(index=False).splitlines()[1].split(",")[0].count(":") == 0
-    )  # written as a date
+    # written as a date
+    assert back.to_csv(index=False).splitlines()[1].split(",")[0].count(":") == 0
     assert TableTransformer.from_dict(tr.to_dict()).columns[0].unit_s == 86_400
 
 
@@ -229,7 +226,6 @@ def test_iso_dates_with_mixed_utc_offsets_are_instants_in_utc():
     tr = TableTransformer.fit(t, infer_kinds(t))
     back = tr.inverse(tr.transform(t))
     instants = pd.to_datetime(t["when"], utc=True, format="ISO8601")
-    assert (
-        back["when"].dtype == instants.dtype and str(back["when"].dt.tz) == "UTC"
-    )  # pandas' unit for text
+    # pandas' unit for text
+    assert back["when"].dtype == instants.dtype and str(back["when"].dt.tz) == "UTC"
     assert (back["when"] == instants).all()

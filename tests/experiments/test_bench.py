@@ -75,9 +75,8 @@ def test_mnist_reports_ours_and_the_real_floor(tmp_path, mnist_dir, classifier_p
     ours, floor = result["rows"]
     assert 0.0 <= ours["label_agreement"] <= 1.0  # conditional: 1,000 samples asked of each digit
     assert floor["method"] == "real data (half vs half)"
-    assert (
-        floor["fid"] < ours["fid"]
-    )  # ten steps of G are far from real digits; real halves are close
+    # ten steps of G are far from real digits; real halves are close
+    assert floor["fid"] < ours["fid"]
     assert 1 <= floor["classes_covered"] <= 10 and 0.0 <= floor["precision"] <= 1.0
     assert len(ours["label_agreement_per_class"]) == 10 and "per digit 0-9" in format_report(result)
     assert "real data (half vs half)" in format_report(result)

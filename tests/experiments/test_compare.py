@@ -47,9 +47,8 @@ def test_compare_trains_every_family_and_writes_one_table(mnist_dir, classifier,
     assert rows[("vae", "one pass")]["heldout_bits_per_dim"] > 0
     assert rows[("ddpm", "DDIM 10")]["images_per_s"] > 2 * rows[("ddpm", "DDPM 60")]["images_per_s"]
     table = format_markdown(result)
-    assert (
-        table.count("\n| ") == 7 and "DDIM 10: " in table
-    )  # header, five rows, the real-data floor
+    # header, five rows, the real-data floor
+    assert table.count("\n| ") == 7 and "DDIM 10: " in table
     assert (tmp_path / "cmp" / "grids" / "ddpm-ddim-10.png").exists()
 
 
@@ -68,7 +67,7 @@ def test_compare_trains_every_family_and_writes_one_table(mnist_dir, classifier,
 )
 def test_bad_compare_arguments_are_one_line_errors(mnist_dir, tmp_path, capsys, argv, message):
     base = {"--data-dir": str(mnist_dir), "--budget-minutes": "1", "--out": str(tmp_path / "c")}
-    for flag, value in zip(argv[::2], argv[1::2]):
+    for flag, value in zip(argv[::2], argv[1::2], strict=True):
         base[flag] = value
     args = ["compare"] + [a for kv in base.items() for a in kv]
     assert cli.main(args) == 2

@@ -15,9 +15,9 @@ from gankit.train import Trainer
 
 @pytest.mark.parametrize("preset", ["dcgan", "seed-mlp"])
 def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
-    """Same weights, batches and latents: gankit's step (fused Adam, channels_last, softplus
-    losses, no D weight gradients in G's step, matmul edge layers) and the plain loop's (BCE on a Sigmoid, default Adam)
-    log the same losses step after step."""
+    """Same weights, batches and latents: gankit's step (fused Adam, channels_last, softplus losses,
+    no D weight gradients in G's step, matmul edge layers) and the plain loop's (BCE on a Sigmoid,
+    default Adam) log the same losses step after step."""
     cfg = tiny_config(preset, steps=5, ema=None)
     trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
     o = cfg.optim
@@ -31,9 +31,8 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
     )
     fast = [m.fast for net in trainer.nets.values() for m in net.modules() if hasattr(m, "fast")]
     stock = [m.fast for net in (ref.G, ref.D) for m in net.modules() if hasattr(m, "fast")]
-    assert (
-        all(fast) and not any(stock) and len(fast) == (4 if preset == "dcgan" else 0)
-    )  # edge layers: ours only
+    # edge layers: ours only
+    assert all(fast) and not any(stock) and len(fast) == (4 if preset == "dcgan" else 0)
     ours, theirs = [], []
     for step in range(5):
         x, y = trainer.batch(step)
@@ -50,8 +49,9 @@ def test_fast_path_gives_the_reference_loops_losses(tmp_path, preset):
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_reference_loop_trains_under_the_same_amp(tmp_path, amp):
-    """With --amp the reference is PyTorch's AMP recipe (autocast networks, float32 BCE, fp16's
-    GradScaler): its losses follow gankit's under the same autocast, and are not its float32 ones."""
+    """With --amp the reference is PyTorch's AMP recipe (autocast networks, float32
+    BCE, fp16's GradScaler): its losses follow gankit's under the same autocast,
+    and are not its float32 ones."""
     cfg = tiny_config("dcgan", steps=3, ema=None)
     cfg.train.amp = amp
     trainer = Trainer(config_mod.validate(cfg), tmp_path, progress=False, echo=lambda line: None)
@@ -104,14 +104,14 @@ def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
         "ddpm",
     }
     ddpm = next(s for s in result["sampling"] if s["preset"] == "ddpm")
-    assert (
-        ddpm["samples"] == 1 and ddpm["sampler"] == "ddim-50"
-    )  # 20 / 20: a diffusion sample costs 50 passes
+    # 20 / 20: a diffusion sample costs 50 passes
+    assert ddpm["samples"] == 1 and ddpm["sampler"] == "ddim-50"
     assert "ratio" in format_speed(result) and result["matmul_peak_gflop_s"] > 0
+    # what ran, in the JSON
     assert result["overrides"] == [
         "model.hidden=[16,16]",
         "train.threads=1",
-    ]  # what ran, in the JSON
+    ]
 
 
 def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):
@@ -144,8 +144,8 @@ def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):
 def test_time_to_quality_checks_its_options_before_training_the_classifier(
     tmp_path, mnist_dir, preset, overrides, message
 ):
-    """Without --classifier the bench first trains one (a minute on 2 cores): a bad option found after
-    that wasted the minute and left the folder behind."""
+    """Without --classifier the bench first trains one: a bad option found after that wasted the
+    training and left the folder behind."""
     with pytest.raises(ConfigError, match=message):
         run_ttq(str(mnist_dir), tmp_path / "ttq", preset=preset, overrides=overrides)
     assert not (tmp_path / "ttq").exists()

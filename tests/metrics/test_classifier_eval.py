@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from conftest import gankit_together
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
@@ -15,7 +16,7 @@ from gankit.metrics.evaluate import evaluate_samples, label_agreement
 @pytest.fixture(scope="module")
 def digits_classifier():
     data = load_dataset(DataConfig(source="digits"))
-    return data, *train_classifier(data, epochs=6, holdout=0.2, seed=0, batch_size=64)
+    return data, *train_classifier(data, epochs=3, holdout=0.2, seed=0, batch_size=64)
 
 
 def test_classifier_learns_the_embedded_digits(digits_classifier):
@@ -50,39 +51,11 @@ def test_cli_train_classifier_then_eval(tmp_path):
             [sys.executable, "-m", "gankit", *map(str, args)], capture_output=True, text=True
         )
 
-    proc = run(
-        "train-classifier", "--data", "digits", "--epochs", "2", "-o", tmp_path / "clf.safetensors"
-    )
+    clf = tmp_path / "clf.safetensors"
+    proc = run("train-classifier", "--data", "digits", "--epochs", "1", "-o", clf)
     assert proc.returncode == 0 and "held-out accuracy" in proc.stdout, proc.stderr
-    load_classifier(tmp_path / "clf.safetensors")
+    load_classifier(clf)
     assert run("train", "--steps", "10", "--out", tmp_path / "r", "model.width=8").returncode == 0
-    proc = run(
-        "eval",
-        tmp_path / "r",
-        "--classifier",
-        tmp_path / "clf.safetensors",
-        "-n",
-        "200",
-        "--metrics",
-        "fid,classes,pr",
-        "--json",
-        tmp_path / "e.json",
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads((tmp_path / "e.json").read_text())
-    assert (
-        result["fid"] > 0 and sum(result["class_counts"]) == 200 and 0 <= result["precision"] <= 1
-    )
-    bad = run("eval", tmp_path / "r", "--classifier", tmp_path / "r" / "config.yaml")
-    assert bad.returncode == 2 and "not a gankit classifier" in bad.stderr
-    bad = run(
-        "eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "fid,xyz"
-    )
-    assert bad.returncode == 2 and "unknown metric" in bad.stderr
-    bad = run(
-        "eval", tmp_path / "r", "--classifier", tmp_path / "clf.safetensors", "--metrics", "labels"
-    )
-    assert bad.returncode == 2 and "needs a class-conditional model" in bad.stderr
     # a conditional model: label agreement is on by default, -n asked of the classes in turn
     assert (
         run(
@@ -90,25 +63,30 @@ def test_cli_train_classifier_then_eval(tmp_path):
         ).returncode
         == 0
     )
-    proc = run(
-        "eval",
-        tmp_path / "c",
-        "--classifier",
-        tmp_path / "clf.safetensors",
-        "-n",
-        "200",
-        "--metrics",
-        "classes,labels",
-        "--json",
-        tmp_path / "c.json",
+    proc, not_ours, unknown, labels, conditional = gankit_together(
+        ["eval", tmp_path / "r", "--classifier", clf, "-n", "200", "--metrics", "fid,classes,pr"]
+        + ["--json", tmp_path / "e.json"],
+        ["eval", tmp_path / "r", "--classifier", tmp_path / "r" / "config.yaml"],
+        ["eval", tmp_path / "r", "--classifier", clf, "--metrics", "fid,xyz"],
+        ["eval", tmp_path / "r", "--classifier", clf, "--metrics", "labels"],
+        ["eval", tmp_path / "c", "--classifier", clf, "-n", "200", "--metrics", "classes,labels"]
+        + ["--json", tmp_path / "c.json"],
     )
-    assert proc.returncode == 0 and "label_agreement" in proc.stdout, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert (
+        result["fid"] > 0 and sum(result["class_counts"]) == 200 and 0 <= result["precision"] <= 1
+    )
+    assert not_ours.returncode == 2 and "not a gankit classifier" in not_ours.stderr
+    assert unknown.returncode == 2 and "unknown metric" in unknown.stderr
+    assert labels.returncode == 2 and "needs a class-conditional model" in labels.stderr
+    assert conditional.returncode == 0, conditional.stderr
+    assert "label_agreement" in conditional.stdout
     result = json.loads((tmp_path / "c.json").read_text())
     per_class = result["label_agreement_per_class"]
     assert len(per_class) == 10 and all(0 <= a <= 1 for a in per_class)
-    assert math.isclose(
-        result["label_agreement"], sum(per_class) / 10, abs_tol=1e-3
-    )  # 20 asked of each
+    # 20 asked of each
+    assert math.isclose(result["label_agreement"], sum(per_class) / 10, abs_tol=1e-3)
 
 
 def test_label_agreement_reads_the_asked_class(digits_classifier):

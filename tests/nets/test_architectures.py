@@ -65,9 +65,8 @@ def test_dcgan_discriminator_without_batch_norm():
     d = DCGANDiscriminator(8, 32, 3, norm="none")
     assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
     x = torch.randn(4, 3, 32, 32)
-    assert torch.allclose(
-        d(x)[:2], d(x[:2]), atol=1e-6
-    )  # no batch statistics: samples are independent
+    # no batch statistics: samples are independent
+    assert torch.allclose(d(x)[:2], d(x[:2]), atol=1e-6)
 
 
 def test_unconditional_state_dict_keys_are_unchanged():
@@ -131,12 +130,10 @@ def test_conditional_layers():
     assert _linear_sizes(nets["mlp"][0])[0] == (8 + 10, 16)  # z and one-hot y
     assert _linear_sizes(nets["mlp"][1])[0] == (3 * 16 * 16 + 10, 16)
     g, d = nets["dcgan"]
-    assert (
-        g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 10
-    )  # one-hot label channels
-    assert not any(
-        isinstance(m, nn.Linear) for m in [*g.modules(), *d.modules()]
-    )  # still DCGAN's rules
+    # one-hot label channels
+    assert g.net[0].in_channels == 8 + 10 and d.net[0].in_channels == 3 + 10
+    # still DCGAN's rules
+    assert not any(isinstance(m, nn.Linear) for m in [*g.modules(), *d.modules()])
 
 
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])

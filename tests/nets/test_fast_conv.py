@@ -50,7 +50,7 @@ def test_projection_is_conv_transpose_from_one_pixel(channels_last, bias):
     assert out.is_contiguous(memory_format=CL) == channels_last
     torch.testing.assert_close(out, ref)
     params = [z, layer.weight] + ([layer.bias] if bias else [])
-    for a, b in zip(_grads(out, *params), _grads(ref, *params)):
+    for a, b in zip(_grads(out, *params), _grads(ref, *params), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -65,7 +65,9 @@ def test_scatter_is_conv_transpose_to_few_channels(out_channels, size):
     assert out.shape == (3, out_channels, 2 * size, 2 * size)
     torch.testing.assert_close(out, ref)
     for a, b in zip(
-        _grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)
+        _grads(out, x, layer.weight, layer.bias),
+        _grads(ref, x, layer.weight, layer.bias),
+        strict=True,
     ):
         torch.testing.assert_close(a, b)
 
@@ -96,7 +98,7 @@ def test_image_layer_is_conv_then_leaky_relu(input_grad, in_channels):
         ref = F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, 2, 1), 0.2)
         assert out.grad_fn.name() != "LeakyReluBackward1"
         torch.testing.assert_close(out, ref)
-        for a, b in zip(_grads(out, *params), _grads(ref, *params)):
+        for a, b in zip(_grads(out, *params), _grads(ref, *params), strict=True):
             torch.testing.assert_close(a, b)
 
 
@@ -123,14 +125,15 @@ def test_logit_layer_is_one_matmul(channels_last, bias):
     x.requires_grad_()
     out = layer(x)
     ref = F.conv2d(x, layer.weight, layer.bias)
+    # under the view
     assert out.grad_fn.next_functions[0][0].name() in (
         "MmBackward0",
         "AddmmBackward0",
-    )  # under the view
+    )
     assert out.shape == (4, 2, 1, 1)
     torch.testing.assert_close(out, ref)
     params = [x, layer.weight] + ([layer.bias] if bias else [])
-    for a, b in zip(_grads(out, *params), _grads(ref, *params)):
+    for a, b in zip(_grads(out, *params), _grads(ref, *params), strict=True):
         torch.testing.assert_close(a, b)
     assert torch.autograd.gradgradcheck(layer, (x,))
     mixed = layer(x.detach().contiguous())  # an input laid out unlike the weight
@@ -146,12 +149,12 @@ def test_other_shapes_and_devices_fall_back_to_pytorch():
     plain = EdgeConv2d(1, 4, 4, 2, 1)  # no fused activation, no input gradient
     assert plain(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
     logit = EdgeConv2d(4, 1, 4, 1, 0)
-    assert (
-        logit(torch.randn(2, 4, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
-    )  # kernel smaller than input
+    # kernel smaller than input
+    assert logit(torch.randn(2, 4, 5, 5)).grad_fn.name() == "ConvolutionBackward0"
+    # padded
     assert (
         EdgeConv2d(4, 1, 4, 1, 1)(torch.randn(2, 4, 4, 4)).grad_fn.name() == "ConvolutionBackward0"
-    )  # padded
+    )
 
 
 def test_stock_kernels_runs_pytorchs_convolutions_with_the_same_result():
@@ -217,7 +220,9 @@ def test_scatter_shapes_beyond_dcgans(size, kernel, stride, padding):
     out, ref = layer(x), F.conv_transpose2d(x, layer.weight, layer.bias, stride, padding)
     torch.testing.assert_close(out, ref)
     for a, b in zip(
-        _grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)
+        _grads(out, x, layer.weight, layer.bias),
+        _grads(ref, x, layer.weight, layer.bias),
+        strict=True,
     ):
         torch.testing.assert_close(a, b)
 
@@ -226,12 +231,8 @@ def test_scatter_shapes_beyond_dcgans(size, kernel, stride, padding):
     "size,kernel,stride,padding",
     [
         ((12, 10), (4, 4), (2, 2), (1, 1)),  # non-square, the scatter gives the input gradient
-        (
-            (13, 13),
-            (4, 4),
-            (2, 2),
-            (1, 1),
-        ),  # odd: the stride does not divide it, PyTorch's input gradient
+        # odd: the stride does not divide it, PyTorch's input gradient
+        ((13, 13), (4, 4), (2, 2), (1, 1)),
         ((7, 9), (4, 4), (2, 2), (1, 1)),
         ((12, 9), (4, 4), (2, 2), (1, 1)),  # odd one way only
         ((9, 12), (4, 4), (2, 2), (1, 1)),
@@ -244,7 +245,9 @@ def test_image_layer_shapes_beyond_dcgans(size, kernel, stride, padding):
     out, ref = layer(x), F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, stride, padding), 0.2)
     torch.testing.assert_close(out, ref)
     for a, b in zip(
-        _grads(out, x, layer.weight, layer.bias), _grads(ref, x, layer.weight, layer.bias)
+        _grads(out, x, layer.weight, layer.bias),
+        _grads(ref, x, layer.weight, layer.bias),
+        strict=True,
     ):
         torch.testing.assert_close(a, b)
 
@@ -257,7 +260,7 @@ def test_image_layer_takes_broadcast_gradients():
     ref = torch.autograd.grad(
         F.leaky_relu(F.conv2d(x, layer.weight, layer.bias, 2, 1), 0.2).sum(), [x, layer.weight]
     )
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -269,9 +272,9 @@ def test_gradients_of_one_backward_survive_the_next():
     kept = torch.autograd.grad(out, [x, layer.weight], torch.ones_like(out), retain_graph=True)
     kept_copy = [g.clone() for g in kept]
     again = torch.autograd.grad(out, [x, layer.weight], torch.randn_like(out))
-    for a, b in zip(kept, kept_copy):
+    for a, b in zip(kept, kept_copy, strict=True):
         torch.testing.assert_close(a, b)
-    assert not any(torch.equal(a, b) for a, b in zip(again, kept))
+    assert not any(torch.equal(a, b) for a, b in zip(again, kept, strict=True))
 
 
 def test_autocast_and_dilation_run_pytorchs_layers():
@@ -354,10 +357,9 @@ def test_penalties_through_the_whole_discriminator_match_pytorchs(conditional):
             )
             for net in (d, stock)
         ]
-        assert (
-            sum(g is not None for g in grads[0]) >= 4
-        )  # every weight the input gradient passes through
-        for a, b in zip(*grads):
+        # every weight the input gradient passes through
+        assert sum(g is not None for g in grads[0]) >= 4
+        for a, b in zip(*grads, strict=True):
             assert (a is None) == (b is None)
             if a is not None:
                 torch.testing.assert_close(a, b)

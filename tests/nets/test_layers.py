@@ -39,7 +39,7 @@ def test_spectral_norm_gives_torchs_numbers_and_keys(kind):
         torch.testing.assert_close(out_ours, out_theirs, rtol=0, atol=0)
         out_ours.square().sum().backward()
         out_theirs.square().sum().backward()
-    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     w = "parametrizations.weight.original"
     torch.testing.assert_close(
@@ -80,5 +80,5 @@ def test_compiled_spectral_norm_discriminator_trains():
     compiled = torch.compile(D)
     for net in (compiled, eager):
         (net(real, None).mean() - net(fake, None).mean()).backward()
-    for (name, a), b in zip(D.named_parameters(), eager.parameters()):
+    for (name, a), b in zip(D.named_parameters(), eager.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)

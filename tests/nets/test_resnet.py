@@ -34,7 +34,8 @@ def _wrapped(net):
 
 
 def _sigma(m):
-    """Largest singular value of the 2D matrix spectral norm divides by (dim 1 first for transposed convs)."""
+    """Largest singular value of the 2D matrix spectral norm divides by (dim 1
+    first for transposed convs)."""
     w = m.weight.detach()
     w = w.transpose(0, 1) if isinstance(m, nn.ConvTranspose2d) else w
     return torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2).item()
@@ -106,21 +107,19 @@ def test_spectral_norm_keeps_every_weight_at_unit_norm_while_training():
     d = ResNetDiscriminator(8, 28, 1, num_classes=10, attention_res=14, minibatch_std=4)
     wrapped = _wrapped(d)
     layers = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
-    assert (
-        wrapped == layers and len(wrapped) == 14
-    )  # 3 + 3 blocks, 3 last (mbstd: 1x1 shortcut), 3 attn, lin, emb
+    # 3 + 3 blocks, 3 last (mbstd: 1x1 shortcut), 3 attn, lin, emb
+    assert wrapped == layers and len(wrapped) == 14
     x, y = torch.randn(4, 1, 28, 28, generator=_gen()), _labels(4)
     opt = torch.optim.Adam(d.parameters(), 1e-3, betas=(0.0, 0.9))
-    for _ in range(
-        3
-    ):  # real optimizer steps move the raw weights away from where u, v were computed
+    # real optimizer steps move the raw weights away from where u, v were computed
+    for _ in range(3):
         opt.zero_grad()
         d(x, y).square().mean().backward()
         opt.step()
     _power_iterations(d, x, y)
     assert [_sigma(m) for m in wrapped] == pytest.approx([1.0] * len(wrapped), abs=0.05)
-    # a jump in every raw weight (a rank-one spike 4x its norm): the stale u, v under-estimate sigma, a
-    # few training passes bring the largest singular value back to 1
+    # a jump in every raw weight (a rank-one spike 4x its norm): the stale u, v under-estimate
+    # sigma, a few training passes bring the largest singular value back to 1
     g = _gen(1)
     with torch.no_grad():
         for m in wrapped:
@@ -155,9 +154,8 @@ def test_projection_discriminator_and_conditional_generator_use_the_label():
     torch.manual_seed(0)
     g = ResNetGenerator(8, 8, 8, 1, num_classes=10).eval()
     d = ResNetDiscriminator(8, 8, 1, num_classes=10).eval()
-    with (
-        torch.no_grad()
-    ):  # class-conditional gains start at 1 and biases at 0: perturb them like training would
+    # class-conditional gains start at 1 and biases at 0: perturb them like training would
+    with torch.no_grad():
         for m in g.modules():
             if isinstance(m, ConditionalBatchNorm2d):
                 m.gain.weight.add_(0.1 * torch.randn_like(m.gain.weight))
@@ -198,8 +196,8 @@ def test_self_attention_starts_as_identity_and_learns_gamma():
 
 
 def test_state_dict_round_trip_with_spectral_norm():
-    """u, v of the power iteration are buffers: through safetensors into a fresh D built the same way,
-    eval outputs are identical and training continues bit for bit (resume)."""
+    """u, v of the power iteration are buffers: through safetensors into a fresh D built the same
+    way, eval outputs are identical and training continues bit for bit (resume)."""
     torch.manual_seed(0)
     args = dict(width=8, resolution=28, channels=1, num_classes=10, attention_res=14)
     d = ResNetDiscriminator(**args)

@@ -27,7 +27,8 @@ def test_every_recipe_builds_its_optimizers_from_the_config(preset):
 
 
 def test_weight_decay_shrinks_the_weights_of_a_trained_vae(tmp_path):
-    """A real effect, not only a stored option: the same VAE run with decay ends with smaller weights."""
+    """A real effect, not only a stored option: the same VAE run with
+    decay ends with smaller weights."""
     norms = {}
     for decay in (0.0, 0.5):
         cfg = tiny_config("vae", steps=20, ema=None)

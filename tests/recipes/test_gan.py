@@ -125,9 +125,8 @@ def test_output_stats_on_each_scale():
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([-3.0, 0.5])
     critic = output_stats(real, fake, "critic")
     assert critic["critic_gap"].item() == pytest.approx(0.5 - (-1.25))
-    assert output_stats(real, fake, "margin")["d_acc"].item() == pytest.approx(
-        0.5
-    )  # 2>0, -3<0 right
+    # 2>0, -3<0 right
+    assert output_stats(real, fake, "margin")["d_acc"].item() == pytest.approx(0.5)
     assert output_stats(torch.tensor([0.9]), torch.tensor([0.2]), "score")["d_acc"].item() == 1.0
     logit = output_stats(torch.tensor([0.0]), torch.tensor([0.0]), "logit")
     assert logit["d_real"].item() == 0.5 and logit["d_fake"].item() == 0.5
@@ -220,9 +219,8 @@ def test_relativistic_stats_ignore_ds_offset():
 
 def test_dropout_runs_are_reproducible_whatever_the_global_rng(tmp_path):
     def weights(path, noise):
-        torch.manual_seed(
-            noise
-        )  # the global RNG must not matter: dropout is seeded from the run's stream
+        # the global RNG must not matter: dropout is seeded from the run's stream
+        torch.manual_seed(noise)
         trainer, _ = run(path, preset="seed-mlp", steps=4, model={"d_dropout": 0.3})
         return torch.cat([p.flatten() for p in trainer.recipe.nets["D"].parameters()])
 
@@ -282,16 +280,14 @@ def test_two_ranks_average_to_one_process_gradients_with_every_per_sample_draw(
     if arch == "dcgan":
         recipe.nets["G"].eval()  # G's batch norm: each sample's output is its own
     grads = []
-    rank_rows = [
-        x[rank_slice(torch.arange(len(x)), n_critic, r, 2)] for r in range(2)
-    ]  # as the trainer splits
+    # as the trainer splits
+    rank_rows = [x[rank_slice(torch.arange(len(x)), n_critic, r, 2)] for r in range(2)]
     for shard, part in [((0, 1), x), ((0, 2), rank_rows[0]), ((1, 2), rank_rows[1])]:
         r = copy.deepcopy(recipe)
         r.shard = shard
         r.optimizers["D"].param_groups[0]["lr"] = 0.0
-        r.train_step(
-            part, None, torch.Generator().manual_seed(3), want_stats=False
-        )  # seeds dropout too
+        # seeds dropout too
+        r.train_step(part, None, torch.Generator().manual_seed(3), want_stats=False)
         grads.append(
             {
                 f"{n}.{k}": p.grad.clone()

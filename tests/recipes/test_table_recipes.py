@@ -231,8 +231,8 @@ def test_samples_come_from_the_averaged_generator_when_ema_is_on(tmp_path):
 
 @pytest.mark.parametrize("model, overrides", [("ctgan", TINY), ("tvae", TINY_VAE)])
 def test_bf16_autocast_trains_and_logs(tmp_path, model, overrides):
-    """TVAE's sampled rows mixed bf16 outputs with float32 noise and failed at the first log
-    step."""
+    """TVAE's sampled rows mixed bf16 outputs with float32 noise and
+    failed at the first log step."""
     fitted = tabular.fit(
         make_table(),
         tmp_path / model,

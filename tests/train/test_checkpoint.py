@@ -33,9 +33,8 @@ def test_round_trip_keeps_types_and_tensors(tmp_path):
     assert back["step"] == 7 and back["nested"]["a"] == [1, 2.5, None, "x"] and back["t"] == (1, 2)
     assert torch.equal(back["nested"][3], torch.arange(4))
     assert back["optim"]["param_groups"][0]["lr"] == 1e-3
-    assert [p.name for p in tmp_path.iterdir()] == [
-        "step_0000007.safetensors"
-    ]  # no temp files left
+    # no temp files left
+    assert [p.name for p in tmp_path.iterdir()] == ["step_0000007.safetensors"]
 
 
 def test_foreign_and_truncated_files_are_refused(tmp_path):
@@ -52,8 +51,8 @@ def test_foreign_and_truncated_files_are_refused(tmp_path):
 
 
 def test_states_without_a_step_and_newer_formats_are_refused(tmp_path, monkeypatch):
-    """A file with gankit's header but an empty or non-mapping state crashed `gankit info`; one from a
-    newer gankit would load and fail somewhere later."""
+    """A file with gankit's header but an empty or non-mapping state crashed `gankit info`; one from
+    a newer gankit would load and fail somewhere later."""
     empty = ckpt.save(tmp_path / "empty.safetensors", {})
     listed = ckpt.save(tmp_path / "list.safetensors", [1, 2, 3])
     for bad in (empty, listed):
@@ -84,7 +83,8 @@ def test_newest_damaged_checkpoint_falls_back_to_older(tmp_path):
 
 
 def test_a_real_write_failure_keeps_the_previous_checkpoint(tmp_path):
-    """A real write failure (the file-size limit: EFBIG) in a child process; the old file survives."""
+    """A real write failure (the file-size limit: EFBIG) in a child
+    process; the old file survives."""
     old = ckpt.save(tmp_path / "step_0000001.safetensors", {"step": 1, "w": torch.zeros(10)})
     target = tmp_path / "step_0000001.safetensors"
     code = (
@@ -139,9 +139,8 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(
     assert disk.failed and isinstance(failure.value, (GankitError, OSError))
     assert str(failure.value) == f"could not write {new} ({words}); earlier files are kept"
     assert older.read_bytes() == before and ckpt.load(older)["step"] == 10
-    assert [p.name for p in tmp_path.iterdir()] == [
-        older.name
-    ]  # no temp file, nothing under the new name
+    # no temp file, nothing under the new name
+    assert [p.name for p in tmp_path.iterdir()] == [older.name]
 
 
 @pytest.mark.parametrize("call", CALLS)

@@ -95,7 +95,7 @@ def test_dropout_masks_are_drawn_on_the_gpu_reproducibly_and_leave_its_generator
         recipe.train_step(x, None, torch.Generator().manual_seed(3), want_stats=False)
         assert torch.equal(torch.cuda.get_rng_state(), before)
         outcomes.append([p.detach().clone() for p in recipe.nets["D"].parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*outcomes))
+    assert all(torch.equal(a, b) for a, b in zip(*outcomes, strict=True))
 
 
 def test_fused_adam_on_cuda_is_torch_optims_fused_adam():
@@ -120,5 +120,5 @@ def test_fused_adam_on_cuda_is_torch_optims_fused_adam():
                 p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, device="cuda", generator=g))
         for opt in opts:
             opt.step()
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         assert torch.equal(a, b)

@@ -29,9 +29,8 @@ def test_compile_modes_parse_and_unknown_ones_are_one_line(tmp_path):
     for text, mode in (("step", "step"), ("nets", "nets"), ("true", True), ("false", False)):
         cfg = config_mod.apply_overrides(tiny_config(), [f"train.compile={text}"])
         assert cfg.train.compile == mode and type(cfg.train.compile) is type(mode)
-        (tmp_path / "config.yaml").write_text(
-            cfg.to_yaml()
-        )  # a run's saved config reads back the same
+        # a run's saved config reads back the same
+        (tmp_path / "config.yaml").write_text(cfg.to_yaml())
         assert config_mod.load(tmp_path / "config.yaml").train.compile == mode
     with pytest.raises(ConfigError, match="unknown train.compile 'graph'"):
         config_mod.validate(config_mod.apply_overrides(tiny_config(), ["train.compile=graph"]))
@@ -139,7 +138,7 @@ def test_failures_inside_compiled_code_are_recognised():
     with pytest.raises(AssertionError) as compiled:
         namespace["kernel"]()
     with pytest.raises(AssertionError) as plain:
-        assert False, "a bug of ours"
+        raise AssertionError("a bug of ours")
     assert _raised_by_compiler(compiled.value) and not _raised_by_compiler(plain.value)
     # a compiled backward's error is raised by AOTAutograd's runtime (seen on an H100)
     runtime = compile(

@@ -218,21 +218,17 @@ def test_ranks_hold_identical_weights_and_buffers(two_ranks):
     for run in ("mlp", "fp16", "ddpm", "resumed", "straight", "ctgan", "tvae", "step_compiled"):
         assert a[run].keys() == b[run].keys()
         assert all(torch.equal(a[run][k], b[run][k]) for k in a[run]), run
-    assert any(
-        "running_mean" in k for k in a["straight"]
-    )  # batch-norm statistics were compared too
+    # batch-norm statistics were compared too
+    assert any("running_mean" in k for k in a["straight"])
 
 
 def test_fp16_ranks_agree_on_their_grad_scaler_and_skip_overflows_together(two_ranks):
     _, (a, b) = two_ranks
     assert a["fp16_scale"] == b["fp16_scale"] > 0
-    assert any(
-        not torch.equal(a["fp16"][k], a["mlp"][k]) for k in a["mlp"]
-    )  # fp16 did train otherwise
-    for rank in (
-        a,
-        b,
-    ):  # rank 0's gradient was finite, yet it skipped the step and halved the scale too
+    # fp16 did train otherwise
+    assert any(not torch.equal(a["fp16"][k], a["mlp"][k]) for k in a["mlp"])
+    # rank 0's gradient was finite, yet it skipped the step and halved the scale too
+    for rank in (a, b):
         assert torch.equal(rank["overflow"]["weight"], torch.ones(2, 4))
         assert rank["overflow"]["scale_ratio"] == 0.5
 
@@ -254,22 +250,23 @@ def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
         for run in (out / "mlp", tmp_path / "single")
     ]
     assert [r["step"] for r in logged[0]] == [r["step"] for r in logged[1]] == [3, 6]
-    for ranks, one in zip(*logged):
+    for ranks, one in zip(*logged, strict=True):
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc"):
             assert ranks[key] == pytest.approx(one[key], abs=1e-5), key
 
 
 def test_a_compiled_step_under_two_ranks_trains_as_the_eager_one(two_ranks):
-    """train.compile=step under torchrun: the gradient all-reduce runs outside compiled code (traced,
-    it failed to compile), and the ranks end where the eager ranks do."""
+    """train.compile=step under torchrun: the gradient all-reduce runs outside compiled code
+    (traced, it failed to compile), and the ranks end where the eager ranks do."""
     _, (a, _) = two_ranks
     for k in a["mlp"]:
         torch.testing.assert_close(a["step_compiled"][k], a["mlp"][k], rtol=0, atol=2e-5)
 
 
 def test_diffusion_under_two_ranks_matches_one_process(two_ranks, tmp_path):
-    """Each rank keeps its slice of the global draw of timesteps and noise (`recipes.base.rank_draw`),
-    so the averaged gradients are those of one process with the global batch."""
+    """Each rank keeps its slice of the global draw of timesteps and noise
+    (`recipes.base.rank_draw`), so the averaged gradients are those of one
+    process with the global batch."""
     _, (a, _) = two_ranks
     single = Trainer(
         ddpm_config(batch=8), tmp_path / "single", progress=False, echo=lambda line: None
@@ -313,9 +310,10 @@ def test_rank_slices_partition_each_critic_batch():
 
 
 def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
-    """docs/distributed.md's multi-node command, on one machine: two `torchrun --nnodes=2` launches of
-    `gankit train` (one process each, static rendezvous), against `gankit train` with the global batch.
-    Node 0 holds rank 0 and writes the run alone; the weights after 2 steps agree to float rounding."""
+    """docs/distributed.md's multi-node command, on one machine: two `torchrun --nnodes=2`
+    launches of `gankit train` (one process each, static rendezvous), against `gankit train`
+    with the global batch. Node 0 holds rank 0 and writes the run alone; the weights after 2
+    steps agree to float rounding."""
     port, common = (
         _free_port(),
         [
@@ -364,16 +362,8 @@ def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
     node1, node0 = logs
     assert "checkpoint:" in node0 and "checkpoint:" not in node1 and "step " not in node1
     single = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gankit",
-            "train",
-            *common,
-            "--out",
-            str(tmp_path / "single"),
-            "optim.batch_size=16",
-        ],
+        [sys.executable, "-m", "gankit", "train", *common, "--out", str(tmp_path / "single")]
+        + ["optim.batch_size=16"],
         capture_output=True,
         text=True,
         env=env,
@@ -392,5 +382,5 @@ def test_two_torchrun_nodes_train_through_the_cli_as_one_process(tmp_path):
         (tmp_path / run / "metrics.jsonl").read_text().splitlines() for run in ("nodes", "single")
     ]
     assert len(logged[0]) == len(logged[1]) == 2
-    for ranks, one in zip(*logged):
+    for ranks, one in zip(*logged, strict=True):
         assert json.loads(ranks)["loss_d"] == pytest.approx(json.loads(one)["loss_d"], abs=1e-5)

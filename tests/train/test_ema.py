@@ -37,7 +37,9 @@ def test_average_follows_the_formula_for_every_kind_of_tensor(sn):
         weight = 1.0 if step < 1 else 0.1  # before `start` a copy, then the average
         with torch.no_grad():
             for (name, e), s in zip(
-                expected.state_dict(keep_vars=True).items(), net.state_dict(keep_vars=True).values()
+                expected.state_dict(keep_vars=True).items(),
+                net.state_dict(keep_vars=True).values(),
+                strict=True,
             ):
                 if name.endswith(("_u", "_v", "num_batches_tracked")):
                     e.copy_(s)

@@ -146,8 +146,9 @@ def damaged_states(draw, state: dict, depth: int = 1) -> dict:
 
 @st.composite
 def damaged_bytes(draw, raw: bytes, header_flips: bool = True) -> bytes:
-    """A checkpoint file cut short, with bytes changed (in its tensors only, unless `header_flips`),
-    or its header's JSON rewritten (tensors of other dtypes, shapes and offsets over the same bytes)."""
+    """A checkpoint file cut short, with bytes changed (in its tensors only, unless
+    `header_flips`), or its header's JSON rewritten (tensors of other dtypes, shapes and
+    offsets over the same bytes)."""
     size = int.from_bytes(raw[:8], "little")
     how = draw(st.sampled_from(["cut", "flip", "header", "random"]))
     if how == "random":
@@ -214,7 +215,7 @@ def check_state(state: dict) -> None:
     assert isinstance(state, dict) and isinstance(state["step"], int)
 
 
-# ---- the API: checkpoint.load and load_latest -------------------------------------------------------------------
+# ---- the API: checkpoint.load and load_latest ----------------------------------------------------
 @given(st.data())
 @examples(60)
 @fuzz_target("checkpoint files (checkpoint.load)")
@@ -244,9 +245,8 @@ def test_a_checkpoint_cut_at_every_length_is_refused(run):
         path = Path(folder) / "cut.safetensors"
         path.write_bytes(raw)
         with open(path, "r+b") as f:
-            for length in sorted(
-                lengths, reverse=True
-            ):  # cut shorter and shorter (opening a file for writing is slow)
+            # cut shorter and shorter (opening a file for writing is slow)
+            for length in sorted(lengths, reverse=True):
                 f.truncate(length)
                 f.flush()
                 with pytest.raises(CheckpointError) as e:
@@ -275,9 +275,8 @@ def test_load_latest_returns_the_newest_readable_checkpoint(run, data):
                 "run folders (checkpoint.load_latest)", lambda: ckpt.load_latest(copy_dir)
             )
         assert all("\n" not in str(w.message) for w in caught)
-        readable = [
-            p for p in ckpt.list_checkpoints(copy_dir / "checkpoints") if _loads(p)
-        ]  # damage may leave one readable
+        # damage may leave one readable
+        readable = [p for p in ckpt.list_checkpoints(copy_dir / "checkpoints") if _loads(p)]
         assert set(intact) <= set(readable)
         if found is None:
             assert not readable or isinstance(error, ckpt.NewerCheckpointError)
@@ -297,7 +296,7 @@ def _loads(path: Path) -> bool:
         return False
 
 
-# ---- the commands that read them ----------------------------------------------------------------------------------
+# ---- the commands that read them -----------------------------------------------------------------
 @given(st.data())
 @examples(15)
 @fuzz_target("checkpoint files (gankit sample)")

@@ -24,8 +24,8 @@ from gankit.train import checkpoint as ckpt
 from gankit.train.runlock import LOCK_FILE, RunLock
 
 HOLD = (
-    "import sys, time\nfrom gankit.train.runlock import RunLock\nlock = RunLock(sys.argv[1])\nlock.acquire()\n"
-    "print('locked', flush=True)\ntime.sleep(120)\n"
+    "import sys, time\nfrom gankit.train.runlock import RunLock\n"
+    "lock = RunLock(sys.argv[1])\nlock.acquire()\nprint('locked', flush=True)\ntime.sleep(120)\n"
 )
 
 
@@ -78,19 +78,20 @@ def test_the_cli_refuses_a_folder_another_process_trains_into(tmp_path, capsys, 
 
 def test_a_run_that_holds_its_folder_refuses_a_second_and_lets_go_at_the_end(tmp_path):
     run = tmp_path / "run"
-    first = Trainer(
-        tiny_config(steps=10), run, progress=False
-    )  # the lock is taken here, before data and nets
-    mine = f"{run} is in use by another gankit run (pid {os.getpid()} (this process) on {socket.gethostname()}, "
+    # the lock is taken here, before data and nets
+    first = Trainer(tiny_config(steps=10), run, progress=False)
+    mine = (
+        f"{run} is in use by another gankit run "
+        f"(pid {os.getpid()} (this process) on {socket.gethostname()}, "
+    )
     with pytest.raises(RunInUseError, match=re.escape(mine)):
         Trainer(tiny_config(steps=10), run, progress=False)
     # a lock taken through another open file description, in this very process, is refused too
     with pytest.raises(RunInUseError):
         RunLock(run).acquire()
     first.run()
-    second = Trainer(
-        tiny_config(steps=20), run, resume=True, progress=False
-    )  # `first` is still alive
+    # `first` is still alive
+    second = Trainer(tiny_config(steps=20), run, resume=True, progress=False)
     assert second.step == 10 and second.run().step == 20
     other = RunLock(run)
     other.acquire()  # free after the run: nothing left to release

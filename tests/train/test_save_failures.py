@@ -1,7 +1,8 @@
-"""A run whose writes fail (disk full, quota, read-only folder, no permission) stops with one line
-and loses nothing: the previous checkpoint and the previous version of every file stay, loadable,
-no half-written file is left, and `--resume` continues once the disk has room. The failures are
-injected into the real write calls (tests/failing_disk.py); one test uses a real read-only folder."""
+"""A run whose writes fail (disk full, quota, read-only folder, no permission) stops with
+one line and loses nothing: the previous checkpoint and the previous version of every file
+stay, loadable, no half-written file is left, and `--resume` continues once the disk has
+room. The failures are injected into the real write calls (tests/failing_disk.py); one test
+uses a real read-only folder."""
 
 import errno
 import json

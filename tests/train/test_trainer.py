@@ -97,9 +97,8 @@ def test_api_train_and_sample_are_deterministic(tmp_path):
     a, b = model.sample(7, seed=3), model.sample(7, seed=3)
     assert a.shape == (7, 1, 8, 8) and torch.equal(a, b) and a.abs().max() <= 1
     assert not torch.equal(a, model.sample(7, seed=4))
-    assert torch.equal(
-        model.sample(np.int64(7), seed=np.int32(3)), a
-    )  # NumPy integers are integers
+    # NumPy integers are integers
+    assert torch.equal(model.sample(np.int64(7), seed=np.int32(3)), a)
     # chunks draw nothing of their own (the same to matmul rounding, which depends on the batch)
     torch.testing.assert_close(model.sample(7, seed=3, batch_size=2), a, rtol=0, atol=1e-6)
 

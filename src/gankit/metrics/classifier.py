@@ -13,13 +13,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
+from .. import tensorfile
 from ..data import Dataset
 from ..errors import CheckpointError, DataError
 from ..nets import DigitClassifier
-from ..train.checkpoint import atomic_write, read_metadata
 
 FORMAT = "gankit-classifier"
 
@@ -105,9 +103,8 @@ def train_classifier(
             opt.step()
             sched.step()
         if log:
-            log(
-                f"epoch {epoch + 1}/{epochs}: held-out accuracy {accuracy(model, x_test, y_test):.4f}"
-            )
+            held_out = accuracy(model, x_test, y_test)
+            log(f"epoch {epoch + 1}/{epochs}: held-out accuracy {held_out:.4f}")
     report = ClassifierReport(len(x), len(x_test), accuracy(model, x_test, y_test), epochs)
     return model.eval(), report
 
@@ -124,9 +121,7 @@ def save_classifier(
         "data": data_name,
         "report": json.dumps(report.__dict__),
     }
-    atomic_write(
-        path, st_save({k: v.contiguous() for k, v in model.state_dict().items()}, metadata=meta)
-    )
+    tensorfile.write(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta)
     return path
 
 
@@ -134,13 +129,13 @@ def load_classifier(path: str | Path) -> DigitClassifier:
     path = Path(path)
     try:
         raw = path.read_bytes()
-        meta = read_metadata(raw)
+        meta = tensorfile.read_metadata(raw)
         if meta.get("format") != FORMAT:
             raise ValueError("not a classifier")
         model = DigitClassifier(
             channels=int(meta["channels"]), num_classes=int(meta["num_classes"])
         )
-        model.load_state_dict(st_load(raw))
+        model.load_state_dict(tensorfile.read_tensors(raw))
     except OSError as e:
         raise CheckpointError(f"cannot read classifier {path}: {e.strerror}") from None
     except Exception as e:  # anything else: not ours, or damaged

@@ -15,14 +15,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import numpy as np
 import torch
 
 from gankit.errors import ConfigError
 
-ArrayLike = Union[torch.Tensor, np.ndarray]
+ArrayLike = torch.Tensor | np.ndarray
 
 # Rows of a pairwise-distance block are chosen so one float64 block stays near this many bytes
 # (64 MiB): 10,000 x 10,000 then runs in ~12 blocks instead of one 800 MB matrix.

@@ -81,13 +81,15 @@ def module_extractor(module: nn.Module, name: str = "module") -> Extractor:
 
 
 def to_inception_input(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] images, 1 or 3 channels, to the uint8 RGB batch torch-fidelity's Inception expects."""
+    """[-1, 1] images, 1 or 3 channels, to the uint8 RGB batch
+    torch-fidelity's Inception expects."""
     x = to_uint8(images)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 def inception_extractor() -> Extractor:
-    """Inception-v3 pool features (2048-d) and logits via torch-fidelity, weights as it provides them."""
+    """Inception-v3 pool features (2048-d) and logits via torch-fidelity,
+    weights as it provides them."""
     if importlib.util.find_spec("torch_fidelity") is None:
         raise ConfigError("Inception features need torch-fidelity: pip install 'gankit[vision]'")
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3

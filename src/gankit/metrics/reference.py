@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
+from .. import tensorfile
 from ..data import Dataset
-from ..train.checkpoint import atomic_write
 from .extractors import Extractor
 
 
@@ -41,7 +41,7 @@ def reference_features(
     feats, _ = extractor(data.all())
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, save({"features": feats.contiguous()}))
+        tensorfile.write(path, {"features": feats.contiguous()})
     except OSError:
         pass  # a read-only cache costs time, never correctness
     return feats

@@ -243,9 +243,8 @@ class _Encoder:
 
 
 def _single_threaded():
-    """scikit-learn's OpenMP on one thread. With torch loaded, two OpenMP runtimes busy-wait
-    against each other: one gradient-boosting fit on 1,200 rows took 4.1 CPU s on two threads
-    and 0.07 s on one (2-core machine); these tables are small enough for one thread."""
+    """scikit-learn's OpenMP on one thread: with torch loaded, two OpenMP runtimes busy-wait
+    against each other (docs/results/tabular.md), and these tables are small enough for one."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="openmp")
@@ -253,9 +252,8 @@ def _single_threaded():
 
 # Fit rows from which a booster that scores downstream use (efficacy, augmentation) stops early on a
 # validation tenth of them. scikit-learn's "auto" stops only above 10,000 rows; below, 100 rounds at
-# rate 0.1 overfit a rare class: on lending_club's 7,885 train rows (5.2% bad) the real-trained AUC
-# was 0.730 without stopping and 0.750 with it, beside the issue's published 0.753 (and the ctgan
-# package's synthetic-trained 0.693 beside its published 0.698), so figures compare with those.
+# rate 0.1 overfit a rare class (docs/results/tabular.md), and the scores would not compare with
+# the published ones.
 EARLY_STOPPING_ROWS = 1000
 
 
@@ -435,6 +433,12 @@ def _two_nearest(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
         return nn.fit(reference).kneighbors(queries)[0]
 
 
+def _nearest_ratio(distances: np.ndarray) -> np.ndarray:
+    """Nearest over second-nearest distance of each row of `_two_nearest`; 1 where both are 0."""
+    second = distances[:, 1]
+    return np.where(second > 0, distances[:, 0] / np.where(second > 0, second, 1.0), 1.0)
+
+
 def _canonical_rows(table: pd.DataFrame, kinds: dict[str, str], like: pd.DataFrame) -> list[tuple]:
     """Rows as tuples that are equal exactly when the values are (numbers and datetimes as
     floats, categories as canonical text, missing as one marker)."""
@@ -446,7 +450,7 @@ def _canonical_rows(table: pd.DataFrame, kinds: dict[str, str], like: pd.DataFra
             columns.append(values)
         else:
             columns.append(_discrete(table[name]))
-    return list(zip(*columns))
+    return list(zip(*columns, strict=True))
 
 
 def exact_copy_share(
@@ -483,15 +487,14 @@ def privacy(
     reference = embed(train)
     synth = _two_nearest(reference, embed(_subsample(synthetic, max_rows, seed))) / width
     fresh = _two_nearest(reference, embed(_subsample(holdout, max_rows, seed))) / width
-    nndr = lambda d: np.where(d[:, 1] > 0, d[:, 0] / np.where(d[:, 1] > 0, d[:, 1], 1.0), 1.0)
     dcr_synth, dcr_fresh = float(np.median(synth[:, 0])), float(np.median(fresh[:, 0]))
     return {
         "dcr_synthetic_median": dcr_synth,
         "dcr_holdout_median": dcr_fresh,
         "dcr_ratio": dcr_synth / dcr_fresh if dcr_fresh > 0 else None,
         "closer_than_holdout_p5": float(np.mean(synth[:, 0] < np.quantile(fresh[:, 0], 0.05))),
-        "nndr_synthetic_median": float(np.median(nndr(synth))),
-        "nndr_holdout_median": float(np.median(nndr(fresh))),
+        "nndr_synthetic_median": float(np.median(_nearest_ratio(synth))),
+        "nndr_holdout_median": float(np.median(_nearest_ratio(fresh))),
         "exact_copy_share": exact_copy_share(train, synthetic, discrete),
         "holdout_exact_copy_share": exact_copy_share(train, holdout, discrete),
     }

@@ -4,11 +4,13 @@ fully connected hidden layers; ReLU + Tanh in G, LeakyReLU 0.2 in D.
 Any resolution R = b * 2^k with a base b in 4..7 and k >= 1 can be built (8, 16, 28, 32, 64, ...):
 G grows b x b -> R by doubling, D shrinks R -> b x b by halving and ends in one b x b convolution.
 
-With num_classes > 0 both are class-conditional (Mirza & Osindero 2014): G reads one_hot(y) next to z,
-D reads a learned per-class R x R map as one extra input channel.
+With num_classes > 0 both are class-conditional: G reads one_hot(y) next to z, D reads it as input
+channels or through a projection (`DCGANDiscriminator`).
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +51,8 @@ def _widths(width: int, k: int) -> list[int]:
 
 
 class DCGANGenerator(nn.Module):
-    """z (+ one-hot y, see `with_labels`) as a 1 x 1 map -> b x b -> ... -> R x R images in [-1, 1]."""
+    """z (+ one-hot y, see `with_labels`) as a 1 x 1 map -> b x b -> ...
+    -> R x R images in [-1, 1]."""
 
     def __init__(
         self, z_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0
@@ -62,7 +65,7 @@ class DCGANGenerator(nn.Module):
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in pairwise(widths):
             layers += [
                 nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(b),
@@ -100,8 +103,8 @@ class DCGANDiscriminator(nn.Module):
 
     - concatenation (Mirza & Osindero 2014): one-hot(y) as num_classes constant input channels, so
       every one of D's first filters sees the class at every position. (A learned per-class map in
-      one channel, tried first, left the class to be decoded from local patches of noise: the
-      classifier agreed with the asked-for digit on 82% of samples, against the 95% asked.)
+      one channel left the class to be decoded from local patches of noise, and fewer samples
+      read as the asked-for digit: docs/results/mnist_presets.md.)
     - projection (Miyato & Koyama 2018, `projection=True`): the logit gains <embed(y), features>,
       the features summed over the last b x b stage. It ties D's verdict to the label directly,
       which concatenation leaves D free to ignore.
@@ -136,7 +139,7 @@ class DCGANDiscriminator(nn.Module):
             negative_slope=0.2,
         )
         layers: list[nn.Module] = [first, nn.Identity()]
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in pairwise(widths):
             normed = norm == "batch"
             layers += [
                 nn.Conv2d(a, b, 4, 2, 1, bias=not normed),
@@ -145,9 +148,8 @@ class DCGANDiscriminator(nn.Module):
             ]
         if minibatch_std:
             layers.append(MinibatchStd(minibatch_std))
-        layers.append(
-            EdgeConv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0)
-        )  # the logit layer
+        # the logit layer
+        layers.append(EdgeConv2d(widths[-1] + (1 if minibatch_std else 0), 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
         if self.projection:
             self.embed = nn.Embedding(num_classes, widths[-1])

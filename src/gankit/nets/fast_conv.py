@@ -1,16 +1,16 @@
 """DCGAN's edge layers computed as matrix products on the CPU.
 
-oneDNN runs three of the `dcgan` networks' convolutions far below the rate of their middle layers
-(`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last layer (a
-transposed convolution to 1 or 3 image channels) and the input gradient of D's image layer (the
-same scatter, needed in G's step); and for D's logit layer, a kernel as large as its input, the
-fixed cost of each oneDNN call exceeds its arithmetic. Here G's first layer and D's logit layer
-are one matmul each and a scatter is one matmul plus a few shifted adds; D's image layer also
-runs its LeakyReLU, so that the activation's gradient can go to a buffer the layer keeps. Same
-parameters, state_dict and function as `nn.ConvTranspose2d` / `nn.Conv2d` (+ `nn.LeakyReLU`), to
-float rounding. On other devices, under
-autocast or torch.compile and for other shapes they are those layers; `stock_kernels` switches a net back to
-PyTorch's own path, which the speed bench's reference loop runs.
+oneDNN runs three of the `dcgan` networks' convolutions far below the rate of their middle
+layers (`python bench/edge_conv.py`): G's first layer (a 1 x 1 latent to a b x b map), G's last
+layer (a transposed convolution to 1 or 3 image channels) and the input gradient of D's image
+layer (the same scatter, needed in G's step); and for D's logit layer, a kernel as large as its
+input, the fixed cost of each oneDNN call exceeds its arithmetic. Here G's first layer and D's
+logit layer are one matmul each and a scatter is one matmul plus a few shifted adds; D's image
+layer also runs its LeakyReLU, so that the activation's gradient can go to a buffer the layer
+keeps. Same parameters, state_dict and function as `nn.ConvTranspose2d` / `nn.Conv2d`
+(+ `nn.LeakyReLU`), to float rounding. On other devices, under autocast or torch.compile and for
+other shapes they are those layers; `stock_kernels` switches a net back to PyTorch's own path,
+which the speed bench's reference loop runs.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ def _phase_scatter(x: torch.Tensor, weight: torch.Tensor, stride, padding) -> to
     n, c, h, w = x.shape
     co, (kh, kw), (sh, sw), (ph, pw) = weight.shape[1], weight.shape[2:], stride, padding
     uh, uw = kh // sh, kw // sw
-    taps = (
-        weight.reshape(c, co, uh, sh, uw, sw).permute(2, 4, 1, 3, 5, 0).reshape(-1, c)
-    )  # rows (u, v, co, r, q)
+    # rows (u, v, co, r, q)
+    taps = weight.reshape(c, co, uh, sh, uw, sw).permute(2, 4, 1, 3, 5, 0).reshape(-1, c)
     cols = (taps @ x.permute(0, 2, 3, 1).reshape(n * h * w, c).t()).view(
         uh, uw, co, sh, sw, n, h, w
     )
@@ -155,16 +154,17 @@ class EdgeConvTranspose2d(nn.ConvTranspose2d):
     def _output_size(self, x: torch.Tensor) -> tuple[int, int] | None:
         size = tuple(
             (i - 1) * s - 2 * p + k
-            for i, s, p, k in zip(x.shape[2:], self.stride, self.padding, self.kernel_size)
+            for i, s, p, k in zip(
+                x.shape[2:], self.stride, self.padding, self.kernel_size, strict=True
+            )
         )
         return size if min(size) > 0 else None
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         """A 1 x 1 input: out[n, o, i, j] = sum_c x[n, c] w[c, o, i, j], one matmul laid out as
         the weight is (a channels-last weight gives a channels-last output, both for free)."""
-        weight = (
-            self.weight
-        )  # read once: a parametrized weight (spectral norm) is recomputed per read
+        # read once: a parametrized weight (spectral norm) is recomputed per read
+        weight = self.weight
         n, (c, o, kh, kw) = len(x), weight.shape
         z = x.reshape(n, c)
         if _channels_last(weight):
@@ -247,9 +247,8 @@ class _Scratch:
         """A tensor laid out as `t` (a dense one: the layer's output)."""
         key = (threading.get_ident(), t.shape, t.stride(), t.dtype, t.device)
         if key not in self.tensors:
-            if (
-                len(self.tensors) >= 4
-            ):  # D's step and G's step need two; more: the batch shape or thread changes
+            # D's step and G's step need two; more: the batch shape or thread changes
+            if len(self.tensors) >= 4:
                 self.tensors.clear()
             self.tensors[key] = torch.empty_strided(
                 t.shape, t.stride(), dtype=t.dtype, device=t.device
@@ -295,11 +294,11 @@ class EdgeConv2d(nn.Conv2d):
         return out if self.negative_slope is None else F.leaky_relu_(out, self.negative_slope)
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
-        """A kernel as large as the input: out[n, o] = <x[n], w[o]> + b[o], one matmul over the
-        flattened input, read in the order it is laid out (channels-last: a free view of x and w)."""
-        weight = (
-            self.weight
-        )  # read once: a parametrized weight (spectral norm) is recomputed per read
+        """A kernel as large as the input: out[n, o] = <x[n], w[o]> + b[o], one
+        matmul over the flattened input, read in the order it is laid out
+        (channels-last: a free view of x and w)."""
+        # read once: a parametrized weight (spectral norm) is recomputed per read
+        weight = self.weight
         n, o = len(x), weight.shape[0]
         if _channels_last(x):
             x, weight = x.permute(0, 2, 3, 1), weight.permute(0, 2, 3, 1)

@@ -23,12 +23,10 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = (
-            m(x).flatten(2) for m in (self.f, self.g, self.h)
-        )  # (N, C', HW), (N, C', HW), (N, C, HW)
-        attn = torch.softmax(
-            q.transpose(1, 2) @ k, dim=-1
-        )  # (N, HW query, HW key), unscaled as in SAGAN
+        # (N, C', HW), (N, C', HW), (N, C, HW)
+        q, k, v = (m(x).flatten(2) for m in (self.f, self.g, self.h))
+        # (N, HW query, HW key), unscaled as in SAGAN
+        attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)
         o = v @ attn.transpose(1, 2)  # o_j = sum_i attn[j, i] v_i
         return self.gamma * o.view_as(x) + x
 
@@ -59,8 +57,8 @@ class SpectralNorm(nn.Module):
     `torch.nn.utils.parametrizations.spectral_norm`. The difference: a training call replaces the
     vectors with new tensors where PyTorch's overwrites them. Under torch.compile, TorchInductor
     saves the `_u` buffer itself for the backward, and the net's next call (D judges the real, then
-    the fake batch) would change it in place, which the backward refuses. (Replacing also means
-    that `nn.DataParallel` replicas, which gankit does not use, would not pass their updates back.)"""
+    the fake batch) would change it in place, which the backward refuses. (Replacing also means that
+    `nn.DataParallel` replicas, which gankit does not use, would not pass their updates back.)"""
 
     def __init__(
         self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1, eps: float = 1e-12
@@ -76,7 +74,8 @@ class SpectralNorm(nn.Module):
         self.register_buffer("_v", v)
 
     def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
-        """The weight as rows x columns, rows along `dim` (output features; ConvTranspose: dim 1)."""
+        """The weight as rows x columns, rows along `dim` (output
+        features; ConvTranspose: dim 1)."""
         if self.dim != 0:
             weight = weight.permute(self.dim, *(d for d in range(weight.dim()) if d != self.dim))
         return weight.flatten(1)

@@ -1,9 +1,11 @@
-"""The seed paper's fully connected GAN (Goodfellow et al. 2014 as the common tutorials write it),
-optionally class-conditional as in Mirza & Osindero 2014 ("Conditional Generative Adversarial Nets")."""
+"""The seed paper's fully connected GAN (Goodfellow et al. 2014 as the common tutorials
+write it), optionally class-conditional as in Mirza & Osindero 2014 ("Conditional
+Generative Adversarial Nets")."""
 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -34,10 +36,12 @@ def with_labels(h: torch.Tensor, y: torch.Tensor | None, num_classes: int) -> to
 
 
 class MLPGenerator(nn.Module):
-    """z (+ one-hot y) -> hidden (ReLU) ... -> prod(out_shape) with Tanh for images, linear for 2D points.
+    """z (+ one-hot y) -> hidden (ReLU) ... -> prod(out_shape) with Tanh
+    for images, linear for 2D points.
 
     `batch_norm` puts batch norm before each hidden ReLU, as DCGAN taught and the common MLP ports
-    copy: without it the MLP G collapses on MNIST within a few thousand steps (docs/results/mnist_presets.md)."""
+    copy: without it the MLP G collapses on MNIST within a few thousand steps
+    (docs/results/mnist_presets.md)."""
 
     def __init__(
         self,
@@ -53,7 +57,7 @@ class MLPGenerator(nn.Module):
         self.num_classes = num_classes
         sizes = [z_dim + num_classes, *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in pairwise(sizes):
             layers += [
                 nn.Linear(a, b),
                 *([nn.BatchNorm1d(b)] if batch_norm else []),
@@ -72,8 +76,8 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """prod(in_shape) (+ one-hot y) -> hidden (LeakyReLU 0.2, optional dropout) ... -> 1 logit (the
-    sigmoid lives in the loss). Goodfellow et al. 2014 trained D with dropout: it keeps an MLP D from
-    memorising the data and winning outright."""
+    sigmoid lives in the loss). Goodfellow et al. 2014 trained D with dropout: it keeps an MLP D
+    from memorising the data and winning outright."""
 
     def __init__(
         self,
@@ -86,7 +90,7 @@ class MLPDiscriminator(nn.Module):
         self.num_classes = num_classes
         sizes = [math.prod(in_shape) + num_classes, *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in pairwise(sizes):
             layers += [
                 nn.Linear(a, b),
                 nn.LeakyReLU(0.2, inplace=True),

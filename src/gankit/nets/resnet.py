@@ -8,6 +8,8 @@ block at b x b. Channels run width * 2^(k-1) at b x b ... width at R, as in DCGA
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,9 +75,8 @@ class DBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, down: bool, first: bool = False):
         super().__init__()
         self.down, self.first = down, first
-        hidden = (
-            c_out if first else c_in
-        )  # the first block widens at once: in -> out -> out (SNGAN)
+        # the first block widens at once: in -> out -> out (SNGAN)
+        hidden = c_out if first else c_in
         self.conv1, self.conv2 = nn.Conv2d(c_in, hidden, 3, 1, 1), nn.Conv2d(hidden, c_out, 3, 1, 1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out or down else nn.Identity()
 
@@ -106,8 +107,11 @@ class ResNetGenerator(nn.Module):
         outs = widths[1:] + widths[-1:]  # halving per block, the last block stays at width
         self.z_dim, self.num_classes, self.base = z_dim, num_classes, base
         self.linear = nn.Linear(z_dim, base * base * widths[0])
-        self.blocks = nn.ModuleList(GBlock(a, b, num_classes) for a, b in zip(widths, outs))
-        # stage 0 is the linear's b x b output (so G and D share a valid attention_res even at 8 x 8)
+        self.blocks = nn.ModuleList(
+            GBlock(a, b, num_classes) for a, b in zip(widths, outs, strict=True)
+        )
+        # stage 0 is the linear's b x b output (so G and D share a valid
+        # attention_res even at 8 x 8)
         self.attn_at = _attention_at(
             attention_res, [base * 2**i for i in range(k + 1)], "ResNetGenerator"
         )
@@ -151,7 +155,7 @@ class ResNetDiscriminator(nn.Module):
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
         self.num_classes = num_classes
         self.blocks = nn.ModuleList([DBlock(channels, widths[0], down=True, first=True)])
-        self.blocks.extend(DBlock(a, b, down=True) for a, b in zip(widths[:-1], widths[1:]))
+        self.blocks.extend(DBlock(a, b, down=True) for a, b in pairwise(widths))
         self.attn_at = _attention_at(
             attention_res, [base * 2 ** (k - 1 - i) for i in range(k)], "ResNetDiscriminator"
         )

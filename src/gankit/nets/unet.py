@@ -60,9 +60,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        q, k, v = (
-            self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)
-        )  # (N, HW, C) each
+        # (N, HW, C) each
+        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)
         o = F.scaled_dot_product_attention(q, k, v)
         return x + self.out(o.transpose(1, 2).reshape(n, c, h, w))
 

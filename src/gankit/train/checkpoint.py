@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
+from .. import tensorfile
 from ..errors import CheckpointError
-from ..files import atomic_write, reason, write_error
+from ..files import atomic_write as atomic_write  # re-exported for trainer.py and tabular.py
+from ..files import reason, write_error
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -62,19 +62,9 @@ def save(path: str | Path, state: dict[str, Any]) -> Path:
         raise write_error(path, e) from None
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, tensors, "s")
-    data = st_save(
-        tensors, metadata={"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)}
-    )
-    atomic_write(path, data)
+    metadata = {"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)}
+    tensorfile.write(path, tensors, metadata)
     return path
-
-
-def read_metadata(raw: bytes) -> dict[str, str]:
-    """The string metadata of a safetensors file's header, without reading its tensors."""
-    header_len = int.from_bytes(raw[:8], "little")
-    if not 0 < header_len <= len(raw) - 8:
-        raise ValueError("bad header length")
-    return json.loads(raw[8 : 8 + header_len]).get("__metadata__") or {}
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -84,11 +74,11 @@ def load(path: str | Path) -> dict[str, Any]:
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
     try:
-        meta = read_metadata(raw)
+        meta = tensorfile.read_metadata(raw)
         if meta.get("format") != FORMAT:
             raise ValueError("no gankit metadata")
         version = int(meta.get("version", "0"))
-        tensors = st_load(raw)
+        tensors = tensorfile.read_tensors(raw)
         state = _unflatten(json.loads(meta["state"]), tensors)
         if not isinstance(state, dict) or not isinstance(state.get("step"), int):
             raise ValueError("no step in the state")
@@ -157,9 +147,8 @@ def prune(folder: Path, newest: Path, keep: int) -> None:
     for old in older[: max(0, len(older) - (keep - 1))]:
         try:
             old.unlink(missing_ok=True)
-        except (
-            OSError
-        ) as e:  # the new checkpoint is written: an old one too many is no reason to stop
+        except OSError as e:
+            # the new checkpoint is written: an old one too many is no reason to stop
             warnings.warn(
                 f"could not delete the old checkpoint {old} ({reason(e)}); it is kept", stacklevel=2
             )

@@ -111,7 +111,7 @@ def broadcast_tensors(tensors: Iterable[torch.Tensor], src: int = 0) -> None:
         for group in by_dtype.values():
             flat = _flatten_dense_tensors([t.detach() for t in group])
             dist.broadcast(flat, src)
-            for t, v in zip(group, _unflatten_dense_tensors(flat, group)):
+            for t, v in zip(group, _unflatten_dense_tensors(flat, group), strict=True):
                 t.copy_(v)
 
 
@@ -136,7 +136,7 @@ def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
     flat = _flatten_dense_tensors(grads)
     dist.all_reduce(flat)
     flat.div_(world)
-    for g, v in zip(grads, _unflatten_dense_tensors(flat, grads)):
+    for g, v in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
         g.copy_(v)
 
 
@@ -168,7 +168,8 @@ def any_rank(flag: bool | torch.Tensor, device: torch.device) -> bool:
 
 
 def any_rank_each(flags: list[bool | torch.Tensor], device: torch.device) -> list[bool]:
-    """`any_rank` of several flags in one all-reduce (one collective per log step, not one a flag)."""
+    """`any_rank` of several flags in one all-reduce (one collective
+    per log step, not one a flag)."""
     t = torch.stack([torch.as_tensor(f, dtype=torch.int32).reshape(()).to(device) for f in flags])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
@@ -186,7 +187,7 @@ def mean_over_ranks(
     flat = torch.stack([stats[k].detach().to(device, torch.float32).reshape(()) for k in keys])
     dist.all_reduce(flat)
     flat.div_(dist.get_world_size())
-    return {**stats, **dict(zip(keys, flat.unbind()))}
+    return {**stats, **dict(zip(keys, flat.unbind(), strict=True))}
 
 
 def same_on_every_rank(values: torch.Tensor, device: torch.device) -> bool:

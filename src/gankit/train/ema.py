@@ -33,7 +33,7 @@ class EMA:
     def _pair(self, avg: nn.Module, src: nn.Module) -> None:
         self._params[0].extend(avg.parameters())
         self._params[1].extend(src.parameters())
-        for a, s in zip(avg.modules(), src.modules()):
+        for a, s in zip(avg.modules(), src.modules(), strict=True):
             for name, buffer in a.named_buffers(recurse=False):
                 average = buffer.is_floating_point() and not name.endswith(("_u", "_v"))
                 self._buffers.append((a._buffers, s._buffers, name, average))

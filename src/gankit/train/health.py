@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import torch
 
@@ -27,16 +28,19 @@ REMEDIES = {
     STABLE: "",
     WARMING_UP: "",
     D_WINNING: "D rejects nearly every fake: lower lr_d or raise lr_g, or make D smaller",
-    VANISHING: "with loss.kind=minimax switch to non-saturating; otherwise lower lr_d, make D smaller or "
-    "regularize it (model.d_spectral_norm=true, loss.r1=1, model.d_dropout=0.3 for an MLP D)",
+    VANISHING: "with loss.kind=minimax switch to non-saturating; otherwise lower lr_d, "
+    "make D smaller or regularize it (model.d_spectral_norm=true, loss.r1=1, "
+    "model.d_dropout=0.3 for an MLP D)",
     COLLAPSE: "G covers few modes: lower lr_g, use EMA (train.ema=0.999), a larger batch, "
     "or resume from an earlier checkpoint",
-    OSCILLATING: "losses swing instead of settling: lower both learning rates, use beta1=0.5, or EMA",
-    LOSS_RISING: "the training loss climbed well above its best: lower the learning rate, or resume "
-    "from an earlier checkpoint",
-    POSTERIOR_COLLAPSE: "few latent dimensions carry information (KL per dimension near 0): warm the KL "
-    "up longer (vae.kl_warmup), lower vae.beta, or use a weaker decoder",
-    DIVERGED: "a loss or weight became NaN/Inf: lower the learning rates and resume from the last checkpoint",
+    OSCILLATING: "losses swing instead of settling: lower both learning rates, use beta1=0.5, "
+    "or EMA",
+    LOSS_RISING: "the training loss climbed well above its best: lower the learning rate, "
+    "or resume from an earlier checkpoint",
+    POSTERIOR_COLLAPSE: "few latent dimensions carry information (KL per dimension near 0): "
+    "warm the KL up longer (vae.kl_warmup), lower vae.beta, or use a weaker decoder",
+    DIVERGED: "a loss or weight became NaN/Inf: lower the learning rates and resume from the "
+    "last checkpoint",
 }
 
 
@@ -65,11 +69,11 @@ def pairwise_diversity(x: torch.Tensor) -> float:
     return float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
 
 
-#: Mean D(G(z)) at or below which D is confident on fakes, on each output scale (`losses.OUTPUT_KIND`):
-#: probability 0.1 for logits, score 0.1 for LSGAN (fake target 0), beyond the margin for hinge
-#: (-1: those fakes no longer train D). A Wasserstein critic has none: it does not saturate, so
-#: G's gradient cannot vanish the way the minimax game's does; its health is the critic gap
-#: (W1 estimate) falling, G's gradient norm and diversity.
+#: Mean D(G(z)) at or below which D is confident on fakes, on each output scale
+#: (`losses.OUTPUT_KIND`): probability 0.1 for logits, score 0.1 for LSGAN (fake target 0), beyond
+#: the margin for hinge (-1: those fakes no longer train D). A Wasserstein critic has none: it does
+#: not saturate, so G's gradient cannot vanish the way the minimax game's does; its health is the
+#: critic gap (W1 estimate) falling, G's gradient norm and diversity.
 D_CONFIDENT_FAKE = {"logit": 0.10, "relative-logit": 0.10, "score": 0.10, "margin": -1.0}
 
 
@@ -151,7 +155,8 @@ class HealthMonitor:
 
     def _g_starved(self, s: dict[str, float]) -> bool:
         early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]
-        # the early peak, not median: with the minimax loss G may be starved from the second interval
+        # the early peak, not median: with the minimax loss G may be
+        # starved from the second interval
         return (
             bool(early)
             and "grad_norm_g" in s
@@ -221,5 +226,5 @@ def summary_line(summary: dict[str, object]) -> str:
 
 def _reversals(values: list[float], swing: float) -> int:
     """How often a series changes direction by steps larger than `swing` (one jump is no swing)."""
-    big = [b - a for a, b in zip(values[:-1], values[1:]) if abs(b - a) > swing]
-    return sum(1 for a, b in zip(big[:-1], big[1:]) if (a > 0) != (b > 0))
+    big = [b - a for a, b in pairwise(values) if abs(b - a) > swing]
+    return sum(1 for a, b in pairwise(big) if (a > 0) != (b > 0))

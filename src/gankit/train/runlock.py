@@ -74,9 +74,8 @@ class RunLock:
                 )
             if self._still_named(fd):
                 break
-            os.close(
-                fd
-            )  # a run that cleaned up removed the file after we opened it: lock the new one
+            # a run that cleaned up removed the file after we opened it: lock the new one
+            os.close(fd)
         self._fd = fd
         self._made = [*([self.path] if made_file else []), *([self.run_dir] if made_dir else [])]
         _write(
@@ -181,4 +180,5 @@ def describe(holder: dict) -> str:
         if holder["pid"] == os.getpid() and holder.get("host") == socket.gethostname()
         else ""
     )
-    return f"pid {holder['pid']}{this} on {holder.get('host', '?')}, started {holder.get('started', '?')}"
+    host, started = holder.get("host", "?"), holder.get("started", "?")
+    return f"pid {holder['pid']}{this} on {host}, started {started}"

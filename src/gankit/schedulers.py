@@ -110,6 +110,16 @@ def spaced_timesteps(timesteps: int, steps: int, spacing: str = "trailing") -> l
     return ts
 
 
+def predict(
+    eps_model: EpsModel, x_t: torch.Tensor, t: int, ab: float, clip: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's noise estimate at step `t` and the clean image it implies, x0^ = (x_t -
+    sqrt(1 - ab) eps^) / sqrt(ab), clipped to [-1, 1] with `clip`: both samplers start from them."""
+    eps = eps_model(x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)).float()
+    x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+    return eps, x0.clamp(-1, 1) if clip else x0
+
+
 class DDIMSampler:
     """x_{t'} = sqrt(ab') x0^ + sqrt(1 - ab' - sigma^2) eps^ + sigma z (Song et al. 2021, eq. 12),
     sigma = eta sqrt((1 - ab')/(1 - ab)) sqrt(1 - ab/ab'). x0^ is clipped to [-1, 1] and eps^
@@ -142,12 +152,8 @@ class DDIMSampler:
     ) -> torch.Tensor:
         sched = self.schedule
         ab, ab_prev = (float(sched.alpha_bar(torch.tensor([v]))) for v in (t, t_prev))
-        eps = eps_model(
-            x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
-        ).float()
-        x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+        eps, x0 = predict(eps_model, x_t, t, ab, self.clip)
         if self.clip:
-            x0 = x0.clamp(-1, 1)
             eps = (x_t - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
         sigma = self.eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
         direction = math.sqrt(max(1 - ab_prev - sigma**2, 0.0))
@@ -177,12 +183,7 @@ class DDPMSampler:
         sched = self.schedule
         ab, ab_prev = (float(sched.alpha_bar(torch.tensor([v]))) for v in (t, t - 1))
         beta = float(sched.betas[t])
-        eps = eps_model(
-            x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
-        ).float()
-        x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
-        if self.clip:
-            x0 = x0.clamp(-1, 1)
+        _, x0 = predict(eps_model, x_t, t, ab, self.clip)
         mean = (math.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (
             math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
         ) * x_t

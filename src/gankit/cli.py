@@ -608,7 +608,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for key, value in results.items():
         print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
     if args.json:
-        from .train.checkpoint import atomic_write
+        from .files import atomic_write
 
         atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
     return 0
@@ -775,7 +775,7 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
 
 
 def _tabular_sample(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
-    from .train.checkpoint import atomic_write
+    from .files import atomic_write
 
     where = tabular.parse_where(args.where)
     rows = tabular.load(args.run).sample(args.n, where=where or None, seed=args.seed)
@@ -799,7 +799,7 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     inputs = tabular.scoring_inputs(model, train, synthetic, holdout)
     text = json.dumps(evaluate_tables(**inputs, seed=args.seed), indent=1, default=str)
     if args.json:
-        from .train.checkpoint import atomic_write
+        from .files import atomic_write
 
         atomic_write(Path(args.json), text.encode())
     print(text)

@@ -27,6 +27,7 @@ from .data import datetimes
 from .data.base import Dataset
 from .data.table import TableTransformer, fingerprint, infer_kinds, read_table
 from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
+from .files import atomic_write
 from .recipes import RECIPES, build_table_recipe
 from .recipes.tabular import TableLayout
 from .train import RunResult, Trainer
@@ -281,7 +282,7 @@ def fit(
     try:
         if writes:
             out.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write(table_file, payload)
+            atomic_write(table_file, payload)
         result = trainer.run()  # ends with every rank past rank 0's last write
         if result.checkpoint is None and result.status == "diverged":
             raise DivergedError(

@@ -303,6 +303,6 @@ def _cell(v, width: int = 7) -> str:
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
-    from ..train.checkpoint import atomic_write
+    from ..files import atomic_write
 
     atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())

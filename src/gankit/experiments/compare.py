@@ -314,7 +314,7 @@ def _speed(v: float) -> str:
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    from ..train.checkpoint import atomic_write
+    from ..files import atomic_write
 
     md, js = out / "compare.md", out / "compare.json"
     atomic_write(md, (format_markdown(result) + "\n").encode())

@@ -67,15 +67,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"conditional": True},
         "diffusion": {"cond_drop": 0.1, "guidance": 2.0},
     },
-    # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (docs/results/diffusion_cpu.md;
-    # ddpm-cond stays the GPU default). Each choice measured on one thread: a step is ~70%
-    # convolutions, so the U-Net is narrow where the image is large: widths 16/32/64 at 28/14/7
-    # (ddpm-cond: 32/64/64), 251k parameters, 0.18 CPU s a step of 64 against 0.37: in 5 minutes
-    # steps count more than width. Min-SNR-5 loss weighting (Hang et al. 2023): the easy low-noise
-    # steps weigh less (at 1,200 steps of this U-Net, 92% of samples read as the asked digit against
-    # 73% without it; ddpm-cond at 400 steps: 52% against 36%). Guidance 5 (ddpm-cond at 800
-    # steps: 37% at 2, 57% at 5). 1,700 steps is about 5 CPU minutes: 97% (ddpm-cond: 66% after
-    # 1,245 steps, 9 minutes).
+    # ddpm-cond sized for a few CPU minutes on MNIST 28x28 (ddpm-cond stays the GPU default); each
+    # choice and its measurement is in docs/results/diffusion_cpu.md. Convolutions dominate a step,
+    # so the U-Net is narrow where the image is large (widths 16/32/64 at 28/14/7): in minutes,
+    # steps count more than width. Min-SNR-5 loss weighting (Hang et al. 2023) makes the easy
+    # low-noise steps weigh less; guidance 5 reads as the asked digit more often than 2; 1,700
+    # steps is about 5 CPU minutes.
     "ddpm-cond-small": {
         "base": "ddpm-cond",
         "model": {"width": 16},

@@ -43,9 +43,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"ema": None},
     },
     # DCGAN (Radford et al. 2015) architecture, with defaults measured to give clean digits of every
-    # class in 5 CPU minutes on MNIST across seeds (docs/results/mnist_dcgan.md): width 32
-    # (3x the steps of width 64 in the same time), D without batch norm (with it, D cannot see a
-    # batch's class imbalance and the rarest class fell to 2.8%), EMA of G.
+    # class in 5 CPU minutes on MNIST across seeds (docs/results/mnist_dcgan.md): width 32 (more
+    # steps in the same time than width 64), D without batch norm (with it, D cannot see a batch's
+    # class imbalance and the rarest class fades), EMA of G.
     "dcgan": {
         "model": {"arch": "dcgan", "z_dim": 100, "width": 32, "d_norm": "none"},
         "loss": {"kind": "non-saturating"},

@@ -17,7 +17,6 @@ import torch
 
 from .. import tensorfile
 from ..errors import CheckpointError
-from ..files import atomic_write as atomic_write  # re-exported for trainer.py and tabular.py
 from ..files import reason, write_error
 
 FORMAT = "gankit-checkpoint"

@@ -31,7 +31,7 @@ from ..data import Dataset, load_dataset
 from ..data.base import flip_batch, to_float
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import save_png
-from ..files import append_line, remove_stale_temp_files
+from ..files import append_line, atomic_write, remove_stale_temp_files
 from ..recipes import Recipe, build_recipe
 from ..recipes.base import generate_in_chunks
 from . import checkpoint as ckpt
@@ -483,7 +483,7 @@ class Trainer:
                     keep.append(line)
             except (json.JSONDecodeError, AttributeError):
                 continue  # a line cut short by a crash
-        ckpt.atomic_write(path, "".join(line + "\n" for line in keep).encode())
+        atomic_write(path, "".join(line + "\n" for line in keep).encode())
 
     def _build_class_probe(self) -> Callable[[], dict[str, float]]:
         """Class histogram of 256 samples from fixed latents: collapse the distance ratio misses."""
@@ -610,7 +610,7 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._trim_metrics()
-            ckpt.atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
+            atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
         stop = _StopRequest()
         deadline = time.monotonic() + 60 * t.minutes if t.minutes else None
         bad = torch.zeros((), dtype=torch.bool, device=self.device)

@@ -7,19 +7,21 @@ retrained classifier never reuses stale statistics.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
 
 from ..data import Dataset
+from ..data.cache import cache_root
 from ..train.checkpoint import atomic_write
 from .extractors import Extractor
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("GANKIT_CACHE", Path.home() / ".cache" / "gankit")) / "reference"
+    """`reference/` under the cache root: $GANKIT_CACHE, else $XDG_CACHE_HOME/gankit, else
+    ~/.cache/gankit."""
+    return cache_root() / "reference"
 
 
 def data_key(data: Dataset) -> str:

@@ -302,7 +302,7 @@ def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
         and 0 <= result["modes_captured"] <= 8
         and sum(result["per_mode_counts"]) <= 500
     )
-    assert_one_line_error(gankit("eval", tmp_path / "ring", "--data", "digits"), "need --features")
+    assert_one_line_error(gankit("eval", tmp_path / "ring", "--data", "digits"), "not images like")
 
 
 def test_unwritable_output_is_one_line(run_dir, tmp_path):

@@ -315,9 +315,7 @@ def _default_classifier(data_cfg, real, classes, epochs, progress) -> Path:
     source = data_cfg.source
     if source == "stacked-mnist":
         source = "mnist"
-        real = load_dataset(
-            dataclasses.replace(data_cfg, source=source, resolution=None, channels=None, holdout=0)
-        )
+        real = load_dataset(dataclasses.replace(data_cfg, source=source, channels=None, holdout=0))
         classes = class_names(source, real)
     if real.y is None:
         raise ConfigError(

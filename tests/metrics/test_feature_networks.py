@@ -163,10 +163,11 @@ def test_a_network_for_other_images_is_refused_in_one_line(run, digit_classifier
         assert code == 2 and out == "" and len(err.splitlines()) == 1
         assert err.startswith("gankit: error: ") and "train-classifier --data digits" in err
     # the health classifier and the periodic evaluation refuse it too
-    for i, (train, message) in enumerate(
+    refusals = (
         ({"health_classifier": str(big)}, "input shape does not match"),
         ({"eval_every": 2, "eval_features": str(fashion)}, "trained on fashion-mnist"),
-    ):
+    )
+    for i, (train, message) in enumerate(refusals):
         with pytest.raises(ConfigError, match=message):
             gankit.train(
                 "dcgan",

@@ -181,14 +181,14 @@ def evaluate(
     from .metrics.modes import mode_coverage_2d
 
     if samples is not None:
+        if model is not None:
+            raise ConfigError("give a run or samples to evaluate, not both")
         return _evaluate_samples(
             samples,
-            model,
             features,
             metrics,
             seed,
-            data,
-            data_dir,
+            (data, data_dir),
             cache_dir,
             classifier_epochs,
             progress,
@@ -235,22 +235,19 @@ def evaluate(
 
 def _evaluate_samples(
     samples: str | Path,
-    model: Any,
     features: str | None,
     metrics: str | None,
     seed: int,
-    data: str | None,
-    data_dir: str | None,
+    reference: tuple[str | None, str | None],
     cache_dir: str | Path | None,
     epochs: int,
     progress: bool | None,
 ) -> dict[str, Any]:
-    """`evaluate(samples=...)`: images from a folder or an .npz against `data` read at their
-    size and channels."""
+    """`evaluate(samples=...)`: images from a folder or an .npz against the `reference` data
+    (source, folder) read at their size and channels."""
     from .metrics.evaluate import parse_metrics, read_samples
 
-    if model is not None:
-        raise ConfigError("give a run or samples to evaluate, not both")
+    data, data_dir = reference
     if not data or data in ("toy2d", "table"):
         raise ConfigError(
             "scoring samples needs the image data to compare them with: --data SOURCE"

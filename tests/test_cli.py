@@ -311,7 +311,7 @@ def test_eval_of_a_toy2d_run_counts_modes(tmp_path):
         and 0 <= result["modes_captured"] <= 8
         and sum(result["per_mode_counts"]) <= 500
     )
-    assert_one_line_error(features, "need --features")
+    assert_one_line_error(features, "not images like")
 
 
 def test_unwritable_output_is_one_line(run_dir, tmp_path):

@@ -102,7 +102,7 @@ def test_a_toy2d_run_is_scored_by_modes_and_bad_requests_are_refused(tmp_path, c
     assert 0 <= results["modes_captured"] <= 8 and sum(results["per_mode_counts"]) <= 500
     with pytest.raises(gankit.ConfigError, match="-n must be at least 2"):
         gankit.evaluate(out, n=1)
-    with pytest.raises(gankit.ConfigError, match="need --features"):
+    with pytest.raises(gankit.ConfigError, match="points of 2 values, not images like"):
         gankit.evaluate(out, data="digits")
     with pytest.raises(gankit.ConfigError, match="sampler options apply to diffusion models"):
         gankit.evaluate(out, sampling={"sampler": "ddim"})

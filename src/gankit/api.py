@@ -139,9 +139,10 @@ def load(path: str | Path, device: str = "cpu") -> Generator:
 
 
 def evaluate(
-    model: Generator | str | Path,
+    model: Generator | str | Path | None = None,
     features: str | None = None,
     *,
+    samples: str | Path | None = None,
     metrics: str | None = None,
     n: int = 10_000,
     seed: int = 0,
@@ -150,24 +151,50 @@ def evaluate(
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     sampling: dict[str, Any] | None = None,
+    classifier_epochs: int = 8,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Measure a trained model against real data, as `gankit eval` does, and return the figures
-    after a header (checkpoint, step, n). `model` is a loaded `Generator`, or a run directory or
-    checkpoint loaded onto `device`; `sampling` holds `Generator.set_sampler` options for a
-    diffusion model. A toy2d run is scored by mode coverage; an image run in the features of
-    `features` (a classifier .safetensors, "inception" or FILE.py:FACTORY) by `metrics` (a comma
-    list of fid,kid,is,pr,dc,classes,labels; by default all but `is`, with `labels` for
-    conditional models), a Stacked MNIST run by its 1,000 modes; a VAE adds its negative ELBO on
-    its held-out samples (alone without `features`). `n` samples are drawn from `seed`; `data` /
-    `data_dir` name another reference than the run's own source, `cache_dir` where the reference
-    features are kept.
+    """Measure a trained model, or a set of images, against real data, as `gankit eval` does,
+    and return the figures after a header (checkpoint, step, n; or samples, n).
+
+    `model` is a loaded `Generator`, or a run directory or checkpoint loaded onto `device`;
+    `sampling` holds `Generator.set_sampler` options for a diffusion model. A toy2d run is scored
+    by mode coverage; an image run in the features of `features` by `metrics` (a comma list of
+    fid,kid,is,pr,dc,classes,labels; by default all but `is`, with `labels` for conditional
+    models), a Stacked MNIST run by its 1,000 modes too; a VAE adds its negative ELBO on its
+    held-out samples (alone without `features`). `features` is a classifier .safetensors,
+    "inception", FILE.py:FACTORY, or "default" (the default without one): the feature network of
+    the reference data from the cache, trained once (`classifier_epochs`, a bar when `progress`)
+    where there is none. A classifier trained on other data is refused; one with a low held-out
+    accuracy adds `features_warning`. `n` samples are drawn from `seed`; `data` / `data_dir` name
+    another reference than the run's own source, `cache_dir` where the reference features are
+    kept.
+
+    `samples` (a folder of images or an .npz, instead of `model`) scores those images against
+    `data` read at their size and channels.
 
     >>> gankit.evaluate("runs/mnist", "runs/classifier.safetensors", metrics="fid", n=2000)["fid"]
+    >>> gankit.evaluate(samples="fakes.npz", data="cifar10", data_dir="DATA")["fid"]
     """
     from .data.toy2d import mixture
     from .metrics.evaluate import parse_metrics
     from .metrics.modes import mode_coverage_2d
 
+    if samples is not None:
+        if model is not None:
+            raise ConfigError("give a run or samples to evaluate, not both")
+        return _evaluate_samples(
+            samples,
+            features,
+            metrics,
+            seed,
+            (data, data_dir),
+            cache_dir,
+            classifier_epochs,
+            progress,
+        )
+    if model is None:
+        raise ConfigError("evaluate needs a run (RUN, or a loaded model) or samples (--samples)")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError("-n must be at least 2")
     if not isinstance(model, Generator):
@@ -188,48 +215,145 @@ def evaluate(
         centers, std = mixture(data_cfg.toy)
         coverage = mode_coverage_2d(model.sample(n, seed=seed), centers, std)
         return {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
-    if not features and bound is None:
-        raise ConfigError(
-            "image runs need --features (a classifier from `gankit train-classifier`, "
-            "'inception', or FILE.py:FACTORY)"
+    if features or bound is None:
+        real = _reference(data_cfg, model.sample_shape, "this run's samples are")
+        labels = model.recipe.labels(n)  # each class in turn; None for an unconditional model
+        fake = model.sample(n, labels=labels, seed=seed)
+        header = _feature_figures(
+            header,
+            fake,
+            labels if "labels" in names else None,
+            _features(features or "default", data_cfg, real, classifier_epochs, progress),
+            names,
+            data_cfg,
+            real,
+            seed,
+            cache_dir,
         )
-    if features:
-        header = _feature_figures(model, header, features, names, data_cfg, seed, cache_dir)
     return {**header, **(bound(data_cfg, model.nets, seed) if bound else {})}
 
 
+def _evaluate_samples(
+    samples: str | Path,
+    features: str | None,
+    metrics: str | None,
+    seed: int,
+    reference: tuple[str | None, str | None],
+    cache_dir: str | Path | None,
+    epochs: int,
+    progress: bool | None,
+) -> dict[str, Any]:
+    """`evaluate(samples=...)`: images from a folder or an .npz against the `reference` data
+    (source, folder) read at their size and channels."""
+    from .metrics.evaluate import parse_metrics, read_samples
+
+    data, data_dir = reference
+    if not data or data in ("toy2d", "table"):
+        raise ConfigError(
+            "scoring samples needs the image data to compare them with: --data SOURCE"
+        )
+    names = parse_metrics(metrics or "fid,kid,pr,dc,classes")
+    if "labels" in names:
+        raise ConfigError("the labels metric needs a class-conditional model, not samples")
+    fake = read_samples(samples)
+    channels, resolution = fake.shape[1], fake.shape[-1]
+    if fake.shape[-2] != resolution:
+        raise ConfigError(f"samples must be square, got {fake.shape[-2]}x{resolution} images")
+    data_cfg = config_mod.DataConfig(
+        source=data, dir=data_dir, resolution=resolution, channels=channels
+    )
+    real = _reference(data_cfg, tuple(fake.shape[1:]), "the samples are")
+    header = {"samples": str(samples), "n": len(fake)}
+    extractor = _features(features or "default", data_cfg, real, epochs, progress)
+    return _feature_figures(header, fake, None, extractor, names, data_cfg, real, seed, cache_dir)
+
+
+def _reference(data_cfg: config_mod.DataConfig, sample_shape: tuple[int, ...], what: str):
+    """The reference data set, refused in one line when its images are not the samples' shape."""
+    from .data import load_dataset
+
+    real = load_dataset(data_cfg)
+    wanted = "x".join(map(str, real.sample_shape))
+    if len(sample_shape) != 3:
+        raise ConfigError(
+            f"{what} points of {sample_shape[0]} values, not images like the reference "
+            f"{real.name} ({wanted}): score them against their own data"
+        )
+    if tuple(sample_shape) != tuple(real.sample_shape):
+        raise ConfigError(
+            f"{what} {'x'.join(map(str, sample_shape))} images, the reference {real.name} "
+            f"{wanted}: score them against data of their shape"
+        )
+    return real
+
+
+def _features(spec: str, data_cfg: config_mod.DataConfig, real, epochs: int, progress):
+    """The extractor of `spec` ("default": the reference's cached feature network, trained once),
+    refused in one line when it is a classifier trained on other images than `real`."""
+    from .metrics.classifier import check_features, class_names
+    from .metrics.extractors import load_extractor
+
+    if spec == "default":
+        classes = class_names(data_cfg.source, real, data_cfg.dir)
+        spec = str(_default_classifier(data_cfg, real, classes, epochs, progress))
+    extractor = load_extractor(spec)
+    check_features(extractor.trained_on, data_cfg, real, spec)
+    return extractor
+
+
+def _default_classifier(data_cfg, real, classes, epochs, progress) -> Path:
+    """The cached default classifier of the reference data; a Stacked MNIST's is MNIST's, whose
+    digits its channels hold."""
+    from .data import load_dataset
+    from .metrics.classifier import class_names, default_classifier
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError("--classifier-epochs must be at least 1")
+    source = data_cfg.source
+    if source == "stacked-mnist":
+        source = "mnist"
+        real = load_dataset(dataclasses.replace(data_cfg, source=source, channels=None, holdout=0))
+        classes = class_names(source, real)
+    if real.y is None:
+        raise ConfigError(
+            f"{real.name} has no classes to train a feature network on (a folder needs class "
+            "sub-folders): give --features inception or FILE.py:FACTORY"
+        )
+    return default_classifier(source, real, classes, epochs, progress=progress)
+
+
 def _feature_figures(
-    model: Generator,
     header: dict[str, Any],
-    features: str,
+    fake: torch.Tensor,
+    labels: torch.Tensor | None,
+    extractor,
     names: list[str],
     data_cfg: config_mod.DataConfig,
+    real,
     seed: int,
     cache_dir: str | Path | None,
 ) -> dict[str, Any]:
-    """`evaluate`'s figures of an image run in the features of `features`, after `header`."""
-    from .data import load_dataset
-    from .metrics.classifier import load_classifier
+    """`evaluate`'s figures of `fake` images in `extractor`'s features, after `header`; `labels`:
+    the classes a conditional model was asked for."""
+    from .metrics.classifier import accuracy_warning, load_classifier
     from .metrics.evaluate import evaluate as score
     from .metrics.evaluate import stacked_mnist_modes
-    from .metrics.extractors import load_extractor
 
-    n = header["n"]
-    labels = model.recipe.labels(n)  # each class in turn; None for an unconditional model
-    real = load_dataset(data_cfg)
-    extractor = load_extractor(features)
-    fake = model.sample(n, labels=labels, seed=seed)
+    info = extractor.trained_on
     if data_cfg.source == "stacked-mnist":  # each channel's digit instead of one class histogram
         names = [m for m in names if m not in ("is", "classes", "labels")]
-        header = {**header, **stacked_mnist_modes(load_classifier(features), fake)}
+        header = {**header, **stacked_mnist_modes(load_classifier(extractor.spec), fake)}
     cache = Path(cache_dir) if cache_dir else None
-    figures = score(
-        extractor, real, fake, names, seed, cache, labels if "labels" in names else None
-    )
+    figures = score(extractor, real, fake, names, seed, cache, labels)
+    about = {} if info is None or info.accuracy is None else {"features_accuracy": info.accuracy}
+    warning = accuracy_warning(info)
+    if warning:
+        about["features_warning"] = warning
     return {
         **header,
         "reference": real.name,
         "reference_n": len(real),
         "features": extractor.key,
+        **about,
         **figures,
     }

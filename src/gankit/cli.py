@@ -116,9 +116,16 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 def _add_classifier(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train-classifier", help="train the digit classifier used for FID and class counts"
+        "train-classifier",
+        help="train a feature network (a classifier) for FID and class counts on labelled images",
+        description="Train a CNN sized to the images on a labelled source, report its held-out "
+        "accuracy and write it, with what it was trained on, as .safetensors.",
     )
-    p.add_argument("--data", default="mnist", help="mnist (default) or digits")
+    p.add_argument(
+        "--data",
+        default="mnist",
+        help="digits, mnist (default), fashion-mnist, cifar10 or folder (classes from sub-folders)",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument(
@@ -128,25 +135,57 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
         help="last share of the samples held out (default 0.2)",
     )
     p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mirror a random half of each batch besides the shifts (default: for colour images)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="classifier .safetensors to write")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="data.key=value",
+        help="data options, e.g. data.resolution=32 data.channels=1 data.split=test",
+    )
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="measure a trained model against real data")
-    p.add_argument("run", help="run directory or checkpoint file")
+    p = sub.add_parser(
+        "eval",
+        help="measure a trained model, or a set of images, against real data",
+        description="Score a run's samples (or, with --samples, any images) against real data "
+        "in a feature network's features.",
+    )
+    p.add_argument("run", nargs="?", default=None, help="run directory or checkpoint file")
+    p.add_argument(
+        "--samples",
+        default=None,
+        help="score these images instead of a run: a folder of images or an .npz of uint8 "
+        "images (as `gankit sample RUN --npz FILE` writes); needs --data",
+    )
     p.add_argument(
         "--features",
         "--classifier",
         dest="features",
         default=None,
         help="feature extractor: a classifier .safetensors from `gankit train-classifier`, "
-        "'inception' (needs torch-fidelity), or FILE.py:FACTORY returning a torch module; "
-        "not needed for toy2d runs, which are scored by mode coverage",
+        "'inception' (needs torch-fidelity), FILE.py:FACTORY returning a torch module, or "
+        "'default' (the default: the data's own feature network, from the cache or trained "
+        "once; a VAE without it prints its bound alone); toy2d runs are scored by mode coverage",
+    )
+    p.add_argument(
+        "--classifier-epochs",
+        type=int,
+        default=8,
+        help="epochs of the default feature network when it is trained (default 8)",
     )
     p.add_argument(
         "--cache-dir",
         default=None,
-        help="reference-feature cache (default ~/.cache/gankit/reference)",
+        help="reference-feature cache (default: reference/ in $GANKIT_CACHE, else "
+        "$XDG_CACHE_HOME/gankit, else ~/.cache/gankit)",
     )
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
@@ -167,6 +206,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_sampler_options(p)
 
 
@@ -568,34 +608,77 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     from .data import load_dataset
-    from .metrics.classifier import save_classifier, train_classifier
+    from .metrics.classifier import (
+        accuracy_warning,
+        class_names,
+        load_classifier,
+        save_classifier,
+        train_classifier,
+    )
 
     if not 0.0 < args.holdout < 1.0:
         raise ConfigError("--holdout must be between 0 and 1")
     if args.epochs < 1:
         raise ConfigError("--epochs must be at least 1")
-    data = load_dataset(config_mod.DataConfig(source=args.data, dir=args.data_dir))
+    data_cfg = classifier_data(args)
+    data = load_dataset(data_cfg)
     model, report = train_classifier(
         data,
         epochs=args.epochs,
         holdout=args.holdout,
         seed=args.seed,
         log=lambda line: print(line, file=sys.stderr),
+        flip=args.flip,
+        progress=False if args.no_progress else None,
     )
-    path = save_classifier(model, report, args.output, data.name)
+    classes = class_names(data_cfg.source, data, data_cfg.dir)
+    path = save_classifier(
+        model, report, args.output, data.name, source=data_cfg.source, classes=classes
+    )
+    shape = "x".join(map(str, data.sample_shape))
     print(
         f"held-out accuracy {report.holdout_accuracy:.4f} on {report.holdout_size} {data.name} "
-        f"images (trained on the first {report.train_size}); wrote {path}"
+        f"images ({shape}, {len(classes)} classes; trained on the other {report.train_size}); "
+        f"wrote {path}"
     )
+    if warning := accuracy_warning(load_classifier(path).trained_on):
+        print(f"gankit: warning: {warning}", file=sys.stderr)
     return 0
+
+
+#: the sources with class labels a classifier can learn
+LABELLED_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
+
+
+def classifier_data(args: argparse.Namespace) -> config_mod.DataConfig:
+    """The data options of `train-classifier`: --data, --data-dir and `data.key=value`."""
+    from .data.options import check_data_options
+
+    if args.data not in LABELLED_SOURCES:
+        raise ConfigError(
+            f"train-classifier needs labelled images: --data {' | '.join(LABELLED_SOURCES)}, "
+            f"not '{args.data}'"
+        )
+    others = [o for o in args.overrides if not o.startswith("data.")]
+    if others:
+        raise ConfigError(f"train-classifier takes data options only (data.key=value): {others[0]}")
+    cfg = config_mod.from_preset(config_mod.DEFAULT_PRESET)
+    cfg.data.source, cfg.data.dir = args.data, args.data_dir
+    data = config_mod.apply_overrides(cfg, args.overrides).data
+    if data.holdout or data.flip:
+        raise ConfigError("train-classifier holds out with --holdout and flips with --flip")
+    check_data_options(data, "mlp")  # the classifier reads any size
+    return data
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import evaluate
+    from .metrics.evaluate import FEATURE_FIGURES
 
     results = evaluate(
         args.run,
         args.features,
+        samples=args.samples,
         metrics=args.metrics,
         n=args.n,
         seed=args.seed,
@@ -604,9 +687,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         device=args.device,
         sampling=sampler_options(args),
+        classifier_epochs=args.classifier_epochs,
+        progress=False if args.no_progress else None,
     )
+    warning = results.get("features_warning")
     for key, value in results.items():
-        print(f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}")
+        line = f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}"
+        flagged = warning and key in FEATURE_FIGURES
+        print(f"{line}  (! low-accuracy features)" if flagged else line)
     if args.json:
         from .files import atomic_write
 

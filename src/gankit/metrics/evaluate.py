@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..data import Dataset
-from ..errors import ConfigError
+from ..data import Dataset, to_float
+from ..errors import ConfigError, DataError
 from . import distribution as dist
 from .classifier import predict
 from .extractors import Extractor, classifier_extractor
@@ -18,6 +19,28 @@ from .modes import class_histogram, mode_histogram_stats, stacked_mode_ids
 from .reference import reference_features
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "labels")
+#: every figure measured in a feature network's features (`compare_features`, the Stacked MNIST
+#: modes): those a low-accuracy classifier's warning goes beside
+FEATURE_FIGURES = frozenset(
+    (
+        "fid",
+        "kid",
+        "kid_se",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "is",
+        "is_std",
+        "classes_covered",
+        "min_class_share",
+        "class_counts",
+        "label_agreement",
+        "label_agreement_per_class",
+        "modes_captured",
+        "kl_to_uniform",
+    )
+)
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -127,3 +150,45 @@ def stacked_mnist_modes(classifier: torch.nn.Module, images: torch.Tensor) -> di
         [predict(classifier, images[:, c : c + 1])[0].argmax(1) for c in range(3)], 1
     )
     return mode_histogram_stats(stacked_mode_ids(digits), 1000)
+
+
+def read_samples(path: str | Path) -> torch.Tensor:
+    """Images to score, as [-1, 1] floats N x C x H x W: a folder of images (read as the folder
+    source reads them, at their own size) or an .npz of uint8 images as `gankit sample --npz`
+    writes them (N x H x W, N x H x W x C or N x C x H x W; under `images`, `arr_0`, or alone)."""
+    path = Path(path)
+    if path.is_dir():
+        from ..data.folder import load_folder
+
+        return load_folder(str(path)).all()
+    if not path.is_file():
+        raise DataError(f"samples {path} do not exist (a folder of images or an .npz)")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # an .npy: the images alone
+            images = loaded
+        else:
+            with loaded as npz:
+                names = list(npz.files)
+                key = next((k for k in ("images", "arr_0") if k in names), None)
+                if key is None and len(names) != 1:
+                    raise DataError(f"{path} holds {names or 'no arrays'}, not an array 'images'")
+                images = npz[key or names[0]]
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"cannot read samples {path}: not an .npz ({type(e).__name__})") from None
+    return to_float(torch.from_numpy(_nchw(images, path)))
+
+
+def _nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: images must be uint8 (0..255), got {images.dtype}")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4 and images.shape[-1] in (1, 3, 4) and images.shape[1] not in (1, 3, 4):
+        images = images.transpose(0, 3, 1, 2)
+    if images.ndim != 4 or images.shape[1] not in (1, 3, 4) or len(images) < 2:
+        raise DataError(
+            f"{path}: expected at least 2 images as N x H x W, N x H x W x C or N x C x H x W "
+            f"(C 1, 3 or 4), got shape {images.shape}"
+        )
+    return np.ascontiguousarray(images)

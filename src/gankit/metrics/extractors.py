@@ -12,6 +12,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,6 +35,10 @@ class Extractor:
     key: str
     fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
     batch_size: int = 500
+    #: a gankit classifier's `TrainedOn` (what its file says it was trained on); None otherwise
+    trained_on: Any = None
+    #: what `load_extractor` was given (a classifier file's path, "inception", FILE.py:FACTORY)
+    spec: str = ""
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -47,14 +52,16 @@ class Extractor:
 
 
 def classifier_extractor(model: nn.Module) -> Extractor:
-    """Penultimate features and logits of the project's digit classifier."""
+    """Penultimate features and logits of one of the project's classifiers."""
     model.eval()
 
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = model.features(x)
         return f, model.head(f)
 
-    return Extractor(f"classifier-{weights_key(model)}", fn)
+    return Extractor(
+        f"classifier-{weights_key(model)}", fn, trained_on=getattr(model, "trained_on", None)
+    )
 
 
 def module_extractor(module: nn.Module, name: str = "module") -> Extractor:
@@ -81,15 +88,15 @@ def module_extractor(module: nn.Module, name: str = "module") -> Extractor:
 
 
 def to_inception_input(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] images, 1 or 3 channels, to the uint8 RGB batch
-    torch-fidelity's Inception expects."""
+    """[-1, 1] images, 1 or 3 channels, to the uint8 RGB batch torch-fidelity's Inception
+    expects."""
     x = to_uint8(images)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 def inception_extractor() -> Extractor:
-    """Inception-v3 pool features (2048-d) and logits via torch-fidelity,
-    weights as it provides them."""
+    """Inception-v3 pool features (2048-d) and logits via torch-fidelity, weights as it provides
+    them."""
     if importlib.util.find_spec("torch_fidelity") is None:
         raise ConfigError("Inception features need torch-fidelity: pip install 'gankit[vision]'")
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -114,6 +121,12 @@ def inception_extractor() -> Extractor:
 def load_extractor(spec: str) -> Extractor:
     """`inception`, a classifier `.safetensors` from `gankit train-classifier`, or `FILE.py:FACTORY`
     (a Python file whose FACTORY() returns a torch module)."""
+    extractor = _extractor_of(spec)
+    extractor.spec = spec
+    return extractor
+
+
+def _extractor_of(spec: str) -> Extractor:
     if spec == "inception":
         return inception_extractor()
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):

@@ -7,7 +7,6 @@ retrained classifier never reuses stale statistics.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
@@ -15,11 +14,14 @@ from safetensors.torch import load_file
 
 from .. import tensorfile
 from ..data import Dataset
+from ..data.cache import cache_root
 from .extractors import Extractor
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("GANKIT_CACHE", Path.home() / ".cache" / "gankit")) / "reference"
+    """`reference/` under the cache root: $GANKIT_CACHE, else $XDG_CACHE_HOME/gankit, else
+    ~/.cache/gankit."""
+    return cache_root() / "reference"
 
 
 def data_key(data: Dataset) -> str:

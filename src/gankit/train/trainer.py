@@ -487,9 +487,12 @@ class Trainer:
 
     def _build_class_probe(self) -> Callable[[], dict[str, float]]:
         """Class histogram of 256 samples from fixed latents: collapse the distance ratio misses."""
-        from ..metrics.classifier import load_classifier, predict
+        from ..metrics.classifier import check_features, load_classifier, predict
 
-        classifier = load_classifier(self.cfg.train.health_classifier)  # type: ignore[arg-type]
+        path = self.cfg.train.health_classifier
+        classifier = load_classifier(path)  # type: ignore[arg-type]
+        if warning := check_features(classifier.trained_on, self.cfg.data, self.data, str(path)):
+            warnings.warn(f"train.health_classifier: {warning}", stacklevel=2)
         latents = self.recipe.latents(256, torch.Generator().manual_seed(self.cfg.train.seed + 4))
 
         def run() -> dict[str, float]:
@@ -504,18 +507,21 @@ class Trainer:
 
     def _build_evaluator(self) -> Callable[[], dict[str, Any]]:
         """FID (and friends) of the sampling weights against the training data, reference cached."""
+        from ..metrics.classifier import check_features
         from ..metrics.evaluate import evaluate, parse_metrics
         from ..metrics.extractors import load_extractor
 
         t = self.cfg.train
         metrics = parse_metrics(t.eval_metrics)
         extractor = load_extractor(t.eval_features)  # type: ignore[arg-type]
+        warning = check_features(extractor.trained_on, self.cfg.data, self.data, extractor.spec)
         latents = self.recipe.latents(t.eval_samples, torch.Generator().manual_seed(t.seed + 3))
 
         @torch.no_grad()
         def run() -> dict[str, Any]:
             samples = self.sample(latents)
-            return evaluate(extractor, self.data, samples, metrics, t.seed)
+            figures = evaluate(extractor, self.data, samples, metrics, t.seed)
+            return {**figures, "features_warning": warning} if warning else figures
 
         return run
 
@@ -546,6 +552,7 @@ class Trainer:
         self.echo(
             f"eval step {self.step}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in record["eval"].items() if isinstance(v, float))
+            + (" (! low-accuracy features)" if "features_warning" in results else "")
         )
 
     # ---- the loop ----------------------------------------------------------------------------

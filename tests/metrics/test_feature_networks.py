@@ -19,6 +19,7 @@ from gankit.data import Dataset, load_dataset, resize_uint8
 from gankit.data.cifar10 import CLASSES
 from gankit.errors import ConfigError
 from gankit.export import save_npz
+from gankit.files import atomic_write
 from gankit.metrics.classifier import (
     FORMAT,
     load_classifier,
@@ -27,7 +28,7 @@ from gankit.metrics.classifier import (
     train_classifier,
 )
 from gankit.nets.classifier import ImageClassifier
-from gankit.train.checkpoint import atomic_write, read_metadata
+from gankit.tensorfile import read_metadata
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -33,6 +33,16 @@ settings.register_profile("ci", max_examples=CI_EXAMPLES, **_FUZZ)
 settings.register_profile("long", max_examples=CI_EXAMPLES * LONG_FACTOR, **_FUZZ)
 settings.load_profile(os.environ.get("GANKIT_FUZZ", "ci"))
 
+#: a CTGAN/TVAE small enough for a test to fit a table in seconds
+TINY_TABLE = [
+    "model.hidden=[16]",
+    "model.d_hidden=[16]",
+    "model.z_dim=8",
+    "optim.batch_size=20",
+    "model.pack=2",
+    "train.threads=1",
+]
+
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 

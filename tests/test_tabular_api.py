@@ -8,21 +8,14 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_TABLE
 
 import gankit.tabular as tabular
 from gankit.errors import ConfigError, DataError, GankitError
 
 pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
 
-TINY = [
-    "model.hidden=[16]",
-    "model.d_hidden=[16]",
-    "model.z_dim=8",
-    "optim.batch_size=20",
-    "model.pack=2",
-    "train.threads=1",
-    "train.device=cpu",
-]
+TINY = [*TINY_TABLE, "train.device=cpu"]
 
 
 def make_table(n=40):

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_TABLE
 
 from gankit import tabular
 from gankit.cli import main
@@ -15,14 +16,21 @@ from gankit.metrics.tabular import evaluate_tables
 
 pytestmark = pytest.mark.oldest_deps  # .ci/run runs these on the oldest numpy/pandas too
 
-TINY = [
-    "model.hidden=[16]",
-    "model.d_hidden=[16]",
-    "model.z_dim=8",
-    "optim.batch_size=20",
-    "model.pack=2",
-    "train.threads=1",
-]
+TINY = TINY_TABLE
+
+
+def refused_fit(tmp_path, capsys, content: str) -> str:
+    """`gankit tabular fit` of a CSV holding `content`: it must exit with 2 and write no run; the
+    stripped stderr, for the caller's checks of the message."""
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    out = tmp_path / "run"
+    assert (
+        main(["tabular", "fit", str(path), "--out", str(out), "--epochs", "1", "--no-progress"])
+        == 2
+    )
+    assert not out.exists()
+    return capsys.readouterr().err.strip()
 
 
 @pytest.fixture(scope="module")
@@ -170,26 +178,8 @@ def test_resume_continues_the_run(fitted, capsys):
     ],
 )
 def test_bad_tables_fail_cleanly(tmp_path, capsys, content, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(content)
-    assert (
-        main(
-            [
-                "tabular",
-                "fit",
-                str(path),
-                "--out",
-                str(tmp_path / "run"),
-                "--epochs",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
-    err = capsys.readouterr().err.strip()
+    err = refused_fit(tmp_path, capsys, content)
     assert message in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
@@ -393,25 +383,7 @@ def _rows(values, column="b"):
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_column(tmp_path, capsys, content, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(content)
-    assert (
-        main(
-            [
-                "tabular",
-                "fit",
-                str(path),
-                "--out",
-                str(tmp_path / "run"),
-                "--epochs",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
-    assert capsys.readouterr().err.strip() == f"gankit: error: {message}"
-    assert not (tmp_path / "run").exists()
+    assert refused_fit(tmp_path, capsys, content) == f"gankit: error: {message}"
 
 
 def test_any_seed_fits_and_samples(fitted, tmp_path, capsys):

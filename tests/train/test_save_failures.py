@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import TINY_TABLE, tiny_config
 from failing_disk import ERRORS, FailingDisk, temp_files
 
 import gankit.tabular as tabular
@@ -156,12 +156,7 @@ def _table(n=40):
 
 
 TABLE_OPTIONS = [
-    "model.hidden=[16]",
-    "model.d_hidden=[16]",
-    "model.z_dim=8",
-    "optim.batch_size=20",
-    "model.pack=2",
-    "train.threads=1",
+    *TINY_TABLE,
     "train.device=cpu",
     "train.log_every=5",
     "train.checkpoint_every=10",

@@ -17,6 +17,7 @@ from gankit import config as config_mod
 from gankit.data import SOURCES
 from gankit.errors import GankitError
 from gankit.experiments.bench import PROTOCOLS
+from gankit.experiments.quality import SOURCES as QUALITY_SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -25,7 +26,7 @@ MARKDOWN = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.rglob("*.md"
 PENDING_LINKS = {DOCS / "results" / "soak.md", DOCS / "results" / "fuzz.md"}
 
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
-BENCH_PROTOCOLS = {*PROTOCOLS, "speed", "time-to-quality"}
+BENCH_PROTOCOLS = {*PROTOCOLS, *QUALITY_SOURCES, "speed", "time-to-quality"}
 TABLE_MODELS = ("ctgan", "tvae")
 # a placeholder for a number in an example (`-n N`, `vae.beta=B`) stands for any valid one
 NUMBER_PLACEHOLDER = re.compile(r"^[A-Z]$")

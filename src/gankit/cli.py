@@ -38,6 +38,14 @@ def number(text: str) -> float:
     return value
 
 
+def number_list(text: str) -> list[float]:
+    """A comma list of positive finite numbers, e.g. CPU-minute marks `5,10`."""
+    values = [number(part) for part in text.split(",") if part.strip()]
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers like 5,10, got {text!r}")
+    return values
+
+
 def seed(text: str) -> int:
     """A seed in `config.SEED_RANGE` (negative allowed)."""
     try:
@@ -128,6 +136,13 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)
+    p.add_argument(
+        "--arch",
+        choices=("vgg", "strided"),
+        default="vgg",
+        help="vgg (the default feature network) or strided, a second, different architecture "
+        "for a second feature space",
+    )
     p.add_argument(
         "--holdout",
         type=number,
@@ -300,12 +315,20 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "protocol",
-        help="toy2d (ring and grid), stacked-mnist, mnist; speed or time-to-quality "
-        "(gankit against a plain PyTorch loop)",
+        help="toy2d (ring and grid), stacked-mnist; mnist, fashion-mnist, cifar10 (presets "
+        "against the PyTorch-examples DCGAN loop at equal CPU time, in two feature spaces); "
+        "speed or time-to-quality (gankit against a plain PyTorch loop)",
     )
-    p.add_argument("--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)}")
     p.add_argument(
-        "--data-dir", default=None, help="folder of the MNIST files (stacked-mnist, mnist)"
+        "--preset",
+        default=None,
+        help=f"one of: {', '.join(config_mod.PRESETS)}; a comma list races several "
+        "(mnist, fashion-mnist, cifar10)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the data set's files (MNIST's for stacked-mnist and the speed benches)",
     )
     length = p.add_mutually_exclusive_group()
     length.add_argument(
@@ -314,11 +337,26 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     length.add_argument(
         "--minutes", type=number, default=None, help="wall-clock training budget per run"
     )
+    length.add_argument(
+        "--cpu-minutes",
+        type=number_list,
+        default=[5.0, 10.0],
+        help="mnist, fashion-mnist, cifar10: CPU minutes of training of each model at which all "
+        "are scored (default 5,10)",
+    )
     p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=10_000,
+        help="mnist, fashion-mnist, cifar10: samples scored per model (default 10,000)",
+    )
     p.add_argument(
         "--classifier",
         default=None,
-        help="digit classifier .safetensors (default: trained on --data-dir once, kept in --out)",
+        help="stacked-mnist: digit classifier .safetensors (default: trained on --data-dir once, "
+        "kept in --out); mnist, fashion-mnist, cifar10: VGG,STRIDED, the two feature networks "
+        "(default: trained once per data set and cached)",
     )
     p.add_argument(
         "--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)"
@@ -630,6 +668,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         log=lambda line: print(line, file=sys.stderr),
         flip=args.flip,
         progress=False if args.no_progress else None,
+        arch=args.arch,
     )
     classes = class_names(data_cfg.source, data, data_cfg.dir)
     path = save_classifier(
@@ -787,6 +826,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.protocol in ("speed", "time-to-quality"):
         return cmd_bench_speed(args)
+    if args.protocol in QUALITY_SOURCES:
+        return cmd_bench_quality(args)
     if not args.preset:
         raise ConfigError(f"the {args.protocol} benchmark needs --preset")
 
@@ -809,6 +850,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     print(format_report(result))
+    write_json(result, out / "bench.json")
+    if args.json:
+        write_json(result, Path(args.json))
+    return 0
+
+
+#: `gankit bench` protocols that race presets against the reference DCGAN loop
+QUALITY_SOURCES = ("mnist", "fashion-mnist", "cifar10")  # experiments.quality.SOURCES
+
+
+def cmd_bench_quality(args: argparse.Namespace) -> int:
+    from .experiments.bench import write_json
+    from .experiments.quality import format_quality, run_quality
+
+    if args.minutes is not None:
+        raise ConfigError(
+            f"the {args.protocol} bench gives each model the same CPU time: use --cpu-minutes "
+            "(e.g. 5,10) or --steps"
+        )
+    presets = [p for p in (args.preset or "").split(",") if p]
+    out = Path(args.out or f"runs/bench-{args.protocol}")
+    overrides = [*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])]
+    result = run_quality(
+        args.protocol,
+        presets,
+        out,
+        data_dir=args.data_dir,
+        cpu_minutes=None if args.steps else args.cpu_minutes,
+        steps=args.steps,
+        seed=args.seed,
+        classifiers=args.classifier.split(",") if args.classifier else None,
+        overrides=overrides,
+        device=args.device or "cpu",
+        progress=args.progress or None,
+        log=lambda line: print(line, file=sys.stderr) if args.progress else None,
+        samples=args.samples,
+    )
+    print(format_quality(result))
     write_json(result, out / "bench.json")
     if args.json:
         write_json(result, Path(args.json))

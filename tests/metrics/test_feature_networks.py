@@ -100,6 +100,32 @@ def test_the_network_is_sized_to_its_input(channels, resolution, reads, poolings
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.body) == poolings
 
 
+@pytest.mark.parametrize(
+    ("channels", "resolution", "strided"), [(1, 28, 2), (3, 32, 2), (3, 64, 3)]
+)
+def test_the_strided_network_is_another_architecture_of_the_same_interface(
+    channels, resolution, strided
+):
+    model = ImageClassifier(channels, 7, resolution=resolution, arch="strided").eval()
+    x = torch.rand(2, channels, resolution, resolution) * 2 - 1
+    assert model(x).shape == (2, 7) and model.features(x).shape == (2, 128)
+    convs = [m for m in model.body if isinstance(m, torch.nn.Conv2d)]
+    assert sum(m.stride == (2, 2) for m in convs) == strided
+    assert not any(isinstance(m, torch.nn.MaxPool2d | torch.nn.BatchNorm2d) for m in model.body)
+    with pytest.raises(ValueError, match="unknown classifier arch 'resnet'"):
+        ImageClassifier(channels, 7, resolution=resolution, arch="resnet")
+
+
+def test_a_strided_classifier_file_loads_as_strided(tmp_path):
+    data = few_digits(300, 28)
+    model, report = train_classifier(data, epochs=1, batch_size=64, arch="strided", seed=1)
+    path = save_classifier(model, report, tmp_path / "strided.safetensors", data.name)
+    assert read_metadata(path.read_bytes())["arch"] == "strided"
+    loaded = load_classifier(path)
+    assert loaded.arch == "strided"
+    assert torch.equal(predict(loaded, data.all())[1], predict(model, data.all())[1])
+
+
 def test_grey_classifiers_train_and_record_what_they_read(tmp_path):
     for resolution, shape in ((None, "1x8x8"), (28, "1x28x28")):
         data = few_digits(300, resolution)

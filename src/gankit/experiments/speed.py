@@ -76,6 +76,9 @@ class ReferenceGAN:
             device, memory_format=torch.contiguous_format
         )
         self.z_dim, self.device = z_dim, device
+        #: where the loop's noise comes from: the global RNG as in the example, or (set) a
+        #: generator of its own, so a run repeats from its seed whatever else draws numbers
+        self.noise: torch.Generator | None = None
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
@@ -106,6 +109,8 @@ class ReferenceGAN:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One D step and one G step; returns (loss_d, loss_g) as the example logs them."""
         b = real.size(0)
+        if z is None and self.noise is not None:
+            z = torch.randn(b, self.z_dim, generator=self.noise).to(self.device)
         z = torch.randn(b, self.z_dim, device=self.device) if z is None else z
         self.D.zero_grad()
         label = torch.full((b,), 1.0, device=self.device)
@@ -396,6 +401,20 @@ def format_speed(result: dict[str, Any]) -> str:
 TTQ_SAMPLES = 2000
 
 
+def chunked_run(seed: int, device: str) -> dict[str, Any]:
+    """The train options of a run an experiment drives chunk by chunk (`Trainer.train_steps`):
+    no grids or checkpoints between the chunks, only the last one kept."""
+    return {
+        "steps": 1,
+        "minutes": None,
+        "seed": seed,
+        "sample_every": 10**9,
+        "checkpoint_every": 10**9,
+        "keep_checkpoints": 1,
+        "device": device,
+    }
+
+
 class _Side:
     """One contestant of the time-to-quality race: trains in chunks of about `eval_seconds`,
     and is evaluated between chunks (evaluation time excluded)."""
@@ -455,15 +474,7 @@ def run_ttq(
         preset,
         overrides=overrides or (),
         data={"source": "mnist", "dir": data_dir},
-        train={
-            "steps": 1,
-            "minutes": None,
-            "seed": seed,
-            "sample_every": 10**9,
-            "checkpoint_every": 10**9,
-            "keep_checkpoints": 1,
-            "device": device,
-        },
+        train=chunked_run(seed, device),
     )
     out = Path(out)
     run_dir = out / f"{preset}-seed{seed}"

@@ -168,6 +168,7 @@ def train_classifier(
     log=None,
     flip: bool | None = None,
     progress: bool | None = False,
+    arch: str = "vgg",
 ) -> tuple[ImageClassifier, ClassifierReport]:
     """A classifier sized to `data`'s images, trained with shifts (and, with `flip`, default: for
     colour images, horizontal flips) on the training split; `progress` None shows a bar on a
@@ -186,7 +187,7 @@ def train_classifier(
     x, y, x_test, y_test = data.x[train_idx], data.y[train_idx], data.x[test_idx], data.y[test_idx]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = ImageClassifier(channels, data.num_classes, resolution=resolution)
+        model = ImageClassifier(channels, data.num_classes, resolution=resolution, arch=arch)
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = len(x) // batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -249,6 +250,7 @@ def save_classifier(
         "shape": f"{model.channels}x{resolution}x{resolution}",
         "classes": json.dumps(classes),
         "holdout_accuracy": f"{report.holdout_accuracy:.6f}",
+        "arch": model.arch,
     }
     tensorfile.write(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta)
     return path
@@ -288,6 +290,7 @@ def load_classifier(path: str | Path) -> ImageClassifier:
             channels=int(meta["channels"]),
             num_classes=int(meta["num_classes"]),
             resolution=info.shape[-1] if info.shape else None,
+            arch=meta.get("arch", "vgg"),
         )
         model.load_state_dict(tensorfile.read_tensors(raw))
     except OSError as e:
@@ -365,13 +368,17 @@ def default_classifier(
     epochs: int = 8,
     folder: Path | None = None,
     progress: bool | None = None,
+    arch: str = "vgg",
+    seed: int = 0,
 ) -> Path:
-    """The default feature network of `data`: the cached file for its identity (and `epochs`),
-    trained once (a line on stderr says so, a bar shows the progress) when there is none."""
+    """The default feature network of `data`: the cached file for its identity (and `epochs`,
+    `arch`, `seed`), trained once (a line on stderr says so, a bar shows the progress) when there
+    is none."""
     from ..data.cache import cache_root
 
     folder = folder or cache_root() / "classifiers"
-    path = folder / f"{data_identity(source, data)}-e{epochs}.safetensors"
+    variant = "" if (arch, seed) == ("vgg", 0) else f"-{arch}-s{seed}"
+    path = folder / f"{data_identity(source, data)}-e{epochs}{variant}.safetensors"
     if path.is_file():
         try:
             load_classifier(path)
@@ -380,11 +387,12 @@ def default_classifier(
             pass
     print(
         f"gankit: training the feature network for {data.name} "
-        f"({'x'.join(map(str, data.sample_shape))}, {epochs} epoch{'s' * (epochs != 1)}) once; "
+        f"({'x'.join(map(str, data.sample_shape))}, {arch}, {epochs} epoch{'s' * (epochs != 1)}) "
+        "once; "
         f"kept in {path}",
         file=sys.stderr,
     )
-    model, report = train_classifier(data, epochs=epochs, progress=progress)
+    model, report = train_classifier(data, epochs=epochs, seed=seed, progress=progress, arch=arch)
     return save_classifier(model, report, path, data.name, source=source, classes=classes)
 
 

@@ -1,4 +1,8 @@
-"""A small CNN classifier: the project's own feature extractor, sized to its data's resolution."""
+"""Small CNN classifiers: the project's own feature extractors, sized to their data's resolution.
+
+Two architectures: `vgg` (the default) and `strided`, a different family (strided convolutions,
+group norm, SiLU) whose features give a second, independent measure of the same samples.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from torch import nn
 SMALL_INPUT = 28
 #: pooling stops once the feature map is this small, before the global average
 SMALLEST_MAP = 8
+ARCHS = ("vgg", "strided")
 
 
 def input_size(resolution: int | None) -> int:
@@ -18,10 +23,54 @@ def input_size(resolution: int | None) -> int:
     return SMALL_INPUT if resolution is None or resolution <= SMALL_INPUT else resolution
 
 
+def _vgg_body(channels: int, width: int, size: int) -> list[nn.Module]:
+    """Conv-BN-ReLU x 5 with two max-poolings, then one pooling and block per halving needed."""
+
+    def block(a: int, b: int) -> list[nn.Module]:
+        return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+
+    layers = [
+        *block(channels, width),
+        *block(width, width),
+        nn.MaxPool2d(2),
+        *block(width, 2 * width),
+        *block(2 * width, 2 * width),
+        nn.MaxPool2d(2),
+        *block(2 * width, 4 * width),
+    ]
+    size //= 4
+    while size > SMALLEST_MAP:
+        layers += [nn.MaxPool2d(2), *block(4 * width, 4 * width)]
+        size //= 2
+    return layers
+
+
+def _strided_body(channels: int, width: int, size: int) -> list[nn.Module]:
+    """Conv-GroupNorm-SiLU, halving the map with 4x4 stride-2 convolutions instead of pooling."""
+
+    def block(a: int, b: int, stride: int) -> list[nn.Module]:
+        kernel = 4 if stride == 2 else 3
+        return [nn.Conv2d(a, b, kernel, stride, 1), nn.GroupNorm(8, b), nn.SiLU()]
+
+    layers = [
+        *block(channels, width, 1),
+        *block(width, 2 * width, 2),
+        *block(2 * width, 2 * width, 1),
+        *block(2 * width, 4 * width, 2),
+    ]
+    size //= 4
+    while size > SMALLEST_MAP:
+        layers += block(4 * width, 4 * width, 2)
+        size //= 2
+    return layers
+
+
+BODIES = {"vgg": _vgg_body, "strided": _strided_body}
+
+
 class ImageClassifier(nn.Module):
-    """Conv-BN-ReLU x 5 with two poolings, global average, a 128-d feature layer and the logits;
-    images larger than 28 px get one more pooling and block per doubling beyond 32 px (64 px:
-    three poolings), so the last map stays at most 8x8 whatever the resolution.
+    """A CNN body (`arch`: vgg or strided) whose last map is at most 8x8 whatever the resolution,
+    a global average, a 128-d feature layer and the logits.
 
     `resolution` None builds the digit classifier of files that record no resolution: any input
     size >= 8, resized to 28x28.
@@ -35,33 +84,15 @@ class ImageClassifier(nn.Module):
         num_classes: int = 10,
         width: int = 32,
         resolution: int | None = None,
+        arch: str = "vgg",
     ):
         super().__init__()
-
-        def block(a: int, b: int) -> list[nn.Module]:
-            return [
-                nn.Conv2d(a, b, 3, padding=1, bias=False),
-                nn.BatchNorm2d(b),
-                nn.ReLU(inplace=True),
-            ]
-
-        self.channels, self.resolution = channels, resolution
+        if arch not in BODIES:
+            raise ValueError(f"unknown classifier arch '{arch}' (choose from: {', '.join(ARCHS)})")
+        self.channels, self.resolution, self.arch = channels, resolution, arch
         self.input_size = input_size(resolution)
-        layers = [
-            *block(channels, width),
-            *block(width, width),
-            nn.MaxPool2d(2),
-            *block(width, 2 * width),
-            *block(2 * width, 2 * width),
-            nn.MaxPool2d(2),
-            *block(2 * width, 4 * width),
-        ]
-        size = self.input_size // 4
-        while size > SMALLEST_MAP:
-            layers += [nn.MaxPool2d(2), *block(4 * width, 4 * width)]
-            size //= 2
         self.body = nn.Sequential(
-            *layers,
+            *BODIES[arch](channels, width, self.input_size),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(4 * width, self.feature_dim),

@@ -1,0 +1,389 @@
+"""`gankit bench mnist|fashion-mnist|cifar10`: gankit presets against the plain PyTorch-examples
+DCGAN loop (`reference.py`), trained for the same CPU time in one process and scored alike in two
+feature spaces, so a table says whether a preset beats what a user would write in an afternoon.
+
+The contestants train in turns, about `CHUNK_CPU_SECONDS` of process CPU time each, until each has
+spent the next checkpoint's CPU minutes; then each is scored on `SAMPLES` samples against the
+training images: FID, precision/recall and the class histogram, in the features of the project's
+default network (`vgg`) and of a second network of another architecture and seed (`strided`).
+The real-data floor is the test split against the training split (half against half where the
+source has one split). A preset wins only where its FID is lower in both spaces.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import config as config_mod
+from ..errors import ConfigError
+
+SOURCES = ("mnist", "fashion-mnist", "cifar10")
+SAMPLES = 10_000
+CHUNK_CPU_SECONDS = 20.0
+#: the two feature spaces: (name, classifier architecture, seed)
+SPACES = (("vgg", "vgg", 0), ("strided", "strided", 1))
+REFERENCE = "reference DCGAN loop"
+KEEP = (
+    "fid",
+    "precision",
+    "recall",
+    "classes_covered",
+    "min_class_share",
+    "class_counts",
+    "label_agreement",  # conditional models: the share read as the class asked for
+)
+
+
+class Contestant:
+    """One side of the race: `train(n)` trains n steps, `sample(latents_seed)` draws images;
+    the CPU and wall time of training alone are counted."""
+
+    def __init__(
+        self,
+        name: str,
+        train: Callable[[int], Any],
+        sample: Callable[[], torch.Tensor],
+        close: Callable[[], None] = lambda: None,
+        labels: torch.Tensor | None = None,
+    ):
+        self.name, self.train, self.sample, self.close = name, train, sample, close
+        #: the classes a conditional model's samples were asked for (None: unconditional)
+        self.labels = labels
+        self.steps, self.cpu, self.wall = 0, 0.0, 0.0
+        self.last_samples: torch.Tensor | None = None
+
+    def advance(self, steps: int) -> None:
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.train(steps)
+        self.cpu += time.process_time() - cpu
+        self.wall += time.perf_counter() - wall
+        self.steps += steps
+
+    def chunk_towards(self, cpu_target: float) -> int:
+        """Steps of the next turn: about CHUNK_CPU_SECONDS, the last one landing on the target."""
+        if self.steps == 0:
+            return 10
+        rate = self.steps / max(self.cpu, 1e-9)
+        return max(1, round(rate * min(CHUNK_CPU_SECONDS, cpu_target - self.cpu)))
+
+
+def _feature_networks(source: str, data, classes, paths, progress):
+    """The two classifiers (given files, checked against the data, or the cached defaults)."""
+    from ..metrics.classifier import check_trained_on, default_classifier, load_classifier
+
+    if paths and len(paths) != len(SPACES):
+        raise ConfigError(
+            f"--classifier takes {len(SPACES)} feature networks, comma-separated "
+            f"(a {SPACES[0][1]} and a {SPACES[1][1]} one), not {len(paths)}"
+        )
+    models = []
+    for i, (name, arch, seed) in enumerate(SPACES):
+        path = paths[i] if paths else None
+        path = path or default_classifier(
+            source, data, classes, arch=arch, seed=seed, progress=progress
+        )
+        model = load_classifier(path)
+        check_trained_on(model.trained_on, source, data, classes, f"feature network {path}")
+        models.append((name, path, model))
+    if paths and models[0][2].arch == models[1][2].arch:
+        raise ConfigError(
+            "the two feature networks have the same architecture: the second space must be "
+            "another network (train one with `gankit train-classifier --arch strided`)"
+        )
+    return models
+
+
+def _real_floor(source: str, data_dir: str, train_data, extract, seed: int):
+    """Features of the training images and the real-data floor (test vs train, or half vs half
+    where the source has only one split), in one space."""
+    from ..data import load_dataset
+    from ..errors import DataError
+    from ..metrics.evaluate import compare_features
+
+    real_feats, _ = extract(train_data.all())
+    test = None
+    if train_data.name.endswith("-train"):
+        try:
+            test = load_dataset(config_mod.DataConfig(source=source, dir=data_dir, split="test"))
+        except DataError:
+            pass
+    if test is not None:
+        test_feats, test_logits = extract(test.all())
+        floor = compare_features(real_feats, test_feats, test_logits, ["fid", "pr", "classes"])
+        how = "test split vs training split"
+    else:
+        order = torch.randperm(len(real_feats), generator=torch.Generator().manual_seed(seed))
+        a, b = order[: len(order) // 2], order[len(order) // 2 :]
+        logits = extract(train_data.all()[b])[1]
+        floor = compare_features(real_feats[a], real_feats[b], logits, ["fid", "pr", "classes"])
+        how = "half vs half of the one split"
+    return real_feats, {"method": f"real data ({how})", **_kept(floor)}
+
+
+def _kept(scores: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items() if k in KEEP}
+
+
+def _preset_contestant(preset, cfg, run_dir: Path, data, seed: int, n: int) -> Contestant:
+    from ..train import Trainer
+
+    if run_dir.exists():
+        raise ConfigError(f"{run_dir} already holds a run: choose another --out (or remove it)")
+    trainer = Trainer(cfg, run_dir, progress=False, data=data, echo=lambda line: None)
+    latents = trainer.recipe.latents(n, torch.Generator().manual_seed(seed + 3))
+    return Contestant(
+        f"gankit {preset}",
+        trainer.train_steps,
+        lambda: trainer.sample(latents),  # a conditional model cycles its classes
+        trainer.close,
+        labels=trainer.recipe.labels(n),
+    )
+
+
+def _reference_contestant(data, seed: int, device: torch.device, n: int) -> Contestant:
+    from .reference import Z_DIM, reference_loop, reference_samples
+
+    ref, run = reference_loop(data.x, seed, device)
+    latents = torch.randn(n, Z_DIM, generator=torch.Generator().manual_seed(seed + 3))
+    return Contestant(REFERENCE, run, lambda: reference_samples(ref.G, latents, device))
+
+
+def _configs(source, presets, data_dir, seed, device, overrides):
+    """Each preset's checked config: every option fails before a network trains."""
+    from .speed import chunked_run
+
+    if not presets:
+        raise ConfigError(f"the {source} bench needs --preset (a comma list races several)")
+    configs = {}
+    for preset in presets:
+        cfg = config_mod.build(
+            preset,
+            overrides=overrides,
+            data={"source": source, "dir": data_dir},
+            train=chunked_run(seed, device),
+        )
+        if cfg.model.arch == "mlp" or cfg.recipe != "gan":
+            raise ConfigError(
+                f"the {source} bench races image GANs against the DCGAN loop; preset '{preset}' "
+                f"is a {cfg.model.arch if cfg.recipe == 'gan' else cfg.recipe} model"
+            )
+        configs[preset] = cfg
+    return configs
+
+
+def _checkpoints(cpu_minutes, steps) -> tuple[str, list[float]]:
+    if steps is not None:
+        if steps < 1:
+            raise ConfigError("--steps must be at least 1")
+        return "steps", [steps]
+    marks = sorted(cpu_minutes or ())
+    if not marks or not all(0 < m < math.inf for m in marks):
+        raise ConfigError("--cpu-minutes takes positive finite numbers, e.g. 5,10")
+    return "cpu_minutes", marks
+
+
+def run_quality(
+    source: str,
+    presets: list[str],
+    out: str | Path,
+    *,
+    data_dir: str | None,
+    cpu_minutes: list[float] | None = (5.0, 10.0),
+    steps: int | None = None,
+    seed: int = 0,
+    classifiers: list[str] | None = None,
+    overrides: list[str] | None = None,
+    device: str = "cpu",
+    progress: bool | None = False,
+    log: Callable[[str], None] | None = None,
+    samples: int = SAMPLES,
+) -> dict[str, Any]:
+    """Race `presets` and the reference DCGAN loop on `source` to each CPU-minute mark (or
+    `steps` each) and score `samples` of each there in both feature spaces; everything runs on
+    the presets' `train.threads`."""
+    from ..data import load_dataset
+    from ..export import save_png
+    from ..metrics.classifier import accuracy_warning, class_names
+    from ..metrics.evaluate import compare_features
+    from ..metrics.extractors import classifier_extractor
+    from ..train.distributed import resolve_device
+    from ..train.runtime import set_threads
+
+    if source not in SOURCES:
+        raise ConfigError(f"unknown image benchmark '{source}' (choose from: {', '.join(SOURCES)})")
+    if not data_dir:
+        raise ConfigError(f"the {source} benchmark needs --data-dir, the folder of its files")
+    unit, marks = _checkpoints(cpu_minutes, steps)
+    if samples < 2:
+        raise ConfigError(f"--samples must be at least 2, got {samples}")
+    configs = _configs(source, presets, data_dir, seed, device, list(overrides or []))
+    set_threads(next(iter(configs.values())).train.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda line: None)
+    data = load_dataset(next(iter(configs.values())).data)
+    classes = class_names(source, data, data_dir)
+    networks = _feature_networks(source, data, classes, classifiers, progress)
+    spaces = {}
+    for name, path, model in networks:
+        extract = classifier_extractor(model)
+        real, floor = _real_floor(source, data_dir, data, extract, seed)
+        spaces[name] = {
+            "extract": extract,
+            "real": real,
+            "floor": floor,
+            "network": str(path),
+            "accuracy": model.trained_on.accuracy,
+            "warning": accuracy_warning(model.trained_on),
+        }
+    wall = time.perf_counter()
+    contestants = [
+        _preset_contestant(p, cfg, out / f"{p}-seed{seed}", data, seed, samples)
+        for p, cfg in configs.items()
+    ]
+    contestants.append(_reference_contestant(data, seed, resolve_device(device), samples))
+    rows = []
+    try:
+        for mark in marks:
+            _race_to(contestants, unit, mark, log)
+            for c in contestants:
+                rows.append(_score(c, mark, unit, spaces, compare_features, seed))
+                grid = out / "grids" / f"{_slug(c.name)}-{mark:g}{unit.replace('_', '-')}.png"
+                save_png(c.last_samples[:64], grid, nrow=8)
+                rows[-1]["grid"] = str(grid)
+                log(_row_line(rows[-1]))
+    finally:
+        for c in contestants:
+            c.close()
+    return {
+        "protocol": source,
+        "presets": list(presets),
+        "seed": seed,
+        "unit": unit,
+        "marks": marks,
+        "samples": samples,
+        "classes": classes,
+        "spaces": {
+            k: {x: v[x] for x in ("network", "accuracy", "warning", "floor")}
+            for k, v in spaces.items()
+        },
+        "rows": rows,
+        "verdicts": verdicts(rows, marks),
+        "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _slug(name: str) -> str:
+    return name.replace("gankit ", "").replace(" ", "-")
+
+
+def _race_to(contestants: list[Contestant], unit: str, mark: float, log) -> None:
+    """Turns of about CHUNK_CPU_SECONDS each, in rotation (a busy machine slows all alike), until
+    every contestant has spent `mark` CPU minutes (or trained `mark` steps)."""
+    if unit == "steps":
+        for c in contestants:
+            c.advance(int(mark) - c.steps)
+        return
+    target = 60 * mark
+    while any(c.cpu < target for c in contestants):
+        for c in contestants:
+            if c.cpu < target:
+                c.advance(c.chunk_towards(target))
+        log("  ".join(f"{c.name}: {c.steps} steps, {c.cpu / 60:.2f} CPU min" for c in contestants))
+
+
+def _score(c: Contestant, mark, unit, spaces, compare_features, seed) -> dict[str, Any]:
+    images = c.sample()
+    c.last_samples = images
+    row: dict[str, Any] = {
+        "method": c.name,
+        "at": mark,
+        "steps": c.steps,
+        "cpu_minutes": round(c.cpu / 60, 4),
+        "wall_minutes": round(c.wall / 60, 4),
+    }
+    for name, space in spaces.items():
+        feats, logits = space["extract"](images)
+        metrics = ["fid", "pr", "classes"] + (["labels"] if c.labels is not None else [])
+        scores = compare_features(space["real"], feats, logits, metrics, seed, c.labels)
+        row[name] = _kept(scores)
+    return row
+
+
+def verdicts(rows: list[dict[str, Any]], marks: list[float]) -> list[dict[str, Any]]:
+    """At each mark, for each preset: whether its FID is below the reference loop's in every
+    feature space (winning in one space and losing in the other is not winning)."""
+    out = []
+    for mark in marks:
+        here = [r for r in rows if r["at"] == mark]
+        ref = next(r for r in here if r["method"] == REFERENCE)
+        for r in here:
+            if r["method"] == REFERENCE:
+                continue
+            lower = {name: r[name]["fid"] < ref[name]["fid"] for name, _, _ in SPACES}
+            out.append(
+                {
+                    "at": mark,
+                    "method": r["method"],
+                    "fid_lower": lower,
+                    "beats_reference": all(lower.values()),
+                }
+            )
+    return out
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    fids = ", ".join(f"FID {row[name]['fid']:.2f} ({name})" for name, _, _ in SPACES)
+    return f"{row['method']} at {row['at']:g}: {row['steps']} steps, {fids}"
+
+
+def format_quality(result: dict[str, Any]) -> str:
+    """One table per mark: FID, precision and recall in both spaces, classes, and the verdicts."""
+    unit = "CPU min" if result["unit"] == "cpu_minutes" else "steps"
+    names = [name for name, _, _ in SPACES]
+    head = f"{'':<34} {'steps':>7} {'CPU min':>7}"
+    for name in names:
+        head += f" | {name + ' FID':>11} {'prec':>5} {'rec':>5} {'cls':>3} {'min%':>5}"
+    lines = [
+        f"{result['protocol']}: {result['samples']:,} samples per model against the training "
+        f"images, FID in two feature spaces ({result['threads']} threads)"
+    ]
+    for name, space in result["spaces"].items():
+        note = f"  WARNING: {space['warning']}" if space["warning"] else ""
+        lines.append(
+            f"  {name}: {space['network']} (held-out accuracy {space['accuracy']:.3f}){note}"
+        )
+    for mark in result["marks"]:
+        lines += ["", f"at {mark:g} {unit}", head]
+        floor = {n: result["spaces"][n]["floor"] for n in names}
+        rows = [r for r in result["rows"] if r["at"] == mark]
+        for r in rows:
+            lines.append(_table_line(r["method"], r["steps"], r["cpu_minutes"], r, names))
+        lines.append(_table_line(next(iter(floor.values()))["method"], None, None, floor, names))
+        for v in result["verdicts"]:
+            if v["at"] == mark:
+                said = "beats" if v["beats_reference"] else "does not beat"
+                spaces = ", ".join(
+                    f"{n} {'lower' if low else 'higher'}" for n, low in v["fid_lower"].items()
+                )
+                lines.append(f"{v['method']} {said} the reference loop (FID {spaces})")
+    return "\n".join(lines)
+
+
+def _table_line(method, steps, cpu, scores, names) -> str:
+    cpu = "" if cpu is None else f"{cpu:.2f}"
+    line = f"{method[:34]:<34} {'' if steps is None else steps:>7} {cpu:>7}"
+    for name in names:
+        s = scores[name]
+        line += (
+            f" | {s['fid']:>11.2f} {s['precision']:>5.2f} {s['recall']:>5.2f} "
+            f"{s['classes_covered']:>3} {100 * s['min_class_share']:>5.1f}"
+        )
+    return line

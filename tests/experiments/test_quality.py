@@ -1,0 +1,139 @@
+"""`gankit bench mnist|fashion-mnist|cifar10`: presets raced against the PyTorch-examples DCGAN
+loop, scored alike in two feature spaces, on tiny runs of the real MNIST files."""
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MNIST_DIR
+
+from gankit import cli
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
+from gankit.errors import ConfigError
+from gankit.experiments.quality import REFERENCE, format_quality, run_quality, verdicts
+from gankit.metrics.classifier import save_classifier, train_classifier
+
+TINY_IMAGES = ["model.width=8", "train.log_every=5"]
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    header = struct.pack(">i", magic) + struct.pack(f">{array.ndim}i", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    """A small MNIST folder of real digits in both splits: 640 to train on, 200 as the test split
+    (the real-data floor is then test vs train)."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip("shared MNIST files not found")
+    data = load_dataset(DataConfig(source="mnist", dir=str(MNIST_DIR)))
+    folder = tmp_path_factory.mktemp("mnist")
+    for prefix, part in (("train", slice(0, 640)), ("t10k", slice(640, 840))):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", data.x[part, 0].numpy(), IMAGES_MAGIC)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", data.y[part].numpy(), LABELS_MAGIC)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def networks(tmp_path_factory, mnist_dir):
+    """One feature network of each architecture, trained for one epoch on the 640 digits: the
+    plumbing needs two different networks, not good ones."""
+    few = load_dataset(DataConfig(source="mnist", dir=str(mnist_dir)))
+    assert (few.name, len(few)) == ("mnist-train", 640)
+    folder = tmp_path_factory.mktemp("features")
+    paths = []
+    for arch, seed in (("vgg", 0), ("strided", 1)):
+        model, report = train_classifier(few, epochs=1, batch_size=64, arch=arch, seed=seed)
+        path = folder / f"{arch}.safetensors"
+        paths.append(str(save_classifier(model, report, path, few.name, source="mnist")))
+    return paths
+
+
+def test_presets_and_the_reference_loop_are_scored_alike_in_two_spaces(
+    tmp_path, mnist_dir, networks
+):
+    result = run_quality(
+        "mnist",
+        ["dcgan", "cgan"],
+        tmp_path,
+        data_dir=str(mnist_dir),
+        steps=3,
+        samples=200,
+        classifiers=networks,
+        overrides=TINY_IMAGES,
+    )
+    rows = result["rows"]
+    assert [r["method"] for r in rows] == ["gankit dcgan", "gankit cgan", REFERENCE]
+    assert result["unit"] == "steps" and result["marks"] == [3]
+    for row in rows:
+        assert row["steps"] == 3 and row["cpu_minutes"] > 0
+        for space in ("vgg", "strided"):
+            floor = result["spaces"][space]["floor"]
+            # three steps from random weights are far from real digits; real halves are close
+            assert row[space]["fid"] > floor["fid"] >= 0
+            assert sum(row[space]["class_counts"]) == 200
+        assert (tmp_path / "grids").is_dir() and row["grid"].endswith(".png")
+    assert 0.0 <= rows[1]["vgg"]["label_agreement"] <= 1.0  # cgan: asked-for classes checked
+    floor = result["spaces"]["vgg"]["floor"]
+    assert floor["method"] == "real data (test split vs training split)"
+    assert sum(floor["class_counts"]) == 200  # the test split's images, read by the network
+    assert len(result["verdicts"]) == 2
+    for v in result["verdicts"]:
+        assert v["beats_reference"] == all(v["fid_lower"].values())
+    report = format_quality(result)
+    assert REFERENCE in report and "strided FID" in report and "the reference loop" in report
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_quality(
+            "mnist", ["dcgan"], tmp_path, data_dir=str(mnist_dir), steps=1, classifiers=networks
+        )
+
+
+def test_a_preset_wins_only_where_its_fid_is_lower_in_both_spaces():
+    def row(method, vgg, strided):
+        return {"method": method, "at": 5, "vgg": {"fid": vgg}, "strided": {"fid": strided}}
+
+    rows = [row("gankit a", 3.0, 9.0), row("gankit b", 1.0, 2.0), row(REFERENCE, 2.0, 4.0)]
+    a, b = verdicts(rows, [5])
+    assert a["fid_lower"] == {"vgg": False, "strided": False} and not a["beats_reference"]
+    assert b["fid_lower"] == {"vgg": True, "strided": True} and b["beats_reference"]
+    rows[0] = row("gankit a", 1.5, 9.0)
+    assert not verdicts(rows, [5])[0]["beats_reference"]  # lower in one space only
+
+
+def test_bad_input_fails_before_anything_trains(tmp_path, mnist_dir, networks):
+    common = {"data_dir": str(mnist_dir), "steps": 1}
+    with pytest.raises(ConfigError, match="unknown image benchmark 'svhn'"):
+        run_quality("svhn", ["dcgan"], tmp_path, **common)
+    with pytest.raises(ConfigError, match="is a mlp model"):
+        run_quality("mnist", ["seed-mlp"], tmp_path, **common)
+    with pytest.raises(ConfigError, match="is a vae model"):
+        run_quality("mnist", ["vae"], tmp_path, **common)
+    with pytest.raises(ConfigError, match="takes 2 feature networks"):
+        run_quality("mnist", ["dcgan"], tmp_path, classifiers=networks[:1], **common)
+    with pytest.raises(ConfigError, match="same architecture"):
+        run_quality("mnist", ["dcgan"], tmp_path, classifiers=[networks[0]] * 2, **common)
+    with pytest.raises(ConfigError, match="positive finite"):
+        run_quality("mnist", ["dcgan"], tmp_path, data_dir=str(mnist_dir), cpu_minutes=[0])
+    assert not any((tmp_path / p).exists() for p in ("dcgan-seed0", "grids"))
+
+
+def test_cli_races_a_comma_list_and_refuses_wall_clock_minutes(
+    tmp_path, mnist_dir, networks, capsys
+):
+    base = ["bench", "mnist", "--data-dir", str(mnist_dir), "--classifier", ",".join(networks)]
+    assert cli.main([*base, "--preset", "dcgan", "--minutes", "1"]) == 2
+    assert "use --cpu-minutes" in capsys.readouterr().err
+    out = tmp_path / "b"
+    code = cli.main(
+        [*base, "--preset", "dcgan,sngan", "--steps", "2", "--samples", "100", "--out", str(out)]
+        + TINY_IMAGES
+    )
+    assert code == 0
+    result = json.loads((out / "bench.json").read_text())
+    assert [r["method"] for r in result["rows"]] == ["gankit dcgan", "gankit sngan", REFERENCE]
+    assert "at 2 steps" in capsys.readouterr().out

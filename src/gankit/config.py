@@ -68,7 +68,8 @@ class ModelConfig:
     )
     d_spectral_norm: bool = False  # spectral normalization of every D layer (SNGAN)
     g_spectral_norm: bool = False  # ... and of G's (SAGAN)
-    attention_res: int | None = None  # resnet: self-attention block at this resolution (SAGAN)
+    attention_res: int | str | None = None  # resnet: self-attention block at this resolution
+    # (SAGAN), or "half": at half the image's size (14 of 28 px, 16 of 32, 32 of 64)
 
 
 @dataclass
@@ -464,6 +465,8 @@ def _parse_value(text: str, current: Any, type_hint: str) -> Any:
                 )
             return value
         if not isinstance(value, int) or isinstance(value, bool):
+            if "str" in str(type_hint) and isinstance(value, str):
+                return text.strip()  # a named setting in place of a number ("half")
             raise ConfigError(f"expected an integer, got '{_shown(text)}'")
         return value
     if "str" in str(type_hint):

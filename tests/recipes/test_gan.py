@@ -171,6 +171,7 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
         (["model.pack=3"], "divide optim.batch_size"),
         (["model.pack=2", "model.conditional=true"], "cannot be combined"),
         (["model.attention_res=14"], "needs model.arch=resnet"),
+        (["model.attention_res=quarter"], "in pixels or 'half', not 'quarter'"),
         (["loss.diffaugment=color,zoom"], "zoom"),
         (["optim.name=sgd"], "unknown optimizer"),
         (["loss.gp=10", "model.d_norm=batch"], "per-sample gradients"),
@@ -182,6 +183,45 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
 def test_bad_gan_options_are_config_errors(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         gankit.make_config("dcgan", override)
+
+
+@pytest.mark.parametrize(("shape", "at"), [((1, 28, 28), 14), ((3, 32, 32), 16), ((4, 64, 64), 32)])
+def test_sagan_attends_at_half_the_image_size_of_any_data(shape, at):
+    from gankit.recipes.gan import build_nets
+
+    cfg = gankit.make_config("sagan", ["model.width=8"])
+    assert cfg.model.attention_res == "half"
+    nets = build_nets(cfg, shape, 0)
+    G, D = nets["G"], nets["D"]
+    assert G.attn is not None and D.attn is not None
+    base = 7 if shape[-1] == 28 else 4
+    assert base * 2**G.attn_at == at  # G's stage 0 is the first (base x base) map
+    assert G(torch.randn(2, cfg.model.z_dim)).shape == (2, *shape)
+    explicit = gankit.make_config("sagan", ["model.width=8", f"model.attention_res={at}"])
+    assert build_nets(explicit, shape, 0)["G"].attn_at == G.attn_at
+
+
+IMAGE_PRESETS = [
+    name
+    for name in config_mod.PRESETS
+    if config_mod.from_preset(name).recipe == "gan"
+    and config_mod.from_preset(name).model.arch != "mlp"
+]
+
+
+@pytest.mark.parametrize("preset", IMAGE_PRESETS)
+def test_every_image_gan_preset_builds_for_colour_32_and_64_px(preset):
+    from gankit.recipes.gan import build_nets
+
+    cfg = gankit.make_config(preset, ["model.width=8"])
+    classes = 10 if cfg.model.conditional else 0
+    for shape in ((3, 32, 32), (3, 64, 64), (4, 64, 64)):
+        nets = build_nets(cfg, shape, classes)
+        y = torch.arange(2) if classes else None
+        images = nets["G"](torch.randn(2, cfg.model.z_dim), y)
+        assert images.shape == (2, *shape)
+        d_input = images.repeat(1, cfg.model.pack, 1, 1) if cfg.model.pack > 1 else images
+        assert nets["D"](d_input, y).numel() == 2 // cfg.model.pack
 
 
 def test_projection_is_a_dcgan_conditional_option():

@@ -103,11 +103,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"kind": "hinge"},
         "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
     },
-    # Zhang et al. 2019: the ResNet with self-attention (here at 14x14 of 28x28), spectral norm in G
+    # Zhang et al. 2019: the ResNet with self-attention at half the image size (14x14 of 28x28,
+    # 16x16 of 32x32), spectral norm in G
     # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
     "sagan": {
         "base": "hinge-resnet",
-        "model": {"attention_res": 14, "g_spectral_norm": True},
+        "model": {"attention_res": "half", "g_spectral_norm": True},
         "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
     },
 }
@@ -146,6 +147,10 @@ def check_gan_options(cfg: Config) -> None:
         raise ConfigError(
             "model.projection needs model.arch=dcgan and model.conditional=true "
             "(the resnet D is always a projection D)"
+        )
+    if isinstance(m.attention_res, str) and m.attention_res != "half":
+        raise ConfigError(
+            f"model.attention_res is a resolution in pixels or 'half', not '{m.attention_res}'"
         )
     if m.attention_res is not None and m.arch != "resnet":
         raise ConfigError("model.attention_res needs model.arch=resnet")
@@ -201,14 +206,15 @@ def build_nets(
                 ),
             }
         else:
+            attention = height // 2 if m.attention_res == "half" else m.attention_res
             nets = {
-                "G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, m.attention_res),
+                "G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, attention),
                 "D": ResNetDiscriminator(
                     m.width,
                     height,
                     d_shape[0],
                     classes,
-                    m.attention_res,
+                    attention,
                     spectral_norm=m.d_spectral_norm,
                     minibatch_std=m.minibatch_std,
                 ),

@@ -131,6 +131,7 @@ def render() -> str:
     from gankit import cli, config
     from gankit.data import SOURCES
     from gankit.experiments.bench import PROTOCOLS
+    from gankit.experiments.quality import SOURCES as QUALITY_SOURCES
 
     parser = cli.build_parser()
     lines = [HEADER, "## Commands", ""]
@@ -148,7 +149,8 @@ def render() -> str:
         "",
         f"Data sources (`--data`): {', '.join(f'`{s}`' for s in SOURCES)}.",
         "",
-        f"Benchmark protocols (`gankit bench PROTOCOL`): {', '.join(f'`{p}`' for p in PROTOCOLS)}, "
+        f"Benchmark protocols (`gankit bench PROTOCOL`): {', '.join(f'`{p}`' for p in PROTOCOLS)}; "
+        f"{', '.join(f'`{p}`' for p in QUALITY_SOURCES)} (presets against the plain DCGAN loop); "
         "and `speed`, `time-to-quality`.",
         "",
     ]

@@ -115,8 +115,8 @@ BAD_INPUT = [
         "argument --seed: must be in",
     ),
     (
-        ["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "0"],
-        "--minutes, --eval-seconds and --threshold must be positive finite numbers",
+        ["bench", "time-to-quality", "--data-dir", "/no/such/dir", "--minutes", "1"],
+        "time-to-quality gives both sides the same CPU time: use --cpu-minutes",
     ),
 ]
 

@@ -340,9 +340,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     length.add_argument(
         "--cpu-minutes",
         type=number_list,
-        default=[5.0, 10.0],
+        default=None,
         help="mnist, fashion-mnist, cifar10: CPU minutes of training of each model at which all "
-        "are scored (default 5,10)",
+        "are scored (default 5,10); time-to-quality: the reference loop's budget (default 4)",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -386,16 +386,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "of gankit's training (for toy2d, stacked-mnist and mnist: train.amp)",
     )
     speed.add_argument(
-        "--threshold",
-        type=number,
-        default=20.0,
-        help="time-to-quality: the FID (classifier features, 2,000 samples) to reach (default 20)",
-    )
-    speed.add_argument(
         "--eval-seconds",
         type=number,
-        default=20.0,
-        help="time-to-quality: training seconds between evaluations (default 20)",
+        default=15.0,
+        help="time-to-quality: CPU seconds of training between evaluations (default 15)",
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every run")
 
@@ -743,7 +737,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     from .experiments.bench import write_json
-    from .experiments.speed import format_speed, format_ttq, run_speed, run_ttq
+    from .experiments.quality import format_time_to_quality, run_time_to_quality
+    from .experiments.speed import format_speed, run_speed
 
     if args.repeats < 1 or args.steps_per_repeat < 1:
         raise ConfigError("--repeats and --steps-per-repeat must be at least 1")
@@ -760,20 +755,27 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
         )
         print(format_speed(result))
     else:
-        result = run_ttq(
-            args.data_dir,
+        if args.minutes is not None or args.steps is not None:
+            raise ConfigError(
+                "time-to-quality gives both sides the same CPU time: use --cpu-minutes (one "
+                "number, default 4)"
+            )
+        if args.cpu_minutes and len(args.cpu_minutes) != 1:
+            raise ConfigError("time-to-quality takes one budget: --cpu-minutes N")
+        result = run_time_to_quality(
+            args.preset or "dcgan",
             out,
-            minutes=10.0 if args.minutes is None else args.minutes,
-            threshold=args.threshold,
-            eval_seconds=args.eval_seconds,
+            data_dir=args.data_dir,
+            cpu_minutes=args.cpu_minutes[0] if args.cpu_minutes else 4.0,
+            eval_cpu_seconds=args.eval_seconds,
             seed=args.seed,
-            classifier=args.classifier,
-            preset=args.preset or "dcgan",
+            classifiers=args.classifier.split(",") if args.classifier else None,
             device=args.device or "cpu",
             overrides=[*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])],
+            progress=args.progress or None,
             log=lambda line: print(line, file=sys.stderr),
         )
-        print(format_ttq(result))
+        print(format_time_to_quality(result))
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "bench.json")
     if args.json:
@@ -877,7 +879,7 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         presets,
         out,
         data_dir=args.data_dir,
-        cpu_minutes=None if args.steps else args.cpu_minutes,
+        cpu_minutes=None if args.steps else (args.cpu_minutes or [5.0, 10.0]),
         steps=args.steps,
         seed=args.seed,
         classifiers=args.classifier.split(",") if args.classifier else None,

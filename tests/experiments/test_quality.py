@@ -14,7 +14,14 @@ from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
 from gankit.errors import ConfigError
-from gankit.experiments.quality import REFERENCE, format_quality, run_quality, verdicts
+from gankit.experiments.quality import (
+    REFERENCE,
+    format_quality,
+    format_time_to_quality,
+    run_quality,
+    run_time_to_quality,
+    verdicts,
+)
 from gankit.metrics.classifier import save_classifier, train_classifier
 
 TINY_IMAGES = ["model.width=8", "train.log_every=5"]
@@ -137,3 +144,55 @@ def test_cli_races_a_comma_list_and_refuses_wall_clock_minutes(
     result = json.loads((out / "bench.json").read_text())
     assert [r["method"] for r in result["rows"]] == ["gankit dcgan", "gankit sngan", REFERENCE]
     assert "at 2 steps" in capsys.readouterr().out
+
+
+def test_time_to_quality_targets_the_loops_best_fid_in_each_space(tmp_path, mnist_dir, networks):
+    result = run_time_to_quality(
+        "dcgan",
+        tmp_path,
+        data_dir=str(mnist_dir),
+        cpu_minutes=0.1,
+        eval_cpu_seconds=1.5,
+        classifiers=networks,
+        overrides=TINY_IMAGES,
+        samples=100,
+    )
+    ref_curve, curve = result["curves"]["reference"], result["curves"]["gankit"]
+    assert len(ref_curve) >= 2 and ref_curve[-1]["cpu_minutes"] >= 0.1  # the whole budget
+    for row in result["rows"]:
+        name = row["space"]
+        best = min(p["fid"][name] for p in ref_curve)
+        assert row["target_fid"] == pytest.approx(best, abs=1e-3)
+        assert row["reference_minutes"] == next(
+            p["cpu_minutes"] for p in ref_curve if p["fid"][name] == best
+        )
+        reached = [p["cpu_minutes"] for p in curve if p["fid"][name] <= row["target_fid"]]
+        assert row["gankit_minutes"] == (reached[0] if reached else None)
+        if row["gankit_minutes"]:
+            assert row["speedup"] == pytest.approx(
+                row["reference_minutes"] / row["gankit_minutes"], abs=0.01
+            )
+    # gankit stops at the first evaluation past both targets, or at the budget
+    last = curve[-1]
+    assert last["cpu_minutes"] >= 0.1 or all(
+        last["fid"][r["space"]] <= r["target_fid"] for r in result["rows"]
+    )
+    assert "speed-up" in format_time_to_quality(result)
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "message"),
+    [
+        ("nope", [], "unknown preset 'nope'"),
+        ("dcgan", ["optim.lr_g=nan"], "optim.lr_g must be a finite number"),
+        ("dcgan", ["model.depth=3"], "unknown option 'model.depth'"),
+    ],
+)
+def test_time_to_quality_checks_its_options_before_any_network_trains(
+    tmp_path, mnist_dir, preset, overrides, message
+):
+    """Without --classifier the bench first trains two: a bad option found after that would waste
+    their training and leave the folder behind."""
+    with pytest.raises(ConfigError, match=message):
+        run_time_to_quality(preset, tmp_path / "ttq", data_dir=str(mnist_dir), overrides=overrides)
+    assert not (tmp_path / "ttq").exists()

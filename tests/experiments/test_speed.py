@@ -1,15 +1,11 @@
-"""`gankit bench speed` / `time-to-quality`, and the fast path's equivalence to the plain loop."""
+"""`gankit bench speed`, and the fast path's equivalence to the plain loop."""
 
 import pytest
 import torch
 from conftest import tiny_config
 
 from gankit import config as config_mod
-from gankit.config import DataConfig
-from gankit.data import load_dataset
-from gankit.errors import ConfigError
-from gankit.experiments.speed import ReferenceGAN, format_speed, format_ttq, run_speed, run_ttq
-from gankit.metrics.classifier import save_classifier, train_classifier
+from gankit.experiments.speed import ReferenceGAN, format_speed, run_speed
 from gankit.train import Trainer
 
 
@@ -112,40 +108,3 @@ def test_speed_bench_times_both_sides_and_the_peak(mnist_dir):
         "model.hidden=[16,16]",
         "train.threads=1",
     ]
-
-
-def test_time_to_quality_reports_both_sides(tmp_path, mnist_dir):
-    digits = load_dataset(DataConfig(source="digits"))
-    model, report = train_classifier(digits, epochs=1, holdout=0.2, seed=0, batch_size=64)
-    clf = save_classifier(model, report, tmp_path / "clf.safetensors", digits.name)
-    result = run_ttq(
-        str(mnist_dir),
-        tmp_path / "ttq",
-        minutes=0.01,
-        threshold=1e9,
-        eval_seconds=0.2,
-        classifier=str(clf),
-        overrides=["model.width=8", "train.threads=1"],
-    )
-    gankit_row, reference_row = result["rows"]
-    assert gankit_row["minutes_to_threshold"] is not None and len(gankit_row["curve"]) == 1
-    assert reference_row["method"].startswith("reference") and reference_row["steps"] > 0
-    assert "time to FID" in format_ttq(result)
-
-
-@pytest.mark.parametrize(
-    "preset, overrides, message",
-    [
-        ("nope", [], "unknown preset 'nope'"),
-        ("dcgan", ["optim.lr_g=nan"], "optim.lr_g must be a finite number"),
-        ("dcgan", ["model.depth=3"], "unknown option 'model.depth'"),
-    ],
-)
-def test_time_to_quality_checks_its_options_before_training_the_classifier(
-    tmp_path, mnist_dir, preset, overrides, message
-):
-    """Without --classifier the bench first trains one: a bad option found after that wasted the
-    training and left the folder behind."""
-    with pytest.raises(ConfigError, match=message):
-        run_ttq(str(mnist_dir), tmp_path / "ttq", preset=preset, overrides=overrides)
-    assert not (tmp_path / "ttq").exists()

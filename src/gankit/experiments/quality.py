@@ -65,12 +65,13 @@ class Contestant:
         self.wall += time.perf_counter() - wall
         self.steps += steps
 
-    def chunk_towards(self, cpu_target: float) -> int:
-        """Steps of the next turn: about CHUNK_CPU_SECONDS, the last one landing on the target."""
+    def chunk_towards(self, cpu_target: float, chunk: float = CHUNK_CPU_SECONDS) -> int:
+        """Steps of the next turn: about `chunk` CPU seconds, the last one landing on the
+        target."""
         if self.steps == 0:
             return 10
         rate = self.steps / max(self.cpu, 1e-9)
-        return max(1, round(rate * min(CHUNK_CPU_SECONDS, cpu_target - self.cpu)))
+        return max(1, round(rate * min(chunk, cpu_target - self.cpu)))
 
 
 def _feature_networks(source: str, data, classes, paths, progress):
@@ -154,10 +155,22 @@ def _reference_contestant(data, seed: int, device: torch.device, n: int) -> Cont
     return Contestant(REFERENCE, run, lambda: reference_samples(ref.G, latents, device))
 
 
+def chunked_run(seed: int, device: str) -> dict[str, Any]:
+    """The train options of a run an experiment drives chunk by chunk (`Trainer.train_steps`):
+    no grids or checkpoints between the chunks, only the last one kept."""
+    return {
+        "steps": 1,
+        "minutes": None,
+        "seed": seed,
+        "sample_every": 10**9,
+        "checkpoint_every": 10**9,
+        "keep_checkpoints": 1,
+        "device": device,
+    }
+
+
 def _configs(source, presets, data_dir, seed, device, overrides):
     """Each preset's checked config: every option fails before a network trains."""
-    from .speed import chunked_run
-
     if not presets:
         raise ConfigError(f"the {source} bench needs --preset (a comma list races several)")
     configs = {}
@@ -207,41 +220,16 @@ def run_quality(
     """Race `presets` and the reference DCGAN loop on `source` to each CPU-minute mark (or
     `steps` each) and score `samples` of each there in both feature spaces; everything runs on
     the presets' `train.threads`."""
-    from ..data import load_dataset
     from ..export import save_png
-    from ..metrics.classifier import accuracy_warning, class_names
     from ..metrics.evaluate import compare_features
-    from ..metrics.extractors import classifier_extractor
     from ..train.distributed import resolve_device
-    from ..train.runtime import set_threads
 
-    if source not in SOURCES:
-        raise ConfigError(f"unknown image benchmark '{source}' (choose from: {', '.join(SOURCES)})")
-    if not data_dir:
-        raise ConfigError(f"the {source} benchmark needs --data-dir, the folder of its files")
     unit, marks = _checkpoints(cpu_minutes, steps)
-    if samples < 2:
-        raise ConfigError(f"--samples must be at least 2, got {samples}")
-    configs = _configs(source, presets, data_dir, seed, device, list(overrides or []))
-    set_threads(next(iter(configs.values())).train.threads)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    configs, data, classes, spaces = _prepare(
+        source, presets, out, data_dir, seed, device, overrides, classifiers, progress, samples
+    )
     log = log or (lambda line: None)
-    data = load_dataset(next(iter(configs.values())).data)
-    classes = class_names(source, data, data_dir)
-    networks = _feature_networks(source, data, classes, classifiers, progress)
-    spaces = {}
-    for name, path, model in networks:
-        extract = classifier_extractor(model)
-        real, floor = _real_floor(source, data_dir, data, extract, seed)
-        spaces[name] = {
-            "extract": extract,
-            "real": real,
-            "floor": floor,
-            "network": str(path),
-            "accuracy": model.trained_on.accuracy,
-            "warning": accuracy_warning(model.trained_on),
-        }
     wall = time.perf_counter()
     contestants = [
         _preset_contestant(p, cfg, out / f"{p}-seed{seed}", data, seed, samples)
@@ -278,6 +266,42 @@ def run_quality(
         "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
         "threads": torch.get_num_threads(),
     }
+
+
+def _prepare(
+    source, presets, out, data_dir, seed, device, overrides, classifiers, progress, samples
+):
+    """Checked configs (before anything is written), the data, and each feature space: its
+    extractor, the training images' features, the real-data floor and the network's accuracy."""
+    from ..data import load_dataset
+    from ..metrics.classifier import accuracy_warning, class_names
+    from ..metrics.extractors import classifier_extractor
+    from ..train.runtime import set_threads
+
+    if source not in SOURCES:
+        raise ConfigError(f"unknown image benchmark '{source}' (choose from: {', '.join(SOURCES)})")
+    if not data_dir:
+        raise ConfigError(f"the {source} benchmark needs --data-dir, the folder of its files")
+    if samples < 2:
+        raise ConfigError(f"--samples must be at least 2, got {samples}")
+    configs = _configs(source, presets, data_dir, seed, device, list(overrides or []))
+    set_threads(next(iter(configs.values())).train.threads)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    data = load_dataset(next(iter(configs.values())).data)
+    classes = class_names(source, data, data_dir)
+    spaces = {}
+    for name, path, model in _feature_networks(source, data, classes, classifiers, progress):
+        extract = classifier_extractor(model)
+        real, floor = _real_floor(source, data_dir, data, extract, seed)
+        spaces[name] = {
+            "extract": extract,
+            "real": real,
+            "floor": floor,
+            "network": str(path),
+            "accuracy": model.trained_on.accuracy,
+            "warning": accuracy_warning(model.trained_on),
+        }
+    return configs, data, classes, spaces
 
 
 def _slug(name: str) -> str:
@@ -387,3 +411,126 @@ def _table_line(method, steps, cpu, scores, names) -> str:
             f"{s['classes_covered']:>3} {100 * s['min_class_share']:>5.1f}"
         )
     return line
+
+
+TTQ_SAMPLES = 2000
+
+
+def run_time_to_quality(
+    preset: str,
+    out: str | Path,
+    *,
+    data_dir: str | None,
+    source: str = "mnist",
+    cpu_minutes: float = 4.0,
+    eval_cpu_seconds: float = 15.0,
+    seed: int = 0,
+    classifiers: list[str] | None = None,
+    overrides: list[str] | None = None,
+    device: str = "cpu",
+    progress: bool | None = False,
+    log: Callable[[str], None] | None = None,
+    samples: int = TTQ_SAMPLES,
+) -> dict[str, Any]:
+    """CPU minutes `preset` needs to reach the quality the reference DCGAN loop reaches in
+    `cpu_minutes`, in each feature space: the loop trains its budget first (FID of `samples`
+    samples every `eval_cpu_seconds` of CPU time, evaluation not counted), its best FID in each
+    space is the target, then the preset trains until it has reached both targets or spent the
+    same budget. The speed-up of a space is the loop's minutes to its best over the preset's."""
+    from ..train.distributed import resolve_device
+
+    if not all(0 < v < math.inf for v in (cpu_minutes, eval_cpu_seconds)):  # NaN fails too
+        raise ConfigError("--cpu-minutes and --eval-seconds must be positive finite numbers")
+    out = Path(out)
+    configs, data, _, spaces = _prepare(
+        source, [preset], out, data_dir, seed, device, overrides, classifiers, progress, samples
+    )
+    log = log or (lambda line: None)
+    budget = 60 * cpu_minutes
+    reference = _reference_contestant(data, seed, resolve_device(device), samples)
+    ref_curve = _train_and_track(reference, budget, eval_cpu_seconds, spaces, None, log)
+    targets = {name: min(point["fid"][name] for point in ref_curve) for name in spaces}
+    gankit = _preset_contestant(
+        preset, configs[preset], out / f"{preset}-seed{seed}", data, seed, samples
+    )
+    try:
+        curve = _train_and_track(gankit, budget, eval_cpu_seconds, spaces, targets, log)
+    finally:
+        gankit.close()
+    rows = []
+    for name in spaces:
+        ref_minutes = _first_reaching(ref_curve, name, targets[name])
+        ours = _first_reaching(curve, name, targets[name])
+        rows.append(
+            {
+                "space": name,
+                "target_fid": round(targets[name], 3),
+                "reference_minutes": ref_minutes,
+                "gankit_minutes": ours,
+                "speedup": round(ref_minutes / ours, 2) if ours else None,
+                "gankit_best_fid": round(min(p["fid"][name] for p in curve), 3),
+            }
+        )
+    return {
+        "protocol": "time-to-quality",
+        "source": source,
+        "preset": preset,
+        "seed": seed,
+        "budget_cpu_minutes": cpu_minutes,
+        "samples": samples,
+        "threads": torch.get_num_threads(),
+        "spaces": {
+            k: {x: v[x] for x in ("network", "accuracy", "warning")} for k, v in spaces.items()
+        },
+        "rows": rows,
+        "curves": {"reference": ref_curve, "gankit": curve},
+        "steps": {"reference": reference.steps, "gankit": gankit.steps},
+    }
+
+
+def _train_and_track(c: Contestant, budget, every, spaces, targets, log) -> list[dict[str, Any]]:
+    """Train `c` in turns of `every` CPU seconds up to `budget`, scoring FID after each; stop
+    early once every space's FID is at or below its target (when targets are given)."""
+    from ..metrics.distribution import fid
+
+    curve: list[dict[str, Any]] = []
+    while c.cpu < budget:
+        c.advance(c.chunk_towards(budget, every))
+        images = c.sample()
+        scores = {name: fid(sp["real"], sp["extract"](images)[0]) for name, sp in spaces.items()}
+        curve.append(
+            {
+                "cpu_minutes": round(c.cpu / 60, 3),
+                "steps": c.steps,
+                "fid": {k: round(v, 3) for k, v in scores.items()},
+            }
+        )
+        log(
+            f"{c.name}: {c.cpu / 60:.2f} CPU min, {c.steps} steps, "
+            + ", ".join(f"FID {v:.2f} ({k})" for k, v in scores.items())
+        )
+        reached = targets and all(curve[-1]["fid"][k] <= t for k, t in targets.items())
+        if reached:
+            break
+    return curve
+
+
+def _first_reaching(curve: list[dict[str, Any]], space: str, target: float) -> float | None:
+    return next((p["cpu_minutes"] for p in curve if p["fid"][space] <= target), None)
+
+
+def format_time_to_quality(result: dict[str, Any]) -> str:
+    lines = [
+        f"time to the reference DCGAN loop's best FID in {result['budget_cpu_minutes']:g} CPU "
+        f"minutes, gankit {result['preset']} on {result['source']} ({result['samples']:,} "
+        f"samples per evaluation, {result['threads']} threads, seed {result['seed']})",
+        f"{'space':<9} {'target FID':>10} {'loop min':>9} {'gankit min':>11} {'speed-up':>9}",
+    ]
+    for r in result["rows"]:
+        ours = f"{r['gankit_minutes']:.2f}" if r["gankit_minutes"] is not None else "not reached"
+        speedup = f"{r['speedup']:.1f}x" if r["speedup"] else "-"
+        lines.append(
+            f"{r['space']:<9} {r['target_fid']:>10.2f} {r['reference_minutes']:>9.2f} "
+            f"{ours:>11} {speedup:>9}"
+        )
+    return "\n".join(lines)

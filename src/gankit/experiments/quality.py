@@ -242,7 +242,7 @@ def run_quality(
             _race_to(contestants, unit, mark, log)
             for c in contestants:
                 rows.append(_score(c, mark, unit, spaces, compare_features, seed))
-                grid = out / "grids" / f"{_slug(c.name)}-{mark:g}{unit.replace('_', '-')}.png"
+                grid = out / "grids" / f"{_slug(c.name)}-at-{mark:g}-{unit.replace('_', '-')}.png"
                 save_png(c.last_samples[:64], grid, nrow=8)
                 rows[-1]["grid"] = str(grid)
                 log(_row_line(rows[-1]))
@@ -305,7 +305,7 @@ def _prepare(
 
 
 def _slug(name: str) -> str:
-    return name.replace("gankit ", "").replace(" ", "-")
+    return name.replace("gankit ", "").replace(" ", "-").lower()
 
 
 def _race_to(contestants: list[Contestant], unit: str, mark: float, log) -> None:

@@ -146,8 +146,11 @@ def _check_options(args) -> None:  # noqa: ANN001
     """What the parser leaves to the run: preset and model names, data
     sources, key=value options."""
     preset = getattr(args, "preset", None)
-    if _known(preset) and preset not in config_mod.PRESETS:
-        raise GankitError(f"unknown preset '{preset}'")
+    # `gankit bench mnist|fashion-mnist|cifar10` races a comma list of presets
+    presets = preset.split(",") if args.command == "bench" and _known(preset) else [preset]
+    for name in presets:
+        if _known(name) and name not in config_mod.PRESETS:
+            raise GankitError(f"unknown preset '{name}'")
     data = getattr(args, "data", None)
     if args.command in ("train", "eval", "compare") and _known(data) and data not in SOURCES:
         raise GankitError(f"unknown data source '{data}'")
@@ -159,7 +162,7 @@ def _check_options(args) -> None:  # noqa: ANN001
     elif args.command == "compare":
         bases = args.models.split(",")
     else:
-        bases = [preset if _known(preset) else "dcgan"]
+        bases = [name if _known(name) else "dcgan" for name in presets]
     for base in bases:
         config_mod.apply_overrides(
             config_mod.from_preset(base), list(getattr(args, "overrides", []))

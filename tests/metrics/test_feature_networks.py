@@ -257,6 +257,21 @@ def test_eval_without_features_trains_the_default_network_once(run, cache, capsy
     assert load_classifier(files[0]).trained_on.source == "digits"
 
 
+def test_the_strided_default_network_is_cached_beside_the_vgg_one(cache, capsys):
+    from gankit.metrics.classifier import default_classifier
+
+    data = few_digits(300)
+    classes = [str(c) for c in range(10)]
+    path = default_classifier("digits", data, classes, epochs=1, arch="strided", seed=1)
+    assert "(1x8x8, strided, 1 epoch) once" in capsys.readouterr().err
+    assert path.name.endswith("-e1-strided-s1.safetensors") and path.parent == cache / "classifiers"
+    assert load_classifier(path).arch == "strided"
+    assert default_classifier("digits", data, classes, epochs=1, arch="strided", seed=1) == path
+    assert "training" not in capsys.readouterr().err  # the second time: from the cache
+    vgg = default_classifier("digits", data, classes, epochs=1)
+    assert vgg != path and not vgg.name.endswith("-s0.safetensors")
+
+
 def test_eval_samples_from_a_folder_and_an_npz(digit_classifier, tmp_path, capsys):
     path, _ = digit_classifier
     digits = load_dataset(DataConfig(source="digits"))

@@ -387,8 +387,8 @@ def default_classifier(
             pass
     print(
         f"gankit: training the feature network for {data.name} "
-        f"({'x'.join(map(str, data.sample_shape))}, {arch}, {epochs} epoch{'s' * (epochs != 1)}) "
-        "once; "
+        f"({'x'.join(map(str, data.sample_shape))}, {'' if arch == 'vgg' else arch + ', '}"
+        f"{epochs} epoch{'s' * (epochs != 1)}) once; "
         f"kept in {path}",
         file=sys.stderr,
     )

@@ -168,6 +168,15 @@ def test_knn_radii_excludes_self():
     assert knn_radii(x.double(), 2).tolist() == [3.0, 2.0, 3.0, 6.0]
 
 
+def test_precision_recall_with_the_real_radii_given_is_the_same():
+    gen = torch.Generator().manual_seed(4)
+    real, fake = torch.randn(300, 6, generator=gen), torch.randn(200, 6, generator=gen) + 0.5
+    radii = knn_radii(real, 3)
+    assert precision_recall(real, fake, 3, real_radii=radii) == precision_recall(real, fake, 3)
+    with pytest.raises(ConfigError, match="holds"):
+        precision_recall(real, fake, 3, real_radii=radii[:10])
+
+
 def test_precision_recall_identical_and_far_apart():
     x = torch.randn(300, 8, generator=_gen(20))
     assert precision_recall(x, x, k=3) == (1.0, 1.0)

@@ -29,6 +29,7 @@ CHUNK_CPU_SECONDS = 20.0
 #: the two feature spaces: (name, classifier architecture, seed)
 SPACES = (("vgg", "vgg", 0), ("strided", "strided", 1))
 REFERENCE = "reference DCGAN loop"
+PR_K = 3  # the k of precision/recall, as `compare_features`
 KEEP = (
     "fid",
     "precision",
@@ -333,10 +334,17 @@ def _score(c: Contestant, mark, unit, spaces, compare_features, seed) -> dict[st
         "cpu_minutes": round(c.cpu / 60, 4),
         "wall_minutes": round(c.wall / 60, 4),
     }
+    from ..metrics.distribution import knn_radii, precision_recall
+
     for name, space in spaces.items():
         feats, logits = space["extract"](images)
-        metrics = ["fid", "pr", "classes"] + (["labels"] if c.labels is not None else [])
+        metrics = ["fid", "classes"] + (["labels"] if c.labels is not None else [])
         scores = compare_features(space["real"], feats, logits, metrics, seed, c.labels)
+        if space.get("radii") is None:  # the real set's k-NN radii: once per space, not per model
+            space["radii"] = knn_radii(space["real"], PR_K)
+        scores["precision"], scores["recall"] = precision_recall(
+            space["real"], feats, PR_K, real_radii=space["radii"]
+        )
         row[name] = _kept(scores)
     return row
 

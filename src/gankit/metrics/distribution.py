@@ -239,19 +239,27 @@ def _ball_counts(
 
 
 def precision_recall(
-    real_feats: ArrayLike, fake_feats: ArrayLike, k: int = 3
+    real_feats: ArrayLike,
+    fake_feats: ArrayLike,
+    k: int = 3,
+    real_radii: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019).
 
     Each set's manifold is the union of balls around its samples with radius = distance to the
     k-th nearest neighbour (self excluded). Precision: share of fake samples inside the real
     manifold (fidelity). Recall: share of real samples inside the fake manifold (diversity).
-    Boundary points count as inside (<=), as in the authors' code.
+    Boundary points count as inside (<=), as in the authors' code. `real_radii`
+    (`knn_radii(real, k)`) saves recomputing the real set's radii when it is scored many times.
     """
     real = _as_feats(real_feats, "real_feats", min_rows=k + 1)
     fake = _as_feats(fake_feats, "fake_feats", min_rows=k + 1)
     _same_dim(real, fake)
-    precision = (_ball_counts(fake, real, knn_radii(real, k), strict=False) > 0).double().mean()
+    if real_radii is None:
+        real_radii = knn_radii(real, k)
+    elif real_radii.shape != (len(real),):
+        raise ConfigError(f"real_radii holds {tuple(real_radii.shape)} radii for {len(real)} rows")
+    precision = (_ball_counts(fake, real, real_radii, strict=False) > 0).double().mean()
     recall = (_ball_counts(real, fake, knn_radii(fake, k), strict=False) > 0).double().mean()
     return float(precision), float(recall)
 

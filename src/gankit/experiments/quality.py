@@ -108,24 +108,32 @@ def _real_floor(source: str, data_dir: str, train_data, extract, seed: int):
     from ..errors import DataError
     from ..metrics.evaluate import compare_features
 
-    real_feats, _ = extract(train_data.all())
+    real_feats, real_logits = extract(train_data.all())
     test = None
     if train_data.name.endswith("-train"):
         try:
             test = load_dataset(config_mod.DataConfig(source=source, dir=data_dir, split="test"))
         except DataError:
             pass
+    radii = None
     if test is not None:
+        from ..metrics.distribution import knn_radii, precision_recall
+
         test_feats, test_logits = extract(test.all())
-        floor = compare_features(real_feats, test_feats, test_logits, ["fid", "pr", "classes"])
+        floor = compare_features(real_feats, test_feats, test_logits, ["fid", "classes"])
+        radii = knn_radii(real_feats, PR_K)  # kept: every model's precision/recall reuses them
+        floor["precision"], floor["recall"] = precision_recall(
+            real_feats, test_feats, PR_K, real_radii=radii
+        )
         how = "test split vs training split"
     else:
         order = torch.randperm(len(real_feats), generator=torch.Generator().manual_seed(seed))
         a, b = order[: len(order) // 2], order[len(order) // 2 :]
-        logits = extract(train_data.all()[b])[1]
-        floor = compare_features(real_feats[a], real_feats[b], logits, ["fid", "pr", "classes"])
+        floor = compare_features(
+            real_feats[a], real_feats[b], real_logits[b], ["fid", "pr", "classes"]
+        )
         how = "half vs half of the one split"
-    return real_feats, {"method": f"real data ({how})", **_kept(floor)}
+    return real_feats, radii, {"method": f"real data ({how})", **_kept(floor)}
 
 
 def _kept(scores: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +143,6 @@ def _kept(scores: dict[str, Any]) -> dict[str, Any]:
 def _preset_contestant(preset, cfg, run_dir: Path, data, seed: int, n: int) -> Contestant:
     from ..train import Trainer
 
-    if run_dir.exists():
-        raise ConfigError(f"{run_dir} already holds a run: choose another --out (or remove it)")
     trainer = Trainer(cfg, run_dir, progress=False, data=data, echo=lambda line: None)
     latents = trainer.recipe.latents(n, torch.Generator().manual_seed(seed + 3))
     return Contestant(
@@ -286,6 +292,12 @@ def _prepare(
     if samples < 2:
         raise ConfigError(f"--samples must be at least 2, got {samples}")
     configs = _configs(source, presets, data_dir, seed, device, list(overrides or []))
+    for preset in presets:  # before the feature networks and the real features cost minutes
+        if (Path(out) / f"{preset}-seed{seed}").exists():
+            raise ConfigError(
+                f"{Path(out) / f'{preset}-seed{seed}'} already holds a run: choose another --out "
+                "(or remove it)"
+            )
     set_threads(next(iter(configs.values())).train.threads)
     Path(out).mkdir(parents=True, exist_ok=True)
     data = load_dataset(next(iter(configs.values())).data)
@@ -293,10 +305,11 @@ def _prepare(
     spaces = {}
     for name, path, model in _feature_networks(source, data, classes, classifiers, progress):
         extract = classifier_extractor(model)
-        real, floor = _real_floor(source, data_dir, data, extract, seed)
+        real, radii, floor = _real_floor(source, data_dir, data, extract, seed)
         spaces[name] = {
             "extract": extract,
             "real": real,
+            "radii": radii,  # the real set's k-NN radii (None: computed at first use)
             "floor": floor,
             "network": str(path),
             "accuracy": model.trained_on.accuracy,

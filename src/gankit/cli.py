@@ -352,6 +352,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         help="mnist, fashion-mnist, cifar10: samples scored per model (default 10,000)",
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="mnist, fashion-mnist, cifar10: processes the models are split among, each training "
+        "and scoring its share (CPU time is counted per process; default 1)",
+    )
+    p.add_argument(
         "--classifier",
         default=None,
         help="stacked-mnist: digit classifier .safetensors (default: trained on --data-dir once, "
@@ -826,10 +833,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .experiments.bench import format_report, run_bench, write_json
 
-    if args.protocol in ("speed", "time-to-quality"):
-        return cmd_bench_speed(args)
     if args.protocol in QUALITY_SOURCES:
         return cmd_bench_quality(args)
+    if args.jobs != 1:
+        raise ConfigError(
+            f"--jobs splits the models of the mnist, fashion-mnist and cifar10 benches, not of "
+            f"{args.protocol}"
+        )
+    if args.protocol in ("speed", "time-to-quality"):
+        return cmd_bench_speed(args)
     if not args.preset:
         raise ConfigError(f"the {args.protocol} benchmark needs --preset")
 
@@ -888,6 +900,7 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         progress=args.progress or None,
         log=lambda line: print(line, file=sys.stderr) if args.progress else None,
         samples=args.samples,
+        jobs=args.jobs,
     )
     print(format_quality(result))
     write_json(result, out / "bench.json")

@@ -100,6 +100,28 @@ def test_presets_and_the_reference_loop_are_scored_alike_in_two_spaces(
         )
 
 
+def test_jobs_split_the_models_among_processes_and_change_no_figure(tmp_path, mnist_dir, networks):
+    common = {
+        "data_dir": str(mnist_dir),
+        "steps": 2,
+        "samples": 100,
+        "classifiers": networks,
+        "overrides": [*TINY_IMAGES, "train.threads=1"],
+    }
+    one = run_quality("mnist", ["dcgan", "sngan"], tmp_path / "one", **common)
+    two = run_quality("mnist", ["dcgan", "sngan"], tmp_path / "two", jobs=2, **common)
+    assert (one["jobs"], two["jobs"], two["threads"]) == (1, 2, 1)
+    assert [r["method"] for r in two["rows"]] == ["gankit dcgan", "gankit sngan", REFERENCE]
+    for a, b in zip(one["rows"], two["rows"], strict=True):
+        assert a["steps"] == b["steps"] == 2
+        for space in ("vgg", "strided"):  # seeded training and sampling: the same numbers
+            assert a[space]["fid"] == pytest.approx(b[space]["fid"], rel=1e-4)
+            assert a[space]["class_counts"] == b[space]["class_counts"]
+    assert all(Path(r["grid"]).is_file() for r in two["rows"])
+    with pytest.raises(ConfigError, match="--jobs must be"):
+        run_quality("mnist", ["dcgan"], tmp_path / "three", jobs=0, **common)
+
+
 def test_a_preset_wins_only_where_its_fid_is_lower_in_both_spaces():
     def row(method, vgg, strided):
         return {"method": method, "at": 5, "vgg": {"fid": vgg}, "strided": {"fid": strided}}
@@ -144,6 +166,8 @@ def test_cli_races_a_comma_list_and_refuses_wall_clock_minutes(
     result = json.loads((out / "bench.json").read_text())
     assert [r["method"] for r in result["rows"]] == ["gankit dcgan", "gankit sngan", REFERENCE]
     assert "at 2 steps" in capsys.readouterr().out
+    assert cli.main(["bench", "toy2d", "--preset", "gan", "--jobs", "2"]) == 2
+    assert "--jobs splits the models" in capsys.readouterr().err
 
 
 def test_time_to_quality_targets_the_loops_best_fid_in_each_space(tmp_path, mnist_dir, networks):

@@ -13,8 +13,10 @@ source has one split). A preset wins only where its FID is lower in both spaces.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -223,39 +225,35 @@ def run_quality(
     progress: bool | None = False,
     log: Callable[[str], None] | None = None,
     samples: int = SAMPLES,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Race `presets` and the reference DCGAN loop on `source` to each CPU-minute mark (or
     `steps` each) and score `samples` of each there in both feature spaces; everything runs on
-    the presets' `train.threads`."""
-    from ..export import save_png
-    from ..metrics.evaluate import compare_features
-    from ..train.distributed import resolve_device
-
+    the presets' `train.threads`. `jobs` > 1 splits the models among that many processes, each
+    racing and scoring its share (CPU time is counted per process, so the figures do not
+    change)."""
     unit, marks = _checkpoints(cpu_minutes, steps)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
     out = Path(out)
     configs, data, classes, spaces = _prepare(
         source, presets, out, data_dir, seed, device, overrides, classifiers, progress, samples
     )
+    echo = log is not None  # the worker processes print their lines to stderr
     log = log or (lambda line: None)
     wall = time.perf_counter()
-    contestants = [
-        _preset_contestant(p, cfg, out / f"{p}-seed{seed}", data, seed, samples)
-        for p, cfg in configs.items()
-    ]
-    contestants.append(_reference_contestant(data, seed, resolve_device(device), samples))
-    rows = []
-    try:
-        for mark in marks:
-            _race_to(contestants, unit, mark, log)
-            for c in contestants:
-                rows.append(_score(c, mark, unit, spaces, compare_features, seed))
-                grid = out / "grids" / f"{_slug(c.name)}-at-{mark:g}-{unit.replace('_', '-')}.png"
-                save_png(c.last_samples[:64], grid, nrow=8)
-                rows[-1]["grid"] = str(grid)
-                log(_row_line(rows[-1]))
-    finally:
-        for c in contestants:
-            c.close()
+    race = _Race(seed, device, unit, marks, samples, out)
+    entrants = [*configs, REFERENCE]  # preset names, then the loop
+    groups = [entrants[i::jobs] for i in range(min(jobs, len(entrants)))]
+    # each process its own share of the threads, unless train.threads names a number
+    threads = next(iter(configs.values())).train.threads
+    threads = threads or max(1, torch.get_num_threads() // len(groups))
+    if len(groups) == 1:
+        rows = race.run({**configs, REFERENCE: None}, data, spaces, log)
+    else:
+        rows = _race_in_processes(race, groups, configs, threads, spaces, echo)
+    order = [f"gankit {p}" for p in configs] + [REFERENCE]
+    rows.sort(key=lambda r: (marks.index(r["at"]), order.index(r["method"])))
     return {
         "protocol": source,
         "presets": list(presets),
@@ -271,8 +269,110 @@ def run_quality(
         "rows": rows,
         "verdicts": verdicts(rows, marks),
         "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads() if len(groups) == 1 else threads,
+        "jobs": len(groups),
     }
+
+
+@dataclass(frozen=True)
+class _Race:
+    """What every group of contestants shares: the seed, the marks and where grids go."""
+
+    seed: int
+    device: str
+    unit: str
+    marks: list[float]
+    samples: int
+    out: Path
+
+    def run(self, configs, data, spaces, log) -> list[dict[str, Any]]:
+        """Race the presets of `configs` (name: config; REFERENCE: None, the reference loop) to
+        each mark; score each there and save its grid."""
+        from ..export import save_png
+        from ..metrics.evaluate import compare_features
+        from ..train.distributed import resolve_device
+
+        contestants = [
+            _preset_contestant(
+                p, cfg, self.out / f"{p}-seed{self.seed}", data, self.seed, self.samples
+            )
+            for p, cfg in configs.items()
+            if cfg is not None
+        ]
+        if REFERENCE in configs:
+            device = resolve_device(self.device)
+            contestants.append(_reference_contestant(data, self.seed, device, self.samples))
+        rows = []
+        unit = self.unit.replace("_", "-")
+        try:
+            for mark in self.marks:
+                _race_to(contestants, self.unit, mark, log)
+                for c in contestants:
+                    rows.append(_score(c, mark, self.unit, spaces, compare_features, self.seed))
+                    grid = self.out / "grids" / f"{_slug(c.name)}-at-{mark:g}-{unit}.png"
+                    save_png(c.last_samples[:64], grid, nrow=8)
+                    rows[-1]["grid"] = str(grid)
+                    log(_row_line(rows[-1]))
+        finally:
+            for c in contestants:
+                c.close()
+        return rows
+
+
+def _race_in_processes(
+    race: _Race, groups, configs, threads, spaces, echo: bool
+) -> list[dict[str, Any]]:
+    """Each group in a process of its own (spawned: a clean torch runtime); the real features
+    and k-NN radii travel with it, the feature networks are read again from their files. With
+    `echo`, the processes print their progress lines to stderr as they go."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..metrics.distribution import knn_radii
+
+    shared = {}
+    for name, space in spaces.items():
+        if space["radii"] is None:
+            space["radii"] = knn_radii(space["real"], PR_K)
+        shared[name] = {k: space[k] for k in ("network", "real", "radii")}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(groups), mp_context=context) as pool:
+        futures = [
+            pool.submit(
+                _race_group,
+                race,
+                {p: (configs[p].to_dict() if p != REFERENCE else None) for p in group},
+                next(iter(configs.values())).data,
+                shared,
+                threads,
+                echo,
+            )
+            for group in groups
+        ]
+        return [row for future in futures for row in future.result()]
+
+
+def _race_group(race: _Race, group: dict, data_cfg, shared: dict, threads: int, echo: bool):
+    """A worker process's share of the race: its data, feature spaces and contestants, rebuilt
+    from picklable parts. Returns its rows."""
+    from ..data import load_dataset
+    from ..metrics.classifier import load_classifier
+    from ..metrics.extractors import classifier_extractor
+    from ..train.runtime import set_threads
+
+    set_threads(threads)
+    configs = {p: (config_mod.from_dict(d) if d is not None else None) for p, d in group.items()}
+    data = load_dataset(data_cfg)
+    spaces = {
+        name: {**s, "extract": classifier_extractor(load_classifier(s["network"]))}
+        for name, s in shared.items()
+    }
+
+    def log(line: str) -> None:
+        if echo:
+            print(line, file=sys.stderr, flush=True)
+
+    return race.run(configs, data, spaces, log)
 
 
 def _prepare(

@@ -91,6 +91,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--report", action="store_true", help="rewrite RUN/report.html at every log step"
+    )
+    p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.ema=null"
     )
 
@@ -401,6 +404,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="options applied to every run")
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="draw a run into one self-contained HTML page",
+        description="Curves, health verdicts, sample grids (or a table's columns) and the "
+        "config of a run, finished or still training, in one HTML file.",
+    )
+    p.add_argument("run", help="run directory")
+    p.add_argument("-o", "--output", default=None, help="HTML file (default RUN/report.html)")
+
+
 def _add_tabular(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tabular", help="synthetic tables: fit a CTGAN-class model or TVAE, sample, evaluate"
@@ -469,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_compare(sub)
     _add_tabular(sub)
+    _add_report(sub)
     return parser
 
 
@@ -531,6 +546,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if args.resume and trainer.group.is_main:
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
+    if args.report:
+        from .report import ReportRefresher
+
+        trainer.output_hooks.append(ReportRefresher(out))
     try:
         result = trainer.run()
     finally:
@@ -547,6 +566,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"checkpoint: {result.checkpoint}")
     if grid:
         print(f"samples: {grid[-1]}")
+    if args.report:
+        print(f"report: {Path(out) / 'report.html'}")
     if result.status == "interrupted":
         print(f"interrupted: continue with  gankit train --out {out} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -988,6 +1009,13 @@ def _tabular_eval(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run, args.output)}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
@@ -997,6 +1025,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "compare": cmd_compare,
     "tabular": cmd_tabular,
+    "report": cmd_report,
 }
 
 

@@ -232,6 +232,9 @@ class Trainer:
             self._compiled_step = compile_recipe(
                 self.recipe, self.nets, t.compile, self._compile_options
             )
+        #: called on rank 0 with `done` once each log step's line, grid and evaluation are written
+        #: (False) and when the run ends (True): what watches the run folder (the HTML report)
+        self.output_hooks: list[Callable[[bool], None]] = []
         #: cuDNN's deterministic kernels on CUDA, as exact resume needs; a benchmark may set it
         #: False to measure what they cost (runs then drift apart on CUDA)
         self.deterministic_cudnn = True
@@ -674,6 +677,8 @@ class Trainer:
                     self.save_grid()
                 if main and self.evaluator and self.step % t.eval_every == 0:
                     self._evaluate()
+                if main and log_now:
+                    self._outputs_written(done=False)
                 if self.step % t.checkpoint_every == 0 and not self._checkpoint_if_finite():
                     status = "diverged"
                     break
@@ -699,6 +704,8 @@ class Trainer:
                     self.save_grid()
                 if self.evaluator and self.step % t.eval_every != 0:
                     self._evaluate()
+            if main:
+                self._outputs_written(done=True)
             self._bar = None
         if self.group.active:
             torch.distributed.barrier()  # no rank leaves while rank 0 still writes
@@ -708,6 +715,10 @@ class Trainer:
             "train_seconds": round(self.elapsed, 1),
         }
         return RunResult(self.run_dir, self.step, status, self.last_checkpoint, summary)
+
+    def _outputs_written(self, done: bool) -> None:
+        for hook in self.output_hooks:
+            hook(done)
 
     def _decay_lr(self) -> None:
         """Linear decay to 0 at the last step (as CycleGAN and many toy-mixture setups train). A

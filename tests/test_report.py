@@ -302,6 +302,15 @@ def test_many_grids_are_bounded_evenly_plus_the_last():
     assert chosen_grids(grids[:25]) == grids[:25]
 
 
+def test_a_run_with_many_grids_embeds_a_bounded_number(tmp_path):
+    run = tiny_run(tmp_path / "gan", "dcgan", train={"steps": 26, "sample_every": 1})
+    page = write_report(run).read_text()
+    steps = [int(s) for s in re.findall(r'<figure data-step="(\d+)">', page)]
+    assert len(list((run / "samples").glob("*.png"))) == 26
+    assert len(steps) == MAX_GRIDS + 1 and steps[0] == 1 and steps[-1] == 26
+    assert "26 grids in samples/; 25 shown: 24 evenly spaced and the last" in page
+
+
 def test_train_report_refreshes_the_page_at_each_log_step(tmp_path):
     run = tmp_path / "gan"
     cfg = gankit.make_config(

@@ -3,11 +3,13 @@
 import gankit
 run = gankit.train("dcgan", out="runs/demo", train={"steps": 500})
 images = gankit.load(run.run_dir).sample(64)      # [-1, 1], N x C x H x W
+gankit.write_report(run.run_dir)                  # RUN/report.html: curves, verdicts, grids
 """
 
 from .api import Generator, evaluate, load, make_config, train
 from .config import Config
 from .errors import CheckpointError, ConfigError, DataError, DivergedError, GankitError
+from .report import write_report
 
 __version__ = "0.1.0"
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "load",
     "evaluate",
     "make_config",
+    "write_report",
     "Generator",
     "Config",
     "GankitError",

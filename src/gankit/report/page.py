@@ -224,7 +224,7 @@ def samples_section(run: Path) -> str:
             f'<figure data-step="{step}"><img src="data:image/png;base64,{data}" '
             f'alt="samples at step {step}"><figcaption>{step}</figcaption></figure>'
         )
-    note = f"{len(grids)} grids in samples/"
+    note = f"{len(grids)} grid{'' if len(grids) == 1 else 's'} in samples/"
     if len(shown) < len(grids):
         note += f"; {len(shown)} shown: {MAX_GRIDS} evenly spaced and the last"
     return (

@@ -372,10 +372,18 @@ def test_a_failing_report_warns_once_and_training_goes_on(tmp_path):
 def test_report_refuses_what_is_not_a_run(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err == (
-        f"gankit: error: {tmp_path / 'nope'} is not a run folder (no such folder)\n"
+        f"gankit: error: {tmp_path / 'nope'} is not a run folder (no such folder): give the "
+        "folder of a run\n"
     )
+    (tmp_path / "metrics.jsonl").write_text("")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"metrics.jsonl is not a run folder \(a file\)"):
+        write_report(tmp_path / "metrics.jsonl")
     with pytest.raises(ConfigError, match="holds none of config.yaml, metrics.jsonl"):
-        write_report(tmp_path)
+        write_report(tmp_path / "empty")
+    (tmp_path / "empty" / "config.yaml").write_text(gankit.make_config("dcgan").to_yaml())
+    with pytest.raises(ConfigError, match=r"the folder .*nowhere does not exist"):
+        write_report(tmp_path / "empty", tmp_path / "nowhere" / "report.html")
 
 
 def test_a_run_before_its_first_log_step(tmp_path):

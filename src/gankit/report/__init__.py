@@ -26,12 +26,15 @@ def write_report(run: str | Path, out: str | Path | None = None, *, live: bool =
     run still training: the page says so and reloads itself."""
     run = Path(run)
     if not run.is_dir():
-        raise ConfigError(f"{run} is not a run folder (no such folder)")
+        what = "a file" if run.exists() else "no such folder"
+        raise ConfigError(f"{run} is not a run folder ({what}): give the folder of a run")
     if not any((run / name).is_file() for name in RUN_FILES):
         raise ConfigError(f"{run} is not a run folder: it holds none of {', '.join(RUN_FILES)}")
     path = Path(out) if out is not None else run / REPORT_FILE
     if path.is_dir():
         raise ConfigError(f"{path} is a folder: give the report's file name, e.g. report.html")
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
     atomic_write(path, render(run, live).encode())
     return path
 

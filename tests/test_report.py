@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import warnings
 import xml.etree.ElementTree as ET
@@ -322,11 +324,15 @@ def test_train_report_refreshes_the_page_at_each_log_step(tmp_path):
     def read_back(done: bool) -> None:
         page = (run / "report.html").read_text()
         seen.append((done, len(points(charts(page)["losses"], "loss_d")), "still training" in page))
+        # `gankit report` on the run meanwhile: it reads the run so far and names who trains it
+        held = f"in use by pid {os.getpid()} (this process) on {socket.gethostname()}"
+        assert held in write_report(run, tmp_path / "meanwhile.html").read_text()
 
     trainer.output_hooks += [ReportRefresher(run), read_back]
     trainer.run()
     trainer.close()
     assert seen == [(False, 1, True), (False, 2, True), (False, 3, True), (True, 3, False)]
+    assert "in use by" not in write_report(run, tmp_path / "after.html").read_text()
     assert not list(run.glob(".report.html.tmp*"))
 
 

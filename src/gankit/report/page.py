@@ -5,7 +5,9 @@ URIs, a few lines of script for the grid slider), so it opens from disk and can 
 from __future__ import annotations
 
 import base64
+import json
 import re
+import socket
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -235,7 +237,24 @@ def samples_section(run: Path) -> str:
     )
 
 
-def _summary(config: dict[str, Any], history: History, live: bool) -> str:
+def _holder(run: Path) -> str | None:
+    """Who holds the run folder's lock, when a process still may: a run training now. (A run
+    that ended let its lock file go blank; one killed on this machine left a dead pid.)"""
+    from ..files import _process_alive
+    from ..train.runlock import LOCK_FILE, describe
+
+    try:
+        holder = json.loads((run / LOCK_FILE).read_text() or "null")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
+        return None
+    if holder.get("host") == socket.gethostname() and not _process_alive(holder["pid"]):
+        return None
+    return describe(holder)
+
+
+def _summary(run: Path, config: dict[str, Any], history: History, live: bool) -> str:
     data = _section(config, "data")
     verdicts = history.verdicts()
     items = [
@@ -250,6 +269,8 @@ def _summary(config: dict[str, Any], history: History, live: bool) -> str:
             f"still training: this page is rewritten at every log step (it reloads every "
             f"{LIVE_RELOAD_S} s)"
         )
+    elif holder := _holder(run):
+        items.append(f"the run folder is in use by {holder}: this page shows the run so far")
     if history.skipped_lines:
         items.append(
             f"{history.skipped_lines} line(s) of metrics.jsonl skipped: not a whole record (a "
@@ -281,7 +302,7 @@ def render(run: Path, live: bool = False) -> str:
         outputs = ["<h2>Samples over training</h2>", samples_section(run)]
     parts = [
         f"<h1>gankit run {escape(run.resolve().name)}</h1>",
-        _summary(config, history, live),
+        _summary(run, config, history, live),
         "<h2>Training curves</h2>",
         main or '<p class="notes">no figures logged yet</p>',
         timeline(segments, axis, VERDICT_COLORS) if segments else "",

@@ -546,10 +546,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if args.resume and trainer.group.is_main:
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
+    refresher = None
     if args.report:
         from .report import ReportRefresher
 
-        trainer.output_hooks.append(ReportRefresher(out))
+        refresher = ReportRefresher(out)
+        trainer.output_hooks.append(refresher)
     try:
         result = trainer.run()
     finally:
@@ -566,7 +568,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"checkpoint: {result.checkpoint}")
     if grid:
         print(f"samples: {grid[-1]}")
-    if args.report:
+    if refresher and not refresher.failed:
         print(f"report: {Path(out) / 'report.html'}")
     if result.status == "interrupted":
         print(f"interrupted: continue with  gankit train --out {out} --resume", file=sys.stderr)

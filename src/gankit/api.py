@@ -49,16 +49,38 @@ def train(
 
 
 class Generator:
-    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had
-    them), on `device` (checkpoints hold CPU tensors, so any device loads any checkpoint)."""
+    """A trained model loaded from a checkpoint or an export folder (`gankit export`), ready to
+    sample (EMA weights when the run had them), on `device` (checkpoints and exports hold CPU
+    tensors, so any device loads any of them)."""
 
     def __init__(self, path: str | Path, device: str = "cpu"):
-        from .train.distributed import resolve_device
+        from .model_export import is_export
 
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ConfigError(f"load needs the path of a run folder or checkpoint, got {path!r}")
-        self.device = resolve_device(device)
-        self.path, state = ckpt.load_latest(path)
+        device = self._device(device)
+        if is_export(path):
+            self._load_export(Path(path))
+        else:
+            self._load_checkpoint(*ckpt.load_latest(path))
+        self._place(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, state: dict[str, Any], device: str = "cpu") -> Generator:
+        """The model of a checkpoint's state already read (`checkpoint.load_latest`)."""
+        model = cls.__new__(cls)
+        device = model._device(device)
+        model._load_checkpoint(path, state)
+        model._place(device)
+        return model
+
+    def _device(self, device: str) -> torch.device:
+        from .train.distributed import resolve_device
+
+        return resolve_device(device)
+
+    def _load_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        self.path, self.exported = path, False
         try:
             self.config = config_mod.from_dict(state["config"])
             data = state["data"]
@@ -86,9 +108,34 @@ class Generator:
             raise CheckpointError(
                 f"{self.path} does not hold a usable gankit model: {str(e).splitlines()[0]}"
             ) from None
+        self.used_ema = bool(state.get("ema"))
+
+    def _load_export(self, path: Path) -> None:
+        """An export folder: the run's recipe (latents, labels, how outputs become samples) from
+        its config, with the exported network as its only one (the others are not there)."""
+        from .model_export import network_of, read_export
+
+        description, weights = read_export(path)
+        self.path, self.exported = path, True
+        try:
+            self.config = config_mod.from_dict(description["config"])
+            self.sample_shape = tuple(description["sample_shape"])
+            self.num_classes = int(description["num_classes"])
+            self.recipe = build_model(self.config, self.sample_shape, self.num_classes)
+            self.step = int(description["step"])
+            self.used_ema = bool(description["ema"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ConfigError) as e:
+            raise CheckpointError(
+                f"{path} does not hold a usable gankit export: {str(e).splitlines()[0]}"
+            ) from None
+        spec = self.recipe.sampling_spec
+        self.recipe.nets = self.nets = {spec.name: network_of(spec, description, weights)}
+        self.health = []
+
+    def _place(self, device: torch.device) -> None:
+        self.device = device
         for net in self.nets.values():
             net.to(self.device).eval().requires_grad_(False)
-        self.used_ema = bool(state.get("ema"))
 
     def set_sampler(
         self,
@@ -133,8 +180,8 @@ class Generator:
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:
-    """Load a run directory (its newest checkpoint) or a checkpoint file onto `device`
-    (cpu, cuda, cuda:N, or auto)."""
+    """Load a run directory (its newest checkpoint), a checkpoint file or an export folder
+    (`gankit export`) onto `device` (cpu, cuda, cuda:N, or auto)."""
     return Generator(path, device)
 
 
@@ -210,7 +257,8 @@ def evaluate(
     data_cfg = dataclasses.replace(model.config.data)
     data_cfg.source, data_cfg.dir = data or data_cfg.source, data_dir or data_cfg.dir
     header = {"checkpoint": str(model.path), "step": model.step, "n": n}
-    bound = getattr(model.recipe, "heldout_elbo", None)  # a likelihood model's
+    # a likelihood model's (an export holds the decoder alone: no bound without the encoder)
+    bound = None if model.exported else getattr(model.recipe, "heldout_elbo", None)
     if data_cfg.source == "toy2d":
         centers, std = mixture(data_cfg.toy)
         coverage = mode_coverage_2d(model.sample(n, seed=seed), centers, std)

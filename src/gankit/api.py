@@ -11,6 +11,9 @@ import torch
 
 from . import config as config_mod
 from .config import Config
+from .data import Dataset, split_holdout
+from .data.memory import SOURCE as MEMORY
+from .data.memory import from_user
 from .errors import CheckpointError, ConfigError
 from .recipes.base import generate_in_chunks
 from .train import RunResult, Trainer, build_model
@@ -29,6 +32,7 @@ def train(
     config: Config | str = "dcgan",
     out: str | Path = "runs/gankit",
     *,
+    data: Any = None,
     resume: bool = False,
     download: bool = False,
     progress: bool | None = None,
@@ -37,15 +41,49 @@ def train(
     """Train a run. `config` is a Config or a preset name; sections override parts of it:
 
     >>> gankit.train("dcgan", out="runs/demo", data={"source": "digits"}, train={"steps": 500})
+
+    `data` is the `data` section (a dict), or the images themselves: a tensor or NumPy array
+    (N x C x H x W or N x H x W; uint8 0..255, or floats in [0, 1] or [-1, 1]), a pair
+    (images, labels), or a `torch.utils.data.Dataset` of images or (image, label) pairs
+    (`gankit.data.memory`); the run's `data.source` is then `memory`.
+
+    >>> gankit.train("cgan", out="runs/mine", data=(images, labels), train={"steps": 500})
     """
+    dataset = None
+    if data is not None and not isinstance(data, dict):
+        dataset, data = from_user(data), {"source": MEMORY}
+    if data is not None:
+        sections["data"] = data
     cfg = config if isinstance(config, Config) else make_config(config, **sections)
     if isinstance(config, Config) and sections:
         config_mod.update(cfg, **sections)  # the trainer validates
-    trainer = Trainer(cfg, out, resume=resume, download=download, progress=progress)
+    if dataset is not None:
+        dataset = _fit_options(dataset, config_mod.validate(cfg))
+    trainer = Trainer(cfg, out, resume=resume, download=download, progress=progress, data=dataset)
     try:
         return trainer.run()
     finally:
         trainer.close()
+
+
+def _fit_options(dataset: Dataset, cfg: Config) -> Dataset:
+    """The data options that apply to images handed over: `data.holdout` (the last N are held
+    out); `data.resolution` and `data.channels` must be the images' own (no resampling here)."""
+    d = cfg.data
+    if not dataset.is_image:
+        return dataset
+    channels, height, width = dataset.sample_shape
+    if d.resolution is not None and (d.resolution != height or d.resolution != width):
+        raise ConfigError(
+            f"data.resolution={d.resolution}, but the images handed over are {height}x{width}: "
+            "resize them first, or leave data.resolution unset"
+        )
+    if d.channels is not None and d.channels != channels:
+        raise ConfigError(
+            f"data.channels={d.channels}, but the images handed over have {channels}: convert "
+            "them first, or leave data.channels unset"
+        )
+    return split_holdout(dataset, d.holdout)[0] if d.holdout else dataset
 
 
 class Generator:

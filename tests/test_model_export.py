@@ -30,26 +30,39 @@ def _run(root: Path, preset: str, **options) -> Path:
     return gankit.train(config.validate(cfg), out=root / preset, progress=False).run_dir
 
 
+#: two steps of each family and architecture: EMA, a conditional G, spectral norm to fold
+RUNS = {
+    "dcgan": {"train__ema": 0.9},
+    "cgan": {"train__ema": 0.9},
+    "sagan": {"model__width": 8},
+    "seed-mlp": {},
+    "vae": {"model__width": 8},
+    "ddpm": {
+        "model__width": 4,
+        "diffusion__channel_mult": [1, 1, 1],
+        "diffusion__timesteps": 30,
+        "diffusion__sampling_steps": 3,
+        "optim__batch_size": 16,
+        "train__ema": 0.9,
+    },
+}
+
+
+class Runs(dict):
+    """The runs of `RUNS`, each trained when a test first asks for it."""
+
+    def __init__(self, root: Path):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, preset: str) -> Path:
+        self[preset] = _run(self.root, preset, **RUNS[preset])
+        return self[preset]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two steps of each family and architecture: EMA, conditional G, spectral norm folded."""
-    root = tmp_path_factory.mktemp("export-runs")
-    small = {"model__width": 8}
-    return {
-        "dcgan": _run(root, "dcgan", train__ema=0.9),
-        "cgan": _run(root, "cgan", train__ema=0.9),
-        "sagan": _run(root, "sagan", **small),
-        "seed-mlp": _run(root, "seed-mlp"),
-        "vae": _run(root, "vae", **small),
-        "ddpm": _run(
-            root,
-            "ddpm",
-            **small,
-            diffusion__timesteps=30,
-            diffusion__sampling_steps=3,
-            train__ema=0.9,
-        ),
-    }
+    return Runs(tmp_path_factory.mktemp("export-runs"))
 
 
 @pytest.mark.parametrize("preset", ["dcgan", "cgan", "sagan", "seed-mlp", "vae", "ddpm"])

@@ -11,6 +11,9 @@ import torch
 
 from . import config as config_mod
 from .config import Config
+from .data import Dataset, split_holdout
+from .data.memory import SOURCE as MEMORY
+from .data.memory import from_user
 from .errors import CheckpointError, ConfigError
 from .recipes.base import generate_in_chunks
 from .train import RunResult, Trainer, build_model
@@ -29,6 +32,7 @@ def train(
     config: Config | str = "dcgan",
     out: str | Path = "runs/gankit",
     *,
+    data: Any = None,
     resume: bool = False,
     download: bool = False,
     progress: bool | None = None,
@@ -37,28 +41,84 @@ def train(
     """Train a run. `config` is a Config or a preset name; sections override parts of it:
 
     >>> gankit.train("dcgan", out="runs/demo", data={"source": "digits"}, train={"steps": 500})
+
+    `data` is the `data` section (a dict), or the images themselves: a tensor or NumPy array
+    (N x C x H x W or N x H x W; uint8 0..255, or floats in [0, 1] or [-1, 1]), a pair
+    (images, labels), or a `torch.utils.data.Dataset` of images or (image, label) pairs
+    (`gankit.data.memory`); the run's `data.source` is then `memory`.
+
+    >>> gankit.train("cgan", out="runs/mine", data=(images, labels), train={"steps": 500})
     """
+    dataset = None
+    if data is not None and not isinstance(data, dict):
+        dataset, data = from_user(data), {"source": MEMORY}
+    if data is not None:
+        sections["data"] = data
     cfg = config if isinstance(config, Config) else make_config(config, **sections)
     if isinstance(config, Config) and sections:
         config_mod.update(cfg, **sections)  # the trainer validates
-    trainer = Trainer(cfg, out, resume=resume, download=download, progress=progress)
+    if dataset is not None:
+        dataset = _fit_options(dataset, config_mod.validate(cfg))
+    trainer = Trainer(cfg, out, resume=resume, download=download, progress=progress, data=dataset)
     try:
         return trainer.run()
     finally:
         trainer.close()
 
 
+def _fit_options(dataset: Dataset, cfg: Config) -> Dataset:
+    """The data options that apply to images handed over: `data.holdout` (the last N are held
+    out); `data.resolution` and `data.channels` must be the images' own (no resampling here)."""
+    d = cfg.data
+    if not dataset.is_image:
+        return dataset
+    channels, height, width = dataset.sample_shape
+    if d.resolution is not None and (d.resolution != height or d.resolution != width):
+        raise ConfigError(
+            f"data.resolution={d.resolution}, but the images handed over are {height}x{width}: "
+            "resize them first, or leave data.resolution unset"
+        )
+    if d.channels is not None and d.channels != channels:
+        raise ConfigError(
+            f"data.channels={d.channels}, but the images handed over have {channels}: convert "
+            "them first, or leave data.channels unset"
+        )
+    return split_holdout(dataset, d.holdout)[0] if d.holdout else dataset
+
+
 class Generator:
-    """A trained model loaded from a checkpoint, ready to sample (EMA weights when the run had
-    them), on `device` (checkpoints hold CPU tensors, so any device loads any checkpoint)."""
+    """A trained model loaded from a checkpoint or an export folder (`gankit export`), ready to
+    sample (EMA weights when the run had them), on `device` (checkpoints and exports hold CPU
+    tensors, so any device loads any of them)."""
 
     def __init__(self, path: str | Path, device: str = "cpu"):
-        from .train.distributed import resolve_device
+        from .model_export import is_export
 
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ConfigError(f"load needs the path of a run folder or checkpoint, got {path!r}")
-        self.device = resolve_device(device)
-        self.path, state = ckpt.load_latest(path)
+        device = self._device(device)
+        if is_export(path):
+            self._load_export(Path(path))
+        else:
+            self._load_checkpoint(*ckpt.load_latest(path))
+        self._place(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, state: dict[str, Any], device: str = "cpu") -> Generator:
+        """The model of a checkpoint's state already read (`checkpoint.load_latest`)."""
+        model = cls.__new__(cls)
+        device = model._device(device)
+        model._load_checkpoint(path, state)
+        model._place(device)
+        return model
+
+    def _device(self, device: str) -> torch.device:
+        from .train.distributed import resolve_device
+
+        return resolve_device(device)
+
+    def _load_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        self.path, self.exported = path, False
         try:
             self.config = config_mod.from_dict(state["config"])
             data = state["data"]
@@ -86,9 +146,34 @@ class Generator:
             raise CheckpointError(
                 f"{self.path} does not hold a usable gankit model: {str(e).splitlines()[0]}"
             ) from None
+        self.used_ema = bool(state.get("ema"))
+
+    def _load_export(self, path: Path) -> None:
+        """An export folder: the run's recipe (latents, labels, how outputs become samples) from
+        its config, with the exported network as its only one (the others are not there)."""
+        from .model_export import network_of, read_export
+
+        description, weights = read_export(path)
+        self.path, self.exported = path, True
+        try:
+            self.config = config_mod.from_dict(description["config"])
+            self.sample_shape = tuple(description["sample_shape"])
+            self.num_classes = int(description["num_classes"])
+            self.recipe = build_model(self.config, self.sample_shape, self.num_classes)
+            self.step = int(description["step"])
+            self.used_ema = bool(description["ema"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ConfigError) as e:
+            raise CheckpointError(
+                f"{path} does not hold a usable gankit export: {str(e).splitlines()[0]}"
+            ) from None
+        spec = self.recipe.sampling_spec
+        self.recipe.nets = self.nets = {spec.name: network_of(spec, description, weights)}
+        self.health = []
+
+    def _place(self, device: torch.device) -> None:
+        self.device = device
         for net in self.nets.values():
             net.to(self.device).eval().requires_grad_(False)
-        self.used_ema = bool(state.get("ema"))
 
     def set_sampler(
         self,
@@ -133,8 +218,8 @@ class Generator:
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:
-    """Load a run directory (its newest checkpoint) or a checkpoint file onto `device`
-    (cpu, cuda, cuda:N, or auto)."""
+    """Load a run directory (its newest checkpoint), a checkpoint file or an export folder
+    (`gankit export`) onto `device` (cpu, cuda, cuda:N, or auto)."""
     return Generator(path, device)
 
 
@@ -210,7 +295,8 @@ def evaluate(
     data_cfg = dataclasses.replace(model.config.data)
     data_cfg.source, data_cfg.dir = data or data_cfg.source, data_dir or data_cfg.dir
     header = {"checkpoint": str(model.path), "step": model.step, "n": n}
-    bound = getattr(model.recipe, "heldout_elbo", None)  # a likelihood model's
+    # a likelihood model's (an export holds the decoder alone: no bound without the encoder)
+    bound = None if model.exported else getattr(model.recipe, "heldout_elbo", None)
     if data_cfg.source == "toy2d":
         centers, std = mixture(data_cfg.toy)
         coverage = mode_coverage_2d(model.sample(n, seed=seed), centers, std)

@@ -102,7 +102,13 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="sample a trained model to a PNG grid or .npz")
     p.add_argument("run", help="run directory or checkpoint file")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("-o", "--output", default=None, help="PNG grid to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="PNG grid to write, or a folder (one that exists, or a path ending in /): one PNG "
+        "a sample",
+    )
     p.add_argument("--npz", default=None, help=".npz to write (uint8 under the key 'images')")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
@@ -117,6 +123,19 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     _add_sampler_options(p)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a run's sampling network as model.safetensors + config.json",
+        description="Write the network a run samples with (its EMA weights when it kept them) "
+        "to a new or empty folder: model.safetensors with the plain state_dict keys of its class, "
+        "and config.json (the class, its arguments, the run's config). gankit.load(DIR) samples "
+        "from it as from the run.",
+    )
+    p.add_argument("run", help="run directory or checkpoint file")
+    p.add_argument("-o", "--output", required=True, help="folder to write (new or empty)")
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -477,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_sample(sub)
+    _add_export(sub)
     _add_info(sub)
     _add_classifier(sub)
     _add_eval(sub)
@@ -618,7 +638,7 @@ def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .api import load
-    from .export import save_npz, save_png
+    from .export import save_npz, save_png, save_png_folder
 
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
@@ -629,10 +649,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
     samples = model.sample(args.n, labels=labels, seed=args.seed)
-    if args.output:
+    if args.output and _is_folder(args.output):
+        print(f"wrote {len(samples)} images to {save_png_folder(samples, args.output)}")
+    elif args.output:
         print(f"wrote {save_png(samples, args.output, nrow)}")
     if args.npz:
         print(f"wrote {save_npz(samples, args.npz)}")
+    return 0
+
+
+def _is_folder(output: str) -> bool:
+    """`-o` names a folder (one PNG a sample) when it is one or ends in a slash."""
+    return output.endswith("/") or Path(output).is_dir()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .model_export import export_model
+
+    print(f"wrote {export_model(args.run, args.output)}")
     return 0
 
 
@@ -1021,6 +1055,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
+    "export": cmd_export,
     "info": cmd_info,
     "train-classifier": cmd_train_classifier,
     "eval": cmd_eval,

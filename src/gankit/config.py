@@ -115,6 +115,8 @@ class TrainConfig:
     eval_features: str | None = None  # extractor spec, as `gankit eval --features`
     eval_metrics: str = "fid"  # comma list, as `gankit eval --metrics`
     eval_samples: int = 2000
+    tensorboard: bool = False  # also write the logged figures and grids as TensorBoard events
+    # under RUN/tensorboard (needs the tensorboard package: pip install "gankit[tensorboard]")
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
     channels_last: bool = True
     device: str = (

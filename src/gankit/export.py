@@ -11,7 +11,7 @@ import torch
 
 from .data.base import to_uint8
 from .errors import GankitError
-from .files import atomic_writer, write_error
+from .files import atomic_folder, atomic_writer, write_error
 
 
 def grid(images_uint8: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
@@ -52,25 +52,29 @@ def scatter(points: torch.Tensor, size: int = 512, extent: float | None = None) 
     return img
 
 
+def grid_image(samples: torch.Tensor, nrow: int | None = None, min_tile: int = 28) -> np.ndarray:
+    """Samples in [-1, 1] (N x C x H x W) as one uint8 grid (H' x W', or H' x W' x C), images
+    smaller than `min_tile` pixels enlarged by an integer factor (nearest neighbour) so 8x8
+    digits stay visible; 2D points (N x 2) as a scatter plot."""
+    if nrow is not None and nrow < 1:
+        raise GankitError(f"images per row must be at least 1, got {nrow}")
+    if samples.dim() != 4:
+        return scatter(samples)
+    factor = max(1, min_tile // samples.shape[-1])
+    images = to_uint8(samples)
+    if factor > 1:
+        images = images.repeat_interleave(factor, 2).repeat_interleave(factor, 3)
+    return grid(images, nrow)
+
+
 def save_png(
     samples: torch.Tensor, path: str | Path, nrow: int | None = None, min_tile: int = 28
 ) -> Path:
-    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG. Images
-    smaller than `min_tile` pixels are enlarged by an integer factor (nearest
-    neighbour) so 8x8 digits stay visible."""
+    """Samples in [-1, 1] (N x C x H x W) or 2D points (N x 2) to a PNG grid (`grid_image`)."""
     from PIL import Image
 
     path = Path(path)
-    if nrow is not None and nrow < 1:
-        raise GankitError(f"images per row must be at least 1, got {nrow}")
-    if samples.dim() == 4:
-        factor = max(1, min_tile // samples.shape[-1])
-        images = to_uint8(samples)
-        if factor > 1:
-            images = images.repeat_interleave(factor, 2).repeat_interleave(factor, 3)
-        arr = grid(images, nrow)
-    else:
-        arr = scatter(samples)
+    arr = grid_image(samples, nrow, min_tile)
     image_format = Image.registered_extensions().get(path.suffix.lower())
     if image_format is None or image_format not in Image.SAVE:
         raise GankitError(f"could not write {path}: give the grid a .png name")
@@ -78,6 +82,25 @@ def save_png(
     with atomic_writer(path) as f:  # a full disk leaves the previous grid, never half a PNG
         Image.fromarray(arr).save(f, format=image_format)
     return path
+
+
+def save_png_folder(samples: torch.Tensor, folder: str | Path) -> Path:
+    """One PNG per sample at its own size (`000000.png`, `000001.png`, ...), the layout FID tools
+    read, into `folder` (new or empty). The files appear together or not at all."""
+    from PIL import Image
+
+    folder = Path(folder)
+    if samples.dim() != 4:
+        raise GankitError("2D points are no images: write them with --npz")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise GankitError(f"{folder} is not an empty folder: give a new or empty one")
+    arr = to_uint8(samples).cpu().numpy()
+    arr = arr[:, 0] if arr.shape[1] == 1 else arr.transpose(0, 2, 3, 1)
+    digits = max(6, len(str(len(arr) - 1)))
+    with atomic_folder(folder) as tmp:
+        for i, image in enumerate(arr):
+            Image.fromarray(image).save(tmp / f"{i:0{digits}d}.png")
+    return folder
 
 
 def _make_parent(path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,27 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     """Temp file, fsync, rename: the target is either the old file or the complete new one."""
     with atomic_writer(path) as f:
         f.write(data)
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A temporary folder to fill whose files appear under `path` all at once when the block ends
+    (renamed onto `path`, which must not exist or be empty), or not at all: on any failure the
+    temporary folder goes and `path` is untouched."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # this process's name: left by nobody else
+        tmp.mkdir()
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, GankitError):
+            raise write_error(path, e) from None
+        raise
+    fsync_dir(path.parent)
 
 
 def append_line(path: str | Path, line: str) -> None:

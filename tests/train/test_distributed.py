@@ -1,5 +1,6 @@
 """Data parallelism over torch.distributed: two CPU processes (gloo) against one process."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ from gankit.train import Trainer
 from gankit.train.distributed import AveragingGradScaler, rank_slice
 
 RANKS = 2
+TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
 
 def mlp_config(batch: int, steps: int = 6):
@@ -138,7 +140,9 @@ def _refused_worker(rank: int, port: int, out: str, case: str) -> None:
 def _worker(rank: int, port: int, out: str) -> None:
     _join_env(rank, port)
     quiet = {"progress": False, "echo": lambda line: None}
-    mlp = Trainer(mlp_config(batch=8), f"{out}/mlp", **quiet)
+    mlp_cfg = mlp_config(batch=8)
+    mlp_cfg.train.tensorboard = TENSORBOARD  # rank 0 alone writes the events
+    mlp = Trainer(mlp_cfg, f"{out}/mlp", **quiet)
     mlp.run()
     half = mlp_config(batch=8)
     half.train.amp = "fp16"
@@ -253,6 +257,20 @@ def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
     for ranks, one in zip(*logged, strict=True):
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc"):
             assert ranks[key] == pytest.approx(one[key], abs=1e-5), key
+
+
+@pytest.mark.skipif(not TENSORBOARD, reason="the tensorboard package is not installed")
+def test_only_rank_zero_writes_tensorboard_events(two_ranks):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = two_ranks[0] / "mlp"
+    assert len(list((run / "tensorboard").iterdir())) == 1
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(e.step, e.value) for e in events.Scalars("train/loss_d")] == [
+        (r["step"], float(np.float32(r["loss_d"]))) for r in logged
+    ]
 
 
 def test_a_compiled_step_under_two_ranks_trains_as_the_eager_one(two_ranks):

@@ -8,6 +8,7 @@ from .base import Dataset, convert_channels, flip_batch, resize_uint8, to_float,
 from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import load_folder
+from .memory import SOURCE as MEMORY
 from .mnist import load_mnist
 from .options import IMAGE_SOURCES as SOURCES
 from .stacked_mnist import stack_digits
@@ -47,6 +48,12 @@ def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset
     """Every sample of the source."""
     if cfg.source == "toy2d":
         return load_toy2d(cfg.toy, cfg.toy_samples, seed)
+    if cfg.source == MEMORY:
+        raise DataError(
+            "this run trained on images handed to gankit.train(data=...), which no file holds: "
+            "hand them again (gankit.train(..., data=IMAGES, resume=True)), or name the data "
+            "(--data SOURCE)"
+        )
     if cfg.source == "digits":
         data = load_digits()
     elif cfg.source in ("mnist", "fashion-mnist"):

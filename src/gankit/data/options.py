@@ -9,7 +9,8 @@ from ..errors import ConfigError
 
 #: the image and point sources of `gankit train --data` (tables come through `gankit tabular`)
 IMAGE_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "toy2d", "stacked-mnist")
-SOURCES = (*IMAGE_SOURCES, "table")
+#: table: `gankit tabular`; memory: images handed to `gankit.train(data=...)` (`data/memory.py`)
+SOURCES = (*IMAGE_SOURCES, "table", "memory")
 SPLITS = ("auto", "train", "test")
 #: what happens to an image's transparency: composited on white or black, kept as a channel, or
 #: dropped (the colours under transparent pixels show, as in runs saved before data.alpha existed)

@@ -9,7 +9,8 @@ optimizer steps) and generates samples. Devices, EMA, checkpoints, logging and h
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
@@ -57,6 +58,31 @@ def generate_in_chunks(
     )
 
 
+@dataclass(frozen=True)
+class NetSpec:
+    """A recipe's sampling network as its class and constructor arguments: what `gankit export`
+    writes beside the weights, so the network can be built again with nothing but its class."""
+
+    #: its key in `recipe.nets` (and `ema_nets`)
+    name: str
+    cls: type[nn.Module]
+    kwargs: dict[str, Any]
+    #: what its outputs are and how they become samples, in words (written to config.json)
+    outputs: str
+    #: weights of the run's network that sampling never reads (the VAE decoder's `log_scale`, a
+    #: parameter of the likelihood, not of the mean it shows): left out of an export
+    unused: tuple[str, ...] = ()
+    #: what sampling needs besides the network (a diffusion model's noise schedule and sampler)
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_path(self) -> str:
+        return f"{self.cls.__module__}.{self.cls.__qualname__}"
+
+    def build(self) -> nn.Module:
+        return self.cls(**self.kwargs)
+
+
 class Recipe(Protocol):
     nets: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
@@ -67,6 +93,9 @@ class Recipe(Protocol):
     batches_per_step: int
     #: what D's outputs mean to the health monitor (`losses.OUTPUT_KIND`; "none" without a D)
     output_kind: str
+    #: the one network sampling runs, as `gankit export` writes it (image recipes; a table
+    #: recipe, whose samples need its fitted transformer too, has none)
+    sampling_spec: NetSpec
     # Optional, for the trainer's speed and scale options (a recipe without them refuses those):
     #   shard: tuple[int, int]   (rank, ranks) under torchrun: the trainer hands every rank the same
     #       noise stream; the recipe keeps its rank's slice of each global draw

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..nets import UNet
 from ..schedulers import NoiseSchedule, make_sampler
 from ..shard import ShardedRecipe, rank_draw
-from .base import make_optimizer
+from .base import NetSpec, make_optimizer
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -139,15 +139,30 @@ class DiffusionRecipe(ShardedRecipe):
         d = cfg.diffusion
         self.cfg, self.sample_shape = cfg, sample_shape
         self.num_classes = num_classes if cfg.model.conditional else 0
-        self.nets: dict[str, nn.Module] = {
-            "unet": UNet(
-                sample_shape[0],
-                cfg.model.width,
-                self.num_classes,
-                d.attention,
-                tuple(d.channel_mult),
-            )
-        }
+        self.sampling_spec = NetSpec(
+            "unet",
+            UNet,
+            {
+                "channels": sample_shape[0],
+                "width": cfg.model.width,
+                "num_classes": self.num_classes,
+                "attention": d.attention,
+                "mult": list(d.channel_mult),
+            },
+            "the noise eps in x_t of the timestep t (epsilon prediction)"
+            + (", given class labels y (num_classes: no label)" if self.num_classes else "")
+            + ": a sampler of the schedule in `sampling` turns noise x_T ~ N(0, I) into images",
+            sampling={
+                "schedule": d.schedule,
+                "timesteps": d.timesteps,
+                "sampler": d.sampler,
+                "sampling_steps": d.sampling_steps,
+                "eta": d.eta,
+                "spacing": d.spacing,
+                "guidance": d.guidance,
+            },
+        )
+        self.nets: dict[str, nn.Module] = {"unet": self.sampling_spec.build()}
         o = cfg.optim
         self.optimizers = {"unet": make_optimizer(self.nets["unet"].parameters(), o.lr_g, cfg)}
         self.schedule = NoiseSchedule(d.schedule, d.timesteps)

@@ -28,7 +28,7 @@ from ..nets import (
     apply_spectral_norm,
 )
 from ..shard import ShardedRecipe, rank_draw, seeded_global_rng
-from .base import make_optimizer
+from .base import NetSpec, make_optimizer
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -164,68 +164,87 @@ def pack(x: torch.Tensor, k: int) -> torch.Tensor:
     return x if k == 1 else x.reshape(len(x) // k, k * x.shape[1], *x.shape[2:])
 
 
+def generator_spec(cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0) -> NetSpec:
+    """G's class and constructor arguments (spectral norm, `model.g_spectral_norm`, is applied
+    after building)."""
+    m = cfg.model
+    classes = num_classes if m.conditional else 0
+    given = ", given class labels y" if classes else ""
+    outputs = f"samples in [-1, 1] (images: tanh) of latents z ~ N(0, I){given}"
+    if m.arch == "mlp":
+        kwargs = {
+            "z_dim": m.z_dim,
+            "hidden": list(m.hidden),
+            "out_shape": list(sample_shape),
+            "tanh": len(sample_shape) == 3,
+            "num_classes": classes,
+            "batch_norm": m.g_norm == "batch",
+        }
+        if len(sample_shape) != 3:
+            outputs = f"2D points of latents z ~ N(0, I){given}"
+        return NetSpec("G", MLPGenerator, kwargs, outputs)
+    if m.arch not in ("dcgan", "resnet"):
+        raise ConfigError(f"unknown architecture '{m.arch}'")
+    if len(sample_shape) != 3:
+        raise ConfigError(
+            f"{m.arch} needs image data; use an mlp preset (seed-mlp, gan) for toy2d points"
+        )
+    channels, height, width = sample_shape
+    if height != width:
+        raise ConfigError(f"{m.arch} needs square images, got {height}x{width}")
+    kwargs = {
+        "z_dim": m.z_dim,
+        "width": m.width,
+        "resolution": height,
+        "channels": channels,
+        "num_classes": classes,
+    }
+    if m.arch == "dcgan":
+        return NetSpec("G", DCGANGenerator, kwargs, outputs)
+    kwargs["attention_res"] = _attention(m, height)
+    return NetSpec("G", ResNetGenerator, kwargs, outputs)
+
+
 def build_nets(
     cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0
 ) -> dict[str, nn.Module]:
     m = cfg.model
     classes = num_classes if m.conditional else 0
     d_shape = (m.pack * sample_shape[0], *sample_shape[1:])  # D's input once packed
+    nets = {"G": generator_spec(cfg, sample_shape, num_classes).build()}  # G first, then D
     if m.arch == "mlp":
-        is_image = len(sample_shape) == 3
         d_hidden = m.hidden[::-1] if m.d_hidden is None else m.d_hidden
-        nets = {
-            "G": MLPGenerator(
-                m.z_dim,
-                m.hidden,
-                sample_shape,
-                tanh=is_image,
-                num_classes=classes,
-                batch_norm=m.g_norm == "batch",
-            ),
-            "D": MLPDiscriminator(d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout),
-        }
-    elif m.arch in ("dcgan", "resnet"):
-        if len(sample_shape) != 3:
-            raise ConfigError(
-                f"{m.arch} needs image data; use an mlp preset (seed-mlp, gan) for toy2d points"
-            )
-        channels, height, width = sample_shape
-        if height != width:
-            raise ConfigError(f"{m.arch} needs square images, got {height}x{width}")
-        if m.arch == "dcgan":
-            nets = {
-                "G": DCGANGenerator(m.z_dim, m.width, height, channels, num_classes=classes),
-                "D": DCGANDiscriminator(
-                    m.width,
-                    height,
-                    d_shape[0],
-                    m.minibatch_std,
-                    m.d_norm,
-                    num_classes=classes,
-                    projection=m.projection,
-                ),
-            }
-        else:
-            attention = height // 2 if m.attention_res == "half" else m.attention_res
-            nets = {
-                "G": ResNetGenerator(m.z_dim, m.width, height, channels, classes, attention),
-                "D": ResNetDiscriminator(
-                    m.width,
-                    height,
-                    d_shape[0],
-                    classes,
-                    attention,
-                    spectral_norm=m.d_spectral_norm,
-                    minibatch_std=m.minibatch_std,
-                ),
-            }
+        nets["D"] = MLPDiscriminator(d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout)
+    elif m.arch == "dcgan":
+        nets["D"] = DCGANDiscriminator(
+            m.width,
+            sample_shape[1],
+            d_shape[0],
+            m.minibatch_std,
+            m.d_norm,
+            num_classes=classes,
+            projection=m.projection,
+        )
     else:
-        raise ConfigError(f"unknown architecture '{m.arch}'")
+        nets["D"] = ResNetDiscriminator(
+            m.width,
+            sample_shape[1],
+            d_shape[0],
+            classes,
+            _attention(m, sample_shape[1]),
+            spectral_norm=m.d_spectral_norm,
+            minibatch_std=m.minibatch_std,
+        )
     if m.d_spectral_norm:
         apply_spectral_norm(nets["D"])  # a no-op on layers already wrapped (resnet)
     if m.g_spectral_norm:
         apply_spectral_norm(nets["G"])
     return nets
+
+
+def _attention(m: Any, height: int) -> int | None:
+    """The resolution of the self-attention block (`model.attention_res`; "half": half the side)."""
+    return height // 2 if m.attention_res == "half" else m.attention_res
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -262,6 +281,7 @@ class GANRecipe(ShardedRecipe):
         self.z_dim = cfg.model.z_dim
         self.num_classes = num_classes if cfg.model.conditional else 0
         self.nets = build_nets(cfg, sample_shape, num_classes)
+        self.sampling_spec = generator_spec(cfg, sample_shape, num_classes)
         o = cfg.optim
         self.optimizers = {
             "G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),

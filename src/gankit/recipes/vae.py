@@ -29,7 +29,7 @@ from ..data import load_dataset, load_heldout
 from ..errors import ConfigError
 from ..nets import VAEDecoder, VAEEncoder
 from ..shard import ShardedRecipe, rank_draw
-from .base import make_optimizer
+from .base import NetSpec, make_optimizer
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -128,9 +128,29 @@ class VAERecipe(ShardedRecipe):
         self.num_classes = num_classes if cfg.model.conditional else 0
         channels, size = sample_shape[0], sample_shape[1]
         w = cfg.model.width
+        self.sampling_spec = NetSpec(
+            "decoder",
+            VAEDecoder,
+            {
+                "channels": channels,
+                "size": size,
+                "z_dim": self.z_dim,
+                "width": w,
+                "num_classes": self.num_classes,
+            },
+            (
+                "Bernoulli logits of the pixels of latents z ~ N(0, I): images = "
+                "sigmoid(out) * 2 - 1"
+                if cfg.vae.likelihood == "bernoulli"
+                else "means of the pixels in [-1, 1] of latents z ~ N(0, I): images = "
+                "out.clamp(-1, 1)"
+            )
+            + (", given class labels y" if self.num_classes else ""),
+            unused=("log_scale",),
+        )
         self.nets: dict[str, nn.Module] = {
             "encoder": VAEEncoder(channels, size, self.z_dim, w, self.num_classes),
-            "decoder": VAEDecoder(channels, size, self.z_dim, w, self.num_classes),
+            "decoder": self.sampling_spec.build(),
         }
         # one learned log-scale per channel for the Gaussian likelihood (a parameter of p(x|z))
         self.nets["decoder"].register_parameter("log_scale", nn.Parameter(torch.zeros(channels)))

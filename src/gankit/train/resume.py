@@ -25,6 +25,7 @@ RESUMABLE_CHANGES = {
     "train.eval_metrics",
     "train.eval_samples",
     "train.health_classifier",
+    "train.tensorboard",
     "train.device",
     "train.compile",
     # how a diffusion model samples, not what it learns

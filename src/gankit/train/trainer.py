@@ -30,7 +30,7 @@ from ..config import Config
 from ..data import Dataset, load_dataset
 from ..data.base import flip_batch, to_float
 from ..errors import CheckpointError, ConfigError, GankitError
-from ..export import save_png
+from ..export import grid_image, save_png
 from ..files import append_line, atomic_write, remove_stale_temp_files
 from ..recipes import Recipe, build_recipe
 from ..recipes.base import generate_in_chunks
@@ -43,6 +43,7 @@ from .health import DIVERGED, HealthMonitor, pairwise_diversity
 from .log_line import format_line
 from .runlock import RunLock
 from .runtime import run_settings, set_threads
+from .tensorboard import TensorBoardLog, summary_writer_class
 
 GRID_SIZE = 64
 
@@ -173,6 +174,10 @@ class Trainer:
         self, cfg: Config, resume: bool, download: bool, data: Dataset | None, recipe: Recipe | None
     ) -> None:
         t = cfg.train
+        if t.tensorboard:
+            summary_writer_class()  # refused here, before the run folder is touched
+        #: the run's TensorBoard events while `run` runs (rank 0, train.tensorboard)
+        self._tensorboard: TensorBoardLog | None = None
         resume_from = self._check_run_dir(resume)
         set_threads(t.threads)
         self.data = data if data is not None else load_dataset(cfg.data, t.seed, download)
@@ -443,10 +448,11 @@ class Trainer:
 
     @torch.no_grad()
     def save_grid(self) -> Path:
-        return save_png(
-            self.sample(self.fixed_latents),
-            self.run_dir / "samples" / f"step_{self.step:07d}.png",
-        )
+        samples = self.sample(self.fixed_latents)
+        path = save_png(samples, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        if self._tensorboard is not None:
+            self._tensorboard.image(grid_image(samples), self.step)
+        return path
 
     def _log(
         self, stats: dict[str, torch.Tensor], real: torch.Tensor, images_per_s: float
@@ -470,9 +476,15 @@ class Trainer:
         }
         if remedy:
             record["remedy"] = remedy
-        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
+        self._write_record(record)
         self.echo(format_line(record))
         return record
+
+    def _write_record(self, record: dict[str, Any]) -> None:
+        """A line of metrics.jsonl, and its figures as TensorBoard scalars when asked for."""
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
+        if self._tensorboard is not None:
+            self._tensorboard.log(record)
 
     def _trim_metrics(self) -> None:
         """On resume, drop log lines written after the checkpoint (they will be written again)."""
@@ -551,7 +563,7 @@ class Trainer:
             "eval": {k: v for k, v in results.items() if not isinstance(v, list)},
             "eval_seconds": round(time.monotonic() - start, 2),
         }
-        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
+        self._write_record(record)
         self.echo(
             f"eval step {self.step}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in record["eval"].items() if isinstance(v, float))
@@ -603,6 +615,9 @@ class Trainer:
                 self._lock.acquire()  # again, for a second `run` of this trainer
             return self._run()
         finally:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
             self._lock.release()
 
     def train_steps(self, n: int) -> RunResult:
@@ -621,6 +636,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._trim_metrics()
             atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode())
+            if t.tensorboard:
+                self._tensorboard = TensorBoardLog(self.run_dir, self.step)
         stop = _StopRequest()
         deadline = time.monotonic() + 60 * t.minutes if t.minutes else None
         bad = torch.zeros((), dtype=torch.bool, device=self.device)

@@ -25,7 +25,7 @@ def test_each_layer_beats_the_one_before(short_file):
     overrides = config.build("dcgan", short_file, ["train.steps=30"], train={"steps": 20})
     assert (overrides.train.steps, overrides.model.width, overrides.train.seed) == (30, 16, 4)
     # what no layer names keeps the preset's value, not the dataclass default (width 64, ema None)
-    assert overrides.model.d_norm == "none" and overrides.train.ema == 0.999
+    assert overrides.train.ema == 0.999 and overrides.train.ema_start == 200
 
 
 def test_a_file_goes_on_top_of_the_preset_it_names(tmp_path):

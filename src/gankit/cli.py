@@ -374,6 +374,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         help="mnist, fashion-mnist, cifar10: samples scored per model (default 10,000)",
     )
     p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="'LABEL PRESET key=value ...'",
+        help="mnist, fashion-mnist, cifar10: also race PRESET with these options, as LABEL "
+        "(repeatable), e.g. --variant 'dcgan-no-bn-d dcgan model.d_norm=none'",
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -892,10 +900,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.protocol in QUALITY_SOURCES:
         return cmd_bench_quality(args)
-    if args.jobs != 1:
+    if args.jobs != 1 or args.variant:
         raise ConfigError(
-            f"--jobs splits the models of the mnist, fashion-mnist and cifar10 benches, not of "
-            f"{args.protocol}"
+            f"--jobs and --variant are options of the mnist, fashion-mnist and cifar10 benches, "
+            f"not of {args.protocol}"
         )
     if args.protocol in ("speed", "time-to-quality"):
         return cmd_bench_speed(args)
@@ -931,6 +939,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 QUALITY_SOURCES = ("mnist", "fashion-mnist", "cifar10")  # experiments.quality.SOURCES
 
 
+def _variant(text: str) -> tuple[str, str, list[str]]:
+    """`--variant 'LABEL PRESET key=value ...'` as (label, preset, overrides)."""
+    words = text.split()
+    if len(words) < 2 or any("=" not in w for w in words[2:]):
+        raise ConfigError(
+            f"--variant takes 'LABEL PRESET key=value ...' (e.g. 'no-ema dcgan train.ema=null'), "
+            f"not '{text}'"
+        )
+    return words[0], words[1], words[2:]
+
+
 def cmd_bench_quality(args: argparse.Namespace) -> int:
     from .experiments.bench import write_json
     from .experiments.quality import format_quality, run_quality
@@ -940,7 +959,9 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
             f"the {args.protocol} bench gives each model the same CPU time: use --cpu-minutes "
             "(e.g. 5,10) or --steps"
         )
-    presets = [p for p in (args.preset or "").split(",") if p]
+    presets = [p for p in (args.preset or "").split(",") if p] + [
+        _variant(text) for text in args.variant
+    ]
     out = Path(args.out or f"runs/bench-{args.protocol}")
     overrides = [*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])]
     result = run_quality(

@@ -158,16 +158,30 @@ def test_cli_races_a_comma_list_and_refuses_wall_clock_minutes(
     assert cli.main([*base, "--preset", "dcgan", "--minutes", "1"]) == 2
     assert "use --cpu-minutes" in capsys.readouterr().err
     out = tmp_path / "b"
+    variant = ["--variant", "no-bn-d dcgan model.d_norm=none"]
     code = cli.main(
-        [*base, "--preset", "dcgan,sngan", "--steps", "2", "--samples", "100", "--out", str(out)]
-        + TINY_IMAGES
+        [*base, "--preset", "dcgan,sngan", *variant, "--steps", "2", "--samples", "100"]
+        + ["--out", str(out), *TINY_IMAGES]
     )
     assert code == 0
-    result = json.loads((out / "bench.json").read_text())
-    assert [r["method"] for r in result["rows"]] == ["gankit dcgan", "gankit sngan", REFERENCE]
     assert "at 2 steps" in capsys.readouterr().out
+    result = json.loads((out / "bench.json").read_text())
+    methods = ["gankit dcgan", "gankit sngan", "gankit no-bn-d", REFERENCE]
+    assert [r["method"] for r in result["rows"]] == methods
+    assert result["overrides"] == {"dcgan": [], "sngan": [], "no-bn-d": ["model.d_norm=none"]}
+    saved = {p: (out / f"{p}-seed0" / "config.yaml").read_text() for p in ("dcgan", "no-bn-d")}
+    assert "d_norm: batch" in saved["dcgan"] and "d_norm: none" in saved["no-bn-d"]
+    for bad, said in (
+        ("dcgan", "takes 'LABEL PRESET key=value"),
+        ("x dcgan width32", "takes 'LABEL PRESET key=value"),
+        ("a/b dcgan", "names its run folder"),
+        ("dcgan dcgan train.ema=null", "two entrants of the mnist bench are called 'dcgan'"),
+    ):
+        capsys.readouterr()
+        assert cli.main([*base, "--preset", "dcgan", "--variant", bad, "--steps", "1"]) == 2
+        assert said in capsys.readouterr().err
     assert cli.main(["bench", "toy2d", "--preset", "gan", "--jobs", "2"]) == 2
-    assert "--jobs splits the models" in capsys.readouterr().err
+    assert "--jobs and --variant are options of" in capsys.readouterr().err
 
 
 def test_time_to_quality_targets_the_loops_best_fid_in_each_space(tmp_path, mnist_dir, networks):

@@ -49,17 +49,23 @@ def test_weight_clipping_bounds_every_d_weight_after_training(tmp_path):
     assert max(p.abs().max().item() for p in trainer.recipe.nets["D"].parameters()) <= 0.01 + 1e-9
 
 
+PER_SAMPLE_D = {"d_norm": "none"}  # the penalties need D's per-sample gradients
+
+
 def test_gradient_penalty_and_lazy_r1_are_logged_when_applied(tmp_path):
-    trainer, _ = run(tmp_path, steps=10, loss={"kind": "wasserstein", "gp": 10.0})
+    gp = {"kind": "wasserstein", "gp": 10.0}
+    trainer, _ = run(tmp_path, steps=10, loss=gp, model=PER_SAMPLE_D)
     assert all("gp" in h for h in trainer.health.history)
-    trainer, _ = run(tmp_path / "r1", steps=10, loss={"r1": 1.0, "r1_every": 4})
+    r1 = {"r1": 1.0, "r1_every": 4}
+    trainer, _ = run(tmp_path / "r1", steps=10, loss=r1, model=PER_SAMPLE_D)
     # log steps are 5 and 10 (0-based steps 4 and 9): R1 runs on steps 0, 4, 8
     assert ["r1" in h for h in trainer.health.history] == [True, False]
 
 
 def test_gradient_penalty_changes_the_training_of_d(tmp_path):
-    with_gp, _ = run(tmp_path / "a", steps=3, loss={"kind": "wasserstein", "gp": 10.0})
-    without, _ = run(tmp_path / "b", steps=3, loss={"kind": "wasserstein"})
+    gp = {"kind": "wasserstein", "gp": 10.0}
+    with_gp, _ = run(tmp_path / "a", steps=3, loss=gp, model=PER_SAMPLE_D)
+    without, _ = run(tmp_path / "b", steps=3, loss={"kind": "wasserstein"}, model=PER_SAMPLE_D)
     a = torch.cat([p.flatten() for p in with_gp.recipe.nets["D"].parameters()])
     b = torch.cat([p.flatten() for p in without.recipe.nets["D"].parameters()])
     assert not torch.allclose(a, b)

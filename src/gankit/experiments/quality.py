@@ -13,6 +13,7 @@ source has one split). A preset wins only where its FID is lower in both spaces.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -179,14 +180,20 @@ def chunked_run(seed: int, device: str) -> dict[str, Any]:
 
 
 def _configs(source, presets, data_dir, seed, device, overrides):
-    """Each preset's checked config: every option fails before a network trains."""
+    """Each entrant's checked config, by its label: every option fails before a network trains.
+    An entrant is a preset's name, or (label, preset, its own overrides) for a variant of one."""
     if not presets:
         raise ConfigError(f"the {source} bench needs --preset (a comma list races several)")
     configs = {}
-    for preset in presets:
+    for entry in presets:
+        label, preset, own = (entry, entry, []) if isinstance(entry, str) else entry
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", label):
+            raise ConfigError("an entrant's label names its run folder: letters, digits, _ . -")
+        if label in configs:
+            raise ConfigError(f"two entrants of the {source} bench are called '{label}'")
         cfg = config_mod.build(
             preset,
-            overrides=overrides,
+            overrides=[*overrides, *own],
             data={"source": source, "dir": data_dir},
             train=chunked_run(seed, device),
         )
@@ -195,8 +202,12 @@ def _configs(source, presets, data_dir, seed, device, overrides):
                 f"the {source} bench races image GANs against the DCGAN loop; preset '{preset}' "
                 f"is a {cfg.model.arch if cfg.recipe == 'gan' else cfg.recipe} model"
             )
-        configs[preset] = cfg
+        configs[label] = cfg
     return configs
+
+
+def _own_overrides(entry) -> list[str]:
+    return [] if isinstance(entry, str) else list(entry[2])
 
 
 def _checkpoints(cpu_minutes, steps) -> tuple[str, list[float]]:
@@ -212,7 +223,7 @@ def _checkpoints(cpu_minutes, steps) -> tuple[str, list[float]]:
 
 def run_quality(
     source: str,
-    presets: list[str],
+    presets: list[str | tuple[str, str, list[str]]],
     out: str | Path,
     *,
     data_dir: str | None,
@@ -227,11 +238,11 @@ def run_quality(
     samples: int = SAMPLES,
     jobs: int = 1,
 ) -> dict[str, Any]:
-    """Race `presets` and the reference DCGAN loop on `source` to each CPU-minute mark (or
-    `steps` each) and score `samples` of each there in both feature spaces; everything runs on
-    the presets' `train.threads`. `jobs` > 1 splits the models among that many processes, each
-    racing and scoring its share (CPU time is counted per process, so the figures do not
-    change)."""
+    """Race `presets` (names, or (label, preset, overrides) variants) and the reference DCGAN loop
+    on `source` to each CPU-minute mark (or `steps` each) and score `samples` of each there in
+    both feature spaces; everything runs on the presets' `train.threads`. `jobs` > 1 splits the
+    models among that many processes, each racing and scoring its share (CPU time is counted per
+    process, so the figures do not change)."""
     unit, marks = _checkpoints(cpu_minutes, steps)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
@@ -256,7 +267,10 @@ def run_quality(
     rows.sort(key=lambda r: (marks.index(r["at"]), order.index(r["method"])))
     return {
         "protocol": source,
-        "presets": list(presets),
+        "presets": list(configs),
+        "overrides": {
+            label: _own_overrides(entry) for label, entry in zip(configs, presets, strict=True)
+        },
         "seed": seed,
         "unit": unit,
         "marks": marks,
@@ -392,7 +406,7 @@ def _prepare(
     if samples < 2:
         raise ConfigError(f"--samples must be at least 2, got {samples}")
     configs = _configs(source, presets, data_dir, seed, device, list(overrides or []))
-    for preset in presets:  # before the feature networks and the real features cost minutes
+    for preset in configs:  # before the feature networks and the real features cost minutes
         if (Path(out) / f"{preset}-seed{seed}").exists():
             raise ConfigError(
                 f"{Path(out) / f'{preset}-seed{seed}'} already holds a run: choose another --out "

@@ -148,7 +148,8 @@ def _check_options(args) -> None:  # noqa: ANN001
     preset = getattr(args, "preset", None)
     # `gankit bench mnist|fashion-mnist|cifar10` races a comma list of presets
     presets = preset.split(",") if args.command == "bench" and _known(preset) else [preset]
-    for name in presets:
+    variants = [cli._variant(text) for text in getattr(args, "variant", [])]  # noqa: SLF001
+    for name in presets + [preset for _, preset, _ in variants]:
         if _known(name) and name not in config_mod.PRESETS:
             raise GankitError(f"unknown preset '{name}'")
     data = getattr(args, "data", None)
@@ -163,10 +164,11 @@ def _check_options(args) -> None:  # noqa: ANN001
         bases = args.models.split(",")
     else:
         bases = [name if _known(name) else "dcgan" for name in presets]
+    overrides = list(getattr(args, "overrides", []))
     for base in bases:
-        config_mod.apply_overrides(
-            config_mod.from_preset(base), list(getattr(args, "overrides", []))
-        )
+        config_mod.apply_overrides(config_mod.from_preset(base), overrides)
+    for _, base, own in variants:
+        config_mod.apply_overrides(config_mod.from_preset(base), overrides + own)
 
 
 def check_command(line: str) -> None:
@@ -224,6 +226,8 @@ def test_every_gankit_command_in_the_docs_parses_with_the_current_cli():
         "gankit tabular fit loans.csv --model gan",  # not a table model
         "gankit sample -n 64 -o grid.png",  # missing RUN
         "gankit bench toy2 --preset gan",  # unknown benchmark
+        "gankit bench mnist --preset dcgan --variant 'a dcgn'",  # a variant's unknown preset
+        "gankit bench mnist --preset dcgan --variant 'a dcgan model.widht=8'",  # its own option
         "python3 -m pip install -e . && gankit train --minuts 1",  # after &&
         "torchrun --standalone --nproc_per_node=2 -m gankit train --stepz 5",  # under torchrun
     ],

@@ -58,10 +58,21 @@ def seed(text: str) -> int:
     return value
 
 
+def train_presets() -> list[str]:
+    """The presets `gankit train` takes: those of the recipes that train on images (the table
+    models' belong to `gankit tabular fit`)."""
+    from .recipes import RECIPES
+
+    return [name for r in RECIPES.values() if r.trains_on == "images" for name in r.presets]
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model", description="Train a model from a preset.")
     p.add_argument(
-        "--preset", default=None, help=f"one of: {', '.join(config_mod.PRESETS)} (default dcgan)"
+        "--preset",
+        default=None,
+        help=f"one of: {', '.join(train_presets())} (default dcgan; the table models train "
+        "with `gankit tabular fit`)",
     )
     p.add_argument(
         "--data",
@@ -142,6 +153,21 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a run's config, step and last health verdict")
     p.add_argument("run", help="run directory or checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_options(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "options",
+        help="list every key=value option with its default, type and meaning",
+        description="List the key=value options the recipe of PRESET reads, each with the "
+        "preset's value, its type and what it does.",
+    )
+    p.add_argument(
+        "preset",
+        nargs="?",
+        default=None,
+        help=f"one of the presets (default {config_mod.DEFAULT_PRESET})",
+    )
 
 
 def _add_classifier(sub: argparse._SubParsersAction) -> None:
@@ -506,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_export(sub)
     _add_info(sub)
+    _add_options(sub)
     _add_classifier(sub)
     _add_eval(sub)
     _add_bench(sub)
@@ -689,24 +716,55 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{path} holds no run configuration: not a checkpoint of `gankit train`"
         )
     last = (state.get("health", {}).get("history") or [{}])[-1]
+    if args.json:
+        info = {
+            "checkpoint": str(path),
+            "step": state.get("step"),
+            "train_seconds": state.get("elapsed"),
+            "data": state.get("data"),
+            "ema": bool(state.get("ema")),
+            "last_health": last,
+            "config": family_sections(state["config"]),
+        }
+        print(json.dumps(info, indent=2))
+        return 0
+    import yaml
+
     info = {
         "checkpoint": str(path),
         "step": state.get("step"),
-        "train_seconds": state.get("elapsed"),
+        "trained seconds": round(float(state["elapsed"]), 1),
         "data": state.get("data"),
-        "ema": bool(state.get("ema")),
-        "last_health": last,
-        "config": state.get("config"),
+        "EMA weights": bool(state.get("ema")),
+        "last health": last.get("verdict", "none yet"),
+        **({"remedy": last["remedy"]} if last.get("remedy") else {}),
+        "config": family_sections(config_mod.from_dict(state["config"]).to_dict()),
     }
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"checkpoint: {path}\nstep: {info['step']}  (trained {info['train_seconds']:.0f} s)")
-    print(f"data: {info['data']}\nEMA weights: {'yes' if info['ema'] else 'no'}")
-    verdict = last.get("verdict", "none yet")
-    print(f"last health: {verdict}" + (f" -> {last['remedy']}" if last.get("remedy") else ""))
-    print("config:")
-    print(config_mod.from_dict(state["config"]).to_yaml().rstrip())
+    print(yaml.safe_dump(info, sort_keys=False).rstrip())
+    return 0
+
+
+def family_sections(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without the sections its recipe never reads (a saved config lists every
+    family's: a GAN's `diffusion` options say nothing about it)."""
+    recipe = str(config.get("recipe"))
+    return {
+        key: value
+        for key, value in config.items()
+        if not isinstance(value, dict) or config_mod.reads(recipe, f"{key}.option=")
+    }
+
+
+def cmd_options(args: argparse.Namespace) -> int:
+    from .options_doc import list_options
+
+    docs = list_options(args.preset)
+    cfg = config_mod.from_preset(args.preset or config_mod.DEFAULT_PRESET)
+    print(f"# preset {cfg.preset} (recipe {cfg.recipe}): key=default  type  meaning")
+    width = max(len(f"{d.key}={d.default}") for d in docs)
+    types = max(len(d.type) for d in docs)
+    for d in docs:
+        print(f"{d.key}={d.default}".ljust(width), d.type.ljust(types), d.meaning)
     return 0
 
 
@@ -1078,6 +1136,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "export": cmd_export,
     "info": cmd_info,
+    "options": cmd_options,
     "train-classifier": cmd_train_classifier,
     "eval": cmd_eval,
     "bench": cmd_bench,

@@ -38,7 +38,7 @@ class DataConfig:
     alpha: str = "white"  # folder: transparency on white | black, keep (a channel) | drop
     flip: bool = False  # mirror a random half of each batch, drawn from (seed, step)
     toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
-    toy_samples: int = 50_000
+    toy_samples: int = 50_000  # toy2d: points drawn from the mixture
     stacked_samples: int = (
         50_000  # stacked-mnist: images of three digits drawn from the MNIST files
     )
@@ -47,8 +47,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # mlp | dcgan | resnet (SNGAN/SAGAN blocks)
-    z_dim: int = 100
+    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks); vae: conv; diffusion:
+    # unet; ctgan, tvae: mlp
+    z_dim: int = 100  # size of the latent code (noise of G, posterior of the VAE)
     width: int = 64  # dcgan: channels of the widest-resolution layer
     hidden: list[int] = field(
         default_factory=lambda: [256, 512]
@@ -87,11 +88,11 @@ class LossConfig:
 @dataclass
 class OptimConfig:
     name: str = "adam"  # adam | rmsprop (the WGAN paper's: momentum destabilised its critic)
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    batch_size: int = 64  # samples (images or rows) per optimizer step
+    lr_g: float = 2e-4  # learning rate of G (of the VAE, the U-Net: their one network)
+    lr_d: float = 2e-4  # learning rate of D (GAN recipes; TTUR when it differs from lr_g)
+    beta1: float = 0.5  # Adam's first-moment decay (DCGAN: 0.5)
+    beta2: float = 0.999  # Adam's second-moment decay
     lr_decay: str = "none"  # none | linear (to 0 at the last step; needs train.steps)
     n_critic: int = 1  # D steps per G step, each on its own real batch (WGAN: 5)
     weight_decay: float = 0.0  # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
@@ -99,26 +100,26 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int | None = 2000
-    minutes: float | None = None
-    seed: int = 0
+    steps: int | None = 2000  # optimizer steps to train (--steps); None: train.minutes ends it
+    minutes: float | None = None  # wall-clock budget (--minutes) in place of train.steps
+    seed: int = 0  # seeds the networks' weights, the data order and every draw of the run
     ema: float | None = None  # EMA decay of G's weights (e.g. 0.999); None disables
     ema_start: int = 0  # steps before EMA starts averaging (copies G until then)
-    log_every: int = 100
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
+    log_every: int = 100  # steps between lines of RUN/metrics.jsonl
+    sample_every: int = 500  # steps between sample grids in RUN/samples
+    checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
+    keep_checkpoints: int = 3  # the newest N checkpoints are kept, older ones deleted
     health_classifier: str | None = (
         None  # digit classifier: class histogram of samples in the health check
     )
     eval_every: int | None = None  # steps between evaluations of the sampling weights; None: never
     eval_features: str | None = None  # extractor spec, as `gankit eval --features`
     eval_metrics: str = "fid"  # comma list, as `gankit eval --metrics`
-    eval_samples: int = 2000
+    eval_samples: int = 2000  # samples scored at each train.eval_every evaluation
     tensorboard: bool = False  # also write the logged figures and grids as TensorBoard events
     # under RUN/tensorboard (needs the tensorboard package: pip install "gankit[tensorboard]")
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
-    channels_last: bool = True
+    channels_last: bool = True  # image tensors in channels-last memory layout where it is faster
     device: str = (
         "auto"  # auto (cuda when present) | cpu | cuda | cuda:i; torchrun: cuda:LOCAL_RANK
     )

@@ -30,7 +30,7 @@ class DiffusionConfig:
     """The diffusion recipe (recipe: diffusion); ignored by the others."""
 
     schedule: str = "linear"  # linear (DDPM: 1e-4..0.02) | cosine (Nichol & Dhariwal 2021)
-    timesteps: int = 1000
+    timesteps: int = 1000  # T, the noise levels of training (and of ddpm sampling)
     cond_drop: float = (
         0.1  # conditional: share of labels dropped in training (classifier-free guidance)
     )

@@ -1,13 +1,15 @@
 """The CLI's commands alike: presets `train` offers, `info` by family, progress bars, errors."""
 
 import json
+import sys
 
 import pytest
+import torch
 import yaml
 from conftest import tiny_config
 
 import gankit
-from gankit import cli
+from gankit import api, cli, progress
 from gankit import config as config_mod
 from gankit.recipes import RECIPES
 
@@ -37,11 +39,11 @@ def test_train_refuses_a_table_preset_in_one_line(capsys):
 
 @pytest.fixture(scope="module")
 def family_runs(tmp_path_factory):
-    """A five-step GAN run and VAE run (one health verdict each) on the embedded digits."""
+    """A one-step GAN run and VAE run (one health verdict each) on the embedded digits."""
     runs = {}
     for preset in ("dcgan", "vae"):
         out = tmp_path_factory.mktemp("info") / preset
-        gankit.train(tiny_config(preset, steps=5), out=out, progress=False)
+        gankit.train(tiny_config(preset, steps=1, log_every=1), out=out, progress=False)
         runs[preset] = out
     return runs
 
@@ -53,12 +55,119 @@ def family_runs(tmp_path_factory):
 def test_info_is_yaml_with_the_familys_sections_only(family_runs, capsys, preset, own, foreign):
     assert cli.main(["info", str(family_runs[preset])]) == 0
     info = yaml.safe_load(capsys.readouterr().out)
-    assert info["step"] == 5 and info["last health"] == "warming up"
+    assert info["step"] == 1 and info["last health"] == "warming up"
     assert info["config"]["preset"] == preset
     sections = {k for k, v in info["config"].items() if isinstance(v, dict)}
     assert sections == {"data", "model", "optim", "train", own}
-    assert info["config"]["train"]["steps"] == 5
+    assert info["config"]["train"]["steps"] == 1
     assert cli.main(["info", str(family_runs[preset]), "--json"]) == 0
     as_json = json.loads(capsys.readouterr().out)
     assert own in as_json["config"] and not foreign & as_json["config"].keys()
-    assert as_json["step"] == 5 and as_json["last_health"]["verdict"] == "warming up"
+    assert as_json["step"] == 1 and as_json["last_health"]["verdict"] == "warming up"
+
+
+@pytest.mark.parametrize(
+    ("asked", "terminal", "shown"),
+    [(None, True, True), (None, False, False), (False, True, False), (True, False, True)],
+)
+def test_progress_rule(monkeypatch, asked, terminal, shown):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    assert progress.shows(asked) is shown
+
+
+@pytest.fixture(scope="module")
+def ddpm_run(tmp_path_factory):
+    """A one-step diffusion run of 20 noise levels (cosine: linear needs more), so DDPM
+    sampling takes 20 steps."""
+    out = tmp_path_factory.mktemp("ddpm") / "run"
+    cfg = tiny_config("ddpm", steps=1)
+    config_mod.update(
+        cfg,
+        [
+            "model.width=8",
+            "diffusion.timesteps=20",
+            "diffusion.schedule=cosine",
+            "diffusion.sampling_steps=5",
+        ],
+    )
+    gankit.train(cfg, out=out, progress=False)
+    return out
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """The sampling bars drawn, kept to read their counts once closed (tqdm redraws a bar at most
+    every 0.1 s, so its text need not show the last count, and a closed bar reads as disabled)."""
+    made = []
+
+    def recording(*args, **kwargs):
+        made.append(progress.bar(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(api, "progress_bar", recording)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """torch on one thread: two spin against each other on a loaded two-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _sample_stderr(capsys, monkeypatch, terminal, *argv) -> str:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    assert cli.main(["sample", *map(str, argv)]) == 0
+    return capsys.readouterr().err
+
+
+def test_ddpm_sampling_counts_its_steps_on_a_terminal_only(
+    ddpm_run, tmp_path, capsys, monkeypatch, bars
+):
+    argv = [ddpm_run, "-n", 3, "--sampler", "ddpm", "--npz", tmp_path / "s.npz"]
+    assert "sampling 3" in _sample_stderr(capsys, monkeypatch, True, *argv)
+    assert bars[-1].n == bars[-1].total == 20  # a denoising step each
+    assert _sample_stderr(capsys, monkeypatch, False, *argv) == ""
+    assert _sample_stderr(capsys, monkeypatch, True, *argv, "--no-progress") == ""
+    assert len(bars) == 3
+
+
+def test_gan_sampling_counts_batches(family_runs, tmp_path, capsys, monkeypatch, bars):
+    argv = [family_runs["dcgan"], "-n", 5, "--npz", tmp_path / "s.npz"]
+    assert "sampling 5" in _sample_stderr(capsys, monkeypatch, True, *argv)
+    assert bars[-1].n == bars[-1].total == 1
+    model = gankit.load(family_runs["dcgan"])
+    samples = model.sample(5, batch_size=2, progress=None)
+    assert "sampling 5" in capsys.readouterr().err
+    assert bars[-1].n == bars[-1].total == 3  # a batch each
+    assert torch.equal(samples, model.sample(5, batch_size=2))  # the bar changes no sample
+    assert capsys.readouterr().err == ""  # the API draws none unless asked
+
+
+def test_train_classifier_bar_follows_the_rule(tmp_path, capsys, monkeypatch):
+    """The bar is 'feature network: ...' (the low-accuracy warning names it too, without ':');
+    off a terminal it is `progress.shows`'s rule, as sampling's above (two runs: 8 s)."""
+    argv = ["train-classifier", "--data", "digits", "--epochs", "1", "--arch", "strided", "-o"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main([*argv, str(tmp_path / "a.safetensors")]) == 0
+    assert "feature network:" in capsys.readouterr().err
+    assert cli.main([*argv, str(tmp_path / "b.safetensors"), "--no-progress"]) == 0
+    assert "feature network:" not in capsys.readouterr().err
+
+
+def test_eval_sampling_bar_follows_the_rule(tmp_path, capsys, monkeypatch, bars):
+    """A toy2d run is scored by mode coverage: the command's time is its sampling."""
+    cfg = tiny_config("seed-mlp", steps=1)
+    config_mod.update(cfg, ["data.source=toy2d"])
+    gankit.train(cfg, out=tmp_path / "run", progress=False)
+    argv = ["eval", str(tmp_path / "run"), "-n", "300"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main(argv) == 0
+    assert "sampling 300" in capsys.readouterr().err and bars[-1].n == bars[-1].total == 1
+    assert cli.main([*argv, "--no-progress"]) == 0
+    assert "sampling" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err == "" and len(bars) == 3

@@ -15,6 +15,7 @@ from .data import Dataset, split_holdout
 from .data.memory import SOURCE as MEMORY
 from .data.memory import from_user
 from .errors import CheckpointError, ConfigError
+from .progress import bar as progress_bar
 from .recipes.base import generate_in_chunks
 from .train import RunResult, Trainer, build_model
 from .train import checkpoint as ckpt
@@ -200,21 +201,41 @@ class Generator:
 
     @torch.no_grad()
     def sample(
-        self, n: int, labels: torch.Tensor | None = None, seed: int = 0, batch_size: int = 1000
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        seed: int = 0,
+        batch_size: int = 1000,
+        progress: bool | None = False,
     ) -> torch.Tensor:
-        """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed."""
+        """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed.
+        `progress` (None: on a terminal) draws a bar over the batches, and over a diffusion
+        model's denoising steps, which can take minutes."""
         n, batch_size, seed = config_mod.check_sampling(n, batch_size, seed)
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng).to(
             self.device
         )  # drawn on the CPU: same samples on any device
         labels = None if labels is None else labels.to(self.device)
-        return (
-            generate_in_chunks(self.recipe, latents, labels, self.nets, batch_size)
-            .float()
-            .cpu()
-            .contiguous()
-        )
+        sampler = getattr(self.recipe, "sampler", None)  # diffusion: steps within each batch
+        steps = len(sampler.timesteps) if sampler is not None else 1
+        batches = -(-n // batch_size)
+        with progress_bar(batches * steps, f"sampling {n}", "step", progress) as bar:
+            if sampler is not None:
+                sampler.on_step = bar.update
+            try:
+                samples = generate_in_chunks(
+                    self.recipe,
+                    latents,
+                    labels,
+                    self.nets,
+                    batch_size,
+                    on_chunk=None if sampler is not None else bar.update,
+                )
+            finally:
+                if sampler is not None:
+                    sampler.on_step = None
+        return samples.float().cpu().contiguous()
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:
@@ -249,9 +270,10 @@ def evaluate(
     models), a Stacked MNIST run by its 1,000 modes too; a VAE adds its negative ELBO on its
     held-out samples (alone without `features`). `features` is a classifier .safetensors,
     "inception", FILE.py:FACTORY, or "default" (the default without one): the feature network of
-    the reference data from the cache, trained once (`classifier_epochs`, a bar when `progress`)
-    where there is none. A classifier trained on other data is refused; one with a low held-out
-    accuracy adds `features_warning`. `n` samples are drawn from `seed`; `data` / `data_dir` name
+    the reference data from the cache, trained once (`classifier_epochs`) where there is none;
+    `progress` (None: on a terminal) draws bars over the sampling and that training. A
+    classifier trained on other data is refused; one with a low held-out accuracy adds
+    `features_warning`. `n` samples are drawn from `seed`; `data` / `data_dir` name
     another reference than the run's own source, `cache_dir` where the reference features are
     kept.
 
@@ -299,12 +321,12 @@ def evaluate(
     bound = None if model.exported else getattr(model.recipe, "heldout_elbo", None)
     if data_cfg.source == "toy2d":
         centers, std = mixture(data_cfg.toy)
-        coverage = mode_coverage_2d(model.sample(n, seed=seed), centers, std)
+        coverage = mode_coverage_2d(model.sample(n, seed=seed, progress=progress), centers, std)
         return {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
     if features or bound is None:
         real = _reference(data_cfg, model.sample_shape, "this run's samples are")
         labels = model.recipe.labels(n)  # each class in turn; None for an unconditional model
-        fake = model.sample(n, labels=labels, seed=seed)
+        fake = model.sample(n, labels=labels, seed=seed, progress=progress)
         header = _feature_figures(
             header,
             fake,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import config as config_mod
 from .errors import CheckpointError, ConfigError, DivergedError, GankitError
+from .progress import shows
 
 if TYPE_CHECKING:
     import torch
@@ -100,7 +101,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="a config.yaml applied on top of the preset it names (else --preset, else dcgan)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(p)
     p.add_argument(
         "--report", action="store_true", help="rewrite RUN/report.html at every log step"
     )
@@ -133,6 +134,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         help="conditional models: one row per class, -n samples in all",
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    add_progress_flags(p)
     _add_sampler_options(p)
 
 
@@ -204,7 +206,7 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="mirror a random half of each batch besides the shifts (default: for colour images)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(p)
     p.add_argument("-o", "--output", required=True, help="classifier .safetensors to write")
     p.add_argument(
         "overrides",
@@ -269,8 +271,29 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(p)
     _add_sampler_options(p)
+
+
+def add_progress_flags(p: argparse.ArgumentParser, force: bool = False) -> None:
+    """`--no-progress`, the one flag of every command that draws progress bars (drawn when
+    stderr is a terminal, else not); `force`: also `--progress`, bars even into a log."""
+    flags = p.add_mutually_exclusive_group()
+    flags.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="no progress bars (drawn when stderr is a terminal)",
+    )
+    if force:
+        flags.add_argument(
+            "--progress",
+            dest="progress",
+            action="store_true",
+            default=None,
+            help="progress bars and their lines even when stderr is no terminal",
+        )
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
@@ -348,7 +371,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         help="digit classifier .safetensors (default: trained once, kept in --out)",
     )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    p.add_argument("--progress", action="store_true", help="show the training progress bars")
+    add_progress_flags(p, force=True)
     p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="options applied to every model"
     )
@@ -425,7 +448,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)"
     )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    p.add_argument("--progress", action="store_true", help="show the training progress bars")
+    add_progress_flags(p, force=True)
     speed = p.add_argument_group("speed and time-to-quality")
     speed.add_argument(
         "--presets", default="seed-mlp,dcgan,hinge-resnet", help="speed: comma list of presets"
@@ -492,7 +515,7 @@ def _add_tabular(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
-    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(f)
     f.add_argument(
         "overrides", nargs="*", metavar="key=value", help="e.g. optim.lr_g=1e-4 train.threads=1"
     )
@@ -597,7 +620,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out,
         resume=args.resume,
         download=args.download,
-        progress=False if args.no_progress else None,
+        progress=args.progress,
     )
     if args.resume and trainer.group.is_main:
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
@@ -683,7 +706,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
-    samples = model.sample(args.n, labels=labels, seed=args.seed)
+    samples = model.sample(args.n, labels=labels, seed=args.seed, progress=args.progress)
     if args.output and _is_folder(args.output):
         print(f"wrote {len(samples)} images to {save_png_folder(samples, args.output)}")
     elif args.output:
@@ -791,7 +814,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         seed=args.seed,
         log=lambda line: print(line, file=sys.stderr),
         flip=args.flip,
-        progress=False if args.no_progress else None,
+        progress=args.progress,
         arch=args.arch,
     )
     classes = class_names(data_cfg.source, data, data_cfg.dir)
@@ -851,7 +874,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
         sampling=sampler_options(args),
         classifier_epochs=args.classifier_epochs,
-        progress=False if args.no_progress else None,
+        progress=args.progress,
     )
     warning = results.get("features_warning")
     for key, value in results.items():
@@ -902,7 +925,7 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
             classifiers=args.classifier.split(",") if args.classifier else None,
             device=args.device or "cpu",
             overrides=[*args.overrides, *([f"train.amp={args.amp}"] if args.amp else [])],
-            progress=args.progress or None,
+            progress=args.progress,
             log=lambda line: print(line, file=sys.stderr),
         )
         print(format_time_to_quality(result))
@@ -1033,8 +1056,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         classifiers=args.classifier.split(",") if args.classifier else None,
         overrides=overrides,
         device=args.device or "cpu",
-        progress=args.progress or None,
-        log=lambda line: print(line, file=sys.stderr) if args.progress else None,
+        progress=args.progress,
+        log=lambda line: print(line, file=sys.stderr) if shows(args.progress) else None,
         samples=args.samples,
         jobs=args.jobs,
     )
@@ -1070,7 +1093,7 @@ def _tabular_fit(args: argparse.Namespace, tabular) -> int:  # noqa: ANN001
         seed=args.seed,
         overrides=args.overrides,
         resume=args.resume,
-        progress=False if args.no_progress else None,
+        progress=args.progress,
     )
     result = model.result
     if not is_main_process():  # under torchrun, rank 0 reports for the run

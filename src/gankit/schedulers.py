@@ -125,6 +125,9 @@ class DDIMSampler:
     sigma = eta sqrt((1 - ab')/(1 - ab)) sqrt(1 - ab/ab'). x0^ is clipped to [-1, 1] and eps^
     re-derived from it, so eta=1 over all T steps is DDPM's posterior step exactly."""
 
+    #: called after each denoising step (a progress bar's update), when set
+    on_step: Callable[[], None] | None = None
+
     def __init__(
         self,
         schedule: NoiseSchedule,
@@ -145,6 +148,8 @@ class DDIMSampler:
         prevs = [*self.timesteps[1:], -1]
         for t, t_prev in zip(self.timesteps, prevs, strict=True):
             x_t = self.step(eps_model, x_t, t, t_prev, rng)
+            if self.on_step is not None:
+                self.on_step()
         return x_t
 
     def step(
@@ -167,6 +172,9 @@ class DDPMSampler:
     """Ho et al. 2020, Algorithm 2, with the posterior mean written through x0^ (clipped to [-1, 1])
     and variance beta~_t = (1 - ab_{t-1}) / (1 - ab_t) beta_t; no noise on the last step."""
 
+    #: called after each denoising step (a progress bar's update), when set
+    on_step: Callable[[], None] | None = None
+
     def __init__(self, schedule: NoiseSchedule, clip: bool = True):
         self.schedule, self.clip = schedule, clip
         self.timesteps = list(range(schedule.timesteps - 1, -1, -1))
@@ -175,6 +183,8 @@ class DDPMSampler:
     def sample(self, eps_model: EpsModel, x_t: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         for t in self.timesteps:
             x_t = self.step(eps_model, x_t, t, rng)
+            if self.on_step is not None:
+                self.on_step()
         return x_t
 
     def step(

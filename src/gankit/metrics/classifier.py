@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .. import tensorfile
 from ..data import Dataset, to_float
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nets.classifier import ImageClassifier
+from ..progress import bar as progress_bar
 
 FORMAT = "gankit-classifier"
 #: below this held-out accuracy a classifier's figures are printed with a warning
@@ -194,14 +194,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch
     )
-    bar = tqdm(
-        total=epochs * steps_per_epoch,
-        desc="feature network",
-        unit="step",
-        disable=None if progress is None else not progress,
-        file=sys.stderr,
-        leave=False,
-    )
+    bar = progress_bar(epochs * steps_per_epoch, "feature network", "step", progress)
     for epoch in range(epochs):
         model.train()
         perm = torch.randperm(len(x), generator=gen)

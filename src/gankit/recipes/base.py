@@ -8,7 +8,7 @@ optimizer steps) and generates samples. Devices, EMA, checkpoints, logging and h
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,18 +44,19 @@ def generate_in_chunks(
     labels: torch.Tensor | None = None,
     nets: dict[str, nn.Module] | None = None,
     chunk: int = 500,
+    on_chunk: Callable[[], object] | None = None,
 ) -> torch.Tensor:
     """`recipe.generate` over many latents, `chunk` at a time; a conditional model sampled without
-    labels cycles its classes over all of them (not per chunk, so the shares stay equal)."""
+    labels cycles its classes over all of them (not per chunk, so the shares stay equal).
+    `on_chunk` is called after each chunk (a progress bar's update)."""
     labels = recipe.labels(len(latents)) if labels is None else labels
-    return torch.cat(
-        [
-            recipe.generate(
-                latents[i : i + chunk], None if labels is None else labels[i : i + chunk], nets=nets
-            )
-            for i in range(0, len(latents), chunk)
-        ]
-    )
+    parts = []
+    for i in range(0, len(latents), chunk):
+        part_labels = None if labels is None else labels[i : i + chunk]
+        parts.append(recipe.generate(latents[i : i + chunk], part_labels, nets=nets))
+        if on_chunk is not None:
+            on_chunk()
+    return torch.cat(parts)
 
 
 @dataclass(frozen=True)

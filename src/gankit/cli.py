@@ -1057,7 +1057,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         overrides=overrides,
         device=args.device or "cpu",
         progress=args.progress,
-        log=lambda line: print(line, file=sys.stderr) if shows(args.progress) else None,
+        # None: nothing to print (worker processes under --jobs print only when given a log)
+        log=(lambda line: print(line, file=sys.stderr)) if shows(args.progress) else None,
         samples=args.samples,
         jobs=args.jobs,
     )

@@ -43,6 +43,11 @@ class DataConfig:
         50_000  # stacked-mnist: images of three digits drawn from the MNIST files
     )
     holdout: int = 0  # the last N samples are held out of training (held-out ELBO, compare)
+    direction: str = "AtoB"  # paired, unpaired: AtoB (translate A images into B) | BtoA
+    domains: str = "A,B"  # paired, unpaired: the two domain folders in data.dir (emoji:
+    # twitter,google)
+    jitter: bool = False  # paired, unpaired: enlarge by 286/256 and crop back at a random place,
+    # both images of a pair alike (pix2pix's random jitter)
 
 
 @dataclass
@@ -59,6 +64,9 @@ class ModelConfig:
     minibatch_std: int = 0  # dcgan D: group size of a minibatch-stddev channel; 0 disables
     d_norm: str = "batch"  # dcgan D: batch | none
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
+    g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
+    # innermost, in training (the paper's noise)
+    patch: int = 70  # unet (pix2pix): receptive field of the PatchGAN D in pixels: 16, 34, 70, 142
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
     target_share: float = 0.5  # tables with a target: share of training rows conditioned on it, and
     # every unconditional sample drawn given it; 0: CTGAN's uniform columns
@@ -83,6 +91,7 @@ class LossConfig:
     r1_every: int = 1  # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
     diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
+    l1: float = 100.0  # pix2pix: weight lambda of the L1 distance of G's output to the target
 
 
 @dataclass
@@ -652,9 +661,17 @@ def _validate_common(cfg: Config) -> None:
             f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} "
             f"(choose from: {', '.join(recipe.archs)})"
         )
-    from .data.options import check_data_options  # data/ imports this module
+    from .data.options import PAIR_SOURCES, check_data_options  # data/ imports this module
 
     check_data_options(cfg.data, cfg.model.arch)
+    if not getattr(recipe, "translates", False):  # the options of image pairs
+        if cfg.data.source in PAIR_SOURCES:
+            raise ConfigError(
+                f"--data {cfg.data.source} holds image pairs for translation (--preset pix2pix), "
+                f"not for {cfg.recipe} models"
+            )
+        if cfg.data.jitter:
+            raise ConfigError("data.jitter crops image pairs: it needs a translation preset")
     if cfg.data.holdout < 0:
         raise ConfigError("data.holdout must be 0 or a number of samples")
     if t.steps is None and t.minutes is None:

@@ -271,6 +271,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument(
+        "--pairs",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="translation models: L1, PSNR and SSIM of translations of the held-out pairs of "
+        "this paired set (alone: the run's own data), beside the identity mapping's",
+    )
     add_progress_flags(p)
     _add_sampler_options(p)
 
@@ -558,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(sub)
     _add_classifier(sub)
     _add_eval(sub)
+    _add_translate(sub)
     _add_bench(sub)
     _add_compare(sub)
     _add_tabular(sub)
@@ -859,6 +869,9 @@ def classifier_data(args: argparse.Namespace) -> config_mod.DataConfig:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import evaluate
+
+    if args.pairs is not None:
+        return cmd_eval_pairs(args)
     from .metrics.evaluate import FEATURE_FIGURES
 
     results = evaluate(
@@ -885,6 +898,57 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .files import atomic_write
 
         atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
+    return 0
+
+
+def cmd_eval_pairs(args: argparse.Namespace) -> int:
+    """`gankit eval RUN --pairs [DIR]`: a translation model against the true targets."""
+    from .translation import evaluate_translation
+
+    if args.run is None or args.samples:
+        raise ConfigError("--pairs scores a translation run: gankit eval RUN --pairs [DIR]")
+    results = evaluate_translation(args.run, args.pairs, args.device, args.progress)
+    print(f"{results['pairs']} held-out pairs of {results['data']}")
+    print(f"{'direction':<10} {'mapping':<9} {'L1':>7} {'PSNR':>7} {'SSIM':>7}")
+    for direction in results["per_image"]:
+        for mapping, prefix in (("model", ""), ("identity", "identity_")):
+            l1, psnr, ssim = (results[f"{direction}_{prefix}{k}"] for k in ("l1", "psnr", "ssim"))
+            print(f"{direction:<10} {mapping:<9} {l1:>7.4f} {psnr:>7.2f} {ssim:>7.4f}")
+    if args.json:
+        from .files import atomic_write
+
+        atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
+    return 0
+
+
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "translate",
+        help="translate images with an image-to-image model (pix2pix)",
+        description="Translate an image file, or every image under a folder, into OUTPUT_DIR: "
+        "one PNG per input with its name. Images of another size are resized to the model's "
+        "and back.",
+    )
+    p.add_argument("run", help="run directory, checkpoint file or export folder")
+    p.add_argument("input", help="an image file or a folder of images (sub-folders kept)")
+    p.add_argument("-o", "--output", required=True, help="folder to write the translations to")
+    p.add_argument(
+        "--direction",
+        default=None,
+        choices=("AtoB", "BtoA"),
+        help="AtoB or BtoA (default: the model's only direction)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    add_progress_flags(p)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .translation import translate
+
+    written = translate(
+        args.run, args.input, args.output, args.direction, args.device, args.progress
+    )
+    print(f"wrote {len(written)} images to {args.output}")
     return 0
 
 
@@ -1163,6 +1227,7 @@ COMMANDS = {
     "options": cmd_options,
     "train-classifier": cmd_train_classifier,
     "eval": cmd_eval,
+    "translate": cmd_translate,
     "bench": cmd_bench,
     "compare": cmd_compare,
     "tabular": cmd_tabular,

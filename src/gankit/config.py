@@ -67,6 +67,8 @@ class ModelConfig:
     g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
     # innermost, in training (the paper's noise)
     patch: int = 70  # unet (pix2pix): receptive field of the PatchGAN D in pixels: 16, 34, 70, 142
+    l1: float = 100.0  # unet (pix2pix): weight lambda of the L1 distance of G's output to the
+    # target, beside the adversarial loss
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
     target_share: float = 0.5  # tables with a target: share of training rows conditioned on it, and
     # every unconditional sample drawn given it; 0: CTGAN's uniform columns
@@ -91,7 +93,6 @@ class LossConfig:
     r1_every: int = 1  # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
     diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
-    l1: float = 100.0  # pix2pix: weight lambda of the L1 distance of G's output to the target
 
 
 @dataclass

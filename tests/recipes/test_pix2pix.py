@@ -24,12 +24,7 @@ def quiet(cfg, run_dir, **kwargs):
 def test_the_preset_is_the_papers_recipe():
     cfg = gankit.make_config("pix2pix")
     assert cfg.recipe == "pix2pix" and cfg.model.arch == "unet"
-    assert (cfg.loss.kind, cfg.loss.l1, cfg.model.patch, cfg.model.g_dropout) == (
-        "non-saturating",
-        100.0,
-        70,
-        0.5,
-    )
+    assert (cfg.model.l1, cfg.model.patch, cfg.model.g_dropout) == (100.0, 70, 0.5)
     assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.beta1) == (2e-4, 2e-4, 0.5)
     assert cfg.data.source == "paired" and cfg.data.jitter and cfg.data.flip
 
@@ -39,8 +34,9 @@ def test_the_preset_is_the_papers_recipe():
     [
         (["model.patch=50"], "model.patch is the PatchGAN's receptive field: choose from 16, 34"),
         (["model.g_dropout=1"], r"model.g_dropout must be in \[0, 1\)"),
-        (["loss.l1=-1"], "loss.l1 is a weight and cannot be negative"),
-        (["loss.gp=10"], "pix2pix does not take loss.gp"),
+        (["model.l1=-1"], "model.l1 is a weight and cannot be negative"),
+        (["loss.gp=10"], "read by recipes gan and ctgan, not by pix2pix"),
+        (["model.pack=2"], "pix2pix does not take model.pack"),
         (["optim.n_critic=2"], "pix2pix does not take optim.n_critic"),
         (["vae.beta=2"], "read by recipes vae and tvae, not by pix2pix"),
         (["model.arch=dcgan"], "unknown architecture 'dcgan' for recipe pix2pix"),

@@ -1,12 +1,12 @@
 """Pix2Pix (Isola et al. 2017): a U-Net G learns to translate an input image into its paired
 target, against a PatchGAN D conditioned on the input, with an L1 pull towards the target.
 
-Loss: D minimises half the adversarial loss of (input, target) as real and (input, G(input)) as
-fake; G the adversarial loss plus `loss.l1` (lambda, 100) times the mean absolute distance of
-G(input) to the target. Adam 2e-4, betas (0.5, 0.999). The data are pairs (`data/pairs.py`): each
-image holds the input's channels, then the target's, so `data.flip` and `data.jitter` treat both
-halves alike. G's dropout masks come from the saved noise stream (RankDropout), so a resumed run
-continues bit for bit.
+Loss: D minimises half the GAN loss (binary cross-entropy on logits) of (input, target) as real
+and (input, G(input)) as fake; G the non-saturating loss plus `model.l1` (lambda, 100) times the
+mean absolute distance of G(input) to the target. Adam 2e-4, betas (0.5, 0.999). The data are
+pairs (`data/pairs.py`): each image holds the input's channels, then the target's, so `data.flip`
+and `data.jitter` treat both halves alike. G's dropout masks come from the saved noise stream
+(RankDropout), so a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import losses
-from ..config import LossConfig
 from ..data.base import Dataset, to_float
 from ..errors import ConfigError
 from ..nets.translation import (
@@ -41,8 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # in minutes (docs/translation.md).
     "pix2pix": {
         "recipe": "pix2pix",
-        "model": {"arch": "unet", "width": 16, "patch": 70, "g_dropout": 0.5},
-        "loss": {"kind": "non-saturating", "l1": 100.0},
+        "model": {"arch": "unet", "width": 16, "patch": 70, "g_dropout": 0.5, "l1": 100.0},
         "optim": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         "data": {"source": "paired", "jitter": True, "flip": True},
         "train": {"ema": None, "log_every": 50, "sample_every": 250, "checkpoint_every": 500},
@@ -56,7 +54,7 @@ GRID_PAIRS = 12
 
 def check_pix2pix_options(cfg: Config) -> None:
     """Pairs in, the options the paper's recipe has, none of the GAN options it lacks."""
-    m, loss, t = cfg.model, cfg.loss, cfg.train
+    m, t = cfg.model, cfg.train
     if cfg.data.source != "paired":
         raise ConfigError(
             "pix2pix learns from pairs: --data paired --data-dir DIR (unpaired collections "
@@ -69,15 +67,9 @@ def check_pix2pix_options(cfg: Config) -> None:
         )
     if not 0.0 <= m.g_dropout < 1.0:
         raise ConfigError(f"model.g_dropout must be in [0, 1), got {m.g_dropout}")
-    if loss.l1 < 0:
-        raise ConfigError(f"loss.l1 is a weight and cannot be negative, got {loss.l1}")
-    if loss.kind not in losses.KINDS:
-        raise ConfigError(f"unknown loss '{loss.kind}' (choose from: {', '.join(losses.KINDS)})")
+    if m.l1 < 0:
+        raise ConfigError(f"model.l1 is a weight and cannot be negative, got {m.l1}")
     unsupported = {
-        "loss.gp": loss.gp,
-        "loss.r1": loss.r1,
-        "loss.clip": loss.clip,
-        "loss.diffaugment": loss.diffaugment,
         "model.conditional": m.conditional,
         "model.pack": m.pack != 1,
         "optim.n_critic": cfg.optim.n_critic != 1,
@@ -112,7 +104,7 @@ class Pix2PixRecipe(ShardedRecipe):
     archs = ("unet",)
     trains_on = "images"
     translates = True
-    options: dict[str, type] = {"loss": LossConfig}
+    options: dict[str, type] = {}
     presets = PRESETS
     ema_nets = ("G",)
     batches_per_step = 1
@@ -157,9 +149,8 @@ class Pix2PixRecipe(ShardedRecipe):
             "G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),
             "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg, fused=True),
         }
-        self.d_loss = losses.D_LOSSES[cfg.loss.kind]
-        self.g_loss = losses.G_LOSSES[cfg.loss.kind]
-        self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
+        #: D's outputs are logits (the binary cross-entropy of the paper)
+        self.output_kind = "logit"
         #: the directions this model translates (`gankit translate --direction`): the one it
         #: was trained in
         self.directions = (cfg.data.direction,)
@@ -213,7 +204,7 @@ class Pix2PixRecipe(ShardedRecipe):
         with seeded_global_rng(seed, x.device):
             fake = G(source)
         real_out, fake_out = D(source, target), D(source, fake.detach())
-        loss_d = 0.5 * self.d_loss(real_out, fake_out)
+        loss_d = 0.5 * losses.d_loss_bce(real_out, fake_out)
         self.optimizers["D"].zero_grad(set_to_none=True)
         loss_d.backward()
         stats = {"loss_d": loss_d.detach()}
@@ -222,10 +213,9 @@ class Pix2PixRecipe(ShardedRecipe):
             stats.update(output_stats(real_out.detach(), fake_out.detach(), self.output_kind))
         self.optimizers["D"].step()
         D.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
-        real_for_g = real_out.detach() if self.cfg.loss.kind in losses.G_NEEDS_REAL else None
-        adversarial = self.g_loss(D(source, fake), real_for_g)
+        adversarial = losses.g_loss_non_saturating(D(source, fake))
         l1 = (fake - target).abs().mean()
-        loss_g = adversarial + self.cfg.loss.l1 * l1
+        loss_g = adversarial + self.cfg.model.l1 * l1
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss_g.backward()
         D.requires_grad_(True)

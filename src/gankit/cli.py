@@ -78,12 +78,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         default=None,
-        help="digits (default), mnist, fashion-mnist, cifar10, folder, toy2d or stacked-mnist",
+        help="digits (default), mnist, fashion-mnist, cifar10, folder, toy2d, stacked-mnist, "
+        "or paired / unpaired (image pairs for pix2pix)",
     )
     p.add_argument(
         "--data-dir",
         default=None,
-        help="folder of the mnist, fashion-mnist or cifar10 files, or of images",
+        help="folder of the mnist, fashion-mnist or cifar10 files, or of images (or pairs)",
     )
     p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
     length = p.add_mutually_exclusive_group()

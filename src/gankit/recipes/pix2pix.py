@@ -36,13 +36,14 @@ if TYPE_CHECKING:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's recipe (U-Net G with dropout, 70x70 PatchGAN, lambda 100, Adam 2e-4 / 0.5,
-    # random jitter and mirroring) at width 16 and batch 16, so a 2-core CPU trains 64 px pairs
-    # in minutes (docs/translation.md).
+    # mirroring) at width 16 and batch 16, so a 2-core CPU trains 64 px pairs in minutes; its
+    # random jitter (data.jitter=true) slowed the first CPU minutes on the emoji
+    # (docs/results/pix2pix_emoji.md).
     "pix2pix": {
         "recipe": "pix2pix",
         "model": {"arch": "unet", "width": 16, "patch": 70, "g_dropout": 0.5, "l1": 100.0},
         "optim": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
-        "data": {"source": "paired", "jitter": True, "flip": True},
+        "data": {"source": "paired", "jitter": False, "flip": True},
         "train": {"ema": None, "log_every": 50, "sample_every": 250, "checkpoint_every": 500},
     },
 }

@@ -31,11 +31,14 @@ if TYPE_CHECKING:  # the class is assembled from the recipe registry on first us
 @dataclass
 class DataConfig:
     source: str = "digits"  # one of gankit.data.options.SOURCES (table: gankit.tabular only)
-    dir: str | None = None  # folder of the mnist, fashion-mnist, cifar10 or folder source
-    split: str = "auto"  # mnist, fashion-mnist, cifar10: train | test | auto (train if there)
+    dir: str | None = None  # folder of the mnist, fashion-mnist, cifar10, folder, paired or
+    # unpaired source
+    split: str = "auto"  # mnist, fashion-mnist, cifar10: train | test | auto (train if there);
+    # paired, unpaired: train/ and test/ folders, else the split by name
     resolution: int | None = None  # None: the source's size (folder: the images' own, if shared)
     channels: int | None = None  # None: the source's (folder: 1 if every image is grey); 1 or 3
-    alpha: str = "white"  # folder: transparency on white | black, keep (a channel) | drop
+    alpha: str = "white"  # folder, paired, unpaired: transparency on white | black, keep (a
+    # channel) | drop
     flip: bool = False  # mirror a random half of each batch, drawn from (seed, step)
     toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
     toy_samples: int = 50_000  # toy2d: points drawn from the mixture
@@ -53,9 +56,10 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks); vae: conv; diffusion:
-    # unet; ctgan, tvae: mlp
+    # unet; pix2pix: unet; ctgan, tvae: mlp
     z_dim: int = 100  # size of the latent code (noise of G, posterior of the VAE)
-    width: int = 64  # dcgan: channels of the widest-resolution layer
+    width: int = 64  # dcgan: channels of the widest-resolution layer (unet, pix2pix: of G's and
+    # D's first layers)
     hidden: list[int] = field(
         default_factory=lambda: [256, 512]
     )  # mlp: G hidden sizes (D reversed)
@@ -66,7 +70,8 @@ class ModelConfig:
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
     g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
     # innermost, in training (the paper's noise)
-    patch: int = 70  # unet (pix2pix): receptive field of the PatchGAN D in pixels: 16, 34, 70, 142
+    patch: int = 70  # unet (pix2pix): receptive field of the PatchGAN D in pixels: 16, 34, 70,
+    # 142, 286
     l1: float = 100.0  # unet (pix2pix): weight lambda of the L1 distance of G's output to the
     # target, beside the adversarial loss
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .api import Generator, load
 from .data import folder
 from .data.base import to_float, to_uint8
+from .data.options import PAIR_SOURCES
 from .data.pairs import load_pairs
 from .errors import ConfigError, DataError
 from .files import atomic_writer
@@ -79,7 +80,7 @@ def translate_images(
 
 def _pairs_model(model: Generator) -> bool:
     """Whether the model's data shape is that of pairs (input and target channels together)."""
-    return model.config.data.source in ("paired", "unpaired")
+    return model.config.data.source in PAIR_SOURCES
 
 
 def _input_files(inputs: str | Path) -> tuple[Path, list[str]]:

@@ -81,6 +81,25 @@ def test_side_by_side_images_split_into_their_halves(tmp_path):
         load_paired(str(tmp_path), "train")
 
 
+def test_side_by_side_images_are_decoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    from gankit.data import cache, pairs
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "MIN_CACHED_IMAGES", 1)
+    (tmp_path / "ab").mkdir()
+    for i in range(3):
+        a, b = pair_images(i)
+        Image.fromarray(np.concatenate([a, b], 1)).save(tmp_path / "ab" / f"p{i}.png")
+    first = load_paired(str(tmp_path / "ab"), "train").data.x
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+
+    def decoded_again(*args):
+        raise AssertionError("decoded although cached")
+
+    monkeypatch.setattr(pairs, "_decode_side_by_side", decoded_again)
+    assert torch.equal(load_paired(str(tmp_path / "ab"), "train").data.x, first)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

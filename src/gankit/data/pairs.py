@@ -177,9 +177,14 @@ def _side_by_side(
     if not listing:
         raise DataError(f"{root} holds no images: give A/ and B/ folders or side-by-side images")
     names = [relative for relative, _, _ in listing]
+    _by_stem(names, root)
     files = [os.path.join(root, n) for n in names]
-    options = {"layout": "side-by-side", "resolution": resolution, "channels": channels}
-    options["alpha"] = alpha
+    options = {
+        "layout": "side-by-side",
+        "resolution": resolution,
+        "channels": channels,
+        "alpha": alpha,
+    }
     entry, key = cache.entry_path(root, options), cache.content_key(listing, options)
     hit = cache.read_entry(entry, key) if len(files) >= cache.MIN_CACHED_IMAGES else None
     if hit is not None:
@@ -195,6 +200,8 @@ def _side_by_side(
 def _decode_side_by_side(
     files: list[str], resolution: int | None, channels: int | None, alpha: str
 ) -> np.ndarray:
+    """Every AB image as its two halves stacked along channels (N x 2C x R x R), after checking
+    from the headers that each is twice as wide as high and, without a resolution, of one size."""
     probes = folder.map_files(files, folder.probe)
     for path, ((w, h), _) in zip(files, probes, strict=True):
         if w != 2 * h:

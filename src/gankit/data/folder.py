@@ -276,6 +276,10 @@ def load_folder(
     root, listing = _listing(folder)
     x, y, skipped = _decoded(root, listing, resolution, channels, alpha, classes, threads)
     _warn_skipped(root, skipped)
+    if len(x) == 0:
+        raise DataError(
+            f"none of the {len(listing)} image files in {root} could be read ({skipped[0]})"
+        )
     return Dataset(torch.from_numpy(x), _labels(y), name=name or f"folder:{root.name}")
 
 
@@ -338,10 +342,8 @@ def _decoded(
     decoding = decoding_for(files, errors, resolution, channels, alpha, threads)
     x = decode(files, decoding, errors, threads)
     skipped = [f"{n}: {e}" for n, e in zip(names, errors, strict=True) if e]
-    if len(x) == 0:
-        raise DataError(
-            f"none of the {len(files)} image files in {root} could be read ({skipped[0]})"
-        )
+    if len(x) == 0:  # refused by the caller, after it has warned of each
+        return x, None, skipped
     index = {c: i for i, c in enumerate(classes)}
     labels = [index[f] for f, e in zip(folders, errors, strict=True) if e is None]
     y = np.array(labels, dtype=np.int64) if len(classes) > 1 else None

@@ -121,3 +121,30 @@ def test_the_emoji_sample_trains_at_64_px_with_the_70_pixel_patchgan(tmp_path):
     assert model.recipe.directions == ("AtoB",)
     with pytest.raises(ConfigError, match="translates images and draws none"):
         model.sample(4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_a_cuda_run_resumes_bit_for_bit_and_translates_as_on_the_cpu(tmp_path, amp):
+    from gankit.translation import translate_images
+
+    write_pairs(tmp_path / "pairs", 12)
+
+    def cfg(steps):
+        overrides = ["data.jitter=true", "train.device=cuda", f"train.amp={amp}"]
+        return tiny_pix2pix(tmp_path / "pairs", *overrides, steps=steps)
+
+    quiet(cfg(8), tmp_path / "a").run()
+    quiet(cfg(4), tmp_path / "b").run()
+    trainer = quiet(cfg(8), tmp_path / "b", resume=True)
+    assert next(trainer.nets["G"].parameters()).is_cuda and trainer.x_device.is_cuda
+    trainer.run()
+    (_, sa), (_, sb) = ckpt.load_latest(tmp_path / "a"), ckpt.load_latest(tmp_path / "b")
+    assert all(
+        torch.equal(sa["nets"][n][k], sb["nets"][n][k]) for n in sa["nets"] for k in sa["nets"][n]
+    )
+    inputs = trainer.data.all()[:, :3]
+    on_cpu, on_gpu = gankit.load(tmp_path / "a"), gankit.load(tmp_path / "a", device="cuda")
+    torch.testing.assert_close(
+        translate_images(on_cpu, inputs), translate_images(on_gpu, inputs), rtol=0, atol=1e-4
+    )

@@ -66,6 +66,11 @@ def test_a_closed_pipe_ends_quietly():
     assert proc.stderr.read() == b""
 
 
+def test_train_and_train_classifier_default_to_the_same_data():
+    assert cli.parse_args(["train-classifier", "-o", "c.safetensors"]).data == "digits"
+    assert config_mod.build("dcgan").data.source == "digits"
+
+
 @pytest.mark.parametrize("command", ["train", "sample", "eval"])
 def test_every_command_that_places_a_model_defaults_to_auto(command):
     args = cli.parse_args([command, "RUN"] if command != "train" else ["train"])

@@ -188,8 +188,9 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--data",
-        default="mnist",
-        help="digits, mnist (default), fashion-mnist, cifar10 or folder (classes from sub-folders)",
+        default="digits",
+        help="digits (default, as train: embedded, no files), mnist, fashion-mnist, cifar10 or "
+        "folder (classes from sub-folders)",
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)

@@ -395,7 +395,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier",
         default=None,
-        help="digit classifier .safetensors (default: trained once, kept in --out)",
+        help="digit classifier .safetensors (default: the MNIST files' feature network, as eval's: "
+        "cached, or trained once)",
     )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     add_progress_flags(p, force=True)
@@ -467,8 +468,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier",
         default=None,
-        help="stacked-mnist: digit classifier .safetensors (default: trained on --data-dir once, "
-        "kept in --out); mnist, fashion-mnist, cifar10: VGG,STRIDED, the two feature networks "
+        help="stacked-mnist: digit classifier .safetensors (default: the MNIST files' feature "
+        "network, as eval's: cached, or trained on --data-dir once); mnist, fashion-mnist, "
+        "cifar10: VGG,STRIDED, the two feature networks "
         "(default: trained once per data set and cached)",
     )
     p.add_argument(

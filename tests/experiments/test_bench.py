@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
@@ -169,3 +170,25 @@ def test_cli_device_and_amp_reach_the_benchmark_runs(tmp_path):
         )
         == 2
     )
+
+
+def test_without_a_classifier_the_bench_reads_evals_cached_feature_network(
+    tmp_path, mnist_dir, classifier_path, monkeypatch, capsys
+):
+    """The default digit classifier is the cache entry `gankit eval` would use for these files:
+    found there, not trained again."""
+    import shutil
+
+    from gankit.experiments.bench import _classifier
+    from gankit.metrics.classifier import data_identity, load_classifier
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = load_dataset(DataConfig(source="mnist", dir=str(mnist_dir)))
+    entry = tmp_path / "cache" / "classifiers" / f"{data_identity('mnist', data)}-e8.safetensors"
+    entry.parent.mkdir(parents=True)
+    shutil.copy(classifier_path, entry)
+    found = _classifier(None, str(mnist_dir))
+    assert "training the feature network" not in capsys.readouterr().err
+    reference = load_classifier(entry)
+    for a, b in zip(found.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -56,20 +56,16 @@ def bench_config(
     return cfg
 
 
-def _classifier(path: str | None, data_dir: str, out: Path):
-    """The given digit classifier, or one trained on the MNIST files once and kept in `out`."""
+def _classifier(path: str | None, data_dir: str, progress: bool | None = False):
+    """The given digit classifier, or the MNIST files' default feature network, the one `gankit
+    eval` uses: found in the cache, or trained once and kept there."""
     from ..data import load_dataset
-    from ..metrics.classifier import load_classifier, save_classifier, train_classifier
+    from ..metrics.classifier import class_names, default_classifier, load_classifier
 
-    if path:
-        return load_classifier(path)
-    cached = out / "classifier.safetensors"
-    if cached.exists():
-        return load_classifier(cached)
-    data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
-    model, report = train_classifier(data, epochs=8, holdout=0.2, seed=0)
-    save_classifier(model, report, cached, data.name)
-    return model
+    if not path:
+        data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
+        path = default_classifier("mnist", data, class_names("mnist", data), progress=progress)
+    return load_classifier(path)
 
 
 def _train(cfg: config_mod.Config, run_dir: Path, progress: bool | None) -> dict[str, Any]:
@@ -138,7 +134,7 @@ def _stacked_mnist(
 ):
     from ..metrics.evaluate import stacked_mnist_modes
 
-    clf = _classifier(classifier, data_dir, out)
+    clf = _classifier(classifier, data_dir, progress)
     cfg = bench_config(
         "stacked-mnist",
         preset,

@@ -31,6 +31,53 @@ def test_train_help_offers_the_image_presets_only(capsys):
     assert cli.train_presets() == images
 
 
+def test_bench_help_offers_the_image_presets_only(capsys):
+    text = "".join(_help(capsys, "bench").split())
+    assert f"oneof:{','.join(cli.train_presets())};" in text
+    assert "ctgan" not in text and "tvae" not in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare"], "gankit: error: compare: the following arguments are required"),
+        (["sample"], "gankit: error: sample: the following arguments are required: run"),
+        (["tabular", "fit"], "gankit: error: tabular fit: the following arguments are required"),
+        (["train", "--bogus"], "gankit: error: train: unrecognized arguments: --bogus"),
+        ([], "gankit: error: the following arguments are required: command"),
+    ],
+)
+def test_errors_name_gankit_once(capsys, argv, message):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("gankit") == 1 and err.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`gankit options | head -1`: the reader leaves early; no error, the shell's SIGPIPE code."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "options"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline().startswith(b"# preset dcgan")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE
+    assert proc.stderr.read() == b""
+
+
+def test_train_and_train_classifier_default_to_the_same_data():
+    assert cli.parse_args(["train-classifier", "-o", "c.safetensors"]).data == "digits"
+    assert config_mod.build("dcgan").data.source == "digits"
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "eval"])
+def test_every_command_that_places_a_model_defaults_to_auto(command):
+    args = cli.parse_args([command, "RUN"] if command != "train" else ["train"])
+    device = getattr(args, "device", None) or config_mod.build("dcgan").train.device
+    assert device == "auto"
+
+
 def test_train_refuses_a_table_preset_in_one_line(capsys):
     assert cli.main(["train", "--preset", "tvae", "--steps", "1"]) == 2
     err = capsys.readouterr().err.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -18,14 +19,16 @@ from .progress import shows
 if TYPE_CHECKING:
     import torch
 
-EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 1, 130, 141
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports errors as one line instead of usage + message."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise ConfigError(f"{self.prog}: {message}")
+        """The subcommand named once, after the one `gankit: error:` prefix main() prints."""
+        command = self.prog.removeprefix("gankit").strip()
+        raise ConfigError(f"{command}: {message}" if command else message)
 
 
 def number(text: str) -> float:
@@ -134,7 +137,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="conditional models: one row per class, -n samples in all",
     )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
+    )
     add_progress_flags(p)
     _add_sampler_options(p)
 
@@ -182,8 +189,9 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--data",
-        default="mnist",
-        help="digits, mnist (default), fashion-mnist, cifar10 or folder (classes from sub-folders)",
+        default="digits",
+        help="digits (default, as train: embedded, no files), mnist, fashion-mnist, cifar10 or "
+        "folder (classes from sub-folders)",
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)
@@ -264,8 +272,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--device",
-        default="cpu",
-        help="device that generates the samples: cpu (default), cuda, auto",
+        default="auto",
+        help="device that generates the samples: auto (default: CUDA when present, as train), "
+        "cpu, cuda or cuda:N",
     )
     p.add_argument(
         "-n", type=int, default=10000, help="number of generated samples (default 10000)"
@@ -353,7 +362,25 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", default=None, help="folder of the MNIST files")
     p.add_argument(
-        "--budget-minutes", type=number, required=True, help="wall-clock training minutes per model"
+        "--budget-minutes",
+        type=number,
+        required=True,
+        help="wall-clock training minutes per model (sampling comes on top: the whole "
+        "command's estimate is printed before anything trains)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=number,
+        default=None,
+        help="refuse up front when the estimated whole command (training and sampling) is "
+        "longer, naming the options that fit",
+    )
+    p.add_argument(
+        "--full-ddpm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sample diffusion models with DDPM over all their timesteps too (default; on a "
+        "CPU this row can take longer than the training)",
     )
     p.add_argument(
         "--models", default="dcgan,vae,ddpm", help="comma list of presets (default dcgan,vae,ddpm)"
@@ -378,7 +405,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier",
         default=None,
-        help="digit classifier .safetensors (default: trained once, kept in --out)",
+        help="digit classifier .safetensors (default: the MNIST files' feature network, as eval's: "
+        "cached, or trained once)",
     )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     add_progress_flags(p, force=True)
@@ -403,7 +431,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--preset",
         default=None,
-        help=f"one of: {', '.join(config_mod.PRESETS)}; a comma list races several "
+        help=f"one of: {', '.join(train_presets())}; a comma list races several "
         "(mnist, fashion-mnist, cifar10)",
     )
     p.add_argument(
@@ -450,8 +478,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier",
         default=None,
-        help="stacked-mnist: digit classifier .safetensors (default: trained on --data-dir once, "
-        "kept in --out); mnist, fashion-mnist, cifar10: VGG,STRIDED, the two feature networks "
+        help="stacked-mnist: digit classifier .safetensors (default: the MNIST files' feature "
+        "network, as eval's: cached, or trained on --data-dir once); mnist, fashion-mnist, "
+        "cifar10: VGG,STRIDED, the two feature networks "
         "(default: trained once per data set and cached)",
     )
     p.add_argument(
@@ -472,8 +501,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device",
         default=None,
-        help="where the benchmark trains: cpu (the default), cuda, cuda:N "
-        "or auto (for toy2d, stacked-mnist and mnist: train.device)",
+        help="where the benchmark trains: cpu (the default, unlike train's auto: the tables "
+        "are measured on a CPU), cuda, cuda:N or auto (for toy2d, stacked-mnist and mnist: "
+        "train.device)",
     )
     p.add_argument(
         "--amp",
@@ -939,7 +969,11 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
         choices=("AtoB", "BtoA"),
         help="AtoB or BtoA (default: the model's only direction)",
     )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
+    )
     add_progress_flags(p)
 
 
@@ -1029,6 +1063,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         classifier=args.classifier,
         overrides=args.overrides,
         progress=args.progress,
+        full_ddpm=args.full_ddpm,
+        max_minutes=args.max_minutes,
         log=lambda line: print(line, file=sys.stderr),
     )
     print(format_markdown(result))
@@ -1248,7 +1284,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ):
         args.overrides = [*args.overrides, *extra]
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        raise ConfigError(f"{args.command}: unrecognized arguments: {' '.join(extra)}")
     return args
 
 
@@ -1277,6 +1313,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `gankit options | head`: the reader has gone, quietly, as `cat` does
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (
         OSError
     ) as e:  # a log, grid or output file that cannot be written (disk full, permissions)
@@ -1299,6 +1338,14 @@ def _run(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is still buffered
+    cannot fail again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _out_of_memory(e: BaseException) -> bool:

@@ -40,7 +40,7 @@ class DataConfig:
     alpha: str = "white"  # folder, paired, unpaired: transparency on white | black, keep (a
     # channel) | drop
     flip: bool = False  # mirror a random half of each batch, drawn from (seed, step)
-    toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
+    toy: str = "ring"  # toy2d: ring (8 Gaussians, radius 2) | ring-veegan (radius 1) | grid (25)
     toy_samples: int = 50_000  # toy2d: points drawn from the mixture
     stacked_samples: int = (
         50_000  # stacked-mnist: images of three digits drawn from the MNIST files
@@ -724,5 +724,3 @@ def _validate_common(cfg: Config) -> None:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):
         raise ConfigError("data.channels must be 1 or 3")
-    if cfg.data.toy not in ("ring", "grid"):
-        raise ConfigError(f"unknown toy2d mixture '{cfg.data.toy}' (choose from: ring, grid)")

@@ -177,6 +177,23 @@ def test_precision_recall_with_the_real_radii_given_is_the_same():
         precision_recall(real, fake, 3, real_radii=radii[:10])
 
 
+def test_density_coverage_and_compare_features_with_the_real_radii_given_are_the_same():
+    from gankit.metrics.evaluate import compare_features, real_knn_radii
+
+    gen = torch.Generator().manual_seed(5)
+    real, fake = torch.randn(300, 6, generator=gen), torch.randn(200, 6, generator=gen) + 0.5
+    assert density_coverage(real, fake, 5, real_radii=knn_radii(real, 5)) == density_coverage(
+        real, fake, 5
+    )
+    radii = real_knn_radii(real, ["fid", "pr", "dc"])
+    assert sorted(radii) == [3, 5]
+    given = compare_features(real, fake, None, ["fid", "pr", "dc"], real_radii=radii)
+    assert given == compare_features(real, fake, None, ["fid", "pr", "dc"])
+    assert 0 < given["coverage"] < 1 and 0 < given["recall"] < 1
+    with pytest.raises(ConfigError, match="holds"):
+        density_coverage(real, fake, 5, real_radii=radii[5][:10])
+
+
 def test_precision_recall_identical_and_far_apart():
     x = torch.randn(300, 8, generator=_gen(20))
     assert precision_recall(x, x, k=3) == (1.0, 1.0)

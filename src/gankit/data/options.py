@@ -25,6 +25,8 @@ DIRECTIONS = ("AtoB", "BtoA")
 #: table: `gankit tabular`; memory: images handed to `gankit.train(data=...)` (`data/memory.py`)
 SOURCES = (*IMAGE_SOURCES, "table", "memory")
 SPLITS = ("auto", "train", "test")
+#: the 2D mixtures of `data.toy` (their means and std: `metrics.modes.MIXTURES`)
+TOY_MIXTURES = ("ring", "ring-veegan", "grid")
 #: what happens to an image's transparency: composited on white or black, kept as a channel, or
 #: dropped (the colours under transparent pixels show, as in runs saved before data.alpha existed)
 ALPHA = ("white", "black", "keep", "drop")
@@ -71,6 +73,10 @@ def check_data_options(data: Any, arch: str) -> None:
         raise ConfigError(
             f"unknown {data.source} split '{data.split}' "
             f"(data.split: choose from: {', '.join(SPLITS)})"
+        )
+    if data.toy not in TOY_MIXTURES:
+        raise ConfigError(
+            f"unknown toy2d mixture '{data.toy}' (choose from: {', '.join(TOY_MIXTURES)})"
         )
     if data.alpha not in ALPHA:
         raise ConfigError(f"unknown data.alpha '{data.alpha}' (choose from: {', '.join(ALPHA)})")

@@ -10,6 +10,12 @@ drawn in fixed batches of `speed_batch` images and timed, giving images/s (wall-
 process). DDPM with 1,000 steps is ~1,000x slower than a GAN's one pass, so every row is measured
 at `slow_samples` (the same n for all rows: FID is biased by n, and rows compare like with like)
 and the fast rows also at `samples`.
+
+`--budget-minutes` is each model's training; sampling is on top of it, and DDPM over all its
+timesteps can outlast the training many times over on a CPU. So before anything trains the
+command times one sampling batch of every row on the untrained networks (a network's cost does not
+depend on its weights), says how long the whole command will take, and, past `--max-minutes`,
+refuses up front with the choices that fit (fewer `--slow-samples`, `--no-full-ddpm`).
 """
 
 from __future__ import annotations
@@ -64,16 +70,122 @@ def timed_samples(model, n: int, seed: int, batch: int) -> tuple[torch.Tensor, f
     return samples, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _sampler_rows(model) -> list[tuple[str, dict[str, Any]]]:
-    """(label, sampler options) a model is measured with: one pass, or DDPM over all T steps and
-    DDIM at 50 and 10 (those at most T)."""
-    if not hasattr(model.recipe, "set_sampler"):
+def _sampler_rows(recipe, full_ddpm: bool = True) -> list[tuple[str, dict[str, Any]]]:
+    """(label, sampler options) a model is measured with: one pass, or DDPM over all T steps
+    (unless `full_ddpm` is off) and DDIM at 50 and 10 (those at most T)."""
+    if not hasattr(recipe, "set_sampler"):
         return [("one pass", {})]
-    timesteps = model.recipe.schedule.timesteps
-    rows = [(f"DDPM {timesteps}", {"sampler": "ddpm", "steps": None})]
+    timesteps = recipe.schedule.timesteps
+    rows = [(f"DDPM {timesteps}", {"sampler": "ddpm", "steps": None})] if full_ddpm else []
     return rows + [
         (f"DDIM {s}", {"sampler": "ddim", "steps": s}) for s in DDIM_STEPS if s < timesteps
     ]
+
+
+def _row_samples(options: dict[str, Any], samples: int, slow_samples: int) -> int:
+    return slow_samples if options.get("sampler") == "ddpm" else samples
+
+
+@torch.no_grad()
+def _batch_seconds(recipe, options: dict[str, Any], batch: int, device: torch.device) -> float:
+    """Seconds one sampling batch of `batch` images takes with these sampler options: a diffusion
+    row is timed over two DDIM steps and scaled to its step count (every step is one U-Net pass),
+    after one untimed call that pays the first-call costs."""
+    latents = recipe.latents(batch, torch.Generator().manual_seed(0)).to(device)
+    steps = 1
+    if options:
+        steps = options["steps"] or recipe.schedule.timesteps
+        recipe.set_sampler("ddim", 2)
+    recipe.generate(latents[:1])
+    _synchronize(device)
+    start = time.perf_counter()
+    recipe.generate(latents)
+    _synchronize(device)
+    per_call = time.perf_counter() - start
+    return per_call * (steps / 2 if options else 1)
+
+
+def plan_compare(
+    cfgs: dict[str, config_mod.Config],
+    sample_shape: tuple[int, ...],
+    budget_minutes: float,
+    samples: int,
+    slow_samples: int,
+    speed_batch: int,
+    full_ddpm: bool = True,
+) -> dict[str, Any]:
+    """How long the command will take: each model's training budget plus its rows' sampling,
+    estimated from one timed batch per row on the untrained networks."""
+    from ..recipes import build_recipe
+    from ..train.distributed import resolve_device
+
+    rows = []
+    for preset, cfg in cfgs.items():
+        device = resolve_device(cfg.train.device)
+        with torch.random.fork_rng(devices=[]):
+            recipe = build_recipe(cfg, sample_shape)
+        for net in recipe.nets.values():
+            net.to(device).eval()
+        for label, options in _sampler_rows(recipe, full_ddpm):
+            n = _row_samples(options, samples, slow_samples)
+            batch = min(speed_batch, n)
+            seconds = _batch_seconds(recipe, options, batch, device) * n / batch
+            rows.append({"model": preset, "sampler": label, "n": n, "minutes": seconds / 60})
+    training = budget_minutes * len(cfgs)
+    sampling = sum(r["minutes"] for r in rows)
+    return {"training_minutes": training, "sampling_minutes": sampling, "rows": rows}
+
+
+def describe_plan(plan: dict[str, Any], models: int, budget_minutes: float) -> str:
+    """The estimate in one line, naming the slowest row when it dominates."""
+    total = plan["training_minutes"] + plan["sampling_minutes"]
+    line = (
+        f"compare will take about {_minutes(total)}: {models} x {budget_minutes:g} min of "
+        f"training, then about {_minutes(plan['sampling_minutes'])} of sampling"
+    )
+    slowest = max(plan["rows"], key=lambda r: r["minutes"])
+    if slowest["minutes"] > 0.5 * plan["sampling_minutes"] and slowest["minutes"] >= 1:
+        line += (
+            f" ({slowest['model']} {slowest['sampler']}: {_minutes(slowest['minutes'])} "
+            f"for {slowest['n']:,} images)"
+        )
+    return line
+
+
+def shorter_choices(
+    plan: dict[str, Any], max_minutes: float, samples: int, slow_samples: int, full_ddpm: bool
+) -> list[str]:
+    """Sampling options that bring the estimate within `max_minutes`: the full DDPM row left out,
+    fewer --slow-samples (that row's images), fewer --samples (the other rows'), or both fewer.
+    Sampling time is linear in each row's images."""
+    spare = max_minutes - plan["training_minutes"]
+    slow = sum(r["minutes"] for r in plan["rows"] if r["sampler"].startswith("DDPM"))
+    fast = plan["sampling_minutes"] - slow
+    if spare <= 0:
+        return []
+    choices = []
+    if slow and full_ddpm and fast <= spare:
+        choices.append("--no-full-ddpm")
+    if slow and fast < spare and int(slow_samples * (spare - fast) / slow) >= 10:
+        choices.append(f"--slow-samples {int(slow_samples * (spare - fast) / slow)}")
+    if not choices:
+        fewer = spare / plan["sampling_minutes"]
+        fast_n, slow_n = int(samples * fewer), int(slow_samples * fewer)
+        drop_slow = slow and full_ddpm and int(samples * spare / fast) >= max(slow_samples, 10)
+        if drop_slow:
+            choices.append(f"--no-full-ddpm --samples {int(samples * spare / fast)}")
+        elif slow_n >= 10:
+            choices.append(f"--samples {fast_n} --slow-samples {slow_n}")
+    return choices
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _minutes(m: float) -> str:
+    return f"{m:.1f} min" if m < 10 else f"{m:.0f} min"
 
 
 def _train_model(
@@ -118,12 +230,15 @@ def run_compare(
     classifier: str | None = None,
     overrides: list[str] | None = None,
     progress: bool | None = False,
+    full_ddpm: bool = True,
+    max_minutes: float | None = None,
     log=lambda line: None,
 ) -> dict[str, Any]:
     """Train each preset in `models` for `budget_minutes` and measure it; returns the table as a
-    dict."""
+    dict. The whole command's estimated duration is logged before anything trains; over
+    `max_minutes` it is refused (ConfigError) with the sampling options that would fit."""
     from ..data import load_dataset, load_heldout
-    from ..metrics.evaluate import compare_features
+    from ..metrics.evaluate import compare_features, real_knn_radii
     from ..metrics.extractors import classifier_extractor
     from .bench import _classifier
 
@@ -141,6 +256,8 @@ def run_compare(
         )
     if speed_batch < 1:
         raise ConfigError("--speed-batch must be at least 1")
+    if max_minutes is not None and not 0 < max_minutes < math.inf:
+        raise ConfigError("--max-minutes must be a positive finite number")
     cfgs = {
         m: compare_config(m, data_dir, budget_minutes, seed, threads, list(overrides or []))
         for m in models
@@ -150,10 +267,17 @@ def run_compare(
     if threads is not None:
         torch.set_num_threads(threads)
     wall, cpu = time.perf_counter(), time.process_time()
-    extract = classifier_extractor(_classifier(classifier, data_dir, out))
     train_data = load_dataset(cfgs[models[0]].data)
+    plan = plan_compare(
+        cfgs, train_data.sample_shape, budget_minutes, samples, slow_samples, speed_batch, full_ddpm
+    )
+    estimate = describe_plan(plan, len(models), budget_minutes)
+    _check_max_minutes(plan, estimate, max_minutes, samples, slow_samples, full_ddpm)
+    log(estimate)
+    extract = classifier_extractor(_classifier(classifier, data_dir, progress))
     heldout = load_heldout(cfgs[models[0]].data)
     real_feats, _ = extract(train_data.all())
+    radii = real_knn_radii(real_feats, METRICS)  # once: every row is scored against them
     rows: list[dict[str, Any]] = []
     for preset in models:
         log(f"training {preset} for {budget_minutes:g} min")
@@ -164,16 +288,16 @@ def run_compare(
             if hasattr(model.recipe, "elbo")
             else None
         )
-        for label, options in _sampler_rows(model):
+        for label, options in _sampler_rows(model.recipe, full_ddpm):
             if options:
                 model.recipe.set_sampler(options["sampler"], options["steps"])
-            n = slow_samples if options.get("sampler") == "ddpm" else samples
+            n = _row_samples(options, samples, slow_samples)
             log(f"sampling {preset} ({label}): {n} images")
             images, sec, cpu_sec = timed_samples(model, n, seed, speed_batch)
             feats, logits = extract(images)
-            full = compare_features(real_feats, feats, logits, METRICS, seed)
-            common = compare_features(
-                real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed
+            full, common = (
+                compare_features(real_feats, feats[:m], logits[:m], METRICS, seed, real_radii=radii)
+                for m in (n, slow_samples)
             )
             row = {
                 "model": preset,
@@ -197,7 +321,7 @@ def run_compare(
                 )
             rows.append(row)
             _save_grid(images, out / "grids" / f"{preset}-{label.replace(' ', '-').lower()}.png")
-    floor = _real_floor(real_feats, extract, heldout, samples, slow_samples, seed)
+    floor = _real_floor(real_feats, radii, extract, heldout, samples, slow_samples, seed)
     return {
         "data": "mnist",
         "budget_minutes": budget_minutes,
@@ -209,6 +333,7 @@ def run_compare(
         "holdout": HOLDOUT,
         "rows": rows,
         "real_floor": floor,
+        "estimated_minutes": round(plan["training_minutes"] + plan["sampling_minutes"], 2),
         "wall_minutes": round((time.perf_counter() - wall) / 60, 2),
         "cpu_minutes": round((time.process_time() - cpu) / 60, 2),
         "threads": torch.get_num_threads(),
@@ -216,14 +341,36 @@ def run_compare(
     }
 
 
-def _real_floor(real_feats, extract, heldout, samples, slow_samples, seed) -> dict[str, Any]:
+def _check_max_minutes(
+    plan: dict[str, Any],
+    estimate: str,
+    max_minutes: float | None,
+    samples: int,
+    slow_samples: int,
+    full_ddpm: bool,
+) -> None:
+    if max_minutes is None:
+        return
+    if plan["training_minutes"] + plan["sampling_minutes"] <= max_minutes:
+        return
+    choices = shorter_choices(plan, max_minutes, samples, slow_samples, full_ddpm)
+    fix = (
+        f"; within it: {' or '.join(choices)}"
+        if choices
+        else "; no sample count fits: a larger --max-minutes, a smaller --budget-minutes or "
+        "fewer --models"
+    )
+    raise ConfigError(f"{estimate}, over --max-minutes {max_minutes:g}{fix}")
+
+
+def _real_floor(real_feats, radii, extract, heldout, samples, slow_samples, seed) -> dict[str, Any]:
     """Held-out real images against the training images: the best a model can score at each n."""
     from ..metrics.evaluate import compare_features
 
     feats, logits = extract(heldout.all()[:samples])
-    full = compare_features(real_feats, feats, logits, METRICS, seed)
-    common = compare_features(
-        real_feats, feats[:slow_samples], logits[:slow_samples], METRICS, seed
+    full, common = (
+        compare_features(real_feats, feats[:m], logits[:m], METRICS, seed, real_radii=radii)
+        for m in (samples, slow_samples)
     )
     return {
         "n": len(feats),

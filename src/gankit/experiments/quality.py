@@ -25,6 +25,7 @@ import torch
 
 from .. import config as config_mod
 from ..errors import ConfigError
+from ..metrics.evaluate import PR_K
 
 SOURCES = ("mnist", "fashion-mnist", "cifar10")
 SAMPLES = 10_000
@@ -32,7 +33,6 @@ CHUNK_CPU_SECONDS = 20.0
 #: the two feature spaces: (name, classifier architecture, seed)
 SPACES = (("vgg", "vgg", 0), ("strided", "strided", 1))
 REFERENCE = "reference DCGAN loop"
-PR_K = 3  # the k of precision/recall, as `compare_features`
 KEEP = (
     "fid",
     "precision",

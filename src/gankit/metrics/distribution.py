@@ -238,6 +238,14 @@ def _ball_counts(
     return torch.cat(counts)
 
 
+def _checked_radii(real: torch.Tensor, k: int, radii: torch.Tensor | None) -> torch.Tensor:
+    if radii is None:
+        return knn_radii(real, k)
+    if radii.shape != (len(real),):
+        raise ConfigError(f"real_radii holds {tuple(radii.shape)} radii for {len(real)} rows")
+    return radii
+
+
 def precision_recall(
     real_feats: ArrayLike,
     fake_feats: ArrayLike,
@@ -255,28 +263,29 @@ def precision_recall(
     real = _as_feats(real_feats, "real_feats", min_rows=k + 1)
     fake = _as_feats(fake_feats, "fake_feats", min_rows=k + 1)
     _same_dim(real, fake)
-    if real_radii is None:
-        real_radii = knn_radii(real, k)
-    elif real_radii.shape != (len(real),):
-        raise ConfigError(f"real_radii holds {tuple(real_radii.shape)} radii for {len(real)} rows")
+    real_radii = _checked_radii(real, k, real_radii)
     precision = (_ball_counts(fake, real, real_radii, strict=False) > 0).double().mean()
     recall = (_ball_counts(real, fake, knn_radii(fake, k), strict=False) > 0).double().mean()
     return float(precision), float(recall)
 
 
 def density_coverage(
-    real_feats: ArrayLike, fake_feats: ArrayLike, k: int = 5
+    real_feats: ArrayLike,
+    fake_feats: ArrayLike,
+    k: int = 5,
+    real_radii: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Density and coverage (Naeem et al. 2020), robust to outliers unlike precision/recall.
 
     Only real k-NN balls are used. Density: mean number of real balls containing a fake
     sample, divided by k (about 1 when the distributions match, can exceed 1). Coverage:
     share of real balls that contain at least one fake sample. Strict (<) as in `prdc`.
+    `real_radii` as in `precision_recall`.
     """
     real = _as_feats(real_feats, "real_feats", min_rows=k + 1)
     fake = _as_feats(fake_feats, "fake_feats", min_rows=1)
     _same_dim(real, fake)
-    radii = knn_radii(real, k)
+    radii = _checked_radii(real, k, real_radii)
     density = _ball_counts(fake, real, radii, strict=True).double().sum() / (k * fake.shape[0])
     # A real ball is covered if its nearest fake sample lies inside it.
     nearest_fake = torch.cat(

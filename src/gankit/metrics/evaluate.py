@@ -67,6 +67,16 @@ def label_agreement(fake_logits: torch.Tensor, labels: torch.Tensor) -> dict[str
     return {"label_agreement": float(hit.mean()), "label_agreement_per_class": per_class}
 
 
+#: the k of precision/recall (Kynkaanniemi et al.) and of density/coverage (Naeem et al.)
+PR_K, DC_K = 3, 5
+
+
+def real_knn_radii(real_feats: torch.Tensor, metrics: list[str]) -> dict[int, torch.Tensor]:
+    """The real set's k-NN radii the requested metrics use, for `compare_features`."""
+    ks = [k for metric, k in (("pr", PR_K), ("dc", DC_K)) if metric in metrics]
+    return {k: dist.knn_radii(real_feats, k) for k in ks}
+
+
 def compare_features(
     real_feats: torch.Tensor,
     fake_feats: torch.Tensor,
@@ -74,18 +84,25 @@ def compare_features(
     metrics: list[str],
     seed: int = 0,
     labels: torch.Tensor | None = None,
+    real_radii: dict[int, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """All requested metrics from features (and logits, for IS and classes; and the labels the
-    samples were asked for, for `labels`)."""
+    samples were asked for, for `labels`). `real_radii` ({k: `knn_radii(real_feats, k)`}, see
+    `real_knn_radii`) saves recomputing the real set's radii when it is scored many times."""
+    radii = real_radii or {}
     out: dict[str, Any] = {}
     if "fid" in metrics:
         out["fid"] = dist.fid(real_feats, fake_feats)
     if "kid" in metrics:
         out["kid"], out["kid_se"] = dist.kid(real_feats, fake_feats, seed=seed)
     if "pr" in metrics:
-        out["precision"], out["recall"] = dist.precision_recall(real_feats, fake_feats, k=3)
+        out["precision"], out["recall"] = dist.precision_recall(
+            real_feats, fake_feats, k=PR_K, real_radii=radii.get(PR_K)
+        )
     if "dc" in metrics:
-        out["density"], out["coverage"] = dist.density_coverage(real_feats, fake_feats, k=5)
+        out["density"], out["coverage"] = dist.density_coverage(
+            real_feats, fake_feats, k=DC_K, real_radii=radii.get(DC_K)
+        )
     if fake_logits is not None and "is" in metrics:
         out["is"], out["is_std"] = dist.inception_score(fake_logits)
     if fake_logits is not None and "classes" in metrics:

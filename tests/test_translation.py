@@ -128,6 +128,7 @@ def test_eval_scores_the_held_out_pairs_beside_the_identity(run, tmp_path, capsy
     identity = pair_scores(pairs[:, :3], pairs[:, 3:])
     for key in ("l1", "psnr", "ssim"):
         assert results[f"AtoB_identity_{key}"] == pytest.approx(float(identity[key].mean()))
+        assert results["per_image"]["AtoB"][f"identity_{key}"] == identity[key].tolist()
     model = gankit.load(run / "run")
     outputs = to_float(to_uint8(translate_images(model, pairs[:, :3])))
     assert results["AtoB_l1"] == pytest.approx(

@@ -186,7 +186,7 @@ def evaluate_translation(
     `pairs` is a paired set (`--data paired` layouts; default: the run's own data); its test
     split is scored: `DIR/test/`, or the held-out names of a set without split folders. Returns
     the means (`AtoB_l1`, `AtoB_identity_l1`, ...), the pair count and, under `per_image`, every
-    pair's figures by name."""
+    pair's figures (the model's and the identity's) by name."""
     model = translation_model(model, device)
     data_cfg = model.config.data
     where = str(pairs) if pairs else data_cfg.dir
@@ -215,6 +215,7 @@ def evaluate_translation(
                 results[f"{direction}_identity_{key}"] = _mean(identity[key])
             per_image[direction] = {"name": held.names}
             per_image[direction].update({k: v.tolist() for k, v in scores.items()})
+            per_image[direction].update({f"identity_{k}": v.tolist() for k, v in identity.items()})
             bar.update(1)
     results["per_image"] = per_image
     return results

@@ -24,7 +24,6 @@ from ..nets.translation import (
     PATCHES,
     PatchDiscriminator,
     UNetGenerator,
-    patch_layers,
     patch_output_side,
 )
 from ..shard import ShardedRecipe, rank_draw, seeded_global_rng
@@ -155,7 +154,6 @@ class Pix2PixRecipe(ShardedRecipe):
         #: the directions this model translates (`gankit translate --direction`): the one it
         #: was trained in
         self.directions = (cfg.data.direction,)
-        self.patch_layers = patch_layers(m.patch)
 
     # ---- sampling ----------------------------------------------------------------------------
     def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:

@@ -117,3 +117,49 @@ def test_export_keeps_the_average_w(runs, tmp_path):
     assert torch.equal(exported.sample(4, truncation=0.6), run.sample(4, truncation=0.6))
     assert "pl_mean" in run.nets["G"].state_dict()  # training state: not in the export
     assert exported.nets["G"].state_dict().keys() == run.nets["G"].state_dict().keys() - {"pl_mean"}
+
+
+@pytest.mark.parametrize(
+    ("run", "argv", "fragment"),
+    [
+        ("dcgan", ["sample", "-o", "s.png", "--truncation", "0.7"], "has no w space"),
+        ("dcgan", ["mix", "-o", "m.png"], "has no w space"),
+        ("dcgan", ["interpolate", "-o", "w.gif", "--space", "w"], "has no w space"),
+        ("dcgan", ["interpolate", "-o", "w.gif", "--label", "3"], "needs a conditional model"),
+        ("style", ["interpolate", "-o", "w.jpg"], "give a .gif or .png file name"),
+        ("style", ["interpolate", "-o", "w.gif", "--frames", "1"], "frames must be in 2..10000"),
+        ("style", ["interpolate", "-o", "w.gif", "--space", "v"], "invalid choice: 'v'"),
+        ("style", ["mix", "-o", "m.png", "--layers", "3:1"], "--layers is coarse, middle, fine"),
+        ("style", ["mix", "-o", "m.png", "--layers", "middle"], "has no middle styles"),
+        ("style", ["mix", "-o", "m.png", "--rows", "0"], "rows must be in 1..1000"),
+        ("style", ["mix", "-o", "m.gif"], "give a .png file name"),
+        ("style", ["sample", "-o", "s.png", "--truncation", "nan"], "must be a finite number"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_2(runs, tmp_path, capsys, run, argv, fragment):
+    from gankit import cli
+
+    command, *rest = argv
+    rest = [str(tmp_path / a) if a.endswith((".png", ".gif", ".jpg")) else a for a in rest]
+    assert cli.main([command, str(runs / run), *rest]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gankit: error:") and fragment in lines[0]
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_writes_the_walk_and_the_grid(runs, tmp_path, capsys):
+    from PIL import Image
+
+    from gankit import cli
+
+    style = str(runs / "style")
+    assert cli.main(["interpolate", style, "-o", str(tmp_path / "walk.gif"), "--frames", "5"]) == 0
+    assert cli.main(["interpolate", style, "-o", str(tmp_path / "walk.png"), "--frames", "5"]) == 0
+    assert cli.main(["mix", style, "-o", str(tmp_path / "mix.png"), "--rows", "2"]) == 0
+    assert cli.main(["sample", style, "-o", str(tmp_path / "s.png"), "--truncation", "0.5"]) == 0
+    assert capsys.readouterr().out.count("wrote ") == 4
+    tile = 3 * 8 + 2  # an 8 x 8 image enlarged 3 times, as the grids show it, and the border
+    with Image.open(tmp_path / "walk.gif") as gif:
+        assert gif.n_frames == 5 and gif.size == (tile + 2, tile + 2)
+    assert Image.open(tmp_path / "walk.png").size == (5 * tile + 2, tile + 2)
+    assert Image.open(tmp_path / "mix.png").size == (6 * tile + 2, 3 * tile + 2)

@@ -116,3 +116,13 @@ def test_resume_restores_the_average_w_and_path_length_mean_bit_for_bit(tmp_path
     assert torch.equal(a["ema"]["G"]["w_avg"], a["nets"]["G"]["w_avg"])  # copied, not averaged
     assert all(torch.equal(v, b["nets"]["G"][k]) for k, v in a["nets"]["G"].items())
     assert all(torch.equal(v, b["nets"]["D"][k]) for k, v in a["nets"]["D"].items())
+
+
+def test_gankit_options_lists_the_style_options_with_their_meaning():
+    from gankit.options_doc import list_options
+
+    docs = {d.key: d for d in list_options("stylegan")}
+    assert docs["model.mapping_layers"].default == "2"
+    assert "mapping network" in docs["model.mapping_layers"].meaning
+    assert "path length" in docs["loss.pl_weight"].meaning
+    assert all(docs[k].meaning for k in ("model.style_mixing", "model.w_avg_beta"))

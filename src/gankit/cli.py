@@ -145,7 +145,7 @@ def _add_truncation(p: argparse.ArgumentParser) -> None:
         type=number,
         default=1.0,
         metavar="PSI",
-        help="style-based models: w moved towards the average w, psi in [0, 1] (1: none)",
+        help="style-based models: w moved towards the average w by psi (1: none, 0: the average)",
     )
 
 

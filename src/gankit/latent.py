@@ -137,7 +137,7 @@ def style_span(G: StyleGenerator, layers: str) -> tuple[int, int]:
         start, stop = min(start, G.num_ws), min(stop, G.num_ws)
         if start >= stop:
             raise ConfigError(
-                f"a {G.size} px model has no {layers} styles: give --layers A:B "
+                f"this model (built at {G.size} px) has no {layers} styles: give --layers A:B "
                 f"(w indices in 0..{G.num_ws})"
             )
         return start, stop

@@ -121,9 +121,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # StyleGAN2 (Karras et al. 2020) at CPU size: mapping network, modulated convolutions with
     # demodulation, noise, style mixing 0.9, lazy R1 every 16 steps, EMA of G, the ResNet D with
-    # minibatch stddev, Adam 2e-3 betas (0, 0.99). Sized as stylegan2-ada's small-data configs
-    # (its cifar config: a mapping network of 2 layers, batch 32, R1 gamma 0.01, no path length
-    # regularisation); width 16 at the image size, at most 128 channels (32 px: 16, 32, 64, 128),
+    # minibatch stddev, Adam 2e-3 betas (0, 0.99). Sized as stylegan2-ada's configs for small
+    # images: its "auto" config at 32 px on one GPU (a mapping network of 2 layers, batch 32,
+    # minibatch-stddev group 4) with its "cifar" config's R1 gamma 0.01 and no path length
+    # regularisation; width 16 at the image size, at most 128 channels (32 px: 16, 32, 64, 128),
     # a third of the step time of width 32 on a CPU.
     "stylegan": {
         "model": {

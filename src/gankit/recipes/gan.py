@@ -507,7 +507,7 @@ def no_w_space(cfg: Config) -> str:
     """The refusal of a style option (truncation, mixing) for a model without a w space."""
     return (
         f"a {cfg.preset} model ({cfg.recipe}, model.arch={cfg.model.arch}) has no w space: "
-        "truncation and style mixing need a style-based generator (--preset stylegan)"
+        "truncation, style mixing and walks in w need a style-based generator (--preset stylegan)"
     )
 
 

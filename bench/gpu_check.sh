@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Issue 6's GPU checks, in sections ordered by what has never run on a GPU first, so a short lease
 # answers the open questions before it re-measures the known ones:
+#   stylegan       a few steps of --preset stylegan at 64 px on cuda with AMP (bf16), then
+#                  sample --truncation, mix and interpolate on cuda
 #   cuda-tests     tests/train/test_cuda.py: exact resume, bf16/fp16, compiled networks (spectral norm
 #                  too), the step-compiled step against the eager one, dropout on the GPU, FusedAdam
 #   step-compiled  `gankit bench speed` fp32 with the whole step compiled (train.compile=step)
@@ -17,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
-ALL=(cuda-tests step-compiled speed-fp32 speed-bf16 other-tests profile scaling)
+ALL=(stylegan cuda-tests step-compiled speed-fp32 speed-bf16 other-tests profile scaling)
 DATA="${1:-../shared/data/mnist}"
 SECTIONS=("${@:2}")
 [ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=("${ALL[@]}")
@@ -47,7 +49,19 @@ scaling() {  # the same per-GPU batch: N GPUs train on N x 64 images a step
     echo "$n GPU(s): $(tail -n 1 "$RUNS/ddp-$n/metrics.jsonl")"
   done
 }
-export -f bench_speed scaling
+stylegan() {  # --preset stylegan at 64 px (MNIST resized), then the w-space commands
+  rm -rf "$RUNS/stylegan"
+  python3 -m gankit train --preset stylegan --data mnist --data-dir "$DATA" --steps 200 \
+    --out "$RUNS/stylegan" --no-progress data.resolution=64 train.device=cuda train.amp=bf16 \
+    train.log_every=50 || return
+  python3 -m gankit sample "$RUNS/stylegan" -o "$RESULTS/stylegan-psi07.png" --truncation 0.7 \
+    --device cuda --no-progress || return
+  python3 -m gankit mix "$RUNS/stylegan" -o "$RESULTS/stylegan-mix.png" --device cuda \
+    --no-progress || return
+  python3 -m gankit interpolate "$RUNS/stylegan" -o "$RESULTS/stylegan-walk.gif" --device cuda \
+    --no-progress
+}
+export -f bench_speed scaling stylegan
 
 section() {  # name limit_s command...
   local name=$1 limit=$2 start=$SECONDS rc
@@ -63,6 +77,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$RESULTS/g
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$RESULTS/gpu.txt"
 for s in "${SECTIONS[@]}"; do
   case $s in
+    stylegan)      section "$s" 240 bash -c stylegan ;;
     cuda-tests)    section "$s" 240 python3 -m pytest -q -rfE tests/train/test_cuda.py ;;
     step-compiled) section "$s" 300 bash -c 'bench_speed speed-step none train.compile=step' ;;
     speed-fp32)    section "$s" 150 bash -c 'bench_speed speed-none none' ;;

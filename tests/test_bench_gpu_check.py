@@ -29,8 +29,8 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, mnist_dir):
     result = run(str(mnist_dir), "cuda-tests", "warp-drive", out=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "gpu_check: unknown section 'warp-drive' (one of: cuda-tests step-compiled speed-fp32 "
-        "speed-bf16 other-tests profile scaling)"
+        "gpu_check: unknown section 'warp-drive' (one of: stylegan cuda-tests step-compiled "
+        "speed-fp32 speed-bf16 other-tests profile scaling)"
     ]
     result = run(str(tmp_path / "missing"), out=tmp_path)
     assert result.returncode == 2
@@ -50,3 +50,33 @@ def test_a_failed_section_is_summarised_and_does_not_stop_the_next(tmp_path, mni
         tmp_path / "scaling.log"
     ).read_text().strip() == "fewer than two GPUs: no scaling to measure"
     assert "torch" in (tmp_path / "gpu.txt").read_text()
+
+
+def test_the_stylegan_sections_commands_parse(tmp_path):
+    """The section cannot run without a GPU: its gankit commands are parsed and the training
+    config built (and checked) as the CLI would, with the script's folders filled in."""
+    import shlex
+
+    from gankit import cli
+
+    text = SCRIPT.read_text()
+    body = text[text.index("stylegan() {") : text.index("export -f")].replace("\\\n", " ")
+    folders = {"$DATA": "/data", "$RUNS": str(tmp_path), "$RESULTS": str(tmp_path)}
+    commands = []
+    for line in body.splitlines():
+        if "python3 -m gankit" not in line:
+            continue
+        command = line.split("python3 -m gankit", 1)[1].split("||")[0]
+        for name, folder in folders.items():
+            command = command.replace(name, folder)
+        commands.append(shlex.split(command))
+    assert [c[0] for c in commands] == ["train", "sample", "mix", "interpolate"]
+    for argv in commands:
+        args = cli.parse_args(argv)
+        assert args.command == argv[0]
+        if args.command == "train":
+            cfg = cli.train_config(args)
+            assert (cfg.preset, cfg.train.device, cfg.train.amp) == ("stylegan", "cuda", "bf16")
+            assert cfg.data.resolution == 64
+        else:
+            assert args.device == "cuda"

@@ -71,9 +71,19 @@ def test_train_and_train_classifier_default_to_the_same_data():
     assert config_mod.build("dcgan").data.source == "digits"
 
 
-@pytest.mark.parametrize("command", ["train", "sample", "eval"])
-def test_every_command_that_places_a_model_defaults_to_auto(command):
-    args = cli.parse_args([command, "RUN"] if command != "train" else ["train"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train"],
+        ["sample", "RUN"],
+        ["eval", "RUN"],
+        ["mix", "RUN", "-o", "m.png"],
+        ["interpolate", "RUN", "-o", "w.gif"],
+        ["translate", "RUN", "IN", "-o", "OUT"],
+    ],
+)
+def test_every_command_that_places_a_model_defaults_to_auto(argv):
+    args = cli.parse_args(argv)
     device = getattr(args, "device", None) or config_mod.build("dcgan").train.device
     assert device == "auto"
 

@@ -207,11 +207,19 @@ class Generator:
         seed: int = 0,
         batch_size: int = 1000,
         progress: bool | None = False,
+        truncation: float = 1.0,
     ) -> torch.Tensor:
         """`n` samples in data space ([-1, 1] images, N x C x H x W), deterministic for a seed.
         `progress` (None: on a terminal) draws a bar over the batches, and over a diffusion
-        model's denoising steps, which can take minutes."""
+        model's denoising steps, which can take minutes. `truncation` (psi) moves a style-based
+        G's w towards its tracked average (1: none; refused for a model without a w space)."""
+        from .latent import check_truncation, style_generator
+
         n, batch_size, seed = config_mod.check_sampling(n, batch_size, seed)
+        psi = check_truncation(truncation)
+        options = {"truncation": psi} if psi != 1 else {}
+        if options:
+            style_generator(self)
         rng = torch.Generator().manual_seed(seed)
         latents = self.recipe.latents(n, rng).to(
             self.device
@@ -231,11 +239,26 @@ class Generator:
                     self.nets,
                     batch_size,
                     on_chunk=None if sampler is not None else bar.update,
+                    **options,
                 )
             finally:
                 if sampler is not None:
                     sampler.on_step = None
         return samples.float().cpu().contiguous()
+
+    def interpolate(self, frames: int = 16, seed: int = 0, **options: Any) -> torch.Tensor:
+        """A latent walk between the two latents of `seed` (`gankit.latent.interpolate`: `space`,
+        `truncation`, `label`, `progress`): `frames` images, N x C x H x W in [-1, 1]."""
+        from .latent import interpolate
+
+        return interpolate(self, frames, seed, **options)
+
+    def mix(self, rows: int = 3, columns: int = 5, **options: Any) -> tuple[torch.Tensor, int]:
+        """A style-based G's style-mixing grid (`gankit.latent.mixing_grid`: `layers`, `seed`,
+        `truncation`, `progress`): its tiles and the tiles per grid row."""
+        from .latent import mixing_grid
+
+        return mixing_grid(self, rows, columns, **options)
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:

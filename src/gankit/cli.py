@@ -142,8 +142,76 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
     )
+    _add_truncation(p)
     add_progress_flags(p)
     _add_sampler_options(p)
+
+
+def _add_truncation(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--truncation",
+        type=number,
+        default=1.0,
+        metavar="PSI",
+        help="style-based models: w moved towards the average w by psi (1: none, 0: the average)",
+    )
+
+
+def _add_mix(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mix",
+        help="a style-based model's style-mixing grid (PNG)",
+        description="The StyleGAN paper's style-mixing figure: a top row of images, a left column "
+        "of images, and in each cell the top row's image with the styles of --layers taken from "
+        "the left column's.",
+    )
+    p.add_argument("run", help="run directory, checkpoint file or export folder")
+    p.add_argument("-o", "--output", required=True, help="PNG grid to write")
+    p.add_argument("--rows", type=int, default=3, help="images of the left column (default 3)")
+    p.add_argument("--columns", type=int, default=5, help="images of the top row (default 5)")
+    p.add_argument(
+        "--layers",
+        default="coarse",
+        help="the styles the left column gives: coarse (4-8 px layers, default), middle "
+        "(16-32 px), fine (64 px and up) or A:B (w indices)",
+    )
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
+    )
+    _add_truncation(p)
+    add_progress_flags(p)
+
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interpolate",
+        help="a latent walk between two samples (GIF or PNG strip)",
+        description="A walk between the two latents a seed draws, spherical in z, linear in w "
+        "(style-based models); each end is the sample of its latent.",
+    )
+    p.add_argument("run", help="run directory, checkpoint file or export folder")
+    p.add_argument(
+        "-o", "--output", required=True, help="walk.gif (an animation) or walk.png (a strip)"
+    )
+    p.add_argument("--frames", type=int, default=16, help="images along the walk (default 16)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--space",
+        choices=("auto", "z", "w"),
+        default="auto",
+        help="z or w (auto: w for style-based models, else z)",
+    )
+    p.add_argument("--label", type=int, default=None, help="conditional models: the class walked")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
+    )
+    _add_truncation(p)
+    add_progress_flags(p)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -593,6 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_sample(sub)
+    _add_mix(sub)
+    _add_interpolate(sub)
     _add_export(sub)
     _add_info(sub)
     _add_options(sub)
@@ -747,7 +817,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
     if args.by_class:
         nrow = nrow or args.n // model.num_classes
-    samples = model.sample(args.n, labels=labels, seed=args.seed, progress=args.progress)
+    samples = model.sample(
+        args.n, labels=labels, seed=args.seed, progress=args.progress, truncation=args.truncation
+    )
     if args.output and _is_folder(args.output):
         print(f"wrote {len(samples)} images to {save_png_folder(samples, args.output)}")
     elif args.output:
@@ -755,6 +827,51 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.npz:
         print(f"wrote {save_npz(samples, args.npz)}")
     return 0
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from .api import load
+    from .export import save_png
+
+    _check_suffix(args.output, (".png",))
+    model = load(args.run, device=args.device)
+    tiles, per_row = model.mix(
+        args.rows,
+        args.columns,
+        layers=args.layers,
+        seed=args.seed,
+        truncation=args.truncation,
+        progress=args.progress,
+    )
+    print(f"wrote {save_png(tiles, args.output, per_row)}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .api import load
+    from .export import save_gif, save_png
+
+    gif = _check_suffix(args.output, (".gif", ".png")) == ".gif"
+    model = load(args.run, device=args.device)
+    frames = model.interpolate(
+        args.frames,
+        args.seed,
+        space=args.space,
+        truncation=args.truncation,
+        label=args.label,
+        progress=args.progress,
+    )
+    path = save_gif(frames, args.output) if gif else save_png(frames, args.output, len(frames))
+    print(f"wrote {path}")
+    return 0
+
+
+def _check_suffix(output: str, suffixes: tuple[str, ...]) -> str:
+    """The output's suffix, one of `suffixes`, checked before any model is loaded."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in suffixes:
+        raise ConfigError(f"-o {output}: give a {' or '.join(suffixes)} file name")
+    return suffix
 
 
 def _is_folder(output: str) -> bool:
@@ -1259,6 +1376,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
+    "mix": cmd_mix,
+    "interpolate": cmd_interpolate,
     "export": cmd_export,
     "info": cmd_info,
     "options": cmd_options,

@@ -86,6 +86,13 @@ class ModelConfig:
     g_spectral_norm: bool = False  # ... and of G's (SAGAN)
     attention_res: int | str | None = None  # resnet: self-attention block at this resolution
     # (SAGAN), or "half": at half the image's size (14 of 28 px, 16 of 32, 32 of 64)
+    mapping_layers: int = 8  # stylegan: depth of the mapping network z -> w (the paper's 8)
+    mapping_lr: float = 0.01  # stylegan: learning-rate multiplier of the mapping network (0.01)
+    channel_max: int = 512  # stylegan: most channels of a layer (model.width at the image size,
+    # doubling at each halving up to this)
+    style_mixing: float = 0.9  # stylegan: share of training batches whose styles cross to a
+    # second w at a random layer (style mixing regularisation; the paper's 0.9, 0 disables)
+    w_avg_beta: float = 0.995  # stylegan: decay a step of the tracked average w (truncation)
 
 
 @dataclass
@@ -96,6 +103,8 @@ class LossConfig:
     gp: float = 0.0  # WGAN-GP weight of the gradient penalty on interpolates (paper: 10)
     r1: float = 0.0  # R1 weight gamma on real data (Mescheder et al. 2018)
     r1_every: int = 1  # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
+    pl_weight: float = 0.0  # stylegan: path length regularisation weight (StyleGAN2: 2)
+    pl_every: int = 4  # stylegan: lazy path length regularisation every k-th step, weighted k times
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
     diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
 

@@ -84,6 +84,23 @@ def save_png(
     return path
 
 
+def save_gif(frames: torch.Tensor, path: str | Path, frame_ms: int = 100) -> Path:
+    """Images in [-1, 1] (N x C x H x W) as a looping GIF, one frame each, shown as the grids
+    show them (small images enlarged, a border)."""
+    from PIL import Image
+
+    path = Path(path)
+    if frames.dim() != 4:
+        raise GankitError("2D points are no images: a GIF needs an image model")
+    pictures = [Image.fromarray(grid_image(frame[None], 1)) for frame in frames]
+    _make_parent(path)
+    with atomic_writer(path) as f:
+        pictures[0].save(
+            f, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0
+        )
+    return path
+
+
 def save_png_folder(samples: torch.Tensor, folder: str | Path) -> Path:
     """One PNG per sample at its own size (`000000.png`, `000001.png`, ...), the layout FID tools
     read, into `folder` (new or empty). The files appear together or not at all."""

@@ -49,6 +49,8 @@ def buildable(arch: str, resolution: int) -> bool:
         return r in CONV_BASES and r != resolution
     if arch in ("conv", "unet"):  # the VAE and the U-Net halve the image twice
         return resolution % 4 == 0
+    if arch == "stylegan":  # built at the next power of two (nets/stylegan.py)
+        return resolution >= 4
     return True  # an MLP reads any size
 
 
@@ -59,6 +61,8 @@ def accepted_resolutions(arch: str) -> str:
         return f"b*2^k with b in 4..7 and k >= 1: {listed}, ..."
     if arch in ("conv", "unet"):
         return "multiples of 4"
+    if arch == "stylegan":
+        return "any size from 4 (built at the next power of two, the border cropped)"
     return "any size"
 
 

@@ -5,6 +5,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .layers import ConditionalBatchNorm2d, SelfAttention, apply_spectral_norm
 from .mlp import MLPDiscriminator, MLPGenerator
 from .resnet import ResNetDiscriminator, ResNetGenerator
+from .stylegan import StyleDiscriminator, StyleGenerator
 from .unet import UNet
 from .vae import VAEDecoder, VAEEncoder
 
@@ -16,6 +17,8 @@ __all__ = [
     "DigitClassifier",
     "ResNetGenerator",
     "ResNetDiscriminator",
+    "StyleGenerator",
+    "StyleDiscriminator",
     "SelfAttention",
     "ConditionalBatchNorm2d",
     "apply_spectral_norm",

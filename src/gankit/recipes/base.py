@@ -45,15 +45,17 @@ def generate_in_chunks(
     nets: dict[str, nn.Module] | None = None,
     chunk: int = 500,
     on_chunk: Callable[[], object] | None = None,
+    **options: Any,
 ) -> torch.Tensor:
     """`recipe.generate` over many latents, `chunk` at a time; a conditional model sampled without
     labels cycles its classes over all of them (not per chunk, so the shares stay equal).
-    `on_chunk` is called after each chunk (a progress bar's update)."""
+    `on_chunk` is called after each chunk (a progress bar's update); `options` go to every
+    `generate` call (a style-based G's `truncation`)."""
     labels = recipe.labels(len(latents)) if labels is None else labels
     parts = []
     for i in range(0, len(latents), chunk):
         part_labels = None if labels is None else labels[i : i + chunk]
-        parts.append(recipe.generate(latents[i : i + chunk], part_labels, nets=nets))
+        parts.append(recipe.generate(latents[i : i + chunk], part_labels, nets=nets, **options))
         if on_chunk is not None:
             on_chunk()
     return torch.cat(parts)

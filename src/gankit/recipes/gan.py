@@ -25,10 +25,13 @@ from ..nets import (
     MLPGenerator,
     ResNetDiscriminator,
     ResNetGenerator,
+    StyleDiscriminator,
+    StyleGenerator,
     apply_spectral_norm,
 )
 from ..shard import ShardedRecipe, rank_draw, seeded_global_rng
 from .base import NetSpec, make_optimizer
+from .stylegan import StyleTraining, check_style_options, generator_kwargs
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -116,6 +119,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"attention_res": "half", "g_spectral_norm": True},
         "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
     },
+    # StyleGAN2 (Karras et al. 2020) at CPU size: mapping network, modulated convolutions with
+    # demodulation, noise, style mixing 0.9, lazy R1 every 16 steps, EMA of G, the ResNet D with
+    # minibatch stddev, Adam 2e-3 betas (0, 0.99). Sized as stylegan2-ada's configs for small
+    # images: its "auto" config at 32 px on one GPU (a mapping network of 2 layers, batch 32,
+    # minibatch-stddev group 4) with its "cifar" config's R1 gamma 0.01 and no path length
+    # regularisation; width 16 at the image size, at most 128 channels (32 px: 16, 32, 64, 128),
+    # a third of the step time of width 32 on a CPU.
+    "stylegan": {
+        "model": {
+            "arch": "stylegan",
+            "z_dim": 128,
+            "width": 16,
+            "minibatch_std": 4,
+            "mapping_layers": 2,
+            "channel_max": 128,
+        },
+        "loss": {"kind": "non-saturating", "r1": 0.01, "r1_every": 16},
+        "optim": {"batch_size": 32, "lr_g": 2e-3, "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99},
+        "train": {"ema": 0.999, "ema_start": 200},
+    },
 }
 
 
@@ -130,7 +153,10 @@ def check_gan_options(cfg: Config) -> None:
         raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
-    if (loss.gp or loss.r1) and (m.minibatch_std or (m.arch == "dcgan" and m.d_norm == "batch")):
+    batch_statistics = (m.minibatch_std and m.arch != "stylegan") or (
+        m.arch == "dcgan" and m.d_norm == "batch"
+    )  # StyleGAN2 takes R1 through its minibatch stddev (its groups' mixing is small)
+    if (loss.gp or loss.r1) and batch_statistics:
         raise ConfigError(
             "loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
             "model.minibatch_std=0 (batch statistics mix the samples)"
@@ -160,6 +186,7 @@ def check_gan_options(cfg: Config) -> None:
     if m.attention_res is not None and m.arch != "resnet":
         raise ConfigError("model.attention_res needs model.arch=resnet")
     parse_policy(loss.diffaugment)
+    check_style_options(cfg)
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -188,6 +215,14 @@ def generator_spec(cfg: Config, sample_shape: tuple[int, ...], num_classes: int 
         if len(sample_shape) != 3:
             outputs = f"2D points of latents z ~ N(0, I){given}"
         return NetSpec("G", MLPGenerator, kwargs, outputs)
+    if m.arch == "stylegan":
+        outputs = (
+            "images (linear, clamped to [-1, 1] when sampled) of latents z ~ N(0, I) through "
+            "w = mapping(z), truncated towards the tracked w_avg when asked"
+        )
+        return NetSpec(
+            "G", StyleGenerator, generator_kwargs(cfg, sample_shape), outputs, unused=("pl_mean",)
+        )
     if m.arch not in ("dcgan", "resnet"):
         raise ConfigError(f"unknown architecture '{m.arch}'")
     if len(sample_shape) != 3:
@@ -230,6 +265,10 @@ def build_nets(
             num_classes=classes,
             projection=m.projection,
         )
+    elif m.arch == "stylegan":
+        nets["D"] = StyleDiscriminator(
+            m.width, sample_shape[1], d_shape[0], m.minibatch_std, m.channel_max
+        )
     else:
         nets["D"] = ResNetDiscriminator(
             m.width,
@@ -264,7 +303,7 @@ class GANRecipe(ShardedRecipe):
     DiffAugment, the GP's points, D's dropout masks."""
 
     # what the registry (gankit.recipes.RECIPES) and gankit.config read
-    archs = ("mlp", "dcgan", "resnet")
+    archs = ("mlp", "dcgan", "resnet", "stylegan")
     trains_on = "images"
     options: dict[str, type] = {"loss": LossConfig}
     presets = PRESETS
@@ -287,6 +326,10 @@ class GANRecipe(ShardedRecipe):
         self.num_classes = num_classes if cfg.model.conditional else 0
         self.nets = build_nets(cfg, sample_shape, num_classes)
         self.sampling_spec = generator_spec(cfg, sample_shape, num_classes)
+        #: the style-based G's mixing, noise and path length (model.arch=stylegan)
+        self.style = StyleTraining(cfg) if cfg.model.arch == "stylegan" else None
+        if self.style is not None:
+            self.style.attach(self.nets["G"])
         o = cfg.optim
         self.optimizers = {
             "G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),
@@ -337,8 +380,14 @@ class GANRecipe(ShardedRecipe):
         """Balanced labels 0, 1, ..., C-1, 0, ... for a conditional model sampled without labels."""
         return torch.arange(n) % self.num_classes if self.num_classes else None
 
-    def generate(self, latents, labels=None, nets=None):
+    def generate(self, latents, labels=None, nets=None, truncation: float = 1.0):
+        """Samples of `latents`; `truncation` (psi) moves a style-based G's w towards its average
+        (1: none)."""
         G = (nets or self.nets)["G"]
+        if self.style is not None:
+            return G(latents, truncation=truncation).clamp(-1, 1)
+        if truncation != 1:
+            raise ConfigError(no_w_space(self.cfg))
         if not self.num_classes:
             return G(latents)
         labels = self.labels(len(latents)) if labels is None else labels
@@ -373,10 +422,16 @@ class GANRecipe(ShardedRecipe):
             # G's step reuses the last critic step's fakes (one G forward saved; WGAN's Algorithm 1
             # draws fresh z, the same in distribution); earlier critic steps need no graph through G
             with torch.set_grad_enabled(last):
-                fake = self.generate(self._train_latents(len(x_i), rng, x.device), y_i)
+                fake = self._training_fakes(self._train_latents(len(x_i), rng, x.device), y_i, rng)
             stats = self._d_step(x_i, y_i, fake.detach(), rng, step, want_stats and last)
-        stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats))
+        stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats, step))
         return stats
+
+    def _training_fakes(self, z: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator):
+        """G's samples of a training step: a style-based G's with mixed styles and fresh noise."""
+        if self.style is None:
+            return self.generate(z, y)
+        return self.style.fakes(self.nets["G"], z, rng, self.shard)[0]
 
     def discriminate_both(
         self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
@@ -425,22 +480,35 @@ class GANRecipe(ShardedRecipe):
             losses.clip_weights_(D, loss_cfg.clip)
         return stats
 
-    def _g_step(self, x, y, fake, rng, want_stats) -> dict[str, torch.Tensor]:
+    def _g_step(self, x, y, fake, rng, want_stats, step=0) -> dict[str, torch.Tensor]:
         G, D, opt_g = self.nets["G"], self.nets["D"], self.optimizers["G"]
         D.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
         real_out = (
             self.discriminate(x, y, rng) if self.cfg.loss.kind in losses.G_NEEDS_REAL else None
         )
         loss_g = self.g_loss(self.discriminate(fake, y, rng), real_out)
+        stats = {"loss_g": loss_g.detach()}
+        if self.style is not None and self.style.path_length_due(step):
+            penalty, stats["path_length"] = self.style.path_length_penalty(
+                G, len(fake), rng, self.shard, fake.device
+            )
+            loss_g = loss_g + penalty
         opt_g.zero_grad(set_to_none=True)
         self._backward(loss_g)
         D.requires_grad_(True)
-        stats = {"loss_g": loss_g.detach()}
         if want_stats:
             stats["grad_norm_g"] = self._grad_norm(G)
             stats["_samples"] = fake.detach()  # the trainer measures their diversity
         self._optimizer_step(opt_g)
         return stats
+
+
+def no_w_space(cfg: Config) -> str:
+    """The refusal of a style option (truncation, mixing) for a model without a w space."""
+    return (
+        f"a {cfg.preset} model ({cfg.recipe}, model.arch={cfg.model.arch}) has no w space: "
+        "truncation, style mixing and walks in w need a style-based generator (--preset stylegan)"
+    )
 
 
 def output_stats(real: torch.Tensor, fake: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:

@@ -12,7 +12,8 @@ class EMA:
     """Keeps averaged copies of some nets. Float buffers (batch-norm statistics) are averaged
     too, so an averaged G normalizes with statistics that match its averaged weights; spectral
     norm's power-iteration vectors (`_u`, `_v`) are copied, since an average of unit vectors is not
-    one."""
+    one, and so are the buffers a module names in `copied_buffers` (the style-based G's tracked
+    average w: the averaged G truncates towards G's own, as StyleGAN2 does)."""
 
     def __init__(
         self, nets: dict[str, nn.Module], names: tuple[str, ...], decay: float, start: int = 0
@@ -34,8 +35,13 @@ class EMA:
         self._params[0].extend(avg.parameters())
         self._params[1].extend(src.parameters())
         for a, s in zip(avg.modules(), src.modules(), strict=True):
+            copied = getattr(a, "copied_buffers", ())  # figures a module tracks itself (w_avg)
             for name, buffer in a.named_buffers(recurse=False):
-                average = buffer.is_floating_point() and not name.endswith(("_u", "_v"))
+                average = (
+                    buffer.is_floating_point()
+                    and not name.endswith(("_u", "_v"))
+                    and name not in copied
+                )
                 self._buffers.append((a._buffers, s._buffers, name, average))
 
     @torch.no_grad()

@@ -34,6 +34,8 @@ def buildable(arch: str, resolution: int) -> bool:
         return r in CONV_BASES and r != resolution
     if arch in ("conv", "unet"):  # the VAE and the U-Net halve the image twice
         return resolution % 4 == 0
+    if arch == "progan":  # stages double the side from 4x4
+        return resolution >= 8 and resolution & (resolution - 1) == 0
     return True  # an MLP reads any size
 
 
@@ -44,6 +46,8 @@ def accepted_resolutions(arch: str) -> str:
         return f"b*2^k with b in 4..7 and k >= 1: {listed}, ..."
     if arch in ("conv", "unet"):
         return "multiples of 4"
+    if arch == "progan":
+        return "powers of two from 8: 8, 16, 32, 64, 128, ..."
     return "any size"
 
 

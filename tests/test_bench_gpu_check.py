@@ -30,7 +30,7 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, mnist_dir):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "gpu_check: unknown section 'warp-drive' (one of: cuda-tests step-compiled speed-fp32 "
-        "speed-bf16 other-tests profile scaling)"
+        "speed-bf16 other-tests profile scaling progan)"
     ]
     result = run(str(tmp_path / "missing"), out=tmp_path)
     assert result.returncode == 2

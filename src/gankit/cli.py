@@ -81,12 +81,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         default=None,
-        help="digits (default), mnist, fashion-mnist, cifar10, folder, toy2d or stacked-mnist",
+        help="digits (default), mnist, fashion-mnist, cifar10, folder, toy2d, stacked-mnist, "
+        "or paired / unpaired (image pairs for pix2pix)",
     )
     p.add_argument(
         "--data-dir",
         default=None,
-        help="folder of the mnist, fashion-mnist or cifar10 files, or of images",
+        help="folder of the mnist, fashion-mnist or cifar10 files, or of images (or pairs)",
     )
     p.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir if missing")
     length = p.add_mutually_exclusive_group()
@@ -280,6 +281,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument(
+        "--pairs",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="translation models: L1, PSNR and SSIM of translations of the held-out pairs of "
+        "this paired set (alone: the run's own data), beside the identity mapping's",
+    )
     add_progress_flags(p)
     _add_sampler_options(p)
 
@@ -395,7 +405,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier",
         default=None,
-        help="digit classifier .safetensors (default: trained once, kept in --out)",
+        help="digit classifier .safetensors (default: the MNIST files' feature network, as eval's: "
+        "cached, or trained once)",
     )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     add_progress_flags(p, force=True)
@@ -467,8 +478,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier",
         default=None,
-        help="stacked-mnist: digit classifier .safetensors (default: trained on --data-dir once, "
-        "kept in --out); mnist, fashion-mnist, cifar10: VGG,STRIDED, the two feature networks "
+        help="stacked-mnist: digit classifier .safetensors (default: the MNIST files' feature "
+        "network, as eval's: cached, or trained on --data-dir once); mnist, fashion-mnist, "
+        "cifar10: VGG,STRIDED, the two feature networks "
         "(default: trained once per data set and cached)",
     )
     p.add_argument(
@@ -586,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(sub)
     _add_classifier(sub)
     _add_eval(sub)
+    _add_translate(sub)
     _add_bench(sub)
     _add_compare(sub)
     _add_tabular(sub)
@@ -887,6 +900,9 @@ def classifier_data(args: argparse.Namespace) -> config_mod.DataConfig:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import evaluate
+
+    if args.pairs is not None:
+        return cmd_eval_pairs(args)
     from .metrics.evaluate import FEATURE_FIGURES
 
     results = evaluate(
@@ -913,6 +929,61 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .files import atomic_write
 
         atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
+    return 0
+
+
+def cmd_eval_pairs(args: argparse.Namespace) -> int:
+    """`gankit eval RUN --pairs [DIR]`: a translation model against the true targets."""
+    from .translation import evaluate_translation
+
+    if args.run is None or args.samples:
+        raise ConfigError("--pairs scores a translation run: gankit eval RUN --pairs [DIR]")
+    results = evaluate_translation(args.run, args.pairs, args.device, args.progress)
+    print(f"{results['pairs']} held-out pairs of {results['data']}")
+    print(f"{'direction':<10} {'mapping':<9} {'L1':>7} {'PSNR':>7} {'SSIM':>7}")
+    for direction in results["per_image"]:
+        for mapping, prefix in (("model", ""), ("identity", "identity_")):
+            l1, psnr, ssim = (results[f"{direction}_{prefix}{k}"] for k in ("l1", "psnr", "ssim"))
+            print(f"{direction:<10} {mapping:<9} {l1:>7.4f} {psnr:>7.2f} {ssim:>7.4f}")
+    if args.json:
+        from .files import atomic_write
+
+        atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
+    return 0
+
+
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "translate",
+        help="translate images with an image-to-image model (pix2pix)",
+        description="Translate an image file, or every image under a folder, into OUTPUT_DIR: "
+        "one PNG per input with its name. Images of another size are resized to the model's "
+        "and back.",
+    )
+    p.add_argument("run", help="run directory, checkpoint file or export folder")
+    p.add_argument("input", help="an image file or a folder of images (sub-folders kept)")
+    p.add_argument("-o", "--output", required=True, help="folder to write the translations to")
+    p.add_argument(
+        "--direction",
+        default=None,
+        choices=("AtoB", "BtoA"),
+        help="AtoB or BtoA (default: the model's only direction)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
+    )
+    add_progress_flags(p)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .translation import translate
+
+    written = translate(
+        args.run, args.input, args.output, args.direction, args.device, args.progress
+    )
+    print(f"wrote {len(written)} images to {args.output}")
     return 0
 
 
@@ -1193,6 +1264,7 @@ COMMANDS = {
     "options": cmd_options,
     "train-classifier": cmd_train_classifier,
     "eval": cmd_eval,
+    "translate": cmd_translate,
     "bench": cmd_bench,
     "compare": cmd_compare,
     "tabular": cmd_tabular,

@@ -31,26 +31,35 @@ if TYPE_CHECKING:  # the class is assembled from the recipe registry on first us
 @dataclass
 class DataConfig:
     source: str = "digits"  # one of gankit.data.options.SOURCES (table: gankit.tabular only)
-    dir: str | None = None  # folder of the mnist, fashion-mnist, cifar10 or folder source
-    split: str = "auto"  # mnist, fashion-mnist, cifar10: train | test | auto (train if there)
+    dir: str | None = None  # folder of the mnist, fashion-mnist, cifar10, folder, paired or
+    # unpaired source
+    split: str = "auto"  # mnist, fashion-mnist, cifar10: train | test | auto (train if there);
+    # paired, unpaired: train/ and test/ folders, else the split by name
     resolution: int | None = None  # None: the source's size (folder: the images' own, if shared)
     channels: int | None = None  # None: the source's (folder: 1 if every image is grey); 1 or 3
-    alpha: str = "white"  # folder: transparency on white | black, keep (a channel) | drop
+    alpha: str = "white"  # folder, paired, unpaired: transparency on white | black, keep (a
+    # channel) | drop
     flip: bool = False  # mirror a random half of each batch, drawn from (seed, step)
-    toy: str = "ring"  # toy2d: ring (8 Gaussians) | grid (25 Gaussians)
+    toy: str = "ring"  # toy2d: ring (8 Gaussians, radius 2) | ring-veegan (radius 1) | grid (25)
     toy_samples: int = 50_000  # toy2d: points drawn from the mixture
     stacked_samples: int = (
         50_000  # stacked-mnist: images of three digits drawn from the MNIST files
     )
     holdout: int = 0  # the last N samples are held out of training (held-out ELBO, compare)
+    direction: str = "AtoB"  # paired, unpaired: AtoB (translate A images into B) | BtoA
+    domains: str = "A,B"  # paired, unpaired: the two domain folders in data.dir (emoji:
+    # twitter,google)
+    jitter: bool = False  # paired, unpaired: enlarge by 286/256 and crop back at a random place,
+    # both images of a pair alike (pix2pix's random jitter)
 
 
 @dataclass
 class ModelConfig:
     arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks); vae: conv; diffusion:
-    # unet; ctgan, tvae: mlp
+    # unet; pix2pix: unet; ctgan, tvae: mlp
     z_dim: int = 100  # size of the latent code (noise of G, posterior of the VAE)
-    width: int = 64  # dcgan: channels of the widest-resolution layer
+    width: int = 64  # dcgan: channels of the widest-resolution layer (unet, pix2pix: of G's and
+    # D's first layers)
     hidden: list[int] = field(
         default_factory=lambda: [256, 512]
     )  # mlp: G hidden sizes (D reversed)
@@ -59,6 +68,12 @@ class ModelConfig:
     minibatch_std: int = 0  # dcgan D: group size of a minibatch-stddev channel; 0 disables
     d_norm: str = "batch"  # dcgan D: batch | none
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
+    g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
+    # innermost, in training (the paper's noise)
+    patch: int = 70  # unet (pix2pix): receptive field of the PatchGAN D in pixels: 16, 34, 70,
+    # 142, 286
+    l1: float = 100.0  # unet (pix2pix): weight lambda of the L1 distance of G's output to the
+    # target, beside the adversarial loss
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
     target_share: float = 0.5  # tables with a target: share of training rows conditioned on it, and
     # every unconditional sample drawn given it; 0: CTGAN's uniform columns
@@ -683,9 +698,17 @@ def _validate_common(cfg: Config) -> None:
             f"unknown architecture '{cfg.model.arch}' for recipe {cfg.recipe} "
             f"(choose from: {', '.join(recipe.archs)})"
         )
-    from .data.options import check_data_options  # data/ imports this module
+    from .data.options import PAIR_SOURCES, check_data_options  # data/ imports this module
 
     check_data_options(cfg.data, cfg.model.arch)
+    if not getattr(recipe, "translates", False):  # the options of image pairs
+        if cfg.data.source in PAIR_SOURCES:
+            raise ConfigError(
+                f"--data {cfg.data.source} holds image pairs for translation (--preset pix2pix), "
+                f"not for {cfg.recipe} models"
+            )
+        if cfg.data.jitter:
+            raise ConfigError("data.jitter crops image pairs: it needs a translation preset")
     if cfg.data.holdout < 0:
         raise ConfigError("data.holdout must be 0 or a number of samples")
     if t.steps is None and t.minutes is None:
@@ -733,5 +756,3 @@ def _validate_common(cfg: Config) -> None:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):
         raise ConfigError("data.channels must be 1 or 3")
-    if cfg.data.toy not in ("ring", "grid"):
-        raise ConfigError(f"unknown toy2d mixture '{cfg.data.toy}' (choose from: ring, grid)")

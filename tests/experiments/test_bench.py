@@ -1,9 +1,11 @@
 """`gankit bench`: each protocol end to end on tiny runs; the report carries the papers' rows."""
 
+import math
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
@@ -30,16 +32,31 @@ def classifier_path(tmp_path_factory):
     )
 
 
-def test_toy2d_trains_ring_and_grid_and_counts_their_way(tmp_path):
+def test_toy2d_trains_both_rings_and_the_grid_and_counts_their_way(tmp_path):
     result = run_bench("toy2d", "seed-mlp", tmp_path, steps=30, overrides=["model.hidden=[16,16]"])
-    ring, grid = result["rows"]
-    assert (ring["protocol"], ring["of"], grid["protocol"], grid["of"]) == ("ring", 8, "grid", 25)
-    for row in (ring, grid):
+    ring, veegan, grid = result["rows"]
+    assert [(r["protocol"], r["of"]) for r in result["rows"]] == [
+        ("ring", 8),
+        ("ring-veegan", 8),
+        ("grid", 25),
+    ]
+    for row in (ring, veegan, grid):
         assert 0 <= row["modes"] <= row["of"] and 0.0 <= row["high_quality"] <= 100.0
         assert row["steps"] == 30
+        # KL of the high-quality samples' modes: 0 (uniform) up to log(of) (one mode)
+        assert row["kl"] is None or 0 <= row["kl"] <= math.log(row["of"]) + 1e-3
+    assert "radius 2, std 0.02" in ring["constants"]
+    assert "radius 1, std 0.01" in veegan["constants"]
+    assert result["published"]["ring"] == [] and len(result["published"]["ring-veegan"]) == 11
     report = format_report(result)
     assert "gankit seed-mlp" in report and "wall-clock minutes" in report
     assert result["cpu_minutes"] >= 0 and result["wall_minutes"] >= 0
+    # the grid's best published row, with its standard errors, beside the papers' constants
+    grid_part = report.split("grid: ")[1]
+    assert "papers' constants: 25 means at {-4,-2,0,2,4}^2, std 0.05; 2,500 samples" in grid_part
+    pac4 = next(line for line in grid_part.splitlines() if line.startswith("PacGAN4"))
+    assert "24.8 ± 0.2" in pac4 and "93.6 ± 0.6" in pac4 and "0.04 ± 0.01" in pac4
+    assert "PacGAN (Lin et al., NeurIPS 2018), Table 1" in pac4
 
 
 def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
@@ -61,6 +78,8 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
     assert row["kl"] <= 6.908 + 1e-3
     report = format_report(result)
     assert "PacGAN" in report and "VEEGAN" in report and "gankit dcgan" in report
+    assert "PacDCGAN2" in report and "1000 ± 0" in report and "0.06 ± 0.003" in report
+    assert "2,000 samples" in row["constants"] and "500 training images" in row["constants"]
 
 
 def test_bad_bench_input_is_a_typed_error(tmp_path):
@@ -130,7 +149,7 @@ def test_cli_device_and_amp_reach_the_benchmark_runs(tmp_path):
         == 0
     )
     configs = sorted(out.rglob("config.yaml"))
-    assert len(configs) == 2
+    assert len(configs) == 3  # the two rings and the grid
     for path in configs:
         text = path.read_text()
         assert "amp: bf16" in text and "device: cpu" in text
@@ -151,3 +170,25 @@ def test_cli_device_and_amp_reach_the_benchmark_runs(tmp_path):
         )
         == 2
     )
+
+
+def test_without_a_classifier_the_bench_reads_evals_cached_feature_network(
+    tmp_path, mnist_dir, classifier_path, monkeypatch, capsys
+):
+    """The default digit classifier is the cache entry `gankit eval` would use for these files:
+    found there, not trained again."""
+    import shutil
+
+    from gankit.experiments.bench import _classifier
+    from gankit.metrics.classifier import data_identity, load_classifier
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = load_dataset(DataConfig(source="mnist", dir=str(mnist_dir)))
+    entry = tmp_path / "cache" / "classifiers" / f"{data_identity('mnist', data)}-e8.safetensors"
+    entry.parent.mkdir(parents=True)
+    shutil.copy(classifier_path, entry)
+    found = _classifier(None, str(mnist_dir))
+    assert "training the feature network" not in capsys.readouterr().err
+    reference = load_classifier(entry)
+    for a, b in zip(found.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -11,6 +11,8 @@ from .folder import load_folder
 from .memory import SOURCE as MEMORY
 from .mnist import load_mnist
 from .options import IMAGE_SOURCES as SOURCES
+from .options import PAIR_SOURCES
+from .pairs import load_pairs
 from .stacked_mnist import stack_digits
 from .toy2d import load_toy2d
 
@@ -67,6 +69,8 @@ def load_full(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset
         )
     elif cfg.source == "folder":
         return load_folder(cfg.dir, cfg.resolution, cfg.channels, cfg.alpha)
+    elif cfg.source in PAIR_SOURCES:
+        return load_pairs(cfg).data
     else:
         raise DataError(f"unknown data source '{cfg.source}' (choose from: {', '.join(SOURCES)})")
     x = data.x

@@ -273,6 +273,36 @@ def load_folder(
     place in `classes`, which then names every sub-folder allowed). Cached on disk when the folder
     holds at least `cache.MIN_CACHED_IMAGES` images. Decoded on `threads` threads (default: one
     per core)."""
+    root, listing = _listing(folder)
+    x, y, skipped = _decoded(root, listing, resolution, channels, alpha, classes, threads)
+    _warn_skipped(root, skipped)
+    if len(x) == 0:
+        raise DataError(
+            f"none of the {len(listing)} image files in {root} could be read ({skipped[0]})"
+        )
+    return Dataset(torch.from_numpy(x), _labels(y), name=name or f"folder:{root.name}")
+
+
+def read_images(
+    folder: str | Path,
+    resolution: int | None = None,
+    channels: int | None = None,
+    alpha: str = "white",
+    threads: int | None = None,
+) -> tuple[torch.Tensor, list[str]]:
+    """Every image under `folder` as uint8 N x C x R x R, with its path relative to the folder:
+    decoded and cached as `load_folder` does, but an unreadable image is refused rather than
+    skipped (the image sources of pairs must not lose one half of a pair)."""
+    root, listing = _listing(folder)
+    x, _, skipped = _decoded(root, listing, resolution, channels, alpha, None, threads)
+    if skipped:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise DataError(f"cannot read image {root / skipped[0]}{more}")
+    return torch.from_numpy(x), [relative for relative, _, _ in listing]
+
+
+def _listing(folder: str | Path | None) -> tuple[Path, list[tuple[str, int, int]]]:
+    """The folder and its images (`scan`), refused in one line when there are none."""
     if not folder:
         raise DataError("the folder source needs a folder: --data-dir DIR")
     root = Path(folder).expanduser()
@@ -281,6 +311,20 @@ def load_folder(
     listing = scan(root)
     if not listing:
         raise DataError(f"image folder {root} has no images ({', '.join(sorted(EXTENSIONS))})")
+    return root, listing
+
+
+def _decoded(
+    root: Path,
+    listing: list[tuple[str, int, int]],
+    resolution: int | None,
+    channels: int | None,
+    alpha: str,
+    classes: list[str] | None,
+    threads: int | None,
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """(images, labels or None, "name: reason" of each unreadable file) of a listed folder, from
+    the cache when it holds them."""
     names = [relative for relative, _, _ in listing]
     files = [os.path.join(root, relative) for relative in names]
     folders = [relative.rpartition("/")[0] or "." for relative in names]
@@ -293,24 +337,51 @@ def load_folder(
         hit = cache.read_entry(entry, key)
         if hit is not None:
             x, y, header = hit
-            _warn_skipped(root, header.get("skipped", []))
-            return Dataset(torch.from_numpy(x), _labels(y), name=name or f"folder:{root.name}")
+            return x, y, header.get("skipped", [])
     errors: list[str | None] = [None] * len(files)
     decoding = decoding_for(files, errors, resolution, channels, alpha, threads)
     x = decode(files, decoding, errors, threads)
     skipped = [f"{n}: {e}" for n, e in zip(names, errors, strict=True) if e]
-    _warn_skipped(root, skipped)
-    if len(x) == 0:
-        raise DataError(
-            f"none of the {len(files)} image files in {root} could be read ({skipped[0]})"
-        )
+    if len(x) == 0:  # refused by the caller, after it has warned of each
+        return x, None, skipped
     index = {c: i for i, c in enumerate(classes)}
     labels = [index[f] for f, e in zip(folders, errors, strict=True) if e is None]
     y = np.array(labels, dtype=np.int64) if len(classes) > 1 else None
     if entry is not None and key is not None:
         info = {"skipped": skipped, "folder": str(root), "decoding": asdict(decoding)}
         cache.write_entry(entry, key, x, y, info)
-    return Dataset(torch.from_numpy(x), _labels(y), name=name or f"folder:{root.name}")
+    return x, y, skipped
+
+
+def map_files(files: list[str], job: Callable[[str], object], threads: int | None = None) -> list:
+    """job(file) for every file, on every core; the first file it fails on is refused in one
+    line (the sources of pairs read every file or none)."""
+    errors: list[str | None] = [None] * len(files)
+    results = _readable(files, errors, job, threads)
+    bad = [(f, e) for f, e in zip(files, errors, strict=True) if e]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DataError(f"cannot read image {bad[0][0]} ({bad[0][1]}){more}")
+    return results
+
+
+def probe(path: str | Path) -> tuple[tuple[int, int], bool]:
+    """(width and height, whether it is grey) from the file's header, without decoding it."""
+    return _probe(path)
+
+
+def flat_image(path: str | Path, channels: int, alpha: str = "white"):  # noqa: ANN201
+    """The whole image as `load_folder` decodes it before it is squared: `channels` colours (L or
+    RGB), its transparency composited on the `alpha` background (or kept as a channel)."""
+    with _open(path) as im:
+        im = _flatten(_eight_bit(im), "L" if channels == 1 else "RGB", alpha)
+        im.load()
+    return im
+
+
+def square(im, resolution: int):  # noqa: ANN001, ANN201
+    """A PIL image's centre square at `resolution` (`load_folder`'s resampling)."""
+    return _square(im, resolution)
 
 
 def _classes(root: Path, folders: list[str], classes: list[str] | None) -> list[str]:

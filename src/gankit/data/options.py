@@ -8,10 +8,25 @@ from typing import Any
 from ..errors import ConfigError
 
 #: the image and point sources of `gankit train --data` (tables come through `gankit tabular`)
-IMAGE_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "toy2d", "stacked-mnist")
+IMAGE_SOURCES = (
+    "digits",
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "folder",
+    "toy2d",
+    "stacked-mnist",
+    "paired",
+    "unpaired",
+)
+#: the sources of image pairs (`data/pairs.py`), read by the translation recipes alone
+PAIR_SOURCES = ("paired", "unpaired")
+DIRECTIONS = ("AtoB", "BtoA")
 #: table: `gankit tabular`; memory: images handed to `gankit.train(data=...)` (`data/memory.py`)
 SOURCES = (*IMAGE_SOURCES, "table", "memory")
 SPLITS = ("auto", "train", "test")
+#: the 2D mixtures of `data.toy` (their means and std: `metrics.modes.MIXTURES`)
+TOY_MIXTURES = ("ring", "ring-veegan", "grid")
 #: what happens to an image's transparency: composited on white or black, kept as a channel, or
 #: dropped (the colours under transparent pixels show, as in runs saved before data.alpha existed)
 ALPHA = ("white", "black", "keep", "drop")
@@ -63,12 +78,22 @@ def check_data_options(data: Any, arch: str) -> None:
             f"unknown {data.source} split '{data.split}' "
             f"(data.split: choose from: {', '.join(SPLITS)})"
         )
+    if data.toy not in TOY_MIXTURES:
+        raise ConfigError(
+            f"unknown toy2d mixture '{data.toy}' (choose from: {', '.join(TOY_MIXTURES)})"
+        )
     if data.alpha not in ALPHA:
         raise ConfigError(f"unknown data.alpha '{data.alpha}' (choose from: {', '.join(ALPHA)})")
     if not isinstance(data.flip, bool):
         raise ConfigError(f"data.flip must be true or false, got {data.flip!r}")
     if data.flip and data.source in ("toy2d", "table"):
         raise ConfigError("data.flip mirrors images: the toy2d and table sources have none")
+    if data.direction not in DIRECTIONS:
+        raise ConfigError(
+            f"unknown data.direction '{data.direction}' (choose from: {', '.join(DIRECTIONS)})"
+        )
+    if not isinstance(data.jitter, bool):
+        raise ConfigError(f"data.jitter must be true or false, got {data.jitter!r}")
     if data.resolution is not None and not buildable(arch, data.resolution):
         raise ConfigError(
             f"{arch} cannot build resolution {data.resolution} (data.resolution): it builds "

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from ..metrics.modes import GRID_STD, RING_STD, grid_centers, ring_centers
+from ..metrics.modes import mixture
 from .base import Dataset
-
-
-def mixture(kind: str) -> tuple[torch.Tensor, float]:
-    return (ring_centers(), RING_STD) if kind == "ring" else (grid_centers(), GRID_STD)
 
 
 def load_toy2d(kind: str, n: int, seed: int) -> Dataset:

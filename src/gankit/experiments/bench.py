@@ -1,8 +1,10 @@
 """`gankit bench`: the published protocols end to end (train a preset, evaluate it their way) with
 the papers' own rows printed beside ours.
 
-- toy2d: the 8-Gaussian ring and the 25-Gaussian grid, one run each; 2,500 samples counted as
-  VEEGAN and PacGAN count them (modes captured, share of samples within 3 standard deviations).
+- toy2d: the 8-Gaussian ring at two scales (the Unrolled GAN's, radius 2, and the VEEGAN /
+  PacGAN / GDPP one, radius 1, where their rows were measured) and the 25-Gaussian grid, one run
+  each; 2,500 samples counted as VEEGAN and PacGAN count them (modes captured, share of samples
+  within 3 standard deviations, KL of the high-quality samples' modes against uniform).
 - stacked-mnist: 1,000 modes; 26,000 samples read channel by channel by the project's digit
   classifier (modes captured, KL to uniform), as PacGAN evaluates.
 
@@ -22,9 +24,11 @@ import torch
 
 from .. import config as config_mod
 from ..errors import ConfigError
-from ..metrics.published import PUBLISHED
+from ..metrics.published import PAPER_CONSTANTS, PUBLISHED
 
 PROTOCOLS = ("toy2d", "stacked-mnist")
+#: the mixtures `toy2d` trains on, each a protocol of its own in the report
+TOY_MIXTURES = ("ring", "ring-veegan", "grid")
 TOY_SAMPLES = 2500  # VEEGAN / PacGAN
 STACKED_SAMPLES = 26_000  # PacGAN
 
@@ -52,20 +56,16 @@ def bench_config(
     return cfg
 
 
-def _classifier(path: str | None, data_dir: str, out: Path):
-    """The given digit classifier, or one trained on the MNIST files once and kept in `out`."""
+def _classifier(path: str | None, data_dir: str, progress: bool | None = False):
+    """The given digit classifier, or the MNIST files' default feature network, the one `gankit
+    eval` uses: found in the cache, or trained once and kept there."""
     from ..data import load_dataset
-    from ..metrics.classifier import load_classifier, save_classifier, train_classifier
+    from ..metrics.classifier import class_names, default_classifier, load_classifier
 
-    if path:
-        return load_classifier(path)
-    cached = out / "classifier.safetensors"
-    if cached.exists():
-        return load_classifier(cached)
-    data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
-    model, report = train_classifier(data, epochs=8, holdout=0.2, seed=0)
-    save_classifier(model, report, cached, data.name)
-    return model
+    if not path:
+        data = load_dataset(config_mod.DataConfig(source="mnist", dir=data_dir))
+        path = default_classifier("mnist", data, class_names("mnist", data), progress=progress)
+    return load_classifier(path)
 
 
 def _train(cfg: config_mod.Config, run_dir: Path, progress: bool | None) -> dict[str, Any]:
@@ -88,28 +88,45 @@ def _train(cfg: config_mod.Config, run_dir: Path, progress: bool | None) -> dict
 
 
 def _toy2d(preset, out, minutes, steps, seed, overrides, progress, **_) -> list[dict[str, Any]]:
-    from ..data.toy2d import mixture
-    from ..metrics.modes import mode_coverage_2d
+    from ..metrics.modes import mixture, mode_coverage_2d, mode_histogram_stats
 
     rows = []
-    for kind in ("ring", "grid"):
+    for kind in TOY_MIXTURES:
         cfg = bench_config(
             "toy2d", preset, {"source": "toy2d", "toy": kind}, minutes, steps, seed, overrides
         )
         run = _train(cfg, out / f"{preset}-{kind}-seed{seed}", progress)
         centers, std = mixture(kind)
         cov = mode_coverage_2d(run.pop("model").sample(TOY_SAMPLES, seed=seed), centers, std)
+        counts = torch.tensor(cov["per_mode_counts"])
+        modes = torch.arange(len(centers)).repeat_interleave(counts)
+        kl = mode_histogram_stats(modes, len(centers))["kl_to_uniform"] if len(modes) else None
         rows.append(
             {
                 "protocol": kind,
                 "modes": cov["modes_captured"],
                 "of": len(centers),
                 "high_quality": round(100 * cov["high_quality_share"], 1),
-                "kl": None,
+                "kl": None if kl is None else round(kl, 3),
+                "constants": _toy_constants(centers, std),
                 **run,
             }
         )
     return rows
+
+
+def _toy_constants(centers: torch.Tensor, std: float) -> str:
+    """Our mixture's constants, worded as `PAPER_CONSTANTS`."""
+    radius = float(centers.norm(dim=1).max())
+    shape = (
+        f"{len(centers)} means on a circle of radius {radius:g}"
+        if len(centers) == 8
+        else f"{len(centers)} means at {{-4,-2,0,2,4}}^2"
+    )
+    return (
+        f"{shape}, std {std:g}; {TOY_SAMPLES:,} samples; high quality within 3 std of the "
+        "nearest mean; a mode is captured by one"
+    )
 
 
 def _stacked_mnist(
@@ -117,7 +134,7 @@ def _stacked_mnist(
 ):
     from ..metrics.evaluate import stacked_mnist_modes
 
-    clf = _classifier(classifier, data_dir, out)
+    clf = _classifier(classifier, data_dir, progress)
     cfg = bench_config(
         "stacked-mnist",
         preset,
@@ -128,7 +145,8 @@ def _stacked_mnist(
         overrides,
     )
     run = _train(cfg, out / f"{preset}-stacked-mnist-seed{seed}", progress)
-    modes = stacked_mnist_modes(clf, run.pop("model").sample(samples or STACKED_SAMPLES, seed=seed))
+    n = samples or STACKED_SAMPLES
+    modes = stacked_mnist_modes(clf, run.pop("model").sample(n, seed=seed))
     return [
         {
             "protocol": "stacked-mnist",
@@ -136,6 +154,10 @@ def _stacked_mnist(
             "of": 1000,
             "high_quality": None,
             "kl": round(modes["kl_to_uniform"], 3),
+            "constants": f"{cfg.data.stacked_samples:,} training images, their digits drawn "
+            f"from the MNIST files in --data-dir ({cfg.data.split} split); {n:,} samples; each "
+            "channel's digit read by a classifier; KL(p_model || uniform); "
+            f"{cfg.model.arch} D of width {cfg.model.width}",
             **run,
         }
     ]
@@ -205,27 +227,30 @@ def run_bench(
 
 
 def format_report(result: dict[str, Any]) -> str:
-    """Published rows of each protocol, then ours, as one plain-text table per protocol."""
+    """Per protocol: the papers' constants and ours, the published rows (± as printed, where each
+    was read), then ours."""
     lines = []
     for row in result["rows"]:
-        measures = (
-            "KL to uniform (nats)"
-            if row["protocol"] == "stacked-mnist"
-            else "high-quality % (3 std)"
-        )
+        protocol = row["protocol"]
+        measures = "KL to uniform (nats)" if protocol.startswith("stacked") else "high-quality %"
         lines += [
-            f"{row['protocol']}: modes captured of {row['of']}, {measures}",
-            f"{'method':<28} {'modes':>7} {'HQ %':>6} {'KL':>6}  source",
+            f"{protocol}: modes captured of {row['of']}, {measures}",
+            f"  papers' constants: {PAPER_CONSTANTS.get(protocol, 'none published')}",
+            f"  ours:              {row.get('constants', '-')}",
+            f"{'method':<24} {'modes':>14} {'HQ %':>11} {'KL':>13}  source",
         ]
-        for pub in result["published"][row["protocol"]]:
+        for pub in result["published"][protocol]:
+            pm = pub.get("pm", {})
+            read = " [reprint]" if pub.get("read") == "reprint" else ""
             lines.append(
-                f"{pub['method']:<28} {_cell(pub['modes'])} {_cell(pub['high_quality'], 6)} "
-                f"{_cell(pub['kl'], 6)}  {pub['source']}"
+                f"{pub['method']:<24} {_cell(pub['modes'], pm.get('modes'), 14)} "
+                f"{_cell(pub['high_quality'], pm.get('high_quality'), 11)} "
+                f"{_cell(pub['kl'], pm.get('kl'), 13)}  {pub['source']}{read}"
             )
         lines.append(
-            f"{'gankit ' + result['preset']:<28} {_cell(row['modes'])} "
-            f"{_cell(row['high_quality'], 6)} {_cell(row['kl'], 6)}  this run: {row['steps']} "
-            f"steps, final verdict '{row['verdict']}'"
+            f"{'gankit ' + result['preset']:<24} {_cell(row['modes'], None, 14)} "
+            f"{_cell(row['high_quality'], None, 11)} {_cell(row['kl'], None, 13)}  this run: "
+            f"{row['steps']} steps, final verdict '{row['verdict']}'"
         )
         lines.append("")
     lines.append(
@@ -236,8 +261,10 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cell(v, width: int = 7) -> str:
-    return f"{'-':>{width}}" if v is None else f"{v:>{width}g}"
+def _cell(v, pm, width: int) -> str:
+    if v is None:
+        return f"{'-':>{width}}"
+    return f"{f'{v:g} ± {pm:g}' if pm is not None else f'{v:g}':>{width}}"
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:

@@ -274,7 +274,7 @@ def run_compare(
     estimate = describe_plan(plan, len(models), budget_minutes)
     _check_max_minutes(plan, estimate, max_minutes, samples, slow_samples, full_ddpm)
     log(estimate)
-    extract = classifier_extractor(_classifier(classifier, data_dir, out))
+    extract = classifier_extractor(_classifier(classifier, data_dir, progress))
     heldout = load_heldout(cfgs[models[0]].data)
     real_feats, _ = extract(train_data.all())
     radii = real_knn_radii(real_feats, METRICS)  # once: every row is scored against them

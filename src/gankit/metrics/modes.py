@@ -9,7 +9,9 @@ from the papers' text):
   VEEGAN (Srivastava et al. 2017, Sec. 5.1) and PacGAN (Lin et al. 2018, synthetic data) use
   the same ring scaled down: radius 1, std 0.01 (PacGAN config: variances 0.01**2, means
   (cos(2*pi*i/8), sin(2*pi*i/8))). Both have std/radius = 0.01, so the counts agree when the
-  centers and std are scaled together; gankit's default is the Unrolled-GAN scale.
+  centers and std are scaled together, but a network does not train the same at both scales:
+  `ring` is the Unrolled-GAN scale, `ring-veegan` the VEEGAN / PacGAN / GDPP one, the scale of
+  every published ring row.
 - 25-Gaussian grid, VEEGAN / PacGAN: means {-4,-2,0,2,4}^2, std 0.05 (variance 0.0025).
 - Counting (VEEGAN / PacGAN, 2,500 samples): a sample is "high quality" if it lies within 3
   standard deviations of its nearest mode; a mode is captured if at least one high-quality
@@ -37,6 +39,14 @@ HIGH_QUALITY_STDS = 3.0  # "within three standard deviations"
 STACKED_MNIST_MODES = 1000
 
 
+#: the 2D mixtures by name (`data.toy`): their means and std
+MIXTURES = {
+    "ring": lambda: (ring_centers(), RING_STD),
+    "ring-veegan": lambda: (ring_centers(radius=VEEGAN_RING_RADIUS), VEEGAN_RING_STD),
+    "grid": lambda: (grid_centers(), GRID_STD),
+}
+
+
 def ring_centers(n_modes: int = 8, radius: float = RING_RADIUS) -> torch.Tensor:
     """Means of the ring mixture, evenly spaced at angles 2*pi*i/n_modes (float32, n x 2).
 
@@ -47,6 +57,13 @@ def ring_centers(n_modes: int = 8, radius: float = RING_RADIUS) -> torch.Tensor:
         raise ConfigError(f"ring needs n_modes >= 1 and radius > 0, got {n_modes}, {radius}")
     angles = 2 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
     return (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
+
+
+def mixture(kind: str) -> tuple[torch.Tensor, float]:
+    """The means and std of a named 2D mixture (`MIXTURES`)."""
+    if kind not in MIXTURES:
+        raise ConfigError(f"unknown toy2d mixture '{kind}' (choose from: {', '.join(MIXTURES)})")
+    return MIXTURES[kind]()
 
 
 def grid_centers(n_per_side: int = 5, spacing: float = 2.0) -> torch.Tensor:

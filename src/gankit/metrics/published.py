@@ -1,81 +1,151 @@
-"""Published results for the mode-coverage protocols in :mod:`gankit.metrics.modes`.
+"""Published results of the mode-coverage protocols in :mod:`gankit.metrics.modes`, with where each
+was read and the constants of the protocol that produced it.
 
-Plain data: ``PUBLISHED`` maps a protocol ("ring", "grid", "stacked-mnist") to a list of rows
-``{"method", "modes", "high_quality", "kl", "source"}`` plus an optional ``"note"``. Numbers are
-the means exactly as printed in the named source (``high_quality`` in percent, ``kl`` in nats);
-a "± std" printed beside a mean goes in ``note``. ``None`` means the source gives no value.
+Plain data. ``PUBLISHED`` maps a protocol to its rows: ``method``, ``modes``, ``high_quality`` (%),
+``kl`` (nats), ``pm`` (the ± printed beside each figure, if any), ``source`` (paper and table) and
+``read``: ``"original"`` when the figure was read in the paper's own table (in the authors'
+repositories, where the tables are images), ``"reprint"`` when it was read in a later paper's copy
+(PacGAN's Table 3 reprints Unrolled GAN's rows). ``None``: the source gives no value.
+``PAPER_CONSTANTS`` gives the constants of the setting the rows were measured in, to set beside
+ours. The transcriptions, tags and caveats are kept with their sources in the project's
+``shared/published/README.md``.
 
-Only rows whose numbers were read in a source that can be named are listed. The primary result
-tables could not be read as text when this module was written: VEEGAN (Srivastava et al.,
-NeurIPS 2017) Tables 1-2, PacGAN (Lin et al., NeurIPS 2018) Tables 1-3 and the Unrolled GAN
-(Metz et al., ICLR 2017) Stacked MNIST table exist, in the authors' repositories, only as images
-(akashgit/VEEGAN tab.png; fjxmlzn/PacGAN synthetic_data_experiments/results/Table1.png and
-stacked_MNIST_experiments/results/Table2.png, Table3.png). So "ring" and "grid" are empty,
-and the Stacked MNIST rows below are second-hand: they are copied from Table 1 of the EnGAN
-ICLR 2019 submission ("EnGAN: Latent space MCMC and maximum entropy generators for energy-based
-models", later Kumar et al., arXiv:1901.08508), which says they are taken from Belghazi et al.
-(2018, MINE). Check them against the original tables before citing them as the originals'
-numbers. Do not fill in other rows from memory.
-
-Protocol details confirmed in the sources (gankit's implementation is in ``modes.py``):
-
-- VEEGAN (project page, akashgit/VEEGAN index.md): 2D mixtures use 2,500 generated samples per
-  trained model, averaged over five runs. A sample is "high quality" if it lies within three
-  standard deviations of its nearest mode (ten for the 1200-D mixture). "Modes captured" is the
-  number of mixture components whose mean is nearest to at least one high-quality sample. The
-  Unrolled GAN baseline uses 5 unrolling steps. Stacked MNIST has 1,000 modes, which a trained
-  classifier reads. It uses 26,000 samples, averaged over five runs, and also reports the KL
-  divergence between the generated and the data mode distributions.
-- PacGAN released code (fjxmlzn/PacGAN): grid means {-4,-2,0,2,4}^2 with variance 0.05**2
-  (synthetic_data_experiments/2DGrid_GAN&PacGAN/config.py). Metrics are computed on 2,500
-  generated points (GraphLogger num_samples = num_log_figure_sample = 2500, in pacgan_task.py).
-  A point counts if its std-scaled distance to the nearest mode is < 3 (strict; MetricLogger
-  dis_thre=3, pacgan/extensions.py). A mode is covered when its count is non-zero. Packing
-  degrees 1-4 are run 10 times each. That MetricLogger records the JSD of the mode histogram
-  against uniform; it does not record the reverse KL that the paper's synthetic table reports.
-  Stacked MNIST, VEEGAN architecture: 26,000 test samples, 128,000 training images, 10 runs per
-  packing degree (stacked_MNIST_experiments/VEEGAN_experiment/config.py). Unrolled GAN
-  architecture with D = 1/4 G: 25,600 test samples, 50 runs per packing degree
-  (unrolled_GAN_experiment/D=0.25G/config.py).
+Left out on purpose: GDPP's Stacked MNIST table (its target distribution is not uniform, so its KL
+measures something else), DDGAN's row (known only third-hand), and rows remembered rather than
+read. The ring rows are all at the VEEGAN / PacGAN scale (radius 1, std 0.01): `ring-veegan`.
 """
 
 from __future__ import annotations
 
-_ENGAN_T1 = (
-    "EnGAN (ICLR 2019 submission; Kumar et al., arXiv:1901.08508), Table 1, "
-    "which says it borrows these numbers from Belghazi et al. 2018 (MINE)"
+_VEEGAN_T1 = "VEEGAN (Srivastava et al., NeurIPS 2017), Table 1"
+_VEEGAN_T2 = "VEEGAN (Srivastava et al., NeurIPS 2017), Table 2"
+_GDPP_T1 = "GDPP (Elfeki et al., ICML 2019), Table 1"
+_PACGAN_T1 = "PacGAN (Lin et al., NeurIPS 2018), Table 1 (10 runs, ± standard error)"
+_PACGAN_T2 = "PacGAN (Lin et al., NeurIPS 2018), Table 2 (10 runs, ± standard error)"
+_PACGAN_T3 = "PacGAN (Lin et al., NeurIPS 2018), Table 3 (± standard error)"
+_UNROLLED_IN_PACGAN = "Unrolled GAN (Metz et al., ICLR 2017), as reprinted in PacGAN's Table 3"
+_R3GAN_T3 = (
+    "R3GAN (Huang et al., NeurIPS 2024), Table 3 "
+    "(Stacked MNIST from the 60,000 training digits, padded to 32 px)"
 )
 
+
+def _row(method, modes, hq, kl, source, read="original", pm=None) -> dict:
+    return {
+        "method": method,
+        "modes": modes,
+        "high_quality": hq,
+        "kl": kl,
+        "pm": pm or {},
+        "source": source,
+        "read": read,
+    }
+
+
+def _pac(method, modes, hq, kl, source=_PACGAN_T1) -> dict:
+    """A PacGAN row: each figure a (mean, standard error) pair."""
+    return _row(
+        method,
+        modes[0],
+        hq[0],
+        kl[0],
+        source,
+        pm={k: v[1] for k, v in (("modes", modes), ("high_quality", hq), ("kl", kl))},
+    )
+
+
+def _hard(method, modes, kl, source=_PACGAN_T3, read="original") -> dict:
+    row = _row(method, modes[0], None, kl[0], source, read)
+    row["pm"] = {"modes": modes[1], "kl": kl[1]}
+    return row
+
+
+def _metz(method, modes, kl) -> dict:
+    """A row of Unrolled GAN's hard-setting table, read in PacGAN's reprint."""
+    return _hard(method, modes, kl, _UNROLLED_IN_PACGAN, "reprint")
+
+
 PUBLISHED: dict[str, list[dict]] = {
-    "ring": [],
-    "grid": [],
-    "stacked-mnist": [
-        {
-            "method": "Unrolled GAN",
-            "modes": 48.7,
-            "high_quality": None,
-            "kl": 4.32,
-            "source": _ENGAN_T1,
-            "note": "Second-hand; VEEGAN-paper protocol (Srivastava et al. 2017, Table 2), "
-            "not checked against that table.",
-        },
-        {
-            "method": "VEEGAN",
-            "modes": 150.0,
-            "high_quality": None,
-            "kl": 2.95,
-            "source": _ENGAN_T1,
-            "note": "Second-hand; VEEGAN's own result (Srivastava et al. 2017, Table 2), "
-            "not checked against that table.",
-        },
-        {
-            "method": "PacGAN",
-            "modes": 1000.0,
-            "high_quality": None,
-            "kl": 0.06,
-            "source": _ENGAN_T1,
-            "note": "Printed as 1000.0 ± 0.0 modes, KL 0.06 ± 1.0e-2. The packing degree is not "
-            "stated; not checked against PacGAN (Lin et al. 2018), Table 2.",
-        },
+    "ring": [],  # the Unrolled-GAN scale (radius 2, std 0.02): no table at this scale was read
+    "ring-veegan": [
+        _row("GAN", 1, 99.3, None, _VEEGAN_T1),
+        _row("ALI", 2.8, 0.13, None, _VEEGAN_T1),
+        _row("Unrolled GAN", 7.6, 35.6, None, _VEEGAN_T1),
+        _row("VEEGAN", 8, 52.9, None, _VEEGAN_T1),
+        _row("WGAN-GP", 6.8, 59.6, None, _GDPP_T1),
+        _row("GDPP-GAN", 8.0, 71.7, None, _GDPP_T1),
+        _pac("GAN", (6.3, 0.5), (98.2, 0.2), (0.45, 0.09)),
+        _pac("ALI", (6.6, 0.3), (97.6, 0.4), (0.36, 0.04)),
+        _pac("PacGAN2", (7.9, 0.1), (95.6, 2.0), (0.07, 0.03)),
+        _pac("PacGAN3", (7.8, 0.1), (97.7, 0.3), (0.10, 0.02)),
+        _pac("PacGAN4", (7.8, 0.1), (95.9, 1.4), (0.07, 0.02)),
     ],
+    "grid": [
+        _row("GAN", 3.3, 0.5, None, _VEEGAN_T1),
+        _row("ALI", 15.8, 1.6, None, _VEEGAN_T1),
+        _row("Unrolled GAN", 23.6, 16, None, _VEEGAN_T1),
+        _row("VEEGAN", 24.6, 40, None, _VEEGAN_T1),
+        _row("WGAN-GP", 24.2, 28.7, None, _GDPP_T1),
+        _row("GDPP-GAN", 24.8, 68.5, None, _GDPP_T1),
+        _pac("GAN", (17.3, 0.8), (94.8, 0.7), (0.70, 0.07)),
+        _pac("ALI", (24.1, 0.4), (95.7, 0.6), (0.14, 0.03)),
+        _pac("PacGAN2", (23.8, 0.7), (91.3, 0.8), (0.13, 0.04)),
+        _pac("PacGAN3", (24.6, 0.4), (94.2, 0.4), (0.06, 0.02)),
+        _pac("PacGAN4", (24.8, 0.2), (93.6, 0.6), (0.04, 0.01)),
+    ],
+    "stacked-mnist": [
+        _row("DCGAN", 99, None, 3.4, _VEEGAN_T2),
+        _row("ALI", 16, None, 5.4, _VEEGAN_T2),
+        _row("Unrolled GAN", 48.7, None, 4.32, _VEEGAN_T2),
+        _row("VEEGAN", 150, None, 2.95, _VEEGAN_T2),
+        _hard("DCGAN (PacGAN's)", (78.9, 6.46), (4.50, 0.127), _PACGAN_T2),
+        _hard("PacDCGAN2", (1000.0, 0.0), (0.06, 0.003), _PACGAN_T2),
+        _hard("PacDCGAN3", (1000.0, 0.0), (0.06, 0.003), _PACGAN_T2),
+        _hard("PacDCGAN4", (1000.0, 0.0), (0.07, 0.005), _PACGAN_T2),
+        _row("RpGAN + R1 + R2", 1000, None, 0.0781, _R3GAN_T3),
+        _row("GAN + R1 + R2", 693, None, 0.9270, _R3GAN_T3),
+    ],
+    # the hard setting (PacGAN's Table 3, after Unrolled GAN): D with 1/4 or 1/2 of G's channels
+    "stacked-mnist-d-quarter": [
+        _metz("DCGAN (Metz et al.)", (30.6, 20.73), (5.99, 0.42)),
+        _metz("Unrolled GAN, 1 step", (65.4, 34.75), (5.91, 0.14)),
+        _hard(
+            "Unrolled GAN, 5 steps", (236.4, 63.30), (4.67, 0.43), _UNROLLED_IN_PACGAN, "reprint"
+        ),
+        _hard(
+            "Unrolled GAN, 10 steps", (327.2, 74.67), (4.66, 0.46), _UNROLLED_IN_PACGAN, "reprint"
+        ),
+        _hard("DCGAN (PacGAN's)", (78.5, 17.56), (5.21, 0.19)),
+        _hard("PacDCGAN2", (484.5, 32.99), (2.61, 0.22)),
+        _hard("PacDCGAN3", (601.3, 32.18), (2.00, 0.17)),
+        _hard("PacDCGAN4", (667.4, 29.00), (1.81, 0.15)),
+    ],
+    "stacked-mnist-d-half": [
+        _metz("DCGAN (Metz et al.)", (628.0, 140.9), (2.58, 0.75)),
+        _metz("Unrolled GAN, 1 step", (523.6, 55.77), (2.44, 0.26)),
+        _hard(
+            "Unrolled GAN, 5 steps", (732.0, 44.98), (1.66, 0.09), _UNROLLED_IN_PACGAN, "reprint"
+        ),
+        _hard(
+            "Unrolled GAN, 10 steps", (817.4, 37.91), (1.43, 0.12), _UNROLLED_IN_PACGAN, "reprint"
+        ),
+        _hard("DCGAN (PacGAN's)", (487.7, 34.59), (2.24, 0.15)),
+        _hard("PacDCGAN2", (840.7, 15.92), (1.00, 0.05)),
+        _hard("PacDCGAN3", (866.6, 12.10), (0.90, 0.04)),
+        _hard("PacDCGAN4", (820.2, 25.50), (1.15, 0.14)),
+    ],
+}
+
+_TWO_D = "2,500 samples; high quality within 3 std of the nearest mean; a mode is captured by one"
+_STACKED = "26,000 samples; each channel's digit read by a classifier; KL(p_model || uniform)"
+
+#: the constants of the setting each protocol's published rows were measured in
+PAPER_CONSTANTS: dict[str, str] = {
+    "ring": "Unrolled GAN: 8 means on a circle of radius 2, std 0.02",
+    "ring-veegan": f"8 means on a circle of radius 1, std 0.01; {_TWO_D}",
+    "grid": f"25 means at {{-4,-2,0,2,4}}^2, std 0.05; {_TWO_D}",
+    "stacked-mnist": f"digits drawn from MNIST's 70,000 train+test images (PacGAN); {_STACKED}; "
+    "DCGAN-sized D",
+    "stacked-mnist-d-quarter": "digits from MNIST; 25,600 samples; D with 2/4/8 channels (G/4)",
+    "stacked-mnist-d-half": "digits from MNIST; 25,600 samples; D with 4/8/16 channels (G/2)",
 }

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from .base import Recipe
 from .diffusion import DiffusionRecipe
 from .gan import GANRecipe
+from .pix2pix import Pix2PixRecipe
 from .tabular import CTGANRecipe, TableLayout, TVAERecipe
 from .vae import VAERecipe
 
@@ -28,6 +29,7 @@ RECIPES: dict[str, type] = {
     "gan": GANRecipe,
     "vae": VAERecipe,
     "diffusion": DiffusionRecipe,
+    "pix2pix": Pix2PixRecipe,
     "ctgan": CTGANRecipe,
     "tvae": TVAERecipe,
 }

@@ -250,8 +250,11 @@ class Trainer:
             for name, opt in self.recipe.optimizers.items()
         }
         self.noise_rng = torch.Generator().manual_seed(t.seed + 1)
-        self.fixed_latents = self.recipe.latents(
-            GRID_SIZE, torch.Generator().manual_seed(t.seed + 2)
+        # a translation recipe shows fixed pairs of the data in its grids, the others fixed noise
+        self.fixed_latents = (
+            self.recipe.grid_inputs(self.data)
+            if hasattr(self.recipe, "grid_inputs")
+            else self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
         )
         self.health = HealthMonitor(output_kind=self.recipe.output_kind)
         self.step, self.elapsed = 0, 0.0
@@ -480,10 +483,12 @@ class Trainer:
 
     @torch.no_grad()
     def save_grid(self) -> Path:
-        samples = self.sample(self.fixed_latents)
-        path = save_png(samples, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        samples, nrow = self.sample(self.fixed_latents), None
+        if hasattr(self.recipe, "grid_panels"):  # input | output | target, say
+            samples, nrow = self.recipe.grid_panels(self.fixed_latents, samples)
+        path = save_png(samples, self.run_dir / "samples" / f"step_{self.step:07d}.png", nrow)
         if self._tensorboard is not None:
-            self._tensorboard.image(grid_image(samples), self.step)
+            self._tensorboard.image(grid_image(samples, nrow), self.step)
         return path
 
     def _log(

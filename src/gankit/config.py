@@ -55,17 +55,17 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks); vae: conv; diffusion:
-    # unet; pix2pix: unet; ctgan, tvae: mlp
+    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks) | progan (progressive
+    # growing); vae: conv; diffusion: unet; pix2pix: unet; ctgan, tvae: mlp
     z_dim: int = 100  # size of the latent code (noise of G, posterior of the VAE)
     width: int = 64  # dcgan: channels of the widest-resolution layer (unet, pix2pix: of G's and
-    # D's first layers)
+    # D's first layers; progan: the most channels of any layer)
     hidden: list[int] = field(
         default_factory=lambda: [256, 512]
     )  # mlp: G hidden sizes (D reversed)
     d_hidden: list[int] | None = None  # mlp: D hidden sizes, when not G's reversed
     g_norm: str = "none"  # mlp G: none | batch (batch norm before each hidden ReLU)
-    minibatch_std: int = 0  # dcgan D: group size of a minibatch-stddev channel; 0 disables
+    minibatch_std: int = 0  # dcgan, progan D: group size of a minibatch-stddev channel; 0: none
     d_norm: str = "batch"  # dcgan D: batch | none
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
     g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the

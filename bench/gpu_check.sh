@@ -11,6 +11,8 @@
 #   other-tests    the DDP (gloo) and speed tests, with the GPU visible
 #   profile        bench/step_profile.py: how busy the GPU is in a step, deterministic cuDNN's cost
 #   scaling        with several GPUs, 1-vs-N process scaling of `gankit train` under torchrun (NCCL)
+#   progan         `--preset progan` on MNIST 32 px with bf16: every stage (4 to 32 px) a few steps,
+#                  stopped mid-fade-in and resumed (equal to an uninterrupted run), `gankit sample`
 # Each section runs under its own time limit, a failure does not stop the next, and summary.txt gets
 # one line per section (exit status and seconds), so the next lease can be planned from it; the
 # script exits 1 when any section failed, 2 on a bad argument.
@@ -19,7 +21,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
-ALL=(stylegan cuda-tests step-compiled speed-fp32 speed-bf16 other-tests profile scaling)
+ALL=(stylegan progan cuda-tests step-compiled speed-fp32 speed-bf16 other-tests profile scaling)
 DATA="${1:-../shared/data/mnist}"
 SECTIONS=("${@:2}")
 [ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=("${ALL[@]}")
@@ -61,7 +63,29 @@ stylegan() {  # --preset stylegan at 64 px (MNIST resized), then the w-space com
   python3 -m gankit interpolate "$RUNS/stylegan" -o "$RESULTS/stylegan-walk.gif" --device cuda \
     --no-progress
 }
-export -f bench_speed scaling stylegan
+progan() {  # 128 images a phase: 4 steps a phase up to 8 px, 8 beyond; step 32 is mid-fade-in at 32 px
+  local run="$RUNS/progan" opts=(data.resolution=32 train.device=cuda train.amp=bf16
+    train.fade_images=128 train.stable_images=128 train.log_every=8 train.checkpoint_every=50)
+  rm -rf "$run"
+  python3 -m gankit train --preset progan --data mnist --data-dir "$DATA" --steps 32 --out "$run" \
+    --no-progress "${opts[@]}" || return
+  python3 -m gankit train --preset progan --data mnist --data-dir "$DATA" --steps 60 --out "$run" \
+    --no-progress --resume "${opts[@]}" || return
+  python3 -c "import json, sys; [print(r['step'], 'stage', r['stage'], 'alpha', r['alpha']) for r in map(json.loads, open(sys.argv[1])) if 'alpha' in r]" "$run/metrics.jsonl"
+  rm -rf "$run-whole"
+  python3 -m gankit train --preset progan --data mnist --data-dir "$DATA" --steps 60 \
+    --out "$run-whole" --no-progress "${opts[@]}" || return
+  python3 - "$run" "$run-whole" <<'PY' || return
+import sys, torch
+from gankit.train import checkpoint as ckpt
+(_, a), (_, b) = ckpt.load_latest(sys.argv[1]), ckpt.load_latest(sys.argv[2])
+same = all(torch.equal(a[g][n][k], b[g][n][k]) for g in ("nets", "ema") for n in a[g] for k in a[g][n])
+print("resumed mid-fade-in == uninterrupted:", same)
+sys.exit(0 if same else 1)
+PY
+  python3 -m gankit sample "$run" -o "$RESULTS/progan-samples.png" --device cuda
+}
+export -f bench_speed scaling stylegan progan
 
 section() {  # name limit_s command...
   local name=$1 limit=$2 start=$SECONDS rc
@@ -85,6 +109,7 @@ for s in "${SECTIONS[@]}"; do
     other-tests)   section "$s" 240 python3 -m pytest -q -rfE tests/train/test_distributed.py tests/experiments/test_speed.py ;;
     profile)       section "$s" 150 python3 bench/step_profile.py --data-dir "$DATA" --device cuda --steps 100 ;;
     scaling)       section "$s" 300 bash -c scaling ;;
+    progan)        section "$s" 240 bash -c progan ;;
   esac
 done
 cat "$RESULTS/summary.txt"

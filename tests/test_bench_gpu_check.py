@@ -29,8 +29,8 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, mnist_dir):
     result = run(str(mnist_dir), "cuda-tests", "warp-drive", out=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "gpu_check: unknown section 'warp-drive' (one of: stylegan cuda-tests step-compiled "
-        "speed-fp32 speed-bf16 other-tests profile scaling)"
+        "gpu_check: unknown section 'warp-drive' (one of: stylegan progan cuda-tests "
+        "step-compiled speed-fp32 speed-bf16 other-tests profile scaling)"
     ]
     result = run(str(tmp_path / "missing"), out=tmp_path)
     assert result.returncode == 2
@@ -60,7 +60,8 @@ def test_the_stylegan_sections_commands_parse(tmp_path):
     from gankit import cli
 
     text = SCRIPT.read_text()
-    body = text[text.index("stylegan() {") : text.index("export -f")].replace("\\\n", " ")
+    start = text.index("stylegan() {")
+    body = text[start : text.index("\n}\n", start)].replace("\\\n", " ")
     folders = {"$DATA": "/data", "$RUNS": str(tmp_path), "$RESULTS": str(tmp_path)}
     commands = []
     for line in body.splitlines():

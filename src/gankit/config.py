@@ -55,17 +55,17 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks); vae: conv; diffusion:
-    # unet; pix2pix: unet; ctgan, tvae: mlp
+    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks) | progan (progressive
+    # growing); vae: conv; diffusion: unet; pix2pix: unet; ctgan, tvae: mlp
     z_dim: int = 100  # size of the latent code (noise of G, posterior of the VAE)
     width: int = 64  # dcgan: channels of the widest-resolution layer (unet, pix2pix: of G's and
-    # D's first layers)
+    # D's first layers; progan: the most channels of any layer)
     hidden: list[int] = field(
         default_factory=lambda: [256, 512]
     )  # mlp: G hidden sizes (D reversed)
     d_hidden: list[int] | None = None  # mlp: D hidden sizes, when not G's reversed
     g_norm: str = "none"  # mlp G: none | batch (batch norm before each hidden ReLU)
-    minibatch_std: int = 0  # dcgan D: group size of a minibatch-stddev channel; 0 disables
+    minibatch_std: int = 0  # dcgan, progan D: group size of a minibatch-stddev channel; 0: none
     d_norm: str = "batch"  # dcgan D: batch | none
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
     g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
@@ -93,6 +93,8 @@ class ModelConfig:
     style_mixing: float = 0.9  # stylegan: share of training batches whose styles cross to a
     # second w at a random layer (style mixing regularisation; the paper's 0.9, 0 disables)
     w_avg_beta: float = 0.995  # stylegan: decay a step of the tracked average w (truncation)
+    fmap_base: int = 256  # progan: layers at side s px have min(fmap_base / s, model.width)
+    # channels (the paper's: 16384 with model.width=512)
 
 
 @dataclass
@@ -107,6 +109,8 @@ class LossConfig:
     pl_every: int = 4  # stylegan: lazy path length regularisation every k-th step, weighted k times
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
     diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
+    drift: float = 0.0  # progan: epsilon_drift, weight of E[D(x)^2] on real data in D's loss,
+    # which keeps the critic's values near 0 (the paper's: 0.001)
 
 
 @dataclass
@@ -120,6 +124,8 @@ class OptimConfig:
     lr_decay: str = "none"  # none | linear (to 0 at the last step; needs train.steps)
     n_critic: int = 1  # D steps per G step, each on its own real batch (WGAN: 5)
     weight_decay: float = 0.0  # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
+    batch_sizes: list[int] | None = None  # progan: the batch of each stage, 4 px first; stages
+    # past the list's end take optim.batch_size (the paper's: 16 up to 128 px, then 14, 6, 3)
 
 
 @dataclass
@@ -152,6 +158,10 @@ class TrainConfig:
         False  # torch.compile: true or nets (the networks) | step (the recipe's whole
     )
     # training step); the first steps are slow while it compiles
+    fade_images: int = 4000  # progan: images over which each new stage fades in, alpha 0 -> 1
+    # (the paper's: 800,000)
+    stable_images: int = 4000  # progan: images each stage trains on once faded in; the last
+    # stage trains on to the end of the budget (the paper's: 800,000)
 
 
 class _ConfigMethods:
@@ -646,6 +656,27 @@ def _validate_numbers(cfg: Config) -> None:
         raise ConfigError(f"data.toy_samples must be at least 1, got {cfg.data.toy_samples}")
 
 
+#: the options only progressive growing reads (model.arch=progan): another run refuses them changed
+PROGRESSIVE_ONLY = (
+    ("model", "fmap_base"),
+    ("loss", "drift"),
+    ("optim", "batch_sizes"),
+    ("train", "fade_images"),
+    ("train", "stable_images"),
+)
+
+
+def _refuse_progressive_options(cfg: Config) -> None:
+    if cfg.model.arch == "progan":
+        return
+    for section, key in PROGRESSIVE_ONLY:
+        if getattr(getattr(cfg, section), key) != getattr(SECTIONS[section](), key):
+            raise ConfigError(
+                f"{section}.{key} applies to progressive growing (--preset progan), not to "
+                f"model.arch={cfg.model.arch}"
+            )
+
+
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written: the rules of every
     run here, then those of the config's recipe (its `check`, beside its code)."""
@@ -729,6 +760,7 @@ def _validate_common(cfg: Config) -> None:
     if t.threads is not None and not 1 <= t.threads <= MAX_THREADS:
         raise ConfigError(f"train.threads must be in 1..{MAX_THREADS}, got {t.threads}")
     _validate_speed_options(cfg)
+    _refuse_progressive_options(cfg)
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):

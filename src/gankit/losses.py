@@ -164,6 +164,12 @@ def gradient_penalty(
     return (_input_grad(d_fn, x_hat).norm(dim=1) - target).pow(2).mean()
 
 
+def drift_penalty(real: Tensor) -> Tensor:
+    """E[D(x)^2] on real data: ProGAN's drift term (Karras et al. 2018, appendix A.1), which keeps
+    a Wasserstein critic's values from drifting far from 0; the caller weighs it (0.001)."""
+    return real.pow(2).mean()
+
+
 def r1_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
     """E[||grad D(x)||^2] on real data: R1 (Mescheder et al. 2018), which makes the GAN
     locally convergent; the caller applies gamma/2 and the lazy interval (Karras et al. 2020)."""

@@ -1,5 +1,6 @@
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -65,10 +66,17 @@ def test_run_writes_logs_grids_and_checkpoints(tmp_path):
 
 
 def test_wall_clock_budget_stops_the_run(tmp_path):
+    """The run stops at the first step past its budget: not before it, and not more than a step
+    or two after it, however slow a loaded machine makes each step."""
     cfg = tiny_config(steps=None, minutes=0.02)
-    result = Trainer(cfg, tmp_path, progress=False).run()
-    assert result.status == "completed" and result.step > 5
-    assert 0.5 < result.summary["train_seconds"] < 3.0
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    start = time.monotonic()
+    result = trainer.run()
+    wall = time.monotonic() - start
+    # train_seconds counts the steps alone; the budget is wall-clock (logs, grids, checkpoints)
+    seconds = result.summary["train_seconds"]
+    assert result.status == "completed" and result.step >= 2 and wall >= 1.2
+    assert seconds <= 1.2 + 2 * seconds / result.step + 0.5
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):

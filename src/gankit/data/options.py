@@ -51,6 +51,8 @@ def buildable(arch: str, resolution: int) -> bool:
         return resolution % 4 == 0
     if arch == "stylegan":  # built at the next power of two (nets/stylegan.py)
         return resolution >= 4
+    if arch == "progan":  # stages double the side from 4x4
+        return resolution >= 8 and resolution & (resolution - 1) == 0
     return True  # an MLP reads any size
 
 
@@ -63,6 +65,8 @@ def accepted_resolutions(arch: str) -> str:
         return "multiples of 4"
     if arch == "stylegan":
         return "any size from 4 (built at the next power of two, the border cropped)"
+    if arch == "progan":
+        return "powers of two from 8: 8, 16, 32, 64, 128, ..."
     return "any size"
 
 

@@ -104,6 +104,8 @@ class Recipe(Protocol):
     #       noise stream; the recipe keeps its rank's slice of each global draw
     #   grad_scaler: GradScaler | None   train.amp=fp16: scale losses before backward, step
     #       through it
+    #   batch_schedule   a batch size per step (`size(step)`, `images_before(step)`, `largest`): the
+    #       trainer hands each step its own batch size (progressive growing's stages)
 
     def train_step(
         self,

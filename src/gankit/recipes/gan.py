@@ -139,6 +139,32 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"batch_size": 32, "lr_g": 2e-3, "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99},
         "train": {"ema": 0.999, "ema_start": 200},
     },
+    # Karras et al. 2018 at CPU size: WGAN-GP (gradient penalty 10) with the drift term 0.001,
+    # Adam 1e-3 with betas (0, 0.99), minibatch stddev in groups of 4. Sized for a CPU: EMA of G
+    # 0.99 (the paper's 0.999 lags phases this short), at most 32 channels, min(256 / side, 32)
+    # at each side (the paper's min(16384 / side, 512): model.width=512 model.fmap_base=16384),
+    # 4,000 images a fade-in and a stabilisation (the paper's 800,000), batches of 32 up to 8 px,
+    # then 16 (the paper's 16, then 14, 6, 3 from 256 px), latents of 128 (the paper's 512);
+    # docs/progan.md lists the paper's values as overrides.
+    "progan": {
+        "model": {"arch": "progan", "z_dim": 128, "width": 32, "minibatch_std": 4},
+        "loss": {"kind": "wasserstein", "gp": 10.0, "drift": 0.001},
+        "optim": {
+            "lr_g": 1e-3,
+            "lr_d": 1e-3,
+            "beta1": 0.0,
+            "beta2": 0.99,
+            "batch_size": 16,
+            "batch_sizes": [32, 32],
+        },
+        "train": {"ema": 0.99},
+    },
+    # The same networks and schedule with the non-saturating loss and R1 (gamma 10) in place of
+    # WGAN-GP and its drift term.
+    "progan-r1": {
+        "base": "progan",
+        "loss": {"kind": "non-saturating", "gp": 0.0, "drift": 0.0, "r1": 10.0},
+    },
 }
 
 
@@ -153,9 +179,11 @@ def check_gan_options(cfg: Config) -> None:
         raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
-    batch_statistics = (m.minibatch_std and m.arch != "stylegan") or (
+    # StyleGAN2 takes R1, ProGAN the gradient penalty, through their minibatch stddev, as the
+    # papers do (its groups' mixing is small)
+    batch_statistics = (m.minibatch_std and m.arch not in ("stylegan", "progan")) or (
         m.arch == "dcgan" and m.d_norm == "batch"
-    )  # StyleGAN2 takes R1 through its minibatch stddev (its groups' mixing is small)
+    )
     if (loss.gp or loss.r1) and batch_statistics:
         raise ConfigError(
             "loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
@@ -187,6 +215,10 @@ def check_gan_options(cfg: Config) -> None:
         raise ConfigError("model.attention_res needs model.arch=resnet")
     parse_policy(loss.diffaugment)
     check_style_options(cfg)
+    if m.arch == "progan":
+        from .progan import check_progan_options  # it builds on this module
+
+        check_progan_options(cfg)
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -223,6 +255,10 @@ def generator_spec(cfg: Config, sample_shape: tuple[int, ...], num_classes: int 
         return NetSpec(
             "G", StyleGenerator, generator_kwargs(cfg, sample_shape), outputs, unused=("pl_mean",)
         )
+    if m.arch == "progan":
+        from .progan import progan_generator_spec  # it builds on this module
+
+        return progan_generator_spec(cfg, sample_shape)
     if m.arch not in ("dcgan", "resnet"):
         raise ConfigError(f"unknown architecture '{m.arch}'")
     if len(sample_shape) != 3:
@@ -251,6 +287,10 @@ def build_nets(
     m = cfg.model
     classes = num_classes if m.conditional else 0
     d_shape = (m.pack * sample_shape[0], *sample_shape[1:])  # D's input once packed
+    if m.arch == "progan":
+        from .progan import progan_nets  # it builds on this module
+
+        return progan_nets(cfg, sample_shape)
     nets = {"G": generator_spec(cfg, sample_shape, num_classes).build()}  # G first, then D
     if m.arch == "mlp":
         d_hidden = m.hidden[::-1] if m.d_hidden is None else m.d_hidden
@@ -303,7 +343,7 @@ class GANRecipe(ShardedRecipe):
     DiffAugment, the GP's points, D's dropout masks."""
 
     # what the registry (gankit.recipes.RECIPES) and gankit.config read
-    archs = ("mlp", "dcgan", "resnet", "stylegan")
+    archs = ("mlp", "dcgan", "resnet", "stylegan", "progan")
     trains_on = "images"
     options: dict[str, type] = {"loss": LossConfig}
     presets = PRESETS
@@ -313,6 +353,15 @@ class GANRecipe(ShardedRecipe):
         check_gan_options(cfg)
 
     ema_nets = ("G",)
+
+    def __new__(cls, cfg: Config | None = None, *args: Any, **kwargs: Any):
+        """Progressive growing (model.arch=progan) steps through its stages: its own step on this
+        recipe's updates (`recipes/progan.py`). A copy (`copy.deepcopy`) comes without a cfg."""
+        if cls is GANRecipe and cfg is not None and cfg.model.arch == "progan":
+            from .progan import ProGANRecipe
+
+            cls = ProGANRecipe
+        return super().__new__(cls)
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
         if cfg.model.conditional and num_classes < 2:

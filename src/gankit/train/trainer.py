@@ -75,13 +75,38 @@ class BatchSampler:
         seed: int,
         device: torch.device | str = "cpu",
         weights: torch.Tensor | None = None,
+        schedule: Any = None,
+        repeat: int = 1,
     ):
         if batch_size > n:
             raise GankitError(f"batch size {batch_size} exceeds the {n} samples of the data set")
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, torch.device(device)
         self.weights = weights
+        #: a recipe's batch size per step (`size(step)`, `images_before(step)`): the steps then
+        #: read the epochs' permutations end to end, `repeat` x its batch a step
+        self.schedule, self.repeat = schedule, repeat
         self.per_epoch = n // batch_size
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            # drawn on the CPU (the same order on every device), moved once an epoch
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).to(self.device)
+        return self._perm
+
+    def _scheduled(self, step: int) -> torch.Tensor:
+        """The positions images_before(step) onwards, size(step) of them (both x `repeat`), in
+        the endless sequence of epoch permutations."""
+        start = self.repeat * self.schedule.images_before(step)
+        count = self.repeat * self.schedule.size(step)
+        parts = []
+        while count > 0:
+            epoch, pos = divmod(start, self.n)
+            take = min(count, self.n - pos)
+            parts.append(self._permutation(epoch)[pos : pos + take])
+            start, count = start + take, count - take
+        return torch.cat(parts)
 
     def indices(self, step: int) -> torch.Tensor:
         if (
@@ -91,12 +116,10 @@ class BatchSampler:
             return torch.multinomial(
                 self.weights, self.batch_size, replacement=True, generator=gen
             ).to(self.device)
+        if self.schedule is not None:
+            return self._scheduled(step)
         epoch, pos = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            # drawn on the CPU (the same order on every device), moved once an epoch
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).to(self.device)
-        return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+        return self._permutation(epoch)[pos * self.batch_size : (pos + 1) * self.batch_size]
 
 
 class _StopRequest:
@@ -198,7 +221,10 @@ class Trainer:
                 memory_format=torch.channels_last if self.channels_last else torch.preserve_format,
             )
         self.ema = EMA(self.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
-        per_step = self.recipe.batches_per_step * cfg.optim.batch_size
+        #: a recipe may choose each step's batch size (progressive growing: one per stage)
+        schedule = getattr(self.recipe, "batch_schedule", None)
+        batch_size = cfg.optim.batch_size if schedule is None else schedule.largest
+        per_step = self.recipe.batches_per_step * batch_size
         if per_step * self.group.world > len(self.data):
             raise ConfigError(
                 f"a step reads optim.batch_size x optim.n_critic x processes = "
@@ -209,7 +235,13 @@ class Trainer:
         self.x_device = self.data.x.to(self.device)
         self.y_device = self.data.y.to(self.device) if self.data.y is not None else None
         self.sampler = BatchSampler(
-            len(self.data), per_step * self.group.world, t.seed, self.device, self.data.row_weights
+            len(self.data),
+            per_step * self.group.world,
+            t.seed,
+            self.device,
+            self.data.row_weights,
+            schedule,
+            self.recipe.batches_per_step * self.group.world,
         )
         if self.group.active:
             self._shard_recipe()

@@ -42,7 +42,15 @@ class DataConfig:
     stacked_samples: int = (
         50_000  # stacked-mnist: images of three digits drawn from the MNIST files
     )
-    holdout: int = 0  # the last N samples are held out of training (held-out ELBO, compare)
+    holdout: int = 0  # the last N samples (of data.classes) are held out of training: held-out
+    # ELBO, compare, and the GANs' D overfitting check (D's outputs on them against training images)
+    classes: int | str | None = None  # train on these classes only: a name (horse) or an index,
+    # or several, comma-separated; names: the digits, Fashion-MNIST's and CIFAR-10's, a folder's
+    # sub-folders or the categories of a categories.json beside its images
+    limit: int | None = None  # few-shot: train on a fixed draw of N images (after data.classes
+    # and data.holdout); None: all
+    limit_seed: int = 0  # the draw of data.limit: the same images for the same seed, whatever
+    # train.seed
 
 
 @dataclass

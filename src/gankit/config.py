@@ -91,6 +91,12 @@ class LossConfig:
     r1_every: int = 1  # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
     diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
+    ada: bool = False  # adaptive augmentation (ADA, Karras et al. 2020) of every image D sees, each
+    # transformation with a probability p adapted from D's outputs on the real images
+    ada_target: float = 0.6  # ADA: the r_t = E[sign(D(x_real))] that p steers towards (paper: 0.6)
+    ada_interval: int = 4  # ADA: steps between adjustments of p (paper: 4)
+    ada_kimg: float = 100.0  # ADA: thousands of real images over which p may move from 0 to 1 (the
+    # adjustment speed; the paper's 500 is for runs of millions of images)
 
 
 @dataclass

@@ -102,6 +102,9 @@ class Recipe(Protocol):
     #       noise stream; the recipe keeps its rank's slice of each global draw
     #   grad_scaler: GradScaler | None   train.amp=fp16: scale losses before backward, step
     #       through it
+    # Optional, for state beyond nets and optimizers that a resumed run needs (ADA's p):
+    #   extra_state() -> dict   saved in every checkpoint (tensors and plain values)
+    #   load_extra_state(state: dict)   what extra_state returned ({} from an older checkpoint)
 
     def train_step(
         self,

@@ -210,6 +210,11 @@ def real_signs(real_out: torch.Tensor, fake_out: torch.Tensor | None, kind: str)
     return (real_out.detach().float().flatten() - REAL_SIDE[kind]).sign()
 
 
+def sign_sums(signs: torch.Tensor) -> torch.Tensor:
+    """[sum of the signs, how many], made on their device (no copy from the host, so no wait)."""
+    return torch.stack([signs.sum(), signs.new_full((), float(len(signs)))])
+
+
 class AdaptiveP:
     """ADA's probability p: every `interval` steps, r_t over the real images D judged since the
     last adjustment moves p up by (images / (kimg * 1000)) when r_t is above the target and down
@@ -224,9 +229,7 @@ class AdaptiveP:
     def observe(self, signs: torch.Tensor) -> None:
         if self.signs.device != signs.device:
             self.signs = self.signs.to(signs.device)
-        self.signs += torch.stack(
-            [signs.sum(), torch.tensor(float(len(signs)), device=signs.device)]
-        )
+        self.signs += sign_sums(signs)
 
     def after_step(self, step: int, ranks: int = 1) -> None:
         """Adjust p after step `step` when an interval ends (under torchrun the ranks' sums are
@@ -495,9 +498,7 @@ class GANRecipe(ShardedRecipe):
         signs = real_signs(real_out, fake_out, self.output_kind)
         if self._logged_signs.device != signs.device:
             self._logged_signs = self._logged_signs.to(signs.device)
-        self._logged_signs += torch.stack(
-            [signs.sum(), torch.tensor(float(len(signs)), device=signs.device)]
-        )
+        self._logged_signs += sign_sums(signs)
         if self.ada is not None:
             self.ada.observe(signs)
 

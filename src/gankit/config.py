@@ -45,7 +45,15 @@ class DataConfig:
     stacked_samples: int = (
         50_000  # stacked-mnist: images of three digits drawn from the MNIST files
     )
-    holdout: int = 0  # the last N samples are held out of training (held-out ELBO, compare)
+    holdout: int = 0  # the last N samples (of data.classes) are held out of training: held-out
+    # ELBO, compare, and the GANs' D overfitting check (D's outputs on them against training images)
+    classes: int | str | None = None  # train on these classes only: a name (horse) or an index,
+    # or several, comma-separated; names: the digits, Fashion-MNIST's and CIFAR-10's, a folder's
+    # sub-folders or the categories of a categories.json beside its images
+    limit: int | None = None  # few-shot: train on a fixed draw of N images (after data.classes
+    # and data.holdout); None: all
+    limit_seed: int = 0  # the draw of data.limit: the same images for the same seed, whatever
+    # train.seed
     direction: str = "AtoB"  # paired, unpaired: AtoB (translate A images into B) | BtoA
     domains: str = "A,B"  # paired, unpaired: the two domain folders in data.dir (emoji:
     # twitter,google)
@@ -111,6 +119,12 @@ class LossConfig:
     diffaugment: str = ""  # DiffAugment policy on D's inputs, e.g. color,translation,cutout
     drift: float = 0.0  # progan: epsilon_drift, weight of E[D(x)^2] on real data in D's loss,
     # which keeps the critic's values near 0 (the paper's: 0.001)
+    ada: bool = False  # adaptive augmentation (ADA, Karras et al. 2020) of every image D sees, each
+    # transformation with a probability p adapted from D's outputs on the real images
+    ada_target: float = 0.6  # ADA: the r_t = E[sign(D(x_real))] that p steers towards (paper: 0.6)
+    ada_interval: int = 4  # ADA: steps between adjustments of p (paper: 4)
+    ada_kimg: float = 100.0  # ADA: thousands of real images over which p may move from 0 to 1 (the
+    # adjustment speed; the paper's 500 is for runs of millions of images)
 
 
 @dataclass

@@ -34,6 +34,13 @@ def mlp_config(batch: int, steps: int = 6):
     return config_mod.validate(cfg)
 
 
+def ada_config(batch: int):
+    """ADA with a p that moves at every other step: the ranks must add their r_t sums first."""
+    cfg = mlp_config(batch)
+    config_mod.update(cfg, ["loss.ada=true", "loss.ada_kimg=0.1", "loss.ada_interval=2"])
+    return config_mod.validate(cfg)
+
+
 def ddpm_config(batch: int):
     """A U-Net (GroupNorm: no batch statistics) whose timesteps and noise are drawn per sample."""
     cfg = tiny_config(
@@ -157,6 +164,8 @@ def _worker(rank: int, port: int, out: str) -> None:
     straight = Trainer(dcgan_config(steps=8), f"{out}/straight", **quiet)
     straight.run()
     tables = {model: table_fit(model, f"{out}/{model}", batch=20) for model in TABLE_OPTIONS}
+    ada = Trainer(ada_config(batch=8), f"{out}/ada", **quiet)
+    ada.run()
     compiled = mlp_config(batch=8)
     compiled.train.compile = "step"  # Dynamo traces the optimizer step and its all-reduce hook
     step_compiled = Trainer(compiled, f"{out}/step_compiled", **quiet)
@@ -171,6 +180,8 @@ def _worker(rank: int, port: int, out: str) -> None:
             "ddpm": _state(ddpm),
             "resumed": _state(resumed),
             "straight": _state(straight),
+            "ada": _state(ada),
+            "ada_p": ada.recipe.ada.p,
             **tables,
         },
         f"{out}/rank{rank}.pt",
@@ -257,6 +268,21 @@ def test_two_ranks_match_one_process_with_the_global_batch(two_ranks, tmp_path):
     for ranks, one in zip(*logged, strict=True):
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc"):
             assert ranks[key] == pytest.approx(one[key], abs=1e-5), key
+
+
+def test_ada_under_two_ranks_moves_p_as_one_process(two_ranks, tmp_path):
+    """The ranks add their sign sums before each adjustment: every rank holds the p of one process
+    with the global batch, and the weights follow."""
+    _, (a, b) = two_ranks
+    single = Trainer(
+        ada_config(batch=16), tmp_path / "single", progress=False, echo=lambda line: None
+    )
+    single.run()
+    assert a["ada_p"] == b["ada_p"] == single.recipe.ada.p > 0
+    ref = _state(single)
+    assert all(torch.equal(a["ada"][k], b["ada"][k]) for k in ref)
+    for k in ref:
+        torch.testing.assert_close(a["ada"][k], ref[k], rtol=0, atol=2e-5)
 
 
 @pytest.mark.skipif(not TENSORBOARD, reason="the tensorboard package is not installed")

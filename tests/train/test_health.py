@@ -1,4 +1,8 @@
+import json
 import math
+from pathlib import Path
+
+import pytest
 
 from gankit.train import health
 from gankit.train.health import HealthMonitor
@@ -93,3 +97,65 @@ def test_vanishing_is_caught_even_when_g_starved_from_the_first_intervals():
 def test_class_histogram_collapse_when_one_class_dominates():
     _, verdicts = _feed([_healthy(top_class_share=0.12)] * 3 + [_healthy(top_class_share=0.87)] * 2)
     assert verdicts[-2:] == [health.STABLE, health.COLLAPSE]
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "overfitting"
+
+
+def _replay(run, leave_out=()):
+    """The verdicts of a recorded run's log steps (docs/results/overfitting.md), with some
+    figures left out."""
+    mon = HealthMonitor()
+    verdicts = []
+    for line in (RECORDED / f"{run}.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        step = record.pop("step")
+        figures = {k: v for k, v in record.items() if k not in leave_out}
+        verdicts.append((step, mon.observe(figures, step)[0]))
+    return verdicts, mon
+
+
+def _first(verdicts, verdict):
+    return next((step for step, v in verdicts if v == verdict), None)
+
+
+@pytest.mark.parametrize("leave_out", [(), ("heldout_gap",)])
+@pytest.mark.parametrize(("few", "full"), [("mnist100", "mnistfull"), ("horse100", "cifar10full")])
+def test_d_overfitting_fires_on_recorded_100_image_runs_and_not_on_full_data(few, full, leave_out):
+    """dcgan on 100 MNIST digits (100 CIFAR-10 horses) memorises them (gap near 2, r_t near 1);
+    on 9,000 digits (49,000 CIFAR-10 images) it does not. With held-out images the gap decides;
+    without, r_t alone."""
+    verdicts, mon = _replay(few, leave_out)
+    fired = _first(verdicts, health.D_OVERFITTING)
+    assert fired is not None and fired <= 800
+    later = [v for step, v in verdicts if step >= fired]
+    # r_t dips now and then below 0.95: D winning (the same D, judged by its fakes) in between
+    assert set(later) <= {health.D_OVERFITTING, health.D_WINNING, health.STABLE}
+    assert later.count(health.D_OVERFITTING) >= (len(later) if not leave_out else len(later) / 2)
+    remedies = {h["remedy"] for h in mon.history if h["verdict"] == health.D_OVERFITTING}
+    assert remedies == {health.REMEDIES[health.D_OVERFITTING]} and "loss.ada=true" in remedies.pop()
+    verdicts, _ = _replay(full, leave_out)
+    assert _first(verdicts, health.D_OVERFITTING) is None
+    assert verdicts[-1][1] == health.STABLE
+
+
+def test_with_ada_d_overfits_less_often():
+    """100 horses with ADA (p settled near 0.5, r_t near its target 0.6): the gap still crosses
+    0.5 for three intervals now and then, far less often than without augmentation."""
+    with_ada, _ = _replay("horse100_ada")
+    without, _ = _replay("horse100")
+    count = [sum(v == health.D_OVERFITTING for _, v in run) for run in (with_ada, without)]
+    assert 0 < count[0] <= 5 and count[1] >= 25
+    assert health.D_OVERFITTING not in {v for _, v in _replay("horse100_ada", ("heldout_gap",))[0]}
+
+
+def test_d_overfitting_needs_three_intervals_in_a_row_after_the_warm_up():
+    early = [_healthy(rt=0.8, heldout_gap=0.0) for _ in range(3)]
+    _, blip = _feed(early + [_healthy(rt=0.8, heldout_gap=1.5)] * 2 + [_healthy(rt=0.8)])
+    assert health.D_OVERFITTING not in blip
+    _, lasting = _feed(early + [_healthy(rt=0.8, heldout_gap=1.5)] * 3)
+    assert lasting[-1] == health.D_OVERFITTING and lasting[-2] == health.STABLE
+    _, warm = _feed([_healthy(rt=1.0)] * 4, start_step=100)  # steps 100..400: warming up
+    assert health.D_OVERFITTING not in warm
+    _, sure = _feed(early + [_healthy(rt=0.97)] * 3)
+    assert sure[-1] == health.D_OVERFITTING

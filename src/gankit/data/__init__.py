@@ -14,21 +14,25 @@ from .options import IMAGE_SOURCES as SOURCES
 from .options import PAIR_SOURCES
 from .pairs import load_pairs
 from .stacked_mnist import stack_digits
+from .subset import limit_images, select_classes
 from .toy2d import load_toy2d
 
 
 def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Dataset:
-    """Load a source and bring it to the configured resolution and channels, without the last
-    `cfg.holdout` samples (those are `load_heldout`'s)."""
-    data = load_full(cfg, seed, download)
-    return split_holdout(data, cfg.holdout)[0] if cfg.holdout else data
+    """Load a source and bring it to the configured resolution and channels; keep the classes
+    `cfg.classes` names, leave out the last `cfg.holdout` samples (those are `load_heldout`'s),
+    then keep a fixed draw of `cfg.limit` of the rest (few-shot training)."""
+    data = select_classes(load_full(cfg, seed, download), cfg)
+    data = split_holdout(data, cfg.holdout)[0] if cfg.holdout else data
+    return limit_images(data, cfg.limit, cfg.limit_seed)
 
 
 def load_heldout(cfg: DataConfig, seed: int = 0) -> Dataset:
-    """The last `cfg.holdout` samples of the source, never trained on: held-out likelihoods."""
+    """The last `cfg.holdout` samples of the source (of its classes `cfg.classes`), never trained
+    on: held-out likelihoods, and D's outputs on real images it has not seen."""
     if not cfg.holdout:
         raise DataError("no held-out data: the run was trained with data.holdout=0 (all samples)")
-    return split_holdout(load_full(cfg, seed), cfg.holdout)[1]
+    return split_holdout(select_classes(load_full(cfg, seed), cfg), cfg.holdout)[1]
 
 
 def split_holdout(data: Dataset, n: int) -> tuple[Dataset, Dataset]:

@@ -98,8 +98,32 @@ def check_data_options(data: Any, arch: str) -> None:
         )
     if not isinstance(data.jitter, bool):
         raise ConfigError(f"data.jitter must be true or false, got {data.jitter!r}")
+    check_subset_options(data)
     if data.resolution is not None and not buildable(arch, data.resolution):
         raise ConfigError(
             f"{arch} cannot build resolution {data.resolution} (data.resolution): it builds "
             f"{accepted_resolutions(arch)}"
+        )
+
+
+#: the sources `data.limit` and `data.classes` do not apply to: their data is not a source's
+NO_SUBSETS = ("table", "memory")
+
+
+def check_subset_options(data: Any) -> None:
+    """Refuse few-shot options no source can honour; the class names and the size of the data are
+    checked when it is read (`data/subset.py`)."""
+    if data.limit is not None and (isinstance(data.limit, bool) or data.limit < 1):
+        raise ConfigError(f"data.limit must be a number of images of at least 1, got {data.limit}")
+    if data.limit_seed < 0:
+        raise ConfigError(f"data.limit_seed must be 0 or more, got {data.limit_seed}")
+    if isinstance(data.classes, int) and (isinstance(data.classes, bool) or data.classes < 0):
+        raise ConfigError(f"data.classes is a class name or index, got {data.classes}")
+    if isinstance(data.classes, str) and not data.classes.strip(" ,"):
+        raise ConfigError("data.classes names no class (null: every class)")
+    subset = data.limit is not None or data.classes is not None
+    if subset and data.source in NO_SUBSETS:
+        raise ConfigError(
+            f"data.limit and data.classes choose images of a named source, not of the "
+            f"{data.source} source: hand the images you want"
         )

@@ -106,6 +106,9 @@ class Recipe(Protocol):
     #       through it
     #   batch_schedule   a batch size per step (`size(step)`, `images_before(step)`, `largest`): the
     #       trainer hands each step its own batch size (progressive growing's stages)
+    # Optional, for state beyond nets and optimizers that a resumed run needs (ADA's p):
+    #   extra_state() -> dict   saved in every checkpoint (tensors and plain values)
+    #   load_extra_state(state: dict)   what extra_state returned ({} from an older checkpoint)
 
     def train_step(
         self,

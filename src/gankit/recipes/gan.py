@@ -3,18 +3,21 @@ update) and sampling.
 
 Every stabilizer of the classic papers is one option composed here, not a copy of this step: the
 loss pair (`losses.G_LOSSES`/`D_LOSSES`), a penalty on D (WGAN-GP, lazy R1) or weight clipping,
-spectral norm and the architecture (`nets/`), PacGAN packing, DiffAugment of D's inputs, class
-conditioning, n_critic and two learning rates (TTUR: `optim.lr_g` != `optim.lr_d`).
+spectral norm and the architecture (`nets/`), PacGAN packing, DiffAugment or adaptive augmentation
+(ADA) of D's inputs, class conditioning, n_critic and two learning rates (TTUR: `optim.lr_g` !=
+`optim.lr_d`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from .. import losses
+from ..ada import ada_augment
 from ..augment import diff_augment, parse_policy
 from ..config import LossConfig
 from ..errors import ConfigError
@@ -219,6 +222,93 @@ def check_gan_options(cfg: Config) -> None:
         from .progan import check_progan_options  # it builds on this module
 
         check_progan_options(cfg)
+    check_ada_options(loss)
+    if loss.ada and cfg.data.source == "table":
+        raise ConfigError("loss.ada augments images: a table has none")
+    if loss.ada and cfg.train.compile == "step":
+        raise ConfigError(
+            "loss.ada changes p between steps, for which a compiled step would compile again: "
+            "use train.compile=nets"
+        )
+
+
+def check_ada_options(loss: LossConfig) -> None:
+    """ADA's rules: a target D's real outputs can reach, a positive speed and interval, and one
+    augmentation of D's inputs at a time."""
+    if not isinstance(loss.ada, bool):
+        raise ConfigError(f"loss.ada must be true or false, got {loss.ada!r}")
+    if not 0.0 < loss.ada_target < 1.0:
+        raise ConfigError(f"loss.ada_target must be in (0, 1) (paper: 0.6), got {loss.ada_target}")
+    if loss.ada_interval < 1:
+        raise ConfigError(f"loss.ada_interval must be at least 1, got {loss.ada_interval}")
+    if loss.ada_kimg <= 0:
+        raise ConfigError(f"loss.ada_kimg must be positive, got {loss.ada_kimg}")
+    if loss.ada and loss.diffaugment:
+        raise ConfigError(
+            "loss.ada and loss.diffaugment both augment D's inputs: choose one "
+            "(loss.diffaugment= turns DiffAugment off)"
+        )
+    if loss.ada and losses.OUTPUT_KIND[loss.kind] == "critic":
+        raise ConfigError(
+            f"loss.ada steers p by the sign of D's outputs, which a {loss.kind} critic does not "
+            "give (its offset drifts freely): use loss.diffaugment"
+        )
+
+
+#: where D's output on a real image counts as "real", on each output scale (`losses.OUTPUT_KIND`):
+#: a logit's or margin's sign, an LSGAN score's side of 0.5; a critic has no such point
+REAL_SIDE = {"logit": 0.0, "relative-logit": 0.0, "margin": 0.0, "score": 0.5}
+
+
+def real_signs(real_out: torch.Tensor, fake_out: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """sign(D(x)) of each real image, measured from the point that separates real from fake on
+    D's scale (RaGAN's outputs relative to the fakes' mean, its offset being free): the figure
+    r_t = E[sign(D(x_real))] of ADA and of the overfitting check is their mean."""
+    if kind == "relative-logit" and fake_out is not None:
+        real_out = real_out - fake_out.mean()
+    return (real_out.detach().float().flatten() - REAL_SIDE[kind]).sign()
+
+
+def sign_sums(signs: torch.Tensor) -> torch.Tensor:
+    """[sum of the signs, how many], made on their device (no copy from the host, so no wait)."""
+    return torch.stack([signs.sum(), signs.new_full((), float(len(signs)))])
+
+
+class AdaptiveP:
+    """ADA's probability p: every `interval` steps, r_t over the real images D judged since the
+    last adjustment moves p up by (images / (kimg * 1000)) when r_t is above the target and down
+    when below, within [0, 1]. The running sums stay on the device (read once an adjustment);
+    p is a float, saved and restored exactly with the checkpoint."""
+
+    def __init__(self, target: float, interval: int, kimg: float):
+        self.target, self.interval, self.kimg = target, interval, kimg
+        self.p = 0.0
+        self.signs = torch.zeros(2)  # sum of sign(D(x_real)), count of real images
+
+    def observe(self, signs: torch.Tensor) -> None:
+        if self.signs.device != signs.device:
+            self.signs = self.signs.to(signs.device)
+        self.signs += sign_sums(signs)
+
+    def after_step(self, step: int, ranks: int = 1) -> None:
+        """Adjust p after step `step` when an interval ends (under torchrun the ranks' sums are
+        added first, so every rank moves p alike)."""
+        if (step + 1) % self.interval:
+            return
+        if ranks > 1:
+            torch.distributed.all_reduce(self.signs)
+        total, count = (float(v) for v in self.signs.cpu())
+        self.signs.zero_()
+        if count:
+            direction = math.copysign(1.0, total / count - self.target)
+            self.p = min(max(self.p + direction * count / (self.kimg * 1000.0), 0.0), 1.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"p": self.p, "signs": self.signs.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.p = float(state["p"])
+        self.signs = state["signs"].to(self.signs.device, torch.float32).clone()
 
 
 def pack(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -370,6 +460,10 @@ class GANRecipe(ShardedRecipe):
             )
         if cfg.loss.diffaugment and len(sample_shape) != 3:
             raise ConfigError("loss.diffaugment needs image data; toy2d points cannot be augmented")
+        if cfg.loss.ada and (len(sample_shape) != 3 or sample_shape[0] not in (1, 3)):
+            raise ConfigError(
+                "loss.ada needs images of 1 or 3 channels; toy2d points cannot be augmented"
+            )
         self.cfg = cfg
         self.z_dim = cfg.model.z_dim
         self.num_classes = num_classes if cfg.model.conditional else 0
@@ -387,6 +481,11 @@ class GANRecipe(ShardedRecipe):
         self.d_loss = losses.D_LOSSES[cfg.loss.kind]
         self.g_loss = losses.G_LOSSES[cfg.loss.kind]
         self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
+        lc = cfg.loss
+        #: ADA's p and its controller (loss.ada), None without ADA
+        self.ada = AdaptiveP(lc.ada_target, lc.ada_interval, lc.ada_kimg) if lc.ada else None
+        #: sum and count of sign(D(x_real)) since the last log step: r_t of the health line
+        self._logged_signs = torch.zeros(2)
         #: real batches one step consumes: one for each D update
         self.batches_per_step = o.n_critic
         #: set by the trainer for train.amp=fp16: losses scaled before backward, steps unscaled
@@ -442,13 +541,22 @@ class GANRecipe(ShardedRecipe):
         labels = self.labels(len(latents)) if labels is None else labels
         return G(latents, labels.to(latents.device))
 
+    def augment(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """D's input as D sees it in the adversarial terms: through DiffAugment's fixed policy or
+        ADA's pipeline at the current p, or as it is."""
+        if self.cfg.loss.diffaugment:
+            return diff_augment(x, self.cfg.loss.diffaugment, rng, self.shard)
+        if self.ada is not None:
+            return ada_augment(x, self.ada.p, rng, self.shard)
+        return x
+
     def discriminate(
         self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator | None = None
     ):
-        """D's outputs on x: DiffAugment first (when `rng` is given: the adversarial terms, not the
+        """D's outputs on x: augmented first (when `rng` is given: the adversarial terms, not the
         penalties), then packing."""
-        if rng is not None and self.cfg.loss.diffaugment:
-            x = diff_augment(x, self.cfg.loss.diffaugment, rng, self.shard)
+        if rng is not None:
+            x = self.augment(x, rng)
         return self.nets["D"](
             pack(x, self.cfg.model.pack), y
         )  # y is None for an unconditional model
@@ -474,6 +582,10 @@ class GANRecipe(ShardedRecipe):
                 fake = self._training_fakes(self._train_latents(len(x_i), rng, x.device), y_i, rng)
             stats = self._d_step(x_i, y_i, fake.detach(), rng, step, want_stats and last)
         stats.update(self._g_step(xs[-1], ys[-1], fake, rng, want_stats, step))
+        if self.ada is not None:
+            self.ada.after_step(step, self.shard[1])
+        if want_stats:
+            stats.update(self._signs_stats())
         return stats
 
     def _training_fakes(self, z: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator):
@@ -482,6 +594,66 @@ class GANRecipe(ShardedRecipe):
             return self.generate(z, y)
         return self.style.fakes(self.nets["G"], z, rng, self.shard)[0]
 
+    def _record_signs(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> None:
+        """Add a D step's sign(D(x_real)) to r_t's sums: the health line's (since the last log
+        step) and ADA's (since its last adjustment). A critic's outputs have no sign to read."""
+        if self.output_kind == "critic":
+            return
+        signs = real_signs(real_out, fake_out, self.output_kind)
+        if self._logged_signs.device != signs.device:
+            self._logged_signs = self._logged_signs.to(signs.device)
+        self._logged_signs += sign_sums(signs)
+        if self.ada is not None:
+            self.ada.observe(signs)
+
+    def _signs_stats(self) -> dict[str, torch.Tensor]:
+        """r_t since the last log step (`rt`) and ADA's p (`ada_p`), for the log line."""
+        stats = {}
+        if self.output_kind != "critic":
+            total, count = self._logged_signs.unbind()
+            stats["rt"] = total / count.clamp(min=1.0)
+            self._logged_signs = torch.zeros_like(self._logged_signs)
+        if self.ada is not None:
+            stats["ada_p"] = torch.tensor(self.ada.p)
+        return stats
+
+    def extra_state(self) -> dict[str, Any]:
+        """What the checkpoint keeps of the recipe beyond nets and optimizers: r_t's running sums
+        and ADA's p, so a resumed run adapts and logs exactly as an uninterrupted one."""
+        state: dict[str, Any] = {"logged_signs": self._logged_signs.detach().cpu().clone()}
+        if self.ada is not None:
+            state["ada"] = self.ada.state_dict()
+        return state
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore `extra_state`; a checkpoint written without it (an earlier version, no ADA)
+        leaves the sums at zero."""
+        if "logged_signs" in state:
+            self._logged_signs = state["logged_signs"].to(torch.float32).clone()
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
+
+    @torch.no_grad()
+    def real_sign_mean(self, x: torch.Tensor, y: torch.Tensor | None, chunk: int) -> float:
+        """E[sign(D(x))] on real images, un-augmented, in chunks of a training batch with D as it
+        trains (batch statistics included), leaving D's buffers and the global random state as
+        they were: D's view of training images against held-out ones (the overfitting check)."""
+        kind = self.output_kind
+        if kind in ("critic", "relative-logit"):
+            raise ValueError(f"{kind} outputs have no fixed side for real images")
+        D = self.nets["D"]
+        saved = {name: b.clone() for name, b in D.named_buffers()}
+        devices = [x.device] if x.device.type == "cuda" else []
+        total, count = 0.0, 0
+        with torch.random.fork_rng(devices=devices):
+            for start in range(0, len(x) - chunk + 1, chunk):
+                part_y = None if y is None or not self.num_classes else y[start : start + chunk]
+                signs = real_signs(self.discriminate(x[start : start + chunk], part_y), None, kind)
+                total, count = total + float(signs.sum()), count + len(signs)
+        for name, b in D.named_buffers():
+            b.copy_(saved[name])
+        return total / count
+
     def discriminate_both(
         self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
     ):
@@ -489,12 +661,7 @@ class GANRecipe(ShardedRecipe):
         in turn as two calls would, so the random draws are the same), else two calls."""
         if not self.joint_d:
             return self.discriminate(x, y, rng), self.discriminate(fake, y, rng)
-        if self.cfg.loss.diffaugment:
-            policy = self.cfg.loss.diffaugment
-            x, fake = (
-                diff_augment(x, policy, rng, self.shard),
-                diff_augment(fake, policy, rng, self.shard),
-            )
+        x, fake = self.augment(x, rng), self.augment(fake, rng)
         k = self.cfg.model.pack
         out = self.nets["D"](
             torch.cat([pack(x, k), pack(fake, k)]), None if y is None else torch.cat([y, y])
@@ -504,6 +671,7 @@ class GANRecipe(ShardedRecipe):
     def _d_step(self, x, y, fake, rng, step, want_stats) -> dict[str, torch.Tensor]:
         D, opt_d, loss_cfg = self.nets["D"], self.optimizers["D"], self.cfg.loss
         real_out, fake_out = self.discriminate_both(x, fake, y, rng)
+        self._record_signs(real_out, fake_out)
         loss_d = self.d_loss(real_out, fake_out)
         stats = {"loss_d": loss_d.detach()}
         # penalties act on D's own inputs: packed, un-augmented (a packed input's gradient is one)

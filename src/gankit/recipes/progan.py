@@ -48,6 +48,7 @@ def check_progan_options(cfg: Config) -> None:
         "model.d_dropout": m.d_dropout != 0,
         "model.projection": m.projection,
         "optim.n_critic": o.n_critic != 1,
+        "loss.ada": cfg.loss.ada,
     }
     given = [name for name, on in unread.items() if on]
     if given:
@@ -182,6 +183,8 @@ class ProGANRecipe(GANRecipe):
         self.grad_scaler: torch.amp.GradScaler | None = None
         self.joint_d = False  # minibatch stddev: D's output for a sample depends on its batch
         self.style = None  # no w space: the GAN step's style-based terms stay off
+        self.ada = None  # refused for progan (check_progan_options)
+        self._logged_signs = torch.zeros(2)  # r_t of the health line, as GANRecipe's
         self.resolution = side
         #: the phase of every step; the trainer reads each step's batch size from it
         listed = o.batch_sizes or []
@@ -228,6 +231,8 @@ class ProGANRecipe(GANRecipe):
         fake = self.nets["G"].synthesize(self._train_latents(len(x), rng, x.device))
         stats = self._d_step(x, None, fake.detach(), rng, step, want_stats)
         stats.update(self._g_step(x, None, fake, rng, want_stats))
+        if want_stats:
+            stats.update(self._signs_stats())
         if "_samples" in stats:
             stats["_samples"] = upscale(stats["_samples"], self.resolution // x.shape[-1])
         return stats

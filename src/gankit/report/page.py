@@ -32,6 +32,7 @@ VERDICT_COLORS = {
     health.STABLE: "#2ca02c",
     health.WARMING_UP: "#c7c7c7",
     health.D_WINNING: "#ff7f0e",
+    health.D_OVERFITTING: "#17becf",
     health.VANISHING: "#d62728",
     health.COLLAPSE: "#9467bd",
     health.OSCILLATING: "#e7ba52",

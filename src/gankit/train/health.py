@@ -2,8 +2,9 @@
 
 The numbers come from the step itself (losses, D's outputs, gradient norms) plus one small batch
 for diversity. The rules follow the failure modes the GAN papers describe: a D that wins and
-starves G of gradient (Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017), mode collapse
-(Salimans et al. 2016), oscillation instead of convergence, and divergence.
+starves G of gradient (Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017), a D that memorises
+a small training set (Karras et al. 2020), mode collapse (Salimans et al. 2016), oscillation
+instead of convergence, and divergence.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ OSCILLATING = "oscillating"
 DIVERGED = "diverged"
 LOSS_RISING = "loss rising"
 POSTERIOR_COLLAPSE = "posterior collapse"
+D_OVERFITTING = "D overfitting"
 
 REMEDIES = {
     STABLE: "",
@@ -39,6 +41,9 @@ REMEDIES = {
     "or resume from an earlier checkpoint",
     POSTERIOR_COLLAPSE: "few latent dimensions carry information (KL per dimension near 0): "
     "warm the KL up longer (vae.kl_warmup), lower vae.beta, or use a weaker decoder",
+    D_OVERFITTING: "D memorises the training images (it calls them real, and held-out real images "
+    "less so): turn on augmentation (loss.ada=true) or strengthen it (loss.diffaugment="
+    "color,translation,cutout; with ADA a lower loss.ada_target), or train on more images",
     DIVERGED: "a loss or weight became NaN/Inf: lower the learning rates and resume from the "
     "last checkpoint",
 }
@@ -61,6 +66,12 @@ class Thresholds:
     loss_rise: float = 0.5  # `loss` above (1 + this) x its best so far ...
     loss_rise_intervals: int = 3  # ... for this many intervals in a row: loss rising
     active_share: float = 0.1  # VAE: active latent units below this share of the dims: collapse
+    # D overfitting (docs/results/overfitting.md): E[sign(D(x))] on training images minus that on
+    # held-out ones (data.holdout) at or above this ...
+    overfit_gap: float = 0.5
+    # ... or, without held-out images, r_t = E[sign(D(x_real))] over the interval at or above this
+    overfit_rt: float = 0.95
+    overfit_intervals: int = 3  # ... for this many intervals in a row
 
 
 def pairwise_diversity(x: torch.Tensor) -> float:
@@ -120,6 +131,8 @@ class HealthMonitor:
             return POSTERIOR_COLLAPSE
         if not warming and self._loss_rising(s):
             return LOSS_RISING
+        if not warming and self._d_overfitting(s):
+            return D_OVERFITTING
         if d_winning:
             return D_WINNING
         if warming:
@@ -152,6 +165,19 @@ class HealthMonitor:
         return self._persists(
             s, lambda r: float(r["loss"]) > (1 + t.loss_rise) * best, t.loss_rise_intervals, "loss"
         )
+
+    def _d_overfitting(self, s: dict[str, float]) -> bool:
+        """D calls its training images real and held-out real images fake (the gap of its signs,
+        when images are held out), or, without held-out images, calls nearly every training image
+        real (r_t), for several intervals in a row: the memorisation ADA's paper measures."""
+        t = self.thresholds
+        if "heldout_gap" in s:
+            key, limit = "heldout_gap", t.overfit_gap
+        elif "rt" in s:
+            key, limit = "rt", t.overfit_rt
+        else:
+            return False
+        return self._persists(s, lambda r: float(r[key]) >= limit, t.overfit_intervals, key)
 
     def _g_starved(self, s: dict[str, float]) -> bool:
         early = [float(h["grad_norm_g"]) for h in self.history[:3] if "grad_norm_g" in h]

@@ -45,6 +45,7 @@ def format_line(r: dict[str, Any]) -> str:
                 else f"acc {f('d_acc', '.2f')}"
             )
         ),
+        *([overfitting_part(r, f)] if "rt" in r else []),
         f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
         f"div {f('diversity', '.2f')}"
         + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
@@ -53,3 +54,14 @@ def format_line(r: dict[str, Any]) -> str:
     ]
     line = " | ".join(parts)
     return line + (f" -> {r['remedy']}" if r.get("remedy") else "")
+
+
+def overfitting_part(r: dict[str, Any], f: Any) -> str:
+    """r_t = E[sign(D(x_real))] over the interval, the gap of D's signs between training and
+    held-out images (data.holdout), and ADA's p (loss.ada), where the run has them."""
+    part = f"r_t {f('rt', '.2f')}"
+    if "heldout_gap" in r:
+        part += f" held-out gap {f('heldout_gap', '.2f')}"
+    if "ada_p" in r:
+        part += f" p {f('ada_p', '.3f')}"
+    return part

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .. import config as config_mod
 from ..config import Config
-from ..data import Dataset, load_dataset
+from ..data import Dataset, load_dataset, load_heldout
 from ..data.base import flip_batch, to_float
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import grid_image, save_png
@@ -46,6 +46,8 @@ from .runtime import run_settings, set_threads
 from .tensorboard import TensorBoardLog, summary_writer_class
 
 GRID_SIZE = 64
+#: batches of training and of held-out images D judges at each log step (`data.holdout`)
+HELDOUT_PROBE_BATCHES = 4
 
 
 @dataclass
@@ -261,6 +263,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.evaluator = self._build_evaluator() if t.eval_every else None
         self.class_probe = self._build_class_probe() if t.health_classifier else None
+        self.heldout_probe = self._build_heldout_probe() if data is None else None
         self.grad_scaler = self._make_grad_scaler() if t.amp == "fp16" else None
         if resume_from is not None:
             self._restore(*resume_from)
@@ -416,6 +419,7 @@ class Trainer:
             "fixed_latents": self.fixed_latents,
             "health": self.health.state_dict(),
             "grad_scaler": self.grad_scaler.state_dict() if self.grad_scaler else None,
+            "recipe": self.recipe.extra_state() if hasattr(self.recipe, "extra_state") else None,
         }
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
@@ -440,6 +444,8 @@ class Trainer:
             if not isinstance(state["health"].get("history"), list):
                 raise TypeError("health history is not a list")
             self.health.load_state_dict(state["health"])
+            if hasattr(self.recipe, "load_extra_state"):
+                self.recipe.load_extra_state(state.get("recipe") or {})
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         except (KeyError, IndexError, RuntimeError, ValueError, TypeError, AttributeError) as e:
             raise CheckpointError(
@@ -503,6 +509,8 @@ class Trainer:
             )
         if self.class_probe:
             values.update(self.class_probe())
+        if self.heldout_probe:
+            values.update(self.heldout_probe())
         verdict, remedy = self.health.observe(values, self.step)
         record = {
             "step": self.step,
@@ -554,6 +562,34 @@ class Trainer:
                 "top_class_share": float(counts.max()) / len(latents),
                 "classes_seen": float((counts > 0).sum()),
             }
+
+        return run
+
+    def _build_heldout_probe(self) -> Callable[[], dict[str, float]] | None:
+        """E[sign(D(x))] on fixed training images and on the held-out ones (`data.holdout`), and
+        their gap: a D that memorises its training set calls them real and the others not. None
+        when the recipe's D has no such reading or fewer than a batch of images is held out."""
+        batch = self.cfg.optim.batch_size
+        kind = getattr(self.recipe, "output_kind", "none")
+        if not self.cfg.data.holdout or kind not in ("logit", "score", "margin"):
+            return None
+        if not hasattr(self.recipe, "real_sign_mean") or self.cfg.data.holdout < batch:
+            return None
+        most = HELDOUT_PROBE_BATCHES * batch
+        n_train = min(len(self.data), most) // batch * batch
+        n_held = min(self.cfg.data.holdout, most) // batch * batch
+        held = load_heldout(self.cfg.data, self.cfg.train.seed)
+        fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))
+        fixed = fixed[:n_train]
+        train_x = to_float(self.data.x[fixed]).to(self.device)
+        train_y = self.data.y[fixed].to(self.device) if self.data.y is not None else None
+        held_x = to_float(held.x[:n_held]).to(self.device)
+        held_y = held.y[:n_held].to(self.device) if held.y is not None else None
+
+        def run() -> dict[str, float]:
+            seen = self.recipe.real_sign_mean(train_x, train_y, batch)  # type: ignore[attr-defined]
+            unseen = self.recipe.real_sign_mean(held_x, held_y, batch)  # type: ignore[attr-defined]
+            return {"sign_train": seen, "sign_heldout": unseen, "heldout_gap": seen - unseen}
 
         return run
 

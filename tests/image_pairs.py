@@ -56,10 +56,11 @@ def emoji_sample(target: Path, count: int = 24) -> Path:
     return target
 
 
-def tiny_pix2pix(data_dir: Path, *overrides: str, steps: int = 6):
-    """A pix2pix config of width 4 (a 16-pixel PatchGAN) on `data_dir`, batch 4, one thread."""
+def tiny_pix2pix(data_dir: Path, *overrides: str, steps: int = 6, preset: str = "pix2pix"):
+    """A pix2pix config (or another translation `preset`'s) of width 4 (a 16-pixel PatchGAN) on
+    `data_dir`, batch 4, one thread."""
     return gankit.make_config(
-        "pix2pix",
+        preset,
         [
             f"data.dir={data_dir}",
             "model.width=4",

@@ -63,8 +63,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks) | progan (progressive
-    # growing); vae: conv; diffusion: unet; pix2pix: unet; ctgan, tvae: mlp
+    arch: str = "dcgan"  # gan: mlp | dcgan | resnet (SNGAN/SAGAN blocks) | stylegan | progan
+    # (progressive growing); vae: conv; diffusion: unet; pix2pix: unet; cyclegan: resblocks; ctgan,
+    # tvae: mlp
     z_dim: int = 100  # size of the latent code (noise of G, posterior of the VAE)
     width: int = 64  # dcgan: channels of the widest-resolution layer (unet, pix2pix: of G's and
     # D's first layers; progan: the most channels of any layer)
@@ -78,10 +79,16 @@ class ModelConfig:
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
     g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
     # innermost, in training (the paper's noise)
-    patch: int = 70  # unet (pix2pix): receptive field of the PatchGAN D in pixels: 16, 34, 70,
-    # 142, 286
+    patch: int = 70  # unet, resblocks (pix2pix, cyclegan): receptive field of the PatchGAN D in
+    # pixels: 16, 34, 70, 142, 286
     l1: float = 100.0  # unet (pix2pix): weight lambda of the L1 distance of G's output to the
     # target, beside the adversarial loss
+    blocks: int = 9  # resblocks (cyclegan): residual blocks in each G (the paper's 9 at 256 px)
+    cycle: float = 10.0  # resblocks (cyclegan): lambda, weight of the L1 cycle losses
+    identity: float = 0.5  # resblocks (cyclegan): weight of the L1 identity losses (G_AB(b) ~ b,
+    # G_BA(a) ~ a), times lambda; 0 leaves them out
+    pool: int = 50  # resblocks (cyclegan): generated images each D's history pool keeps; 0: D
+    # sees only the newest batch
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
     target_share: float = 0.5  # tables with a target: share of training rows conditioned on it, and
     # every unconditional sample drawn given it; 0: CTGAN's uniform columns
@@ -136,6 +143,8 @@ class OptimConfig:
     beta1: float = 0.5  # Adam's first-moment decay (DCGAN: 0.5)
     beta2: float = 0.999  # Adam's second-moment decay
     lr_decay: str = "none"  # none | linear (to 0 at the last step; needs train.steps)
+    decay_start: int = 0  # cyclegan: steps at the constant learning rate before a linear decay
+    decay_steps: int = 0  # cyclegan: steps of that decay to 0 (the rate stays 0 after); 0: none
     n_critic: int = 1  # D steps per G step, each on its own real batch (WGAN: 5)
     weight_decay: float = 0.0  # L2 on the weights, in Adam (the ctgan/tvae recipes: 1e-6 / 1e-5)
     batch_sizes: list[int] | None = None  # progan: the batch of each stage, 4 px first; stages
@@ -727,8 +736,8 @@ def _validate_common(cfg: Config) -> None:
     if not getattr(recipe, "translates", False):  # the options of image pairs
         if cfg.data.source in PAIR_SOURCES:
             raise ConfigError(
-                f"--data {cfg.data.source} holds image pairs for translation (--preset pix2pix), "
-                f"not for {cfg.recipe} models"
+                f"--data {cfg.data.source} holds image pairs for translation (--preset pix2pix, "
+                f"cyclegan), not for {cfg.recipe} models"
             )
         if cfg.data.jitter:
             raise ConfigError("data.jitter crops image pairs: it needs a translation preset")

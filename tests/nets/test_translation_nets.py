@@ -1,12 +1,16 @@
-"""The pix2pix networks: the U-Net's depth, skip connections and dropout, and the PatchGAN's map
-size and receptive field for 32 to 256 pixel inputs."""
+"""The translation networks: the U-Net's depth, skip connections and dropout, the PatchGAN's map
+size and receptive field for 32 to 256 pixel inputs, and CycleGAN's ResNet-block generators and
+unconditional PatchGANs."""
 
 import pytest
 import torch
 
 from gankit.nets.translation import (
     PATCHES,
+    CycleDiscriminators,
+    CycleGenerators,
     PatchDiscriminator,
+    ResnetGenerator,
     UNetGenerator,
     patch_output_side,
     receptive_field,
@@ -89,3 +93,30 @@ def test_too_small_images_and_unknown_patches_are_refused():
         PatchDiscriminator(6, patch=50)
     with pytest.raises(ValueError, match="divisible by 4"):
         UNetGenerator(3, 3, 30)
+
+
+@pytest.mark.parametrize("side", [16, 32, 64])
+def test_the_resnet_generator_keeps_the_size_and_spans_minus_one_to_one(side):
+    g = ResnetGenerator(3, 3, width=4, blocks=2)
+    y = g(torch.randn(2, 3, side, side) * 3)
+    assert y.shape == (2, 3, side, side) and y.abs().max() <= 1
+    blocks = [m for m in g.net if type(m).__name__ == "ResidualBlock"]
+    assert len(blocks) == 2 and blocks[0].body[1].in_channels == 16  # 4 x width inside
+
+
+def test_a_residual_block_with_silenced_convolutions_passes_its_input_through():
+    g = ResnetGenerator(3, 3, width=4, blocks=1)
+    block = g.net[10]
+    torch.nn.init.zeros_(block.body[-1].weight)  # the last instance norm's scale
+    torch.nn.init.zeros_(block.body[-1].bias)
+    x = torch.randn(1, 16, 8, 8)
+    assert torch.equal(block(x), x)
+
+
+def test_cyclegan_has_a_generator_and_an_unconditional_patchgan_per_domain():
+    gens, ds = CycleGenerators(3, width=4, blocks=1), CycleDiscriminators(3, width=4, patch=70)
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(gens(x), gens.ab(x)) and not torch.equal(gens.ab(x), gens.ba(x))
+    side = patch_output_side(64, 70)
+    assert ds.a(x).shape == ds.b(x).shape == (2, 1, side, side)
+    assert ds.a.net[0].in_channels == 3  # judges one image, not a pair

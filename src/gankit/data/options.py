@@ -47,7 +47,7 @@ def buildable(arch: str, resolution: int) -> bool:
         while r > 7 and r % 2 == 0:
             r //= 2
         return r in CONV_BASES and r != resolution
-    if arch in ("conv", "unet"):  # the VAE and the U-Net halve the image twice
+    if arch in ("conv", "unet", "resblocks"):  # the VAE and the U-Nets halve the image twice
         return resolution % 4 == 0
     if arch == "stylegan":  # built at the next power of two (nets/stylegan.py)
         return resolution >= 4
@@ -61,7 +61,7 @@ def accepted_resolutions(arch: str) -> str:
     if arch in ("dcgan", "resnet"):
         listed = ", ".join(map(str, conv_resolutions()))
         return f"b*2^k with b in 4..7 and k >= 1: {listed}, ..."
-    if arch in ("conv", "unet"):
+    if arch in ("conv", "unet", "resblocks"):
         return "multiples of 4"
     if arch == "stylegan":
         return "any size from 4 (built at the next power of two, the border cropped)"

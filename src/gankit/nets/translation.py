@@ -1,6 +1,7 @@
 """The networks of image-to-image translation (Isola et al. 2017, pix2pix): a U-Net generator whose
 decoder reads the encoder's map of the same size (skip connections), and a PatchGAN
-discriminator that judges overlapping patches of an (input, output) pair.
+discriminator that judges overlapping patches of an (input, output) pair; and CycleGAN's (Zhu et
+al. 2017): ResNet-block generators and unconditional PatchGANs, one of each per domain.
 
 Both use instance norm (no running statistics: a translation is the same in training and in
 use, one image or a batch) and 4x4 convolutions of stride 2, as in the paper's code.
@@ -147,5 +148,84 @@ class PatchDiscriminator(nn.Module):
         ]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, y], 1))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the pair (x, y), or of x alone (CycleGAN's unconditional D)."""
+        return self.net(x if y is None else torch.cat([x, y], 1))
+
+
+class ResidualBlock(nn.Module):
+    """x + two reflection-padded 3x3 convolutions with instance norm (ReLU between): the block
+    that lets CycleGAN's G keep an image's layout and change its look."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """x -> G(x) (tanh) with Johnson et al.'s layout, as CycleGAN's G: a 7x7 convolution, two
+    stride-2 halvings (widths 1, 2, 4 x `width`), `blocks` residual blocks at a quarter of the
+    side, two stride-2 transposed convolutions back, a 7x7 convolution out. Sides must divide
+    by 4."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, width, 7, bias=False),
+            nn.InstanceNorm2d(width, affine=True),
+            nn.ReLU(),
+        ]
+        for i in range(2):
+            fan_in = width * 2**i
+            layers += [
+                nn.Conv2d(fan_in, 2 * fan_in, 3, 2, 1, bias=False),
+                nn.InstanceNorm2d(2 * fan_in, affine=True),
+                nn.ReLU(),
+            ]
+        layers += [ResidualBlock(4 * width) for _ in range(blocks)]
+        for i in (2, 1):
+            fan_in = width * 2**i
+            layers += [
+                nn.ConvTranspose2d(fan_in, fan_in // 2, 3, 2, 1, output_padding=1, bias=False),
+                nn.InstanceNorm2d(fan_in // 2, affine=True),
+                nn.ReLU(),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CycleGenerators(nn.Module):
+    """CycleGAN's two generators as one network (trained by one optimizer, exported as one):
+    `ab` turns domain A into B, `ba` B into A. Calling it translates A into B."""
+
+    def __init__(self, channels: int, width: int = 64, blocks: int = 9):
+        super().__init__()
+        self.ab = ResnetGenerator(channels, channels, width, blocks)
+        self.ba = ResnetGenerator(channels, channels, width, blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ab(x)
+
+
+class CycleDiscriminators(nn.Module):
+    """CycleGAN's two unconditional PatchGANs: `a` judges images of domain A, `b` of domain B."""
+
+    def __init__(self, channels: int, width: int = 64, patch: int = 70):
+        super().__init__()
+        self.a = PatchDiscriminator(channels, width, patch)
+        self.b = PatchDiscriminator(channels, width, patch)

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from .base import Recipe
+from .cyclegan import CycleGANRecipe
 from .diffusion import DiffusionRecipe
 from .gan import GANRecipe
 from .pix2pix import Pix2PixRecipe
@@ -30,6 +31,7 @@ RECIPES: dict[str, type] = {
     "vae": VAERecipe,
     "diffusion": DiffusionRecipe,
     "pix2pix": Pix2PixRecipe,
+    "cyclegan": CycleGANRecipe,
     "ctgan": CTGANRecipe,
     "tvae": TVAERecipe,
 }

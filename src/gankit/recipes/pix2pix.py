@@ -54,21 +54,28 @@ GRID_PAIRS = 12
 
 def check_pix2pix_options(cfg: Config) -> None:
     """Pairs in, the options the paper's recipe has, none of the GAN options it lacks."""
-    m, t = cfg.model, cfg.train
+    m = cfg.model
     if cfg.data.source != "paired":
         raise ConfigError(
             "pix2pix learns from pairs: --data paired --data-dir DIR (unpaired collections "
             "need a CycleGAN)"
         )
+    if not 0.0 <= m.g_dropout < 1.0:
+        raise ConfigError(f"model.g_dropout must be in [0, 1), got {m.g_dropout}")
+    if m.l1 < 0:
+        raise ConfigError(f"model.l1 is a weight and cannot be negative, got {m.l1}")
+    check_translation_options(cfg)
+
+
+def check_translation_options(cfg: Config) -> None:
+    """The rules pix2pix and CycleGAN share: a PatchGAN receptive field that exists, and none of
+    the GAN options neither paper has."""
+    m, t = cfg.model, cfg.train
     if str(m.patch) not in PATCHES:
         raise ConfigError(
             f"model.patch is the PatchGAN's receptive field: choose from {', '.join(PATCHES)}, "
             f"got {m.patch}"
         )
-    if not 0.0 <= m.g_dropout < 1.0:
-        raise ConfigError(f"model.g_dropout must be in [0, 1), got {m.g_dropout}")
-    if m.l1 < 0:
-        raise ConfigError(f"model.l1 is a weight and cannot be negative, got {m.l1}")
     unsupported = {
         "model.conditional": m.conditional,
         "model.pack": m.pack != 1,
@@ -78,7 +85,7 @@ def check_pix2pix_options(cfg: Config) -> None:
     }
     given = [name for name, value in unsupported.items() if value]
     if given:
-        raise ConfigError(f"pix2pix does not take {given[0]} (the paper's recipe has none)")
+        raise ConfigError(f"{cfg.recipe} does not take {given[0]} (the paper's recipe has none)")
 
 
 def random_jitter(
@@ -98,16 +105,47 @@ def random_jitter(
     return crops.permute(0, 3, 1, 2).contiguous()
 
 
-class Pix2PixRecipe(ShardedRecipe):
-    """G translates the first half of a pair's channels into the second; D judges pairs."""
+def refuse_oversized_patch(side: int, patch: int) -> None:
+    """A PatchGAN whose patch exceeds the images has no output: refused with the sizes that fit."""
+    if patch_output_side(side, patch) < 1:
+        smaller = [p for p in PATCHES if patch_output_side(side, int(p)) >= 1]
+        raise ConfigError(
+            f"a {patch}-pixel PatchGAN sees past {side}-pixel images: choose model.patch "
+            f"from {', '.join(smaller) or 'none (the images are too small)'}"
+        )
 
-    archs = ("unet",)
+
+class TranslationRecipe:
+    """What the translation recipes share: images in, G's weights averaged when EMA is on, one
+    batch a step, no labels, fixed rows of the data as the grids' inputs, and no samples."""
+
     trains_on = "images"
     translates = True
     options: dict[str, type] = {}
-    presets = PRESETS
     ema_nets = ("G",)
     batches_per_step = 1
+    cfg: Config
+
+    def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        raise ConfigError(
+            f"a {self.cfg.recipe} model translates images and draws none: use gankit translate "
+            "RUN INPUT -o OUTPUT_DIR (and gankit eval RUN --pairs DIR for its scores)"
+        )
+
+    def labels(self, n: int) -> torch.Tensor | None:
+        return None
+
+    def grid_inputs(self, data: Dataset) -> torch.Tensor:
+        """GRID_PAIRS rows spread evenly over the data: the fixed inputs of every sample grid."""
+        index = torch.linspace(0, len(data) - 1, min(GRID_PAIRS, len(data))).round().long()
+        return to_float(data.x[index])
+
+
+class Pix2PixRecipe(TranslationRecipe, ShardedRecipe):
+    """G translates the first half of a pair's channels into the second; D judges pairs."""
+
+    archs = ("unet",)
+    presets = PRESETS
 
     @classmethod
     def check(cls, cfg: Config) -> None:
@@ -120,12 +158,7 @@ class Pix2PixRecipe(ShardedRecipe):
                 f"pix2pix reads square image pairs (input and target channels), got {sample_shape}"
             )
         m = cfg.model
-        if patch_output_side(height, m.patch) < 1:
-            smaller = [p for p in PATCHES if patch_output_side(height, int(p)) >= 1]
-            raise ConfigError(
-                f"a {m.patch}-pixel PatchGAN sees past {height}-pixel images: choose model.patch "
-                f"from {', '.join(smaller) or 'none (the images are too small)'}"
-            )
+        refuse_oversized_patch(height, m.patch)
         self.cfg, self.channels, self.num_classes = cfg, planes // 2, 0
         self.sampling_spec = NetSpec(
             "G",
@@ -156,15 +189,6 @@ class Pix2PixRecipe(ShardedRecipe):
         self.directions = (cfg.data.direction,)
 
     # ---- sampling ----------------------------------------------------------------------------
-    def latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        raise ConfigError(
-            "a pix2pix model translates images and draws none: use gankit translate RUN INPUT "
-            "-o OUTPUT_DIR (and gankit eval RUN --pairs DIR for its scores)"
-        )
-
-    def labels(self, n: int) -> torch.Tensor | None:
-        return None
-
     def generate(self, latents, labels=None, nets=None):
         """The translations of the inputs of pairs (the trainer's grid inputs)."""
         return (nets or self.nets)["G"](latents[:, : self.channels])
@@ -179,11 +203,6 @@ class Pix2PixRecipe(ShardedRecipe):
                 "(train another with data.direction)"
             )
         return (nets or self.nets)["G"](x)
-
-    def grid_inputs(self, data: Dataset) -> torch.Tensor:
-        """GRID_PAIRS pairs spread evenly over the data: the fixed inputs of every sample grid."""
-        index = torch.linspace(0, len(data) - 1, min(GRID_PAIRS, len(data))).round().long()
-        return to_float(data.x[index])
 
     def grid_panels(self, pairs: torch.Tensor, outputs: torch.Tensor) -> tuple[torch.Tensor, int]:
         """input | output | target of each pair, two triplets a row."""

@@ -204,6 +204,28 @@ def test_learning_rate_schedule_and_evaluations(tmp_path):
         assert len(points(found[f"eval: {key}"], f"eval.{key}")) == 2
 
 
+def test_a_recipes_own_learning_rate_schedule_is_drawn_from_its_logged_scale():
+    """CycleGAN decays its rates itself and logs the scale (`lr_scale`), with optim.lr_decay=none:
+    the chart draws the logged rates, not a constant line."""
+    from gankit.report.history import History
+    from gankit.report.page import learning_rate_chart
+    from gankit.report.svg import StepAxis
+
+    history = History(train=[{"step": s, "lr_scale": f} for s, f in ((2, 1.0), (4, 0.5), (6, 0.0))])
+    config = {"optim": {"lr_g": 2e-4, "lr_d": 4e-4, "lr_decay": "none"}, "train": {"steps": 6}}
+    (chart,) = charts(learning_rate_chart(history, config, StepAxis(0, 6))).values()
+    hovers = [c.find(f"{SVG}title").text.split() for c in chart.iter(f"{SVG}circle")]
+    rates = {(h[2], int(h[1].rstrip(":"))): float(h[-1]) for h in hovers}
+    assert rates == {
+        ("optim.lr_g", 2): 2e-4,
+        ("optim.lr_g", 4): 1e-4,
+        ("optim.lr_g", 6): 0.0,
+        ("optim.lr_d", 2): 4e-4,
+        ("optim.lr_d", 4): 2e-4,
+        ("optim.lr_d", 6): 0.0,
+    }
+
+
 def table_frame(n=60):
     r = np.random.default_rng(0)
     return pd.DataFrame(

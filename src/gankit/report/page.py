@@ -161,12 +161,21 @@ def curve_charts(history: History, config: dict[str, Any], axis: StepAxis) -> tu
 
 
 def learning_rate_chart(history: History, config: dict[str, Any], axis: StepAxis) -> str:
-    """The learning rates over steps. The trainer logs none: a linear decay is the schedule of
-    the config (the rate of the step that ended at each log step), a constant rate one line."""
+    """The learning rates over steps. A recipe with a schedule of its own (CycleGAN's constant
+    then linear decay) logs its scale, `lr_scale`; otherwise a linear decay is the schedule of the
+    config (the rate of the step that ended at each log step), a constant rate one line."""
     optim, steps = _section(config, "optim"), _section(config, "train").get("steps")
     rates = {k: optim[k] for k in ("lr_g", "lr_d") if isinstance(optim.get(k), (int, float))}
     if not rates:
         return ""
+    scaled_steps, scales = history.series("lr_scale")
+    if scaled_steps:
+        series = [
+            Series(f"optim.{k}", scaled_steps, [v * f for f in scales], PALETTE[i])
+            for i, (k, v) in enumerate(rates.items())
+        ]
+        title = "learning rates (the recipe's schedule, as logged: lr_scale)"
+        return line_chart(title, series, axis)
     decay = optim.get("lr_decay")
     if decay != "linear" or not steps:
         listed = ", ".join(f"optim.{k} = {v:g}" for k, v in rates.items())

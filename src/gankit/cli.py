@@ -62,6 +62,15 @@ def seed(text: str) -> int:
     return value
 
 
+def _add_device(p: argparse.ArgumentParser) -> None:
+    """The device of a command that places a trained model: `auto`, as `train`'s default."""
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
+    )
+
+
 def train_presets() -> list[str]:
     """The presets `gankit train` takes: those of the recipes that train on images (the table
     models' belong to `gankit tabular fit`)."""
@@ -137,11 +146,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="conditional models: one row per class, -n samples in all",
     )
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
-    )
+    _add_device(p)
     _add_truncation(p)
     add_progress_flags(p)
     _add_sampler_options(p)
@@ -176,11 +181,7 @@ def _add_mix(sub: argparse._SubParsersAction) -> None:
         "(16-32 px), fine (64 px and up) or A:B (w indices)",
     )
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
-    )
+    _add_device(p)
     _add_truncation(p)
     add_progress_flags(p)
 
@@ -205,11 +206,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
         help="z or w (auto: w for style-based models, else z)",
     )
     p.add_argument("--label", type=int, default=None, help="conditional models: the class walked")
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
-    )
+    _add_device(p)
     _add_truncation(p)
     add_progress_flags(p)
 
@@ -1086,11 +1083,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
         choices=("AtoB", "BtoA"),
         help="AtoB or BtoA (default: the model's only direction)",
     )
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="auto (default: CUDA when present, as train), cpu, cuda or cuda:N",
-    )
+    _add_device(p)
     add_progress_flags(p)
 
 

@@ -29,7 +29,7 @@ from ..nets.progan import (
     stage_resolutions,
     upscale,
 )
-from .base import NetSpec, make_optimizer
+from .base import NetSpec
 from .gan import GANRecipe
 
 if TYPE_CHECKING:
@@ -167,24 +167,11 @@ class ProGANRecipe(GANRecipe):
     phase."""
 
     def __init__(self, cfg: Config, sample_shape: tuple[int, ...], num_classes: int = 0):
-        m, o, t = cfg.model, cfg.optim, cfg.train
-        self.cfg, self.z_dim, self.num_classes = cfg, m.z_dim, 0
-        self.sampling_spec = progan_generator_spec(cfg, sample_shape)
-        self.nets = progan_nets(cfg, sample_shape)
+        o, t = cfg.optim, cfg.train
+        super().__init__(cfg, sample_shape, 0)  # its nets and spec are the progressive ones
         side = sample_shape[-1]
-        self.optimizers = {
-            "G": make_optimizer(self.nets["G"].parameters(), o.lr_g, cfg, fused=True),
-            "D": make_optimizer(self.nets["D"].parameters(), o.lr_d, cfg, fused=True),
-        }
-        self.d_loss = with_drift(losses.D_LOSSES[cfg.loss.kind], cfg.loss.drift)
-        self.g_loss = losses.G_LOSSES[cfg.loss.kind]
-        self.output_kind = losses.OUTPUT_KIND[cfg.loss.kind]
-        self.batches_per_step = 1
-        self.grad_scaler: torch.amp.GradScaler | None = None
+        self.d_loss = with_drift(self.d_loss, cfg.loss.drift)
         self.joint_d = False  # minibatch stddev: D's output for a sample depends on its batch
-        self.style = None  # no w space: the GAN step's style-based terms stay off
-        self.ada = None  # refused for progan (check_progan_options)
-        self._logged_signs = torch.zeros(2)  # r_t of the health line, as GANRecipe's
         self.resolution = side
         #: the phase of every step; the trainer reads each step's batch size from it
         listed = o.batch_sizes or []

@@ -6,7 +6,7 @@ from torch import nn
 
 from gankit import losses
 
-KINDS = {"minimax", "non-saturating", "wasserstein", "hinge", "lsgan", "relativistic"}
+KINDS = {"minimax", "non-saturating", "wasserstein", "hinge", "lsgan", "relativistic", "rpgan"}
 
 
 def test_losses_match_the_papers_formulas():
@@ -75,7 +75,7 @@ def test_relativistic_matches_the_papers_sigmoid_form():
 
 def test_registries_cover_every_kind_with_one_g_signature():
     assert set(losses.G_LOSSES) == set(losses.D_LOSSES) == set(losses.OUTPUT_KIND) == KINDS
-    assert losses.G_NEEDS_REAL == {"relativistic"}
+    assert losses.G_NEEDS_REAL == {"relativistic", "rpgan"}
     assert set(losses.OUTPUT_KIND.values()) == {
         "logit",
         "relative-logit",
@@ -87,8 +87,23 @@ def test_registries_cover_every_kind_with_one_g_signature():
         assert torch.isfinite(g(FAKE, REAL))
         if kind not in losses.G_NEEDS_REAL:
             assert g(FAKE, None) == g(FAKE, REAL)
-    with pytest.raises(ValueError, match="real"):
-        losses.G_LOSSES["relativistic"](FAKE, None)
+    for kind in losses.G_NEEDS_REAL:
+        with pytest.raises(ValueError, match="real"):
+            losses.G_LOSSES[kind](FAKE, None)
+
+
+def test_pairing_judges_each_fake_against_its_own_real():
+    # pairs (0.5, -2) and (3, 1): D's loss mean[softplus(-2.5), softplus(-2)], G's signs swapped
+    d = (math.log1p(math.exp(-2.5)) + math.log1p(math.exp(-2.0))) / 2
+    g = (math.log1p(math.exp(2.5)) + math.log1p(math.exp(2.0))) / 2
+    assert losses.d_loss_pairing(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
+    assert losses.g_loss_pairing(FAKE, REAL).item() == pytest.approx(g, rel=1e-6)
+    # unlike the average form, the pairing depends on which fake meets which real
+    swapped = FAKE.flip(0)
+    assert losses.d_loss_pairing(REAL, swapped) != losses.d_loss_pairing(REAL, FAKE)
+    assert losses.d_loss_relativistic(REAL, swapped) == losses.d_loss_relativistic(REAL, FAKE)
+    # a constant shift of D's outputs changes nothing: only differences count
+    assert losses.d_loss_pairing(REAL + 7, FAKE + 7).item() == pytest.approx(d, rel=1e-5)
 
 
 def test_relativistic_g_gets_gradient_from_the_real_term():

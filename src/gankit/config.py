@@ -76,7 +76,11 @@ class ModelConfig:
     g_norm: str = "none"  # mlp G: none | batch (batch norm before each hidden ReLU)
     minibatch_std: int = 0  # dcgan, progan D: group size of a minibatch-stddev channel; 0: none
     d_norm: str = "batch"  # dcgan D: batch | none
+    d_width: int | None = None  # dcgan D: channels of its widest-resolution layer, when not
+    # model.width (PacGAN's hard Stacked MNIST setting: a quarter or half of G's)
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
+    d_maxout: int = 0  # mlp D: maxout units of this many pieces instead of LeakyReLU (the
+    # Goodfellow et al. 2014 and PacGAN D: 5); 0: LeakyReLU
     g_dropout: float = 0.5  # unet G (pix2pix): dropout in the three decoder blocks above the
     # innermost, in training (the paper's noise)
     patch: int = 70  # unet, resblocks (pix2pix, cyclegan): receptive field of the PatchGAN D in
@@ -114,12 +118,13 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    kind: str = (
-        "non-saturating"  # non-saturating | minimax | wasserstein | hinge | lsgan | relativistic
-    )
+    kind: str = "non-saturating"  # non-saturating | minimax | wasserstein | hinge | lsgan |
+    # relativistic (RaGAN, against the other side's average) | rpgan (relativistic pairing, R3GAN)
     gp: float = 0.0  # WGAN-GP weight of the gradient penalty on interpolates (paper: 10)
     r1: float = 0.0  # R1 weight gamma on real data (Mescheder et al. 2018)
-    r1_every: int = 1  # lazy R1: every k-th step, weighted k times (StyleGAN2: 16)
+    r2: float = 0.0  # R2 weight on generated data: the zero-centred penalty of R1 at G's samples
+    # (R3GAN, Huang et al. 2024: r1 = r2)
+    r1_every: int = 1  # lazy R1 and R2: every k-th step, weighted k times (StyleGAN2: 16)
     pl_weight: float = 0.0  # stylegan: path length regularisation weight (StyleGAN2: 2)
     pl_every: int = 4  # stylegan: lazy path length regularisation every k-th step, weighted k times
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)
@@ -595,19 +600,19 @@ def _validate_speed_options(cfg: Config) -> None:
         raise ConfigError(
             f"unknown train.compile '{t.compile}' (choose from: false, true or nets, step)"
         )
-    if t.compile in (True, "nets") and (cfg.loss.gp or cfg.loss.r1):
+    if t.compile in (True, "nets") and (cfg.loss.gp or cfg.loss.r1 or cfg.loss.r2):
         raise ConfigError(
-            "train.compile=true with loss.gp or loss.r1 is not supported (the penalty "
+            "train.compile=true with loss.gp, loss.r1 or loss.r2 is not supported (the penalty "
             "differentiates the compiled D twice, which AOTAutograd cannot): use "
             "train.compile=step, which runs "
             "the penalty eagerly"
         )
     if t.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"unknown train.amp '{t.amp}' (choose from: none, bf16, fp16)")
-    if t.amp == "fp16" and (cfg.loss.gp or cfg.loss.r1):
+    if t.amp == "fp16" and (cfg.loss.gp or cfg.loss.r1 or cfg.loss.r2):
         raise ConfigError(
-            "train.amp=fp16 with loss.gp or loss.r1 is not supported (the penalty's double "
-            "backward would need its own loss scaling): use train.amp=bf16"
+            "train.amp=fp16 with loss.gp, loss.r1 or loss.r2 is not supported (the penalty's "
+            "double backward would need its own loss scaling): use train.amp=bf16"
         )
 
 

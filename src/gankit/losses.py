@@ -86,6 +86,21 @@ def g_loss_relativistic(fake_logits: Tensor, real_logits: Tensor | None = None) 
     return d_loss_relativistic(fake_logits, real_logits)
 
 
+def d_loss_pairing(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """RpGAN (Jolicoeur-Martineau 2018; R3GAN, Huang et al. 2024): each fake is judged against one
+    real of the batch, E[softplus(C(G(z_i)) - C(x_i))]. Pairing instead of averaging gives every
+    fake its own comparison, which R3GAN shows removes the mode-dropping local optima of the
+    plain loss."""
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def g_loss_pairing(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """RpGAN's G: E[softplus(C(x_i) - C(G(z_i)))], D's loss with the pair's roles swapped."""
+    if real_logits is None:
+        raise ValueError("the relativistic pairing G loss needs D's logits on a real batch")
+    return d_loss_pairing(fake_logits, real_logits)
+
+
 G_LOSSES = {
     "non-saturating": g_loss_non_saturating,
     "minimax": g_loss_minimax,
@@ -93,6 +108,7 @@ G_LOSSES = {
     "hinge": g_loss_critic,
     "lsgan": g_loss_lsgan,
     "relativistic": g_loss_relativistic,
+    "rpgan": g_loss_pairing,
 }
 D_LOSSES = {
     "minimax": d_loss_bce,
@@ -101,16 +117,18 @@ D_LOSSES = {
     "hinge": d_loss_hinge,
     "lsgan": d_loss_lsgan,
     "relativistic": d_loss_relativistic,
+    "rpgan": d_loss_pairing,
 }
 KINDS = tuple(G_LOSSES)
 """The loss names (`loss.kind`), in the order an error lists them."""
-G_NEEDS_REAL = frozenset({"relativistic"})
+G_NEEDS_REAL = frozenset({"relativistic", "rpgan"})
 """G losses whose second argument must be D(real) (the others accept None)."""
 
 OUTPUT_KIND = {
     "minimax": "logit",
     "non-saturating": "logit",
     "relativistic": "relative-logit",
+    "rpgan": "relative-logit",
     "lsgan": "score",
     "wasserstein": "critic",
     "hinge": "margin",
@@ -119,8 +137,9 @@ OUTPUT_KIND = {
 
 - logit: sigmoid(D) is a probability of "real"; at the equilibrium of Goodfellow et al. 2014
   sigmoid(D) = 0.5 on both real and fake, and D's accuracy by sign is near 50%.
-- relative-logit (RaGAN): the losses see only C(x) - E C(G(z)) and C(G(z)) - E C(x), so C's offset
-  drifts freely; the relativistic probabilities sigmoid of those differences go to 0.5 instead.
+- relative-logit (RaGAN, RpGAN): the losses see only differences of C on real and fake (C(x) -
+  E C(G(z)) and C(G(z)) - E C(x); RpGAN's pairs C(x_i) - C(G(z_i))), so C's offset drifts
+  freely; the relativistic probabilities sigmoid of those differences go to 0.5 instead.
 - score (LSGAN, targets 0 fake / 1 real): outputs near 0.5 on both, i.e. D cannot separate them;
   read as a value, not through a sigmoid; accuracy is by the 0.5 threshold.
 - critic (WGAN): no probability. The gap E[D(x)] - E[D(G(z))] estimates the W1 distance (up to
@@ -170,10 +189,12 @@ def drift_penalty(real: Tensor) -> Tensor:
     return real.pow(2).mean()
 
 
-def r1_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
-    """E[||grad D(x)||^2] on real data: R1 (Mescheder et al. 2018), which makes the GAN
-    locally convergent; the caller applies gamma/2 and the lazy interval (Karras et al. 2020)."""
-    return _input_grad(d_fn, real).pow(2).sum(dim=1).mean()
+def r1_penalty(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """E[||grad D(x)||^2], zero-centred: on real data R1 (Mescheder et al. 2018), which makes the
+    GAN locally convergent; on generated data R2, which R3GAN (Huang et al. 2024) adds so that D
+    stays smooth where G's samples are too. The caller applies gamma/2 and the lazy interval
+    (Karras et al. 2020)."""
+    return _input_grad(d_fn, x).pow(2).sum(dim=1).mean()
 
 
 def clip_weights_(module: nn.Module, clip: float) -> None:

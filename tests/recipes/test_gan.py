@@ -184,6 +184,12 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
         (["loss.r1=1", "model.minibatch_std=4"], "per-sample gradients"),
         (["model.g_norm=layer"], "unknown model.g_norm"),
         (["loss.clip=0"], "must be positive"),
+        (["loss.r2=-1"], "cannot be negative"),
+        (["loss.r2=1", "model.d_norm=batch"], "per-sample gradients"),
+        (["model.d_maxout=5"], "needs model.arch=mlp"),
+        (["model.arch=mlp", "model.d_width=8"], "needs model.arch=dcgan"),
+        (["model.d_width=0"], "at least 1 channel"),
+        (["model.arch=mlp", "model.d_maxout=1"], "at least 2 pieces"),
     ],
 )
 def test_bad_gan_options_are_config_errors(override, fragment):
@@ -251,6 +257,58 @@ def test_gradient_penalty_of_a_packed_linear_d_is_its_closed_form():
     x, fake = torch.randn(8, 2), torch.randn(8, 2)
     stats = recipe._d_step(x, None, fake, rng, step=0, want_stats=False)
     assert stats["gp"].item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+
+
+class QuadraticD(torch.nn.Module):
+    """D(x) = w.x + c x_0^2 / 2, whose input gradient w + (c x_0, 0) differs from point to point."""
+
+    def __init__(self, w, c):
+        super().__init__()
+        self.w, self.c = torch.nn.Parameter(w), c
+
+    def forward(self, v, y=None):
+        return v @ self.w + self.c * v[:, 0] ** 2 / 2
+
+
+def test_r1_and_r2_penalise_ds_gradient_at_real_and_generated_points():
+    """R1 reads D's gradient at the real points and R2 at the generated ones: each the mean of
+    ||w + (c x_0, 0)||^2 over its own points."""
+    over = ["model.hidden=[]", "loss.kind=rpgan", "loss.r1=2", "loss.r2=4"]
+    recipe = GANRecipe(gankit.make_config("seed-mlp", over, data={"source": "toy2d"}), (2,))
+    w, c = torch.tensor([0.5, -1.0]), 3.0
+    recipe.nets["D"] = QuadraticD(w.clone(), c)
+    x, fake = torch.randn(8, 2), torch.randn(8, 2) + 5
+
+    def expected(points):
+        grad = w + torch.stack([c * points[:, 0], torch.zeros(len(points))], 1)
+        return grad.pow(2).sum(1).mean().item()
+
+    stats = recipe._d_step(x, None, fake, torch.Generator().manual_seed(0), 0, False)
+    assert stats["r1"].item() == pytest.approx(expected(x), rel=1e-5)
+    assert stats["r2"].item() == pytest.approx(expected(fake), rel=1e-5)
+    assert stats["r1"].item() != pytest.approx(stats["r2"].item(), rel=0.1)
+
+
+def test_d_width_narrows_only_d():
+    cfg = gankit.make_config("dcgan", ["model.width=8", "model.d_width=2"])
+    nets = GANRecipe(cfg, (3, 28, 28)).nets
+    d_convs = [m.out_channels for m in nets["D"].modules() if isinstance(m, torch.nn.Conv2d)]
+    g_convs = [
+        m.out_channels for m in nets["G"].modules() if isinstance(m, torch.nn.ConvTranspose2d)
+    ]
+    assert g_convs[:-1] == [16, 8] and d_convs == [2, 4, 1]  # D: a quarter of G's, mirrored
+
+
+def test_maxout_d_keeps_the_largest_of_its_pieces():
+    cfg = gankit.make_config(
+        "gan", ["model.d_hidden=[3]", "model.d_maxout=4"], data={"source": "toy2d"}
+    )
+    D = GANRecipe(cfg, (2,)).nets["D"]
+    maxout = D.net[0]
+    x = torch.randn(5, 2)
+    pieces = maxout.linear(x).view(5, 3, 4)
+    assert torch.equal(maxout(x), pieces.max(dim=2).values)
+    assert D(x).shape == (5,)
 
 
 def test_relativistic_stats_ignore_ds_offset():

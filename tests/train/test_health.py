@@ -99,6 +99,27 @@ def test_class_histogram_collapse_when_one_class_dominates():
     assert verdicts[-2:] == [health.STABLE, health.COLLAPSE]
 
 
+def _modes(seen, top, total=8):
+    return _healthy(
+        modes_seen=seen,
+        modes_total=total,
+        modes_share=seen / total,
+        hq_share=0.4,
+        top_mode_share=top,
+    )
+
+
+def test_known_modes_collapse_when_one_mode_dominates_or_too_few_are_reached():
+    # the recorded ring run (radius 1): 7 of 8 modes, 86% of the high-quality samples in one
+    _, verdicts = _feed([_modes(8, 0.15)] * 3 + [_modes(7, 0.86)] * 2)
+    assert verdicts[-2:] == [health.STABLE, health.COLLAPSE]
+    _, verdicts = _feed([_modes(25, 0.06, 25)] * 3 + [_modes(11, 0.12, 25)] * 2)
+    assert verdicts[-2:] == [health.STABLE, health.COLLAPSE]
+    # every mode, unevenly but with none above half: healthy
+    _, verdicts = _feed([_modes(8, 0.3)] * 5)
+    assert verdicts[-1] == health.STABLE
+
+
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "overfitting"
 
 

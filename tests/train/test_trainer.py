@@ -79,6 +79,23 @@ def test_wall_clock_budget_stops_the_run(tmp_path):
     assert seconds <= 1.2 + 2 * seconds / result.step + 0.5
 
 
+def test_a_toy2d_run_counts_its_modes_at_every_log_step(tmp_path):
+    cfg = tiny_config("seed-mlp", steps=4, log_every=2)
+    cfg.data.source, cfg.data.toy = "toy2d", "grid"
+    trainer = Trainer(cfg, tmp_path, progress=False, echo=lambda line: None)
+    trainer.run()
+    last = trainer.health.history[-1]
+    assert last["modes_total"] == 25 and 0 <= last["modes_seen"] <= 25
+    assert last["modes_share"] == last["modes_seen"] / 25 and 0.0 <= last["hq_share"] <= 1.0
+    # the same count the benchmark makes, on the probe's fixed latents
+    from gankit.metrics.modes import mixture, mode_coverage_2d
+
+    latents = trainer.recipe.latents(2500, torch.Generator().manual_seed(cfg.train.seed + 4))
+    cov = mode_coverage_2d(trainer.sample(latents), *mixture("grid"))
+    assert last["modes_seen"] == cov["modes_captured"]
+    assert last["hq_share"] == cov["high_quality_share"]
+
+
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = tiny_config("seed-mlp", steps=10, log_every=5)
     cfg.data.source = "toy2d"

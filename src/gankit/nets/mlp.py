@@ -74,10 +74,24 @@ class MLPGenerator(nn.Module):
         )
 
 
+class Maxout(nn.Module):
+    """A layer of `units` maxout units (Goodfellow et al. 2013): each the largest of `pieces`
+    linear functions of the input, a learned convex piecewise-linear activation. The seed paper's
+    and PacGAN's 2D D use them."""
+
+    def __init__(self, features: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(features, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(len(x), self.units, self.pieces).amax(dim=2)
+
+
 class MLPDiscriminator(nn.Module):
-    """prod(in_shape) (+ one-hot y) -> hidden (LeakyReLU 0.2, optional dropout) ... -> 1 logit (the
-    sigmoid lives in the loss). Goodfellow et al. 2014 trained D with dropout: it keeps an MLP D
-    from memorising the data and winning outright."""
+    """prod(in_shape) (+ one-hot y) -> hidden (LeakyReLU 0.2, or maxout units of `maxout` pieces;
+    optional dropout) ... -> 1 logit (the sigmoid lives in the loss). Goodfellow et al. 2014
+    trained D with dropout: it keeps an MLP D from memorising the data and winning outright."""
 
     def __init__(
         self,
@@ -85,17 +99,15 @@ class MLPDiscriminator(nn.Module):
         hidden: list[int],
         num_classes: int = 0,
         dropout: float = 0.0,
+        maxout: int = 0,
     ):
         super().__init__()
         self.num_classes = num_classes
         sizes = [math.prod(in_shape) + num_classes, *hidden]
         layers: list[nn.Module] = []
         for a, b in pairwise(sizes):
-            layers += [
-                nn.Linear(a, b),
-                nn.LeakyReLU(0.2, inplace=True),
-                *([RankDropout(dropout)] if dropout else []),
-            ]
+            unit = [Maxout(a, b, maxout)] if maxout else [nn.Linear(a, b), nn.LeakyReLU(0.2, True)]
+            layers += [*unit, *([RankDropout(dropout)] if dropout else [])]
         layers.append(nn.Linear(sizes[-1], 1))
         self.net = nn.Sequential(*layers)
 

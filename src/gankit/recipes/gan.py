@@ -176,8 +176,8 @@ def check_gan_options(cfg: Config) -> None:
     m, loss = cfg.model, cfg.loss
     if loss.kind not in losses.KINDS:
         raise ConfigError(f"unknown loss '{loss.kind}' (choose from: {', '.join(losses.KINDS)})")
-    if loss.gp < 0 or loss.r1 < 0:
-        raise ConfigError("loss.gp and loss.r1 are penalty weights and cannot be negative")
+    if loss.gp < 0 or loss.r1 < 0 or loss.r2 < 0:
+        raise ConfigError("loss.gp, loss.r1 and loss.r2 are penalty weights and cannot be negative")
     if loss.r1_every < 1 or cfg.optim.n_critic < 1:
         raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
     if loss.clip is not None and loss.clip <= 0:
@@ -187,10 +187,10 @@ def check_gan_options(cfg: Config) -> None:
     batch_statistics = (m.minibatch_std and m.arch not in ("stylegan", "progan")) or (
         m.arch == "dcgan" and m.d_norm == "batch"
     )
-    if (loss.gp or loss.r1) and batch_statistics:
+    if (loss.gp or loss.r1 or loss.r2) and batch_statistics:
         raise ConfigError(
-            "loss.gp and loss.r1 need per-sample gradients of D: use model.d_norm=none and "
-            "model.minibatch_std=0 (batch statistics mix the samples)"
+            "loss.gp, loss.r1 and loss.r2 need per-sample gradients of D: use model.d_norm=none "
+            "and model.minibatch_std=0 (batch statistics mix the samples)"
         )
     if m.minibatch_std and m.arch == "mlp":
         raise ConfigError("model.minibatch_std needs a convolutional D (dcgan, resnet)")
@@ -205,6 +205,10 @@ def check_gan_options(cfg: Config) -> None:
         raise ConfigError("model.d_hidden sizes must be at least 1")
     if not 0.0 <= m.d_dropout < 1.0:
         raise ConfigError("model.d_dropout must be in [0, 1)")
+    if m.d_width is not None and (m.arch != "dcgan" or m.d_width < 1):
+        raise ConfigError("model.d_width needs model.arch=dcgan and at least 1 channel")
+    if m.d_maxout and (m.arch != "mlp" or m.d_maxout < 2):
+        raise ConfigError("model.d_maxout needs model.arch=mlp and at least 2 pieces (0: off)")
     if m.projection and (m.arch != "dcgan" or not m.conditional):
         raise ConfigError(
             "model.projection needs model.arch=dcgan and model.conditional=true "
@@ -384,10 +388,12 @@ def build_nets(
     nets = {"G": generator_spec(cfg, sample_shape, num_classes).build()}  # G first, then D
     if m.arch == "mlp":
         d_hidden = m.hidden[::-1] if m.d_hidden is None else m.d_hidden
-        nets["D"] = MLPDiscriminator(d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout)
+        nets["D"] = MLPDiscriminator(
+            d_shape, d_hidden, num_classes=classes, dropout=m.d_dropout, maxout=m.d_maxout
+        )
     elif m.arch == "dcgan":
         nets["D"] = DCGANDiscriminator(
-            m.width,
+            m.width if m.d_width is None else m.d_width,
             sample_shape[1],
             d_shape[0],
             m.minibatch_std,
@@ -681,12 +687,15 @@ class GANRecipe(ShardedRecipe):
             gp = losses.gradient_penalty(d_fn, pack(x, k), pack(fake, k), rng, shard=self.shard)
             loss_d = loss_d + loss_cfg.gp * gp
             stats["gp"] = gp.detach()
-        if loss_cfg.r1 and step % loss_cfg.r1_every == 0:
+        lazy = loss_cfg.r1_every  # lazy: k times the weight every k-th step
+        if loss_cfg.r1 and step % lazy == 0:
             r1 = losses.r1_penalty(d_fn, pack(x, k))
-            loss_d = (
-                loss_d + 0.5 * loss_cfg.r1 * loss_cfg.r1_every * r1
-            )  # lazy: k times the weight every k
+            loss_d = loss_d + 0.5 * loss_cfg.r1 * lazy * r1
             stats["r1"] = r1.detach()
+        if loss_cfg.r2 and step % lazy == 0:
+            r2 = losses.r1_penalty(d_fn, pack(fake, k))
+            loss_d = loss_d + 0.5 * loss_cfg.r2 * lazy * r2
+            stats["r2"] = r2.detach()
         opt_d.zero_grad(set_to_none=True)
         self._backward(loss_d)
         if want_stats:

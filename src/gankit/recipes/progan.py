@@ -46,6 +46,7 @@ def check_progan_options(cfg: Config) -> None:
         "model.g_spectral_norm": m.g_spectral_norm,
         "model.attention_res": m.attention_res is not None,
         "model.d_dropout": m.d_dropout != 0,
+        "model.d_maxout": m.d_maxout != 0,
         "model.projection": m.projection,
         "optim.n_critic": o.n_critic != 1,
         "loss.ada": cfg.loss.ada,

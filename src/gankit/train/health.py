@@ -59,7 +59,9 @@ class Thresholds:
     vanish_factor: float = 1e-2  # G's grad norm below this share of its early peak: vanishing
     collapse_ratio: float = 0.5  # generated/real pairwise distance below this: collapse
     collapse_intervals: int = 2
-    collapse_class_share: float = 0.5  # with a classifier: one class above this share of samples
+    collapse_class_share: float = 0.5  # with a classifier: one class above this share of samples;
+    # with known modes (toy2d): one mode above this share of the high-quality samples, or ...
+    collapse_modes_share: float = 0.5  # ... fewer than this share of the modes reached
     oscillation_window: int = 5  # D's accuracy reversing direction by more than
     oscillation_swing: float = 0.25  # this, twice or more within the window: oscillating
     # recipes without a D (vae, diffusion) report one `loss`; its trend is their health:
@@ -190,11 +192,14 @@ class HealthMonitor:
         )
 
     def _collapsed(self, s: dict[str, float]) -> bool:
-        """Low diversity, or (with a classifier) one class dominating, for consecutive intervals."""
+        """Low diversity, or (with a classifier or known modes) one class or mode dominating or
+        too few modes reached, for consecutive intervals."""
         t = self.thresholds
         for key, low_is_bad, limit in (
             ("diversity", True, t.collapse_ratio),
             ("top_class_share", False, t.collapse_class_share),
+            ("top_mode_share", False, t.collapse_class_share),
+            ("modes_share", True, t.collapse_modes_share),
         ):
             if key in s:
                 values = self._recent(key, t.collapse_intervals) + [s[key]]

@@ -48,7 +48,8 @@ def format_line(r: dict[str, Any]) -> str:
         *([overfitting_part(r, f)] if "rt" in r else []),
         f"|grad| G {f('grad_norm_g', '.1e')} D {f('grad_norm_d', '.1e')}",
         f"div {f('diversity', '.2f')}"
-        + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else ""),
+        + (f" top class {r['top_class_share']:.0%}" if "top_class_share" in r else "")
+        + (modes_part(r) if "modes_seen" in r else ""),
         f"{f('img_per_s', '.0f')} img/s",
         str(r.get("verdict", "")),
     ]
@@ -65,3 +66,9 @@ def overfitting_part(r: dict[str, Any], f: Any) -> str:
     if "ada_p" in r:
         part += f" p {f('ada_p', '.3f')}"
     return part
+
+
+def modes_part(r: dict[str, Any]) -> str:
+    """Known modes (toy2d): how many G reaches, its high-quality share, the largest mode's share."""
+    part = f" modes {r['modes_seen']:.0f}/{r.get('modes_total', 0):.0f} hq {r['hq_share']:.0%}"
+    return part + (f" top {r['top_mode_share']:.0%}" if "top_mode_share" in r else "")

@@ -263,6 +263,8 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.evaluator = self._build_evaluator() if t.eval_every else None
         self.class_probe = self._build_class_probe() if t.health_classifier else None
+        if cfg.data.source == "toy2d" and not t.health_classifier:
+            self.class_probe = self._build_mode_probe()
         self.heldout_probe = self._build_heldout_probe() if data is None else None
         self.grad_scaler = self._make_grad_scaler() if t.amp == "fp16" else None
         if resume_from is not None:
@@ -562,6 +564,31 @@ class Trainer:
                 "top_class_share": float(counts.max()) / len(latents),
                 "classes_seen": float((counts > 0).sum()),
             }
+
+        return run
+
+    def _build_mode_probe(self) -> Callable[[], dict[str, float]]:
+        """Where the mixture's modes are known (toy2d), count them on 2,500 samples of fixed
+        latents as the benchmark counts them: the modes reached, the share of high-quality samples,
+        and the largest mode's share of those, the collapse a pairwise distance misses when G
+        piles most samples on one mode and spreads a few over the others."""
+        from ..metrics.modes import mixture, mode_coverage_2d
+
+        centers, std = mixture(self.cfg.data.toy)
+        latents = self.recipe.latents(2500, torch.Generator().manual_seed(self.cfg.train.seed + 4))
+
+        def run() -> dict[str, float]:
+            cov = mode_coverage_2d(self.sample(latents).flatten(1), centers, std)
+            counts = torch.tensor(cov["per_mode_counts"], dtype=torch.float64)
+            values = {
+                "modes_seen": float(cov["modes_captured"]),
+                "modes_total": float(len(centers)),
+                "modes_share": cov["modes_captured"] / len(centers),
+                "hq_share": cov["high_quality_share"],
+            }
+            if counts.sum() > 0:
+                values["top_mode_share"] = float(counts.max() / counts.sum())
+            return values
 
         return run
 

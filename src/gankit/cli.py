@@ -520,6 +520,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="toy2d, stacked-mnist: train this many seeds, --seed on, and print each row and "
+        "their mean ± standard deviation (default 1)",
+    )
+    p.add_argument(
         "--samples",
         type=int,
         default=10_000,
@@ -1188,8 +1195,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .experiments.bench import format_report, run_bench, write_json
+    from .experiments.bench import RECOMMENDED, format_report, run_bench, write_json
 
+    if args.seeds != 1 and args.protocol not in RECOMMENDED:
+        raise ConfigError(
+            f"--seeds is an option of the toy2d and stacked-mnist benches, not of {args.protocol}"
+        )
     if args.protocol in QUALITY_SOURCES:
         return cmd_bench_quality(args)
     if args.jobs != 1 or args.variant:
@@ -1199,6 +1210,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     if args.protocol in ("speed", "time-to-quality"):
         return cmd_bench_speed(args)
+    if not args.preset and args.protocol in RECOMMENDED:
+        # the recommended preset at its recommended length: the headline row of mode_coverage.md
+        args.preset, recommended_steps = RECOMMENDED[args.protocol]
+        if args.steps is None and args.minutes is None:
+            args.steps = recommended_steps
     if not args.preset:
         raise ConfigError(f"the {args.protocol} benchmark needs --preset")
 
@@ -1216,6 +1232,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         steps=args.steps,
         seed=args.seed,
+        seeds=args.seeds,
         classifier=args.classifier,
         overrides=overrides,
         progress=args.progress,

@@ -33,13 +33,29 @@ def classifier_path(tmp_path_factory):
 
 
 def test_toy2d_trains_both_rings_and_the_grid_and_counts_their_way(tmp_path):
-    result = run_bench("toy2d", "seed-mlp", tmp_path, steps=30, overrides=["model.hidden=[16,16]"])
-    ring, veegan, grid = result["rows"]
-    assert [(r["protocol"], r["of"]) for r in result["rows"]] == [
-        ("ring", 8),
-        ("ring-veegan", 8),
-        ("grid", 25),
+    result = run_bench(
+        "toy2d", "seed-mlp", tmp_path, steps=30, seeds=2, overrides=["model.hidden=[16,16]"]
+    )
+    ring, veegan, grid = result["rows"][:3]
+    assert [(r["protocol"], r["of"], r["seed"]) for r in result["rows"]] == [
+        ("ring", 8, 0),
+        ("ring-veegan", 8, 0),
+        ("grid", 25, 0),
+        ("ring", 8, 1),
+        ("ring-veegan", 8, 1),
+        ("grid", 25, 1),
     ]
+    # each mixture's mean and spread over its two seeds
+    for kind, summary in result["summary"].items():
+        values = [r["high_quality"] for r in result["rows"] if r["protocol"] == kind]
+        assert summary["seeds"] == 2
+        assert summary["high_quality"]["mean"] == pytest.approx(sum(values) / 2, abs=1e-3)
+        assert summary["high_quality"]["sd"] == pytest.approx(
+            abs(values[0] - values[1]) / 2**0.5, abs=1e-3
+        )
+        assert summary["modes"]["min"] == min(
+            r["modes"] for r in result["rows"] if r["protocol"] == kind
+        )
     for row in (ring, veegan, grid):
         assert 0 <= row["modes"] <= row["of"] and 0.0 <= row["high_quality"] <= 100.0
         assert row["steps"] == 30
@@ -50,6 +66,8 @@ def test_toy2d_trains_both_rings_and_the_grid_and_counts_their_way(tmp_path):
     assert result["published"]["ring"] == [] and len(result["published"]["ring-veegan"]) == 11
     report = format_report(result)
     assert "gankit seed-mlp" in report and "wall-clock minutes" in report
+    assert report.count("  mean ± sd") == 3 and "2 seeds; range: modes" in report
+    assert "seed 1: 30 steps" in report
     assert result["cpu_minutes"] >= 0 and result["wall_minutes"] >= 0
     # the grid's best published row, with its standard errors, beside the papers' constants
     grid_part = report.split("grid: ")[1]
@@ -80,6 +98,42 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
     assert "PacGAN" in report and "VEEGAN" in report and "gankit dcgan" in report
     assert "PacDCGAN2" in report and "1000 ± 0" in report and "0.06 ± 0.003" in report
     assert "2,000 samples" in row["constants"] and "500 training images" in row["constants"]
+
+
+def test_a_d_with_a_quarter_of_gs_channels_is_scored_beside_pacgans_hard_setting(
+    tmp_path, mnist_dir, classifier_path
+):
+    result = run_bench(
+        "stacked-mnist",
+        "dcgan",
+        tmp_path,
+        data_dir=str(mnist_dir),
+        steps=2,
+        classifier=str(classifier_path),
+        overrides=[*TINY_IMAGES, "model.d_width=2", "data.stacked_samples=200"],
+        samples=500,
+    )
+    (row,) = result["rows"]
+    assert row["protocol"] == "stacked-mnist-d-quarter"
+    assert "G of width 8, D of width 2" in row["constants"]
+    report = format_report(result)
+    assert "D with 2/4/8 channels (G/4)" in report
+    pac4 = next(line for line in report.splitlines() if line.startswith("PacDCGAN4"))
+    assert "667.4 ± 29" in pac4
+
+
+def test_without_a_preset_toy2d_runs_the_recommended_one(tmp_path, capsys):
+    from gankit import cli
+    from gankit.experiments.bench import RECOMMENDED
+
+    preset, steps = RECOMMENDED["toy2d"]
+    assert preset == "modes-2d" and steps == 20_000
+    small = ["model.hidden=[8]", "model.d_hidden=[8]", "train.log_every=2"]
+    assert cli.main(["bench", "toy2d", "--steps", "2", "--out", str(tmp_path), *small]) == 0
+    report = capsys.readouterr().out
+    assert report.count("gankit modes-2d") == 3 and "seed 0: 2 steps" in report
+    assert cli.main(["bench", "mnist", "--seeds", "2", "--out", str(tmp_path / "m")]) == 2
+    assert "--seeds is an option of the toy2d and stacked-mnist benches" in capsys.readouterr().err
 
 
 def test_bad_bench_input_is_a_typed_error(tmp_path):

@@ -30,6 +30,9 @@ PROTOCOLS = ("toy2d", "stacked-mnist")
 #: the mixtures `toy2d` trains on, each a protocol of its own in the report
 TOY_MIXTURES = ("ring", "ring-veegan", "grid")
 TOY_SAMPLES = 2500  # VEEGAN / PacGAN
+#: what `gankit bench PROTOCOL` trains without --preset: the preset and steps of the headline row
+#: of docs/results/mode_coverage.md
+RECOMMENDED = {"toy2d": ("modes-2d", 20_000), "stacked-mnist": ("dcgan", 8000)}
 STACKED_SAMPLES = 26_000  # PacGAN
 
 
@@ -144,12 +147,13 @@ def _stacked_mnist(
         seed,
         overrides,
     )
-    run = _train(cfg, out / f"{preset}-stacked-mnist-seed{seed}", progress)
+    setting = stacked_setting(cfg.model)
+    run = _train(cfg, out / f"{preset}-{setting}-seed{seed}", progress)
     n = samples or STACKED_SAMPLES
     modes = stacked_mnist_modes(clf, run.pop("model").sample(n, seed=seed))
     return [
         {
-            "protocol": "stacked-mnist",
+            "protocol": setting,
             "modes": modes["modes_captured"],
             "of": 1000,
             "high_quality": None,
@@ -157,10 +161,22 @@ def _stacked_mnist(
             "constants": f"{cfg.data.stacked_samples:,} training images, their digits drawn "
             f"from the MNIST files in --data-dir ({cfg.data.split} split); {n:,} samples; each "
             "channel's digit read by a classifier; KL(p_model || uniform); "
-            f"{cfg.model.arch} D of width {cfg.model.width}",
+            f"{cfg.model.arch} G of width {cfg.model.width}, D of width "
+            f"{cfg.model.width if cfg.model.d_width is None else cfg.model.d_width}",
             **run,
         }
     ]
+
+
+def stacked_setting(model: config_mod.ModelConfig) -> str:
+    """The Stacked MNIST protocol a DCGAN's widths put it in: the standard one, or PacGAN Table 3's
+    hard ones, whose D has a quarter or a half of G's channels (`model.d_width`)."""
+    if model.arch == "dcgan" and model.d_width is not None:
+        if 4 * model.d_width == model.width:
+            return "stacked-mnist-d-quarter"
+        if 2 * model.d_width == model.width:
+            return "stacked-mnist-d-half"
+    return "stacked-mnist"
 
 
 def _round(v):
@@ -179,16 +195,20 @@ def run_bench(
     minutes: float | None = None,
     steps: int | None = None,
     seed: int = 0,
+    seeds: int = 1,
     classifier: str | None = None,
     samples: int | None = None,
     overrides: list[str] | None = None,
     progress: bool | None = False,
 ) -> dict[str, Any]:
-    """Train and evaluate `preset` on a protocol; the result holds our rows, the published rows of
+    """Train and evaluate `preset` on a protocol with `seeds` seeds from `seed` on; the result holds
+    our rows (one per mixture and seed), their mean and spread per mixture, the published rows of
     the same protocol, and the wall-clock and CPU minutes this call spent. `samples` replaces
     Stacked MNIST's 26,000 (quick checks; the published rows count 26,000)."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown benchmark '{protocol}' (choose from: {', '.join(PROTOCOLS)})")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if protocol != "toy2d" and not data_dir:
         raise ConfigError(
             f"the {protocol} benchmark needs --data-dir, the folder of the MNIST files"
@@ -197,23 +217,28 @@ def run_bench(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     wall, cpu = time.perf_counter(), time.process_time()
-    rows = RUNNERS[protocol](
-        preset=preset,
-        out=out,
-        minutes=minutes,
-        steps=steps,
-        seed=seed,
-        overrides=list(overrides or []),
-        progress=progress,
-        data_dir=data_dir,
-        classifier=classifier,
-        samples=samples,
-    )
+    rows = []
+    for run_seed in range(seed, seed + seeds):
+        for row in RUNNERS[protocol](
+            preset=preset,
+            out=out,
+            minutes=minutes,
+            steps=steps,
+            seed=run_seed,
+            overrides=list(overrides or []),
+            progress=progress,
+            data_dir=data_dir,
+            classifier=classifier,
+            samples=samples,
+        ):
+            rows.append({**row, "seed": run_seed})
     return {
         "protocol": protocol,
         "preset": preset,
         "seed": seed,
+        "seeds": seeds,
         "rows": rows,
+        "summary": summarise(rows),
         "published": {
             row["protocol"]: PUBLISHED.get(row["protocol"], [])
             for row in rows
@@ -226,17 +251,40 @@ def run_bench(
     }
 
 
+MEASURES = ("modes", "high_quality", "kl")
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per protocol, over its seeds: each measure's mean, sample standard deviation (the spread;
+    None for one seed), lowest and highest."""
+    summary: dict[str, dict[str, Any]] = {}
+    for protocol in dict.fromkeys(row["protocol"] for row in rows):
+        ours = [row for row in rows if row["protocol"] == protocol]
+        entry: dict[str, Any] = {"seeds": len(ours)}
+        for key in MEASURES:
+            values = torch.tensor([float(r[key]) for r in ours if r[key] is not None])
+            if len(values):
+                entry[key] = {
+                    "mean": round(float(values.mean()), 3),
+                    "sd": round(float(values.std()), 3) if len(values) > 1 else None,
+                    "min": round(float(values.min()), 3),
+                    "max": round(float(values.max()), 3),
+                }
+        summary[protocol] = entry
+    return summary
+
+
 def format_report(result: dict[str, Any]) -> str:
     """Per protocol: the papers' constants and ours, the published rows (± as printed, where each
-    was read), then ours."""
+    was read), then ours, one row a seed, and their mean ± standard deviation."""
     lines = []
-    for row in result["rows"]:
-        protocol = row["protocol"]
+    for protocol, summary in result["summary"].items():
+        ours = [row for row in result["rows"] if row["protocol"] == protocol]
         measures = "KL to uniform (nats)" if protocol.startswith("stacked") else "high-quality %"
         lines += [
-            f"{protocol}: modes captured of {row['of']}, {measures}",
+            f"{protocol}: modes captured of {ours[0]['of']}, {measures}",
             f"  papers' constants: {PAPER_CONSTANTS.get(protocol, 'none published')}",
-            f"  ours:              {row.get('constants', '-')}",
+            f"  ours:              {ours[0].get('constants', '-')}",
             f"{'method':<24} {'modes':>14} {'HQ %':>11} {'KL':>13}  source",
         ]
         for pub in result["published"][protocol]:
@@ -247,11 +295,25 @@ def format_report(result: dict[str, Any]) -> str:
                 f"{_cell(pub['high_quality'], pm.get('high_quality'), 11)} "
                 f"{_cell(pub['kl'], pm.get('kl'), 13)}  {pub['source']}{read}"
             )
-        lines.append(
-            f"{'gankit ' + result['preset']:<24} {_cell(row['modes'], None, 14)} "
-            f"{_cell(row['high_quality'], None, 11)} {_cell(row['kl'], None, 13)}  this run: "
-            f"{row['steps']} steps, final verdict '{row['verdict']}'"
-        )
+        for row in ours:
+            lines.append(
+                f"{'gankit ' + result['preset']:<24} {_cell(row['modes'], None, 14)} "
+                f"{_cell(row['high_quality'], None, 11)} {_cell(row['kl'], None, 13)}  seed "
+                f"{row['seed']}: {row['steps']} steps, final verdict '{row['verdict']}'"
+            )
+        if summary["seeds"] > 1:
+            cells = [
+                _cell(*(summary[k]["mean"], summary[k]["sd"]) if k in summary else (None, None), w)
+                for k, w in zip(MEASURES, (14, 11, 13), strict=True)
+            ]
+            lowest = ", ".join(
+                f"{k.replace('_', '-')} {summary[k]['min']:g}-{summary[k]['max']:g}"
+                for k in MEASURES
+                if k in summary
+            )
+            lines.append(
+                f"{'  mean ± sd':<24} {' '.join(cells)}  {summary['seeds']} seeds; range: {lowest}"
+            )
         lines.append("")
     lines.append(
         f"spent {result['wall_minutes']:.1f} wall-clock minutes, "

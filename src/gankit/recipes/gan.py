@@ -168,6 +168,34 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base": "progan",
         "loss": {"kind": "non-saturating", "gp": 0.0, "drift": 0.0, "r1": 10.0},
     },
+    # PacGAN's 2D mixtures setup (Lin et al. 2018, its ALI-derived code): G an MLP of 4 x 400 ReLU
+    # units with batch norm from z in R^2, D 3 layers of 200 maxout units of 5 pieces, Adam 1e-4
+    # with beta1 0.8, batch 100, 100,000 training points. Packing is model.pack (PacGAN2-4: batch
+    # 100 packs, optim.batch_size=100*k). The paper trains 400 epochs (400,000 steps).
+    "pacgan-2d": {
+        "model": {
+            "arch": "mlp",
+            "z_dim": 2,
+            "hidden": [400, 400, 400, 400],
+            "g_norm": "batch",
+            "d_hidden": [200, 200, 200],
+            "d_maxout": 5,
+        },
+        "loss": {"kind": "non-saturating"},
+        "optim": {"batch_size": 100, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8, "beta2": 0.999},
+        "train": {"ema": None},
+        "data": {"toy_samples": 100_000},
+    },
+    # For every mode of a 2D mixture on a CPU budget: PacGAN's networks with the relativistic
+    # pairing loss and zero-centred penalties on real and generated points (R3GAN's RpGAN + R1 +
+    # R2, gamma 0.001 for modes 0.05 wide), EMA of G and a linear decay of both learning rates to 0
+    # over its 20,000 steps (docs/results/mode_coverage.md measures each change).
+    "modes-2d": {
+        "base": "pacgan-2d",
+        "loss": {"kind": "rpgan", "r1": 0.001, "r2": 0.001},
+        "optim": {"lr_decay": "linear"},
+        "train": {"ema": 0.999, "steps": 20_000},
+    },
 }
 
 

@@ -258,7 +258,9 @@ class Trainer:
             if hasattr(self.recipe, "grid_inputs")
             else self.recipe.latents(GRID_SIZE, torch.Generator().manual_seed(t.seed + 2))
         )
-        self.health = HealthMonitor(output_kind=self.recipe.output_kind)
+        self.health = HealthMonitor(
+            output_kind=self.recipe.output_kind, finite_data=cfg.data.source != "toy2d"
+        )
         self.step, self.elapsed = 0, 0.0
         self.last_checkpoint: Path | None = None
         self.evaluator = self._build_evaluator() if t.eval_every else None

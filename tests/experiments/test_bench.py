@@ -77,19 +77,24 @@ def test_toy2d_trains_both_rings_and_the_grid_and_counts_their_way(tmp_path):
     assert "PacGAN (Lin et al., NeurIPS 2018), Table 1" in pac4
 
 
-def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
-    tmp_path, mnist_dir, classifier_path
-):
-    result = run_bench(
+def stacked_bench(tmp_path, mnist_dir, classifier_path, steps, overrides, samples):
+    return run_bench(
         "stacked-mnist",
         "dcgan",
         tmp_path,
         data_dir=str(mnist_dir),
-        steps=10,
+        steps=steps,
         classifier=str(classifier_path),
-        overrides=TINY_IMAGES + ["data.stacked_samples=500"],
-        samples=2000,
+        overrides=[*TINY_IMAGES, *overrides],
+        samples=samples,
     )
+
+
+def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
+    tmp_path, mnist_dir, classifier_path
+):
+    over = ["data.stacked_samples=500"]
+    result = stacked_bench(tmp_path, mnist_dir, classifier_path, 10, over, 2000)
     (row,) = result["rows"]
     assert 1 <= row["modes"] <= 1000 and row["kl"] >= 0.0
     # KL to uniform is at most log(1000) (all mass on one mode)
@@ -103,16 +108,8 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
 def test_a_d_with_a_quarter_of_gs_channels_is_scored_beside_pacgans_hard_setting(
     tmp_path, mnist_dir, classifier_path
 ):
-    result = run_bench(
-        "stacked-mnist",
-        "dcgan",
-        tmp_path,
-        data_dir=str(mnist_dir),
-        steps=2,
-        classifier=str(classifier_path),
-        overrides=[*TINY_IMAGES, "model.d_width=2", "data.stacked_samples=200"],
-        samples=500,
-    )
+    over = ["model.d_width=2", "data.stacked_samples=200"]
+    result = stacked_bench(tmp_path, mnist_dir, classifier_path, 2, over, 500)
     (row,) = result["rows"]
     assert row["protocol"] == "stacked-mnist-d-quarter"
     assert "G of width 8, D of width 2" in row["constants"]

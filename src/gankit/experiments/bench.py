@@ -303,7 +303,7 @@ def format_report(result: dict[str, Any]) -> str:
             )
         if summary["seeds"] > 1:
             cells = [
-                _cell(*(summary[k]["mean"], summary[k]["sd"]) if k in summary else (None, None), w)
+                _cell(summary.get(k, {}).get("mean"), summary.get(k, {}).get("sd"), w)
                 for k, w in zip(MEASURES, (14, 11, 13), strict=True)
             ]
             lowest = ", ".join(

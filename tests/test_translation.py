@@ -150,3 +150,50 @@ def test_eval_reads_another_paired_set_and_refuses_bad_ones(run, tmp_path, capsy
     assert "has A/ but no B/" in capsys.readouterr().err
     with pytest.raises(DataError, match="does not exist"):
         evaluate_translation(run / "run", tmp_path / "missing")
+
+
+class CornerAndMean(torch.nn.Module):
+    """A fixed feature map for tests: the top-left pixel (dark red in every A image of
+    `pair_images`, light cyan in every B) and each channel's mean."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, :, 0, 0], x.mean((2, 3))], 1)
+
+
+def test_eval_gives_the_fid_against_the_target_domain(run, tmp_path, capsys):
+    from gankit.metrics.distribution import fid
+    from gankit.metrics.extractors import module_extractor
+
+    extract = module_extractor(CornerAndMean(), "corner-and-mean")
+    results = evaluate_translation(run / "run", features=extract)
+    train = load_paired(str(run / "pairs"), "train").data.all()
+    held = load_paired(str(run / "pairs"), "test").data.all()
+    domain = extract(train[:, 3:])[0]
+    assert results["AtoB_domain_images"] == len(train) == 40 - len(held)
+    assert results["AtoB_target_fid"] == pytest.approx(fid(domain, extract(held[:, 3:])[0]))
+    assert results["AtoB_identity_fid"] == pytest.approx(fid(domain, extract(held[:, :3])[0]))
+    outputs = to_float(to_uint8(translate_images(gankit.load(run / "run"), held[:, :3])))
+    assert results["AtoB_fid"] == pytest.approx(fid(domain, extract(outputs)[0]))
+    # the inputs' corners lie far from the target domain's, the held-out targets' on it
+    assert results["AtoB_identity_fid"] > 10 * results["AtoB_target_fid"]
+    assert "fid" not in results["per_image"]["AtoB"]
+
+
+def test_eval_cli_prints_the_fid_and_refuses_a_feature_network_of_another_shape(
+    run, tmp_path, capsys
+):
+    from gankit.metrics.classifier import ClassifierReport, save_classifier
+    from gankit.nets.classifier import ImageClassifier
+
+    model = ImageClassifier(channels=3, num_classes=2, resolution=16)
+    report = ClassifierReport(28, 12, 0.5, 1)
+    path = save_classifier(model, report, tmp_path / "f.safetensors", "pairs", classes=["a", "b"])
+    assert cli.main(["eval", str(run / "run"), "--pairs", "--features", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[-1] == "FID" and out[4].split()[:2] == ["AtoB", "target"]
+    assert float(out[2].split()[-1]) >= 0 and "below 0.8" in out[-1]
+    grey = ImageClassifier(channels=1, num_classes=2, resolution=16)
+    path = save_classifier(grey, report, tmp_path / "g.safetensors", "pairs", classes=["a", "b"])
+    assert cli.main(["eval", str(run / "run"), "--pairs", "--features", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not this model's 3x16x16 translations" in err

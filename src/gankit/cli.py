@@ -256,7 +256,7 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
         "--data",
         default="digits",
         help="digits (default, as train: embedded, no files), mnist, fashion-mnist, cifar10 or "
-        "folder (classes from sub-folders)",
+        "folder (classes from sub-folders, or a categories.json beside the images)",
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=8)
@@ -353,7 +353,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help="translation models: L1, PSNR and SSIM of translations of the held-out pairs of "
-        "this paired set (alone: the run's own data), beside the identity mapping's",
+        "this paired set (alone: the run's own data), beside the identity mapping's; with "
+        "--features also their FID against the target domain's training images",
     )
     add_progress_flags(p)
     _add_sampler_options(p)
@@ -955,9 +956,9 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     from .data import load_dataset
+    from .data.subset import labelled
     from .metrics.classifier import (
         accuracy_warning,
-        class_names,
         load_classifier,
         save_classifier,
         train_classifier,
@@ -968,7 +969,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise ConfigError("--epochs must be at least 1")
     data_cfg = classifier_data(args)
-    data = load_dataset(data_cfg)
+    data, classes = labelled(load_dataset(data_cfg), data_cfg)
     model, report = train_classifier(
         data,
         epochs=args.epochs,
@@ -979,7 +980,6 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         progress=args.progress,
         arch=args.arch,
     )
-    classes = class_names(data_cfg.source, data, data_cfg.dir)
     path = save_classifier(
         model, report, args.output, data.name, source=data_cfg.source, classes=classes
     )
@@ -1053,19 +1053,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `gankit eval --pairs`'s columns: figure, width, decimals
+PAIR_COLUMNS = (("l1", 7, 4), ("psnr", 7, 2), ("ssim", 7, 4), ("fid", 9, 3))
+
+
+def _cell(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
 def cmd_eval_pairs(args: argparse.Namespace) -> int:
     """`gankit eval RUN --pairs [DIR]`: a translation model against the true targets."""
     from .translation import evaluate_translation
 
     if args.run is None or args.samples:
         raise ConfigError("--pairs scores a translation run: gankit eval RUN --pairs [DIR]")
-    results = evaluate_translation(args.run, args.pairs, args.device, args.progress)
+    if args.features == "default":
+        raise ConfigError(
+            "translation runs have no default feature network: --features names one for the FID"
+        )
+    results = evaluate_translation(
+        args.run, args.pairs, args.device, args.progress, features=args.features
+    )
     print(f"{results['pairs']} held-out pairs of {results['data']}")
-    print(f"{'direction':<10} {'mapping':<9} {'L1':>7} {'PSNR':>7} {'SSIM':>7}")
+    scored = "features" in results
+    print(
+        f"{'direction':<10} {'mapping':<9} {'L1':>7} {'PSNR':>7} {'SSIM':>7}"
+        + (f" {'FID':>9}" if scored else "")
+    )
+    mappings = (("model", ""), ("identity", "identity_"))
     for direction in results["per_image"]:
-        for mapping, prefix in (("model", ""), ("identity", "identity_")):
-            l1, psnr, ssim = (results[f"{direction}_{prefix}{k}"] for k in ("l1", "psnr", "ssim"))
-            print(f"{direction:<10} {mapping:<9} {l1:>7.4f} {psnr:>7.2f} {ssim:>7.4f}")
+        for mapping, prefix in mappings + ((("target", "target_"),) if scored else ()):
+            cells = [
+                _cell(results.get(f"{direction}_{prefix}{key}"), width, digits)
+                for key, width, digits in PAIR_COLUMNS[: 4 if scored else 3]
+            ]
+            print(f"{direction:<10} {mapping:<9} " + " ".join(cells))
+    if scored:
+        print(
+            f"FID in {results['features']} features, against the target domain's "
+            f"{results[next(iter(results['per_image'])) + '_domain_images']} training images; "
+            "target: the held-out true targets (the floor)"
+        )
+        if "features_warning" in results:
+            print(f"! {results['features_warning']}")
     if args.json:
         from .files import atomic_write
 

@@ -25,6 +25,9 @@ from .data.options import PAIR_SOURCES
 from .data.pairs import load_pairs
 from .errors import ConfigError, DataError
 from .files import atomic_writer
+from .metrics.classifier import accuracy_warning
+from .metrics.distribution import fid
+from .metrics.extractors import Extractor, load_extractor
 from .metrics.translation import pair_scores
 from .progress import bar as progress_bar
 
@@ -179,6 +182,7 @@ def evaluate_translation(
     pairs: str | Path | None = None,
     device: str = "cpu",
     progress: bool | None = False,
+    features: str | Extractor | None = None,
 ) -> dict[str, Any]:
     """L1, PSNR and SSIM of the model's translations of held-out pairs against their targets,
     beside the identity mapping's (output = input), for each direction the model translates.
@@ -186,8 +190,15 @@ def evaluate_translation(
     `pairs` is a paired set (`--data paired` layouts; default: the run's own data); its test
     split is scored: `DIR/test/`, or the held-out names of a set without split folders. Returns
     the means (`AtoB_l1`, `AtoB_identity_l1`, ...), the pair count and, under `per_image`, every
-    pair's figures (the model's and the identity's) by name."""
+    pair's figures (the model's and the identity's) by name.
+
+    With `features` (an extractor, or what `gankit eval --features` takes) also the FID of the
+    translations against the target domain: the targets of the set's training split, the
+    distribution a translation should land in. Beside it the identity's FID (the inputs
+    against that domain) and the floor: the held-out true targets' FID (`AtoB_fid`,
+    `AtoB_identity_fid`, `AtoB_target_fid`)."""
     model = translation_model(model, device)
+    extract = _translation_features(features, model)
     data_cfg = model.config.data
     where = str(pairs) if pairs else data_cfg.dir
     results: dict[str, Any] = {}
@@ -208,17 +219,63 @@ def evaluate_translation(
             outputs = to_float(to_uint8(translate_images(model, inputs, direction)))
             scores = pair_scores(outputs, targets)
             identity = pair_scores(inputs, targets)
+            if extract is not None:
+                domain = load_pairs(cfg, "train").data.all()[:, c:]
+                fids = _domain_fids(extract, domain, outputs, inputs, targets)
+                scores.update({k: torch.tensor([v]) for k, v in fids.items() if k == "fid"})
+                identity["fid"] = torch.tensor([fids["identity_fid"]])
+                results[f"{direction}_target_fid"] = fids["target_fid"]
+                results[f"{direction}_domain_images"] = len(domain)
             results.setdefault("pairs", len(held.names))
             results.setdefault("data", held.data.name)
             for key in scores:
                 results[f"{direction}_{key}"] = _mean(scores[key])
                 results[f"{direction}_identity_{key}"] = _mean(identity[key])
             per_image[direction] = {"name": held.names}
-            per_image[direction].update({k: v.tolist() for k, v in scores.items()})
-            per_image[direction].update({f"identity_{k}": v.tolist() for k, v in identity.items()})
+            per_image[direction].update({k: v.tolist() for k, v in scores.items() if k in PER})
+            per_image[direction].update(
+                {f"identity_{k}": v.tolist() for k, v in identity.items() if k in PER}
+            )
             bar.update(1)
+    if extract is not None:
+        results["features"] = extract.spec or extract.key
+        warning = accuracy_warning(extract.trained_on)
+        if warning:
+            results["features_warning"] = warning
     results["per_image"] = per_image
     return results
+
+
+#: the figures scored pair by pair (FID is one figure of a whole set)
+PER = ("l1", "psnr", "ssim")
+
+
+def _translation_features(features: str | Extractor | None, model: Generator) -> Extractor | None:
+    """The extractor for the translations' FID, refused in one line when its file says it reads
+    images of another shape than the model's."""
+    if features is None:
+        return None
+    extract = load_extractor(features) if isinstance(features, str) else features
+    info = extract.trained_on
+    shape = tuple(model.sample_shape)
+    wanted = (shape[0] // 2, *shape[1:]) if _pairs_model(model) else shape
+    if info is not None and info.shape is not None and tuple(info.shape) != wanted:
+        raise ConfigError(
+            f"feature network {extract.spec or extract.key} reads {info.describe()} images, "
+            f"not this model's {'x'.join(map(str, wanted))} translations: train one on the "
+            "target domain's images with `gankit train-classifier --data folder`"
+        )
+    return extract
+
+
+def _domain_fids(extract, domain, outputs, inputs, targets) -> dict[str, float]:
+    """FID against the target domain's images of the translations, of the inputs (identity)
+    and of the held-out true targets (the floor a perfect translation would reach)."""
+    real, _ = extract(domain)
+    return {
+        name: fid(real, extract(images)[0])
+        for name, images in (("fid", outputs), ("identity_fid", inputs), ("target_fid", targets))
+    }
 
 
 def _mean(values: torch.Tensor) -> float:

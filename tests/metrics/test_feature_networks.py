@@ -172,6 +172,38 @@ def test_a_cifar10_classifier_flips_splits_by_class_and_names_its_classes(tmp_pa
         )
 
 
+def test_an_unlabelled_folder_is_labelled_by_its_categories_json(tmp_path, capsys):
+    source = SHARED / "emoji"
+    if not source.is_dir():
+        pytest.skip(f"shared data {source} not found")
+    names = sorted(p.name for p in (source / "google").iterdir())[::20][:180]
+    (tmp_path / "emoji" / "google").mkdir(parents=True)
+    for name in names:
+        shutil.copy(source / "google" / name, tmp_path / "emoji" / "google" / name)
+    categories = json.loads((source / "categories.json").read_text())
+    # the categories file lies beside the design folders, as in the shared set
+    (tmp_path / "emoji" / "categories.json").write_text(json.dumps(categories))
+    argv = [
+        "train-classifier",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "emoji" / "google"),
+    ]
+    argv += ["--epochs", "1", "--no-progress", "data.resolution=32"]
+    assert cli.main(argv + ["-o", str(tmp_path / "e.safetensors")]) == 0
+    info = load_classifier(tmp_path / "e.safetensors").trained_on
+    assert info.source == "folder" and info.shape == (3, 32, 32)
+    assert info.classes == tuple(sorted({categories[n] for n in names}))
+    assert "People & Body" in info.classes and len(info.classes) >= 6
+    capsys.readouterr()
+    (tmp_path / "emoji" / "categories.json").unlink()
+    assert cli.main(argv + ["-o", str(tmp_path / "f.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no class labels to train a classifier on" in err
+    assert not (tmp_path / "f.safetensors").exists()
+
+
 def test_a_network_for_other_images_is_refused_in_one_line(run, digit_classifier, tmp_path, capsys):
     data = few_digits(300, 28)
     model, report = train_classifier(data, epochs=1, batch_size=64)

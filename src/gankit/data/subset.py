@@ -4,6 +4,7 @@ source (digits, mnist, fashion-mnist, cifar10, folder, ...) offers them alike.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,21 @@ def labels_and_names(data: Dataset, cfg: Any) -> tuple[torch.Tensor, list[str]]:
             f"or a {CATEGORIES_FILE} beside its images)"
         )
     return found
+
+
+def labelled(data: Dataset, cfg: Any) -> tuple[Dataset, list[str]]:
+    """`data` with its class of each image and the classes' names, as `labels_and_names` finds
+    them: an unlabelled folder takes its labels from a `categories.json`."""
+    if data.y is None and cfg.source == "folder":
+        found = _folder_categories(cfg.dir, len(data))
+        if found is not None:
+            return dataclasses.replace(data, y=found[0]), found[1]
+    if data.y is None:
+        raise DataError(
+            f"{data.name} has no class labels to train a classifier on (a folder's classes are "
+            f"its sub-folders, or a {CATEGORIES_FILE} beside its images)"
+        )
+    return data, labels_and_names(data, cfg)[1]
 
 
 def class_index(wanted: str, names: list[str], source: str) -> int:

@@ -282,6 +282,7 @@ def evaluate(
     sampling: dict[str, Any] | None = None,
     classifier_epochs: int = 8,
     progress: bool | None = None,
+    reference: str = "train",
 ) -> dict[str, Any]:
     """Measure a trained model, or a set of images, against real data, as `gankit eval` does,
     and return the figures after a header (checkpoint, step, n; or samples, n).
@@ -298,7 +299,8 @@ def evaluate(
     classifier trained on other data is refused; one with a low held-out accuracy adds
     `features_warning`. `n` samples are drawn from `seed`; `data` / `data_dir` name
     another reference than the run's own source, `cache_dir` where the reference features are
-    kept.
+    kept. `reference` "full" compares with every image of the source's `data.classes`, before
+    `data.holdout` and `data.limit` (a few-shot run against the set its images came from).
 
     `samples` (a folder of images or an .npz, instead of `model`) scores those images against
     `data` read at their size and channels.
@@ -313,6 +315,8 @@ def evaluate(
     if samples is not None:
         if model is not None:
             raise ConfigError("give a run or samples to evaluate, not both")
+        if reference != "train":
+            raise ConfigError("--reference chooses among a run's images; --samples takes --data")
         return _evaluate_samples(
             samples,
             features,
@@ -337,8 +341,13 @@ def evaluate(
         raise ConfigError(
             "the labels metric needs a class-conditional model (e.g. --preset cgan or ddpm-cond)"
         )
+    if reference not in config_mod.REFERENCES:
+        choices = ", ".join(config_mod.REFERENCES)
+        raise ConfigError(f"--reference is one of {choices}, not '{reference}'")
     data_cfg = dataclasses.replace(model.config.data)
     data_cfg.source, data_cfg.dir = data or data_cfg.source, data_dir or data_cfg.dir
+    if reference == "full":
+        data_cfg.holdout, data_cfg.limit = 0, None
     header = {"checkpoint": str(model.path), "step": model.step, "n": n}
     # a likelihood model's (an export holds the decoder alone: no bound without the encoder)
     bound = None if model.exported else getattr(model.recipe, "heldout_elbo", None)

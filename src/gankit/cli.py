@@ -329,6 +329,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="reference data (default: the run's own source)")
     p.add_argument("--data-dir", default=None)
     p.add_argument(
+        "--reference",
+        default="train",
+        choices=("train", "full"),
+        help="train (default): the images the run trained on; full: every image of its "
+        "data.classes, before data.holdout and data.limit (the set a few-shot run's came from)",
+    )
+    p.add_argument(
         "--metrics",
         default=None,
         help="comma list of: fid,kid,is,pr,dc,classes,labels (default fid,kid,pr,dc,classes, "
@@ -1040,6 +1047,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         sampling=sampler_options(args),
         classifier_epochs=args.classifier_epochs,
         progress=args.progress,
+        reference=args.reference,
     )
     warning = results.get("features_warning")
     for key, value in results.items():

@@ -174,6 +174,9 @@ class TrainConfig:
     eval_features: str | None = None  # extractor spec, as `gankit eval --features`
     eval_metrics: str = "fid"  # comma list, as `gankit eval --metrics`
     eval_samples: int = 2000  # samples scored at each train.eval_every evaluation
+    eval_reference: str = (
+        "train"  # evaluations' real images: train (those trained on) | full (all of data.classes)
+    )
     tensorboard: bool = False  # also write the logged figures and grids as TensorBoard events
     # under RUN/tensorboard (needs the tensorboard package: pip install "gankit[tensorboard]")
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
@@ -616,6 +619,8 @@ def _validate_speed_options(cfg: Config) -> None:
         )
 
 
+#: the real images an evaluation compares with (`train.eval_reference`, `gankit eval --reference`)
+REFERENCES = ("train", "full")
 SEED_RANGE = (-(2**43), 2**43 - 1)
 #: the largest integer option but the seed: sizes multiplied together (width x channel_mult, a
 #: layer's inputs x outputs) then stay within torch's 64-bit sizes, and torch refuses them as too
@@ -763,6 +768,11 @@ def _validate_common(cfg: Config) -> None:
         )
     if t.eval_samples < 2:
         raise ConfigError("train.eval_samples must be at least 2")
+    if t.eval_reference not in REFERENCES:
+        raise ConfigError(
+            f"unknown train.eval_reference '{t.eval_reference}' (choose from: "
+            f"{', '.join(REFERENCES)})"
+        )
     if o.batch_size < 2:
         raise ConfigError("optim.batch_size must be at least 2")
     if o.name not in ("adam", "rmsprop"):

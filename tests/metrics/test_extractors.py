@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
+import gankit
 from gankit.config import DataConfig
 from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
@@ -88,6 +89,43 @@ def test_training_logs_fid_over_time(user_file, tmp_path, monkeypatch):
     ]
     assert [e["step"] for e in evals] == [10, 20]
     assert all(e["eval"]["fid"] > 0 and 0 <= e["eval"]["recall"] <= 1 for e in evals)
+
+
+def test_a_few_shot_run_is_evaluated_against_the_set_it_came_from(user_file, tmp_path, monkeypatch):
+    from gankit.data import load_reference
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    features = f"{user_file}:make"
+    cfg = tiny_config(
+        steps=10, eval_every=10, eval_features=features, eval_samples=100, eval_reference="full"
+    )
+    cfg.data.classes, cfg.data.limit, cfg.optim.batch_size = "3", 40, 16
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.run()
+    [logged] = [
+        json.loads(x)["eval"]
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+        if '"eval"' in x
+    ]
+    full = load_reference(cfg.data, "full")
+    assert len(trainer.data) == 40 and len(full) == 183  # the digits' threes
+    latents = trainer.recipe.latents(100, torch.Generator().manual_seed(cfg.train.seed + 3))
+    samples = trainer.sample(latents)
+    extractor = load_extractor(features)
+    assert logged["fid"] == pytest.approx(evaluate(extractor, full, samples, ["fid"])["fid"])
+    assert logged["fid"] != pytest.approx(
+        evaluate(extractor, trainer.data, samples, ["fid"])["fid"]
+    )
+    # gankit eval takes the same choice
+    kept = gankit.evaluate(tmp_path / "run", features, metrics="fid", n=100)
+    came_from = gankit.evaluate(tmp_path / "run", features, metrics="fid", n=100, reference="full")
+    assert kept["reference_n"] == 40 and came_from["reference_n"] == 183
+    assert "(40 of 183, data.limit_seed 0)" in kept["reference"]
+    with pytest.raises(ConfigError, match="--reference is one of train, full"):
+        gankit.evaluate(tmp_path / "run", features, n=100, reference="all")
+    cfg.train.eval_reference = "everything"
+    with pytest.raises(ConfigError, match="unknown train.eval_reference 'everything'"):
+        Trainer(cfg, tmp_path / "other", progress=False)
 
 
 PARAMETER_FREE = """

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ..config import DataConfig
-from ..errors import DataError
+import dataclasses
+
+from ..config import REFERENCES, DataConfig
+from ..errors import ConfigError, DataError
 from .base import Dataset, convert_channels, flip_batch, resize_uint8, to_float, to_uint8
 from .cifar10 import load_cifar10
 from .digits import load_digits
@@ -25,6 +27,17 @@ def load_dataset(cfg: DataConfig, seed: int = 0, download: bool = False) -> Data
     data = select_classes(load_full(cfg, seed, download), cfg)
     data = split_holdout(data, cfg.holdout)[0] if cfg.holdout else data
     return limit_images(data, cfg.limit, cfg.limit_seed)
+
+
+def load_reference(cfg: DataConfig, reference: str = "train", seed: int = 0) -> Dataset:
+    """The real images an evaluation compares with: `train`, the images the run trains on;
+    `full`, every image of the source's `cfg.classes`, before `cfg.holdout` and `cfg.limit`
+    (the set a few-shot subset was drawn from)."""
+    if reference == "full":
+        cfg = dataclasses.replace(cfg, holdout=0, limit=None)
+    elif reference not in REFERENCES:
+        raise ConfigError(f"unknown reference '{reference}' (choose from: {', '.join(REFERENCES)})")
+    return load_dataset(cfg, seed)
 
 
 def load_heldout(cfg: DataConfig, seed: int = 0) -> Dataset:
@@ -89,6 +102,7 @@ __all__ = [
     "flip_batch",
     "load_dataset",
     "load_heldout",
+    "load_reference",
     "split_holdout",
     "to_float",
     "to_uint8",

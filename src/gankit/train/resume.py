@@ -24,6 +24,7 @@ RESUMABLE_CHANGES = {
     "train.eval_features",
     "train.eval_metrics",
     "train.eval_samples",
+    "train.eval_reference",
     "train.health_classifier",
     "train.tensorboard",
     "train.device",

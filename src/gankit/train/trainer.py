@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .. import config as config_mod
 from ..config import Config
-from ..data import Dataset, load_dataset, load_heldout
+from ..data import MEMORY, Dataset, load_dataset, load_heldout, load_reference
 from ..data.base import flip_batch, to_float
 from ..errors import CheckpointError, ConfigError, GankitError
 from ..export import grid_image, save_png
@@ -623,7 +623,8 @@ class Trainer:
         return run
 
     def _build_evaluator(self) -> Callable[[], dict[str, Any]]:
-        """FID (and friends) of the sampling weights against the training data, reference cached."""
+        """FID (and friends) of the sampling weights against the training data (or, with
+        `train.eval_reference=full`, the whole set it was drawn from), reference cached."""
         from ..metrics.classifier import check_features
         from ..metrics.evaluate import evaluate, parse_metrics
         from ..metrics.extractors import load_extractor
@@ -631,13 +632,21 @@ class Trainer:
         t = self.cfg.train
         metrics = parse_metrics(t.eval_metrics)
         extractor = load_extractor(t.eval_features)  # type: ignore[arg-type]
-        warning = check_features(extractor.trained_on, self.cfg.data, self.data, extractor.spec)
+        real = self.data
+        if t.eval_reference != "train":
+            if self.cfg.data.source == MEMORY:
+                raise ConfigError(
+                    "train.eval_reference=full needs a named source: images handed to "
+                    "gankit.train(data=...) are the whole reference already"
+                )
+            real = load_reference(self.cfg.data, t.eval_reference, t.seed)
+        warning = check_features(extractor.trained_on, self.cfg.data, real, extractor.spec)
         latents = self.recipe.latents(t.eval_samples, torch.Generator().manual_seed(t.seed + 3))
 
         @torch.no_grad()
         def run() -> dict[str, Any]:
             samples = self.sample(latents)
-            figures = evaluate(extractor, self.data, samples, metrics, t.seed)
+            figures = evaluate(extractor, real, samples, metrics, t.seed)
             return {**figures, "features_warning": warning} if warning else figures
 
         return run

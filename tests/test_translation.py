@@ -197,3 +197,8 @@ def test_eval_cli_prints_the_fid_and_refuses_a_feature_network_of_another_shape(
     assert cli.main(["eval", str(run / "run"), "--pairs", "--features", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not this model's 3x16x16 translations" in err
+    write_pairs(tmp_path / "other" / "test", 3, names=["t0", "t1", "t2"])
+    with pytest.raises(DataError, match="the FID compares with the target domain's training"):
+        evaluate_translation(
+            run / "run", tmp_path / "other", features=str(tmp_path / "f.safetensors")
+        )

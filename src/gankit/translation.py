@@ -220,7 +220,7 @@ def evaluate_translation(
             scores = pair_scores(outputs, targets)
             identity = pair_scores(inputs, targets)
             if extract is not None:
-                domain = load_pairs(cfg, "train").data.all()[:, c:]
+                domain = _target_domain(cfg, c)
                 fids = _domain_fids(extract, domain, outputs, inputs, targets)
                 scores.update({k: torch.tensor([v]) for k, v in fids.items() if k == "fid"})
                 identity["fid"] = torch.tensor([fids["identity_fid"]])
@@ -266,6 +266,14 @@ def _translation_features(features: str | Extractor | None, model: Generator) ->
             "target domain's images with `gankit train-classifier --data folder`"
         )
     return extract
+
+
+def _target_domain(cfg, channels: int) -> torch.Tensor:  # noqa: ANN001 (a DataConfig)
+    """The target images of the paired set's training split: the domain FID compares with."""
+    try:
+        return load_pairs(cfg, "train").data.all()[:, channels:]
+    except DataError as e:
+        raise DataError(f"the FID compares with the target domain's training images: {e}") from None
 
 
 def _domain_fids(extract, domain, outputs, inputs, targets) -> dict[str, float]:

@@ -280,7 +280,7 @@ def evaluate(
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     sampling: dict[str, Any] | None = None,
-    classifier_epochs: int = 8,
+    classifier_epochs: int | None = None,
     progress: bool | None = None,
     reference: str = "train",
 ) -> dict[str, Any]:
@@ -294,7 +294,8 @@ def evaluate(
     models), a Stacked MNIST run by its 1,000 modes too; a VAE adds its negative ELBO on its
     held-out samples (alone without `features`). `features` is a classifier .safetensors,
     "inception", FILE.py:FACTORY, or "default" (the default without one): the feature network of
-    the reference data from the cache, trained once (`classifier_epochs`) where there is none;
+    the reference data from the cache, trained once (`classifier_epochs`, default 8 for grey
+    images and 15 for colour ones) where there is none;
     `progress` (None: on a terminal) draws bars over the sampling and that training. A
     classifier trained on other data is refused; one with a low held-out accuracy adds
     `features_warning`. `n` samples are drawn from `seed`; `data` / `data_dir` name
@@ -443,11 +444,13 @@ def _features(spec: str, data_cfg: config_mod.DataConfig, real, epochs: int, pro
 
 def _default_classifier(data_cfg, real, classes, epochs, progress) -> Path:
     """The cached default classifier of the reference data; a Stacked MNIST's is MNIST's, whose
-    digits its channels hold."""
+    digits its channels hold; an unlabelled folder's is trained on its `categories.json`."""
     from .data import load_dataset
+    from .data.subset import labelled
     from .metrics.classifier import class_names, default_classifier
 
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    wrong = isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    if epochs is not None and wrong:
         raise ConfigError("--classifier-epochs must be at least 1")
     source = data_cfg.source
     if source == "stacked-mnist":
@@ -455,10 +458,7 @@ def _default_classifier(data_cfg, real, classes, epochs, progress) -> Path:
         real = load_dataset(dataclasses.replace(data_cfg, source=source, channels=None, holdout=0))
         classes = class_names(source, real)
     if real.y is None:
-        raise ConfigError(
-            f"{real.name} has no classes to train a feature network on (a folder needs class "
-            "sub-folders): give --features inception or FILE.py:FACTORY"
-        )
+        real, classes = labelled(real, data_cfg)
     return default_classifier(source, real, classes, epochs, progress=progress)
 
 

@@ -259,7 +259,9 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
         "folder (classes from sub-folders, or a categories.json beside the images)",
     )
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default 8 for grey images, 15 for colour ones"
+    )
     p.add_argument(
         "--arch",
         choices=("vgg", "strided"),
@@ -317,8 +319,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier-epochs",
         type=int,
-        default=8,
-        help="epochs of the default feature network when it is trained (default 8)",
+        default=None,
+        help="epochs of the default feature network when it is trained (default 8 for grey "
+        "images, 15 for colour ones)",
     )
     p.add_argument(
         "--cache-dir",
@@ -966,6 +969,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     from .data.subset import labelled
     from .metrics.classifier import (
         accuracy_warning,
+        default_epochs,
         load_classifier,
         save_classifier,
         train_classifier,
@@ -973,13 +977,13 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.holdout < 1.0:
         raise ConfigError("--holdout must be between 0 and 1")
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise ConfigError("--epochs must be at least 1")
     data_cfg = classifier_data(args)
     data, classes = labelled(load_dataset(data_cfg), data_cfg)
     model, report = train_classifier(
         data,
-        epochs=args.epochs,
+        epochs=args.epochs or default_epochs(data),
         holdout=args.holdout,
         seed=args.seed,
         log=lambda line: print(line, file=sys.stderr),

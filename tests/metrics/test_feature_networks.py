@@ -289,6 +289,19 @@ def test_eval_without_features_trains_the_default_network_once(run, cache, capsy
     assert load_classifier(files[0]).trained_on.source == "digits"
 
 
+def test_the_default_network_trains_longer_on_colour_images(cache, capsys):
+    from gankit.metrics.classifier import COLOUR_EPOCHS, GREY_EPOCHS, default_classifier
+
+    grey = few_digits(300)
+    colour = Dataset(grey.x.expand(-1, 3, -1, -1).contiguous(), grey.y, name="digits")
+    assert (GREY_EPOCHS, COLOUR_EPOCHS) == (8, 15)
+    path = default_classifier("digits", colour, [str(c) for c in range(10)])
+    assert "(3x8x8, 15 epochs) once" in capsys.readouterr().err
+    assert path.name.startswith("digits-3x8x8-") and path.name.endswith("-e15.safetensors")
+    report = json.loads(read_metadata(path.read_bytes())["report"])
+    assert report["epochs"] == 15 and report["flip"] is True
+
+
 def test_the_strided_default_network_is_cached_beside_the_vgg_one(cache, capsys):
     from gankit.metrics.classifier import default_classifier
 

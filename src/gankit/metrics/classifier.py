@@ -354,11 +354,21 @@ def data_identity(source: str, data: Dataset) -> str:
     return f"{source}-{shape}-{h.hexdigest()[:16]}"
 
 
+#: epochs of a default feature network: grey images, then colour ones, whose networks need
+#: longer to pass LOW_ACCURACY (docs/results/feature_networks.md)
+GREY_EPOCHS, COLOUR_EPOCHS = 8, 15
+
+
+def default_epochs(data: Dataset) -> int:
+    """The epochs a default feature network of `data` trains for."""
+    return GREY_EPOCHS if data.sample_shape[0] == 1 else COLOUR_EPOCHS
+
+
 def default_classifier(
     source: str,
     data: Dataset,
     classes: list[str],
-    epochs: int = 8,
+    epochs: int | None = None,
     folder: Path | None = None,
     progress: bool | None = None,
     arch: str = "vgg",
@@ -369,6 +379,7 @@ def default_classifier(
     is none."""
     from ..data.cache import cache_root
 
+    epochs = epochs or default_epochs(data)
     folder = folder or cache_root() / "classifiers"
     variant = "" if (arch, seed) == ("vgg", 0) else f"-{arch}-s{seed}"
     path = folder / f"{data_identity(source, data)}-e{epochs}{variant}.safetensors"

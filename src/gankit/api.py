@@ -14,7 +14,7 @@ from .config import Config
 from .data import Dataset, split_holdout
 from .data.memory import SOURCE as MEMORY
 from .data.memory import from_user
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, DataError
 from .progress import bar as progress_bar
 from .recipes.base import generate_in_chunks
 from .train import RunResult, Trainer, build_model
@@ -458,7 +458,10 @@ def _default_classifier(data_cfg, real, classes, epochs, progress) -> Path:
         real = load_dataset(dataclasses.replace(data_cfg, source=source, channels=None, holdout=0))
         classes = class_names(source, real)
     if real.y is None:
-        real, classes = labelled(real, data_cfg)
+        try:
+            real, classes = labelled(real, data_cfg)
+        except DataError as e:
+            raise DataError(f"{e}; or give --features inception or FILE.py:FACTORY") from None
     return default_classifier(source, real, classes, epochs, progress=progress)
 
 

@@ -348,6 +348,11 @@ def test_eval_samples_from_a_folder_and_an_npz(digit_classifier, tmp_path, capsy
         (["--samples", tmp_path / "nope.npz", "--data", "digits"], "do not exist"),
         (["--samples", path, "--data", "digits"], "not an .npz"),
         ([], "needs a run"),
+        (  # an unlabelled folder has no default feature network
+            ["--samples", npz, "--data", "folder", "--data-dir", folder],
+            "has no class labels to train a classifier on (a folder's classes are its "
+            "sub-folders, or a categories.json beside its images); or give --features inception",
+        ),
     ):
         code, out, err = eval_cli(capsys, *argv)
         assert code == 2 and len(err.splitlines()) == 1 and message in err, err

@@ -219,23 +219,19 @@ def evaluate_translation(
             outputs = to_float(to_uint8(translate_images(model, inputs, direction)))
             scores = pair_scores(outputs, targets)
             identity = pair_scores(inputs, targets)
-            if extract is not None:
-                domain = _target_domain(cfg, c)
-                fids = _domain_fids(extract, domain, outputs, inputs, targets)
-                scores.update({k: torch.tensor([v]) for k, v in fids.items() if k == "fid"})
-                identity["fid"] = torch.tensor([fids["identity_fid"]])
-                results[f"{direction}_target_fid"] = fids["target_fid"]
-                results[f"{direction}_domain_images"] = len(domain)
             results.setdefault("pairs", len(held.names))
             results.setdefault("data", held.data.name)
             for key in scores:
                 results[f"{direction}_{key}"] = _mean(scores[key])
                 results[f"{direction}_identity_{key}"] = _mean(identity[key])
+            if extract is not None:
+                domain = _target_domain(cfg, c)
+                fids = _domain_fids(extract, domain, outputs, inputs, targets)
+                results.update({f"{direction}_{k}": v for k, v in fids.items()})
+                results[f"{direction}_domain_images"] = len(domain)
             per_image[direction] = {"name": held.names}
-            per_image[direction].update({k: v.tolist() for k, v in scores.items() if k in PER})
-            per_image[direction].update(
-                {f"identity_{k}": v.tolist() for k, v in identity.items() if k in PER}
-            )
+            per_image[direction].update({k: v.tolist() for k, v in scores.items()})
+            per_image[direction].update({f"identity_{k}": v.tolist() for k, v in identity.items()})
             bar.update(1)
     if extract is not None:
         results["features"] = extract.spec or extract.key
@@ -244,10 +240,6 @@ def evaluate_translation(
             results["features_warning"] = warning
     results["per_image"] = per_image
     return results
-
-
-#: the figures scored pair by pair (FID is one figure of a whole set)
-PER = ("l1", "psnr", "ssim")
 
 
 def _translation_features(features: str | Extractor | None, model: Generator) -> Extractor | None:

@@ -68,8 +68,7 @@ def translate_images(
 ) -> torch.Tensor:
     """[-1, 1] images of the model's size and channels, translated (N x C x H x W, on the CPU)."""
     direction = direction_of(model, direction)
-    shape = tuple(model.sample_shape)
-    expected = (shape[0] // 2, *shape[1:]) if _pairs_model(model) else shape
+    expected = image_shape(model)
     if tuple(images.shape[1:]) != expected:
         raise DataError(
             f"the model translates images of shape {expected}, got {tuple(images.shape[1:])}"
@@ -79,6 +78,12 @@ def translate_images(
         for i in range(0, len(images), BATCH)
     ]
     return torch.cat(parts).float().cpu()
+
+
+def image_shape(model: Generator) -> tuple[int, ...]:
+    """The shape of one image the model reads and writes (a pair model's data holds two)."""
+    shape = tuple(model.sample_shape)
+    return (shape[0] // 2, *shape[1:]) if _pairs_model(model) else shape
 
 
 def _pairs_model(model: Generator) -> bool:
@@ -151,8 +156,7 @@ def translate(
     root, names = _input_files(inputs)
     output_dir = Path(output_dir).expanduser()
     outputs = _outputs(root, names, output_dir)
-    side = model.sample_shape[-1]
-    channels = (model.sample_shape[0] // 2) if _pairs_model(model) else model.sample_shape[0]
+    channels, side = image_shape(model)[0], model.sample_shape[-1]
     alpha = model.config.data.alpha
     with progress_bar(len(names), f"translating {len(names)}", "image", progress) as bar:
         for start in range(0, len(names), BATCH):
@@ -249,8 +253,7 @@ def _translation_features(features: str | Extractor | None, model: Generator) ->
         return None
     extract = load_extractor(features) if isinstance(features, str) else features
     info = extract.trained_on
-    shape = tuple(model.sample_shape)
-    wanted = (shape[0] // 2, *shape[1:]) if _pairs_model(model) else shape
+    wanted = image_shape(model)
     if info is not None and info.shape is not None and tuple(info.shape) != wanted:
         raise ConfigError(
             f"feature network {extract.spec or extract.key} reads {info.describe()} images, "

@@ -347,8 +347,6 @@ def evaluate(
         raise ConfigError(f"--reference is one of {choices}, not '{reference}'")
     data_cfg = dataclasses.replace(model.config.data)
     data_cfg.source, data_cfg.dir = data or data_cfg.source, data_dir or data_cfg.dir
-    if reference == "full":
-        data_cfg.holdout, data_cfg.limit = 0, None
     header = {"checkpoint": str(model.path), "step": model.step, "n": n}
     # a likelihood model's (an export holds the decoder alone: no bound without the encoder)
     bound = None if model.exported else getattr(model.recipe, "heldout_elbo", None)
@@ -357,7 +355,7 @@ def evaluate(
         coverage = mode_coverage_2d(model.sample(n, seed=seed, progress=progress), centers, std)
         return {**header, "reference": f"toy2d-{data_cfg.toy}", "std": std, **coverage}
     if features or bound is None:
-        real = _reference(data_cfg, model.sample_shape, "this run's samples are")
+        real = _reference(data_cfg, model.sample_shape, "this run's samples are", reference)
         labels = model.recipe.labels(n)  # each class in turn; None for an unconditional model
         fake = model.sample(n, labels=labels, seed=seed, progress=progress)
         header = _feature_figures(
@@ -409,11 +407,17 @@ def _evaluate_samples(
     return _feature_figures(header, fake, None, extractor, names, data_cfg, real, seed, cache_dir)
 
 
-def _reference(data_cfg: config_mod.DataConfig, sample_shape: tuple[int, ...], what: str):
-    """The reference data set, refused in one line when its images are not the samples' shape."""
-    from .data import load_dataset
+def _reference(
+    data_cfg: config_mod.DataConfig,
+    sample_shape: tuple[int, ...],
+    what: str,
+    reference: str = "train",
+):
+    """The reference data set (`reference`: as `load_reference`), refused in one line when its
+    images are not the samples' shape."""
+    from .data import load_reference
 
-    real = load_dataset(data_cfg)
+    real = load_reference(data_cfg, reference)
     wanted = "x".join(map(str, real.sample_shape))
     if len(sample_shape) != 3:
         raise ConfigError(

@@ -334,7 +334,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reference",
         default="train",
-        choices=("train", "full"),
+        choices=config_mod.REFERENCES,
         help="train (default): the images the run trained on; full: every image of its "
         "data.classes, before data.holdout and data.limit (the set a few-shot run's came from)",
     )

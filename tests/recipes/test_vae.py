@@ -85,6 +85,11 @@ def test_cli_eval_reports_the_heldout_bound(tmp_path, capsys):
     assert cli.main(["eval", str(tmp_path), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     assert "bits_per_dim" in out and "(last 300, held out)" in out and "elbo_n           300" in out
+    # --reference full widens the features' reference only: the bound keeps its held-out images
+    argv = ["eval", str(tmp_path), "--reference", "full", "--features", "default", "-n", "50"]
+    assert cli.main([*argv, "--metrics", "fid", "--classifier-epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "reference_n      1797" in out and "elbo_n           300" in out
     assert (
         cli.main(["sample", str(tmp_path), "-o", str(tmp_path / "g.png"), "--sampler", "ddim"]) == 2
     )

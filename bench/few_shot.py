@@ -33,7 +33,7 @@ import torch
 
 import gankit
 from gankit.data import load_reference
-from gankit.experiments.quality import Contestant, _race_to, chunked_run
+from gankit.experiments.quality import Contestant, chunked_run, race_to
 from gankit.metrics.distribution import fid, knn_radii, precision_recall
 from gankit.metrics.evaluate import PR_K
 from gankit.metrics.extractors import load_extractor
@@ -136,7 +136,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     curve = []
     try:
         for mark in points:
-            _race_to([racer], unit, mark, lambda line: None)
+            race_to([racer], unit, mark, lambda line: None)
             score = fid(real, extract(racer.sample())[0])
             curve.append(
                 {"steps": racer.steps, "cpu_minutes": round(racer.cpu / 60, 3), "fid": score}

@@ -320,7 +320,7 @@ class _Race:
         unit = self.unit.replace("_", "-")
         try:
             for mark in self.marks:
-                _race_to(contestants, self.unit, mark, log)
+                race_to(contestants, self.unit, mark, log)
                 for c in contestants:
                     rows.append(_score(c, mark, self.unit, spaces, compare_features, self.seed))
                     grid = self.out / "grids" / f"{_slug(c.name)}-at-{mark:g}-{unit}.png"
@@ -436,7 +436,7 @@ def _slug(name: str) -> str:
     return name.replace("gankit ", "").replace(" ", "-").lower()
 
 
-def _race_to(contestants: list[Contestant], unit: str, mark: float, log) -> None:
+def race_to(contestants: list[Contestant], unit: str, mark: float, log) -> None:
     """Turns of about CHUNK_CPU_SECONDS each, in rotation (a busy machine slows all alike), until
     every contestant has spent `mark` CPU minutes (or trained `mark` steps)."""
     if unit == "steps":

@@ -43,6 +43,9 @@ from gankit.report.svg import PALETTE, Series, StepAxis, line_chart
 from gankit.train import Trainer
 from gankit.train.health import D_OVERFITTING
 
+#: the curve's key of each weights' FID
+FID_KEY = {"ema": "fid", "raw": "fid_raw"}
+
 #: the three arms: the preset's loss options each adds
 ARMS = {
     "none": {},
@@ -114,9 +117,9 @@ def first_firing(run_dir: Path, verdict: str = D_OVERFITTING) -> int | None:
     return None
 
 
-def rise_step(curve: list[dict[str, Any]]) -> int | None:
+def rise_step(curve: list[dict[str, Any]], key: str = "fid") -> int | None:
     """The step of the lowest FID when a later point is higher (FID started to rise), else None."""
-    best = min(range(len(curve)), key=lambda i: curve[i]["fid"])
+    best = min(range(len(curve)), key=lambda i: curve[i][key])
     return curve[best]["steps"] if best < len(curve) - 1 else None
 
 
@@ -133,20 +136,30 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     curve_latents = trainer.recipe.latents(args.curve_n, torch.Generator().manual_seed(seed + 3))
     racer = Contestant(arm, trainer.train_steps, lambda: trainer.sample(curve_latents))
     unit, points = marks(args)
+    # G as trained beside its EMA (when the run keeps one): an EMA lags a run this short
+    weights = ("ema", "raw") if trainer.ema else ("ema",)
     curve = []
     try:
         for mark in points:
             race_to([racer], unit, mark, lambda line: None)
-            score = fid(real, extract(racer.sample())[0])
-            curve.append(
-                {"steps": racer.steps, "cpu_minutes": round(racer.cpu / 60, 3), "fid": score}
-            )
-        final = trainer.sample(trainer.recipe.latents(args.n, torch.Generator().manual_seed(seed)))
+            point = {"steps": racer.steps, "cpu_minutes": round(racer.cpu / 60, 3)}
+            for w in weights:
+                images = trainer.sample(curve_latents, w)
+                point[FID_KEY[w]] = fid(real, extract(images)[0])
+            curve.append({**point, "fid_raw": point.get("fid_raw", point["fid"])})
+        latents = trainer.recipe.latents(args.n, torch.Generator().manual_seed(seed))
+        finals = {w: extract(trainer.sample(latents, w))[0] for w in weights}
     finally:
         trainer.close()
-    feats = extract(final)[0]
-    precision, recall = precision_recall(real, feats, PR_K, real_radii=knn_radii(real, PR_K))
-    fired, rose = first_firing(run_dir), rise_step(curve)
+    finals.setdefault("raw", finals["ema"])
+    radii = knn_radii(real, PR_K)
+    final = {}
+    for w, feats in finals.items():
+        precision, recall = precision_recall(real, feats, PR_K, real_radii=radii)
+        suffix = "" if w == "ema" else "_raw"
+        final |= {f"fid{suffix}": fid(real, feats), f"precision{suffix}": precision}
+        final[f"recall{suffix}"] = recall
+    fired = first_firing(run_dir)
     return {
         "arm": arm,
         "seed": seed,
@@ -155,20 +168,22 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "reference_images": len(full),
         "steps": racer.steps,
         "cpu_minutes": round(racer.cpu / 60, 3),
-        "fid": fid(real, feats),
-        "precision": precision,
-        "recall": recall,
+        "ema": bool(trainer.ema),
+        **final,
         "best_fid": min(c["fid"] for c in curve),
-        "fid_rose_after_step": rose,
+        "best_fid_raw": min(c["fid_raw"] for c in curve),
+        "fid_rose_after_step": rise_step(curve),
+        "raw_fid_rose_after_step": rise_step(curve, "fid_raw"),
         "overfitting_fired_at": fired,
         "curve": curve,
         "run_dir": str(run_dir),
     }
 
 
-def verdict_outcome(row: dict[str, Any]) -> str:
-    """How the verdict did on one run: hit, late, missed, false alarm or quiet (right)."""
-    fired, rose = row["overfitting_fired_at"], row["fid_rose_after_step"]
+def verdict_outcome(row: dict[str, Any], rose_key: str = "fid_rose_after_step") -> str:
+    """How the verdict did on one run, against the sampled G's FID curve (or, with `rose_key`
+    "raw_fid_rose_after_step", G's as trained): hit, late, missed, false alarm or quiet."""
+    fired, rose = row["overfitting_fired_at"], row[rose_key]
     if rose is None:
         return "false alarm" if fired is not None else "quiet"
     if fired is None:
@@ -181,15 +196,20 @@ def summary(rows: list[dict[str, Any]], arms: list[str]) -> list[dict[str, Any]]
     for arm in arms:
         runs = [r for r in rows if r["arm"] == arm]
         outcomes = [r["verdict_outcome"] for r in runs]
+        outcomes_raw = [r["verdict_outcome_raw"] for r in runs]
         out.append(
             {
                 "arm": arm,
                 "seeds": len(runs),
                 **{
                     f"median_{k}": statistics.median(r[k] for r in runs)
-                    for k in ("fid", "best_fid", "precision", "recall", "steps")
+                    for k in (
+                        *("fid", "best_fid", "precision", "recall", "steps"),
+                        *("fid_raw", "best_fid_raw", "precision_raw", "recall_raw"),
+                    )
                 },
                 "verdicts": {o: outcomes.count(o) for o in sorted(set(outcomes))},
+                "verdicts_raw": {o: outcomes_raw.count(o) for o in sorted(set(outcomes_raw))},
             }
         )
     return out
@@ -220,29 +240,33 @@ def chart(rows: list[dict[str, Any]], title: str, x: str = "cpu_minutes") -> str
 
 
 def print_report(rows: list[dict[str, Any]], sums: list[dict[str, Any]]) -> None:
+    """FID is the sampled G's (its EMA when the run keeps one), raw FID G's as trained."""
     for r in rows:
         print(f"\n{r['arm']}, seed {r['seed']}: FID against {r['reference']} over training")
-        print(f"{'steps':>7} {'CPU min':>8} {'FID':>8}")
+        print(f"{'steps':>7} {'CPU min':>8} {'FID':>8} {'raw FID':>8}")
         for c in r["curve"]:
-            print(f"{c['steps']:>7} {c['cpu_minutes']:>8.2f} {c['fid']:>8.2f}")
+            print(f"{c['steps']:>7} {c['cpu_minutes']:>8.2f} {c['fid']:>8.2f} {c['fid_raw']:>8.2f}")
     print(
         f"\n{'arm':<12} {'seed':>4} {'steps':>6} {'FID':>7} {'best':>7} {'prec':>5} {'rec':>5}",
         end="",
     )
-    print(f" {'rose after':>10} {'fired at':>8}  verdict")
+    print(f" {'raw FID':>7} {'rose after':>10} {'fired at':>8}  verdict (on raw G's curve)")
+    dash = lambda v: "-" if v is None else v  # noqa: E731
     for r in rows:
-        rose, fired = r["fid_rose_after_step"], r["overfitting_fired_at"]
         print(
             f"{r['arm']:<12} {r['seed']:>4} {r['steps']:>6} {r['fid']:>7.2f} {r['best_fid']:>7.2f} "
-            f"{r['precision']:>5.2f} {r['recall']:>5.2f} {rose if rose is not None else '-':>10} "
-            f"{fired if fired is not None else '-':>8}  {r['verdict_outcome']}"
+            f"{r['precision']:>5.2f} {r['recall']:>5.2f} {r['fid_raw']:>7.2f} "
+            f"{dash(r['fid_rose_after_step']):>10} {dash(r['overfitting_fired_at']):>8}  "
+            f"{r['verdict_outcome']} ({r['verdict_outcome_raw']})"
         )
     print()
     for s in sums:
         print(
             f"median of {s['seeds']} seeds, {s['arm']}: FID {s['median_fid']:.2f} (best "
             f"{s['median_best_fid']:.2f}), precision {s['median_precision']:.2f}, recall "
-            f"{s['median_recall']:.2f}; the verdict: {s['verdicts']}"
+            f"{s['median_recall']:.2f}; raw G: FID {s['median_fid_raw']:.2f}, recall "
+            f"{s['median_recall_raw']:.2f}; the verdict: {s['verdicts']} "
+            f"(on raw G's curve: {s['verdicts_raw']})"
         )
 
 
@@ -260,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [run_job(job) for job in jobs]
     for r in rows:
         r["verdict_outcome"] = verdict_outcome(r)
+        r["verdict_outcome_raw"] = verdict_outcome(r, "raw_fid_rose_after_step")
     sums = summary(rows, arms)
     print_report(rows, sums)
     result = {"command": sys.argv, "rows": rows, "summary": sums}

@@ -28,7 +28,7 @@ def test_the_protocol_trains_each_arm_and_scores_it_against_the_whole_class(tmp_
     argv += ["--points", "2", "--seeds", "0", "--arms", "none,ada", "--curve-n", "64", "-n", "100"]
     argv += ["--features", f"{tmp_path / 'pool.py'}:make", "--out", str(tmp_path / "runs")]
     argv += ["--json", str(tmp_path / "r.json"), "--svg", str(tmp_path / "r.svg")]
-    argv += ["model.width=8", "optim.batch_size=16", "train.log_every=5"]
+    argv += ["model.width=8", "optim.batch_size=16", "train.log_every=5", "train.ema_start=0"]
     bench.main(argv)
     result = json.loads((tmp_path / "r.json").read_text())
     rows = result["rows"]
@@ -38,6 +38,11 @@ def test_the_protocol_trains_each_arm_and_scores_it_against_the_whole_class(tmp_
         assert [c["steps"] for c in r["curve"]] == [10, 20] and r["steps"] == 20
         assert r["fid"] > 0 and 0 <= r["recall"] <= 1
         assert r["best_fid"] == min(c["fid"] for c in r["curve"])
+        # G as trained is scored beside its EMA, on the same latents: they differ
+        assert r["ema"] and all(c["fid_raw"] != c["fid"] for c in r["curve"])
+        assert r["best_fid_raw"] == min(c["fid_raw"] for c in r["curve"])
+        assert r["fid_raw"] != r["fid"] and 0 <= r["recall_raw"] <= 1
+        assert r["verdict_outcome_raw"] in ("hit", "late", "missed", "false alarm", "quiet")
         assert r["verdict_outcome"] in ("hit", "late", "missed", "false alarm", "quiet")
         assert (Path(r["run_dir"]) / "metrics.jsonl").is_file()
     # the same seed and images: ADA's pipeline (and its draws) makes the other run

@@ -32,7 +32,7 @@ def _run(root: Path, preset: str, **options) -> Path:
 
 #: two steps of each family and architecture: EMA, a conditional G, spectral norm to fold
 RUNS = {
-    "dcgan": {"train__ema": 0.9},
+    "dcgan": {"train__ema": 0.9, "train__ema_start": 0},
     "cgan": {"train__ema": 0.9},
     "sagan": {"model__width": 8},
     "seed-mlp": {},
@@ -95,6 +95,33 @@ def test_the_sampling_weights_are_the_ema_ones_and_spectral_norm_is_folded(runs,
     assert run.used_ema
     exported = load_file(ema / "model.safetensors")
     assert all(torch.equal(exported[k], v) for k, v in run.nets["G"].state_dict().items())
+
+
+def test_raw_weights_are_the_networks_as_trained_and_an_export_has_none(runs, tmp_path, capsys):
+    from gankit.train import checkpoint
+
+    _, state = checkpoint.load_latest(runs["dcgan"])
+    raw, averaged = gankit.load(runs["dcgan"], weights="raw"), gankit.load(runs["dcgan"])
+    assert averaged.used_ema and not raw.used_ema
+    trained = state["nets"]["G"]
+    assert all(torch.equal(v, trained[k]) for k, v in raw.nets["G"].state_dict().items())
+    assert not torch.equal(raw.sample(4, seed=1), averaged.sample(4, seed=1))
+    npz = tmp_path / "raw.npz"
+    assert (
+        cli.main(["sample", str(runs["dcgan"]), "-n", "4", "--weights", "raw", "--npz", str(npz)])
+        == 0
+    )
+    expected = ((raw.sample(4, seed=0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    assert np.array_equal(np.load(npz)["images"], expected[:, 0].numpy())  # grey: N x H x W
+    with pytest.raises(ConfigError, match="holds the sampling weights only"):
+        gankit.load(export_model(runs["dcgan"], tmp_path / "e"), weights="raw")
+    with pytest.raises(ConfigError, match="weights must be one of ema, raw"):
+        gankit.load(runs["dcgan"], weights="average")
+    with pytest.raises(ConfigError, match="pass load"):
+        gankit.evaluate(raw, "default", weights="raw")
+    capsys.readouterr()
+    assert cli.main(["sample", str(runs["dcgan"]), "--weights", "mean", "-o", "x.png"]) == 2
+    assert "invalid choice: 'mean'" in capsys.readouterr().err
 
 
 def test_a_diffusion_export_holds_its_sampler_and_a_vae_export_its_decoder(runs, tmp_path):

@@ -87,29 +87,42 @@ def _fit_options(dataset: Dataset, cfg: Config) -> Dataset:
     return split_holdout(dataset, d.holdout)[0] if d.holdout else dataset
 
 
+#: which of a run's weights a loaded model samples: the average (EMA, when the run kept one) or
+#: the networks as trained at the checkpoint's step
+WEIGHTS = ("ema", "raw")
+
+
 class Generator:
     """A trained model loaded from a checkpoint or an export folder (`gankit export`), ready to
-    sample (EMA weights when the run had them), on `device` (checkpoints and exports hold CPU
-    tensors, so any device loads any of them)."""
+    sample, on `device` (checkpoints and exports hold CPU tensors, so any device loads any of
+    them). `weights="ema"` samples the EMA weights when the run had them; "raw" the networks as
+    trained (a checkpoint holds both), which shows whether the average lags a short run."""
 
-    def __init__(self, path: str | Path, device: str = "cpu"):
+    def __init__(self, path: str | Path, device: str = "cpu", weights: str = "ema"):
         from .model_export import is_export
 
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ConfigError(f"load needs the path of a run folder or checkpoint, got {path!r}")
-        device = self._device(device)
+        device, weights = self._device(device), _check_weights(weights)
         if is_export(path):
+            if weights == "raw":
+                raise ConfigError(
+                    f"{path} is an export, which holds the sampling weights only: "
+                    "weights='raw' needs the run folder or a checkpoint"
+                )
             self._load_export(Path(path))
         else:
-            self._load_checkpoint(*ckpt.load_latest(path))
+            self._load_checkpoint(*ckpt.load_latest(path), weights=weights)
         self._place(device)
 
     @classmethod
-    def from_checkpoint(cls, path: Path, state: dict[str, Any], device: str = "cpu") -> Generator:
+    def from_checkpoint(
+        cls, path: Path, state: dict[str, Any], device: str = "cpu", weights: str = "ema"
+    ) -> Generator:
         """The model of a checkpoint's state already read (`checkpoint.load_latest`)."""
         model = cls.__new__(cls)
         device = model._device(device)
-        model._load_checkpoint(path, state)
+        model._load_checkpoint(path, state, weights=_check_weights(weights))
         model._place(device)
         return model
 
@@ -118,7 +131,7 @@ class Generator:
 
         return resolve_device(device)
 
-    def _load_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+    def _load_checkpoint(self, path: Path, state: dict[str, Any], weights: str = "ema") -> None:
         self.path, self.exported = path, False
         try:
             self.config = config_mod.from_dict(state["config"])
@@ -129,8 +142,9 @@ class Generator:
             for name, net in self.recipe.nets.items():
                 net.load_state_dict(state["nets"][name])
             self.nets = dict(self.recipe.nets)
-            for name, weights in (state.get("ema") or {}).items():
-                self.nets[name].load_state_dict(weights)
+            averaged = (state.get("ema") or {}) if weights == "ema" else {}
+            for name, averaged_weights in averaged.items():
+                self.nets[name].load_state_dict(averaged_weights)
             self.step = int(state["step"])
             self.health = state["health"]["history"]
             if not isinstance(self.health, list):
@@ -147,7 +161,7 @@ class Generator:
             raise CheckpointError(
                 f"{self.path} does not hold a usable gankit model: {str(e).splitlines()[0]}"
             ) from None
-        self.used_ema = bool(state.get("ema"))
+        self.used_ema = weights == "ema" and bool(state.get("ema"))
 
     def _load_export(self, path: Path) -> None:
         """An export folder: the run's recipe (latents, labels, how outputs become samples) from
@@ -261,10 +275,17 @@ class Generator:
         return mixing_grid(self, rows, columns, **options)
 
 
-def load(path: str | Path, device: str = "cpu") -> Generator:
+def load(path: str | Path, device: str = "cpu", weights: str = "ema") -> Generator:
     """Load a run directory (its newest checkpoint), a checkpoint file or an export folder
-    (`gankit export`) onto `device` (cpu, cuda, cuda:N, or auto)."""
-    return Generator(path, device)
+    (`gankit export`) onto `device` (cpu, cuda, cuda:N, or auto); `weights` "ema" (the average,
+    when the run kept one) or "raw" (the networks as trained; not in an export)."""
+    return Generator(path, device, weights)
+
+
+def _check_weights(weights: Any) -> str:
+    if weights not in WEIGHTS:
+        raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    return weights
 
 
 def evaluate(
@@ -283,6 +304,7 @@ def evaluate(
     classifier_epochs: int | None = None,
     progress: bool | None = None,
     reference: str = "train",
+    weights: str = "ema",
 ) -> dict[str, Any]:
     """Measure a trained model, or a set of images, against real data, as `gankit eval` does,
     and return the figures after a header (checkpoint, step, n; or samples, n).
@@ -302,6 +324,7 @@ def evaluate(
     another reference than the run's own source, `cache_dir` where the reference features are
     kept. `reference` "full" compares with every image of the source's `data.classes`, before
     `data.holdout` and `data.limit` (a few-shot run against the set its images came from).
+    `weights` "raw" scores the networks as trained instead of their EMA (see `load`).
 
     `samples` (a folder of images or an .npz, instead of `model`) scores those images against
     `data` read at their size and channels.
@@ -318,6 +341,8 @@ def evaluate(
             raise ConfigError("give a run or samples to evaluate, not both")
         if reference != "train":
             raise ConfigError("--reference chooses among a run's images; --samples takes --data")
+        if weights != "ema":
+            raise ConfigError("--weights chooses a run's networks; --samples are images already")
         return _evaluate_samples(
             samples,
             features,
@@ -333,7 +358,9 @@ def evaluate(
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError("-n must be at least 2")
     if not isinstance(model, Generator):
-        model = load(model, device)
+        model = load(model, device, weights)
+    elif weights != "ema":
+        raise ConfigError("weights applies to a run evaluate loads: pass load(path, weights=...)")
     if sampling:
         model.set_sampler(**sampling)
     conditional = bool(getattr(model.recipe, "num_classes", 0))

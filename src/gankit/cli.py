@@ -147,6 +147,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         help="conditional models: one row per class, -n samples in all",
     )
     _add_device(p)
+    _add_weights(p)
     _add_truncation(p)
     add_progress_flags(p)
     _add_sampler_options(p)
@@ -366,6 +367,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "this paired set (alone: the run's own data), beside the identity mapping's; with "
         "--features also their FID against the target domain's training images",
     )
+    _add_weights(p)
     add_progress_flags(p)
     _add_sampler_options(p)
 
@@ -826,7 +828,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if not args.output and not args.npz:
         raise ConfigError("say where to write: -o grid.png and/or --npz samples.npz")
-    model = load(args.run, device=args.device)
+    model = load(args.run, device=args.device, weights=args.weights)
     if options := sampler_options(args):
         model.set_sampler(**options)
     labels, nrow = sample_labels(model.recipe.num_classes, args), args.nrow
@@ -1030,6 +1032,18 @@ def classifier_data(args: argparse.Namespace) -> config_mod.DataConfig:
     return data
 
 
+def _add_weights(p: argparse.ArgumentParser) -> None:
+    from .api import WEIGHTS
+
+    p.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        default="ema",
+        help="ema (default): the averaged weights when the run kept them; raw: the networks as "
+        "trained (an EMA lags a short run)",
+    )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import evaluate
 
@@ -1052,6 +1066,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         classifier_epochs=args.classifier_epochs,
         progress=args.progress,
         reference=args.reference,
+        weights=args.weights,
     )
     warning = results.get("features_warning")
     for key, value in results.items():
@@ -1079,6 +1094,8 @@ def cmd_eval_pairs(args: argparse.Namespace) -> int:
 
     if args.run is None or args.samples:
         raise ConfigError("--pairs scores a translation run: gankit eval RUN --pairs [DIR]")
+    if args.weights != "ema":
+        raise ConfigError("--weights does not apply to --pairs: it scores a translation run")
     if args.features == "default":
         raise ConfigError(
             "translation runs have no default feature network: --features names one for the FID"

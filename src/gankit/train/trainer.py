@@ -652,10 +652,11 @@ class Trainer:
         return run
 
     @torch.no_grad()
-    def sample(self, latents: torch.Tensor) -> torch.Tensor:
-        """Samples of `latents` (`recipe.latents(n, rng)`) from the sampling weights (EMA when on)
-        in eval mode, in chunks, back on the CPU as floats: what the grids and evaluations show."""
-        nets = self.sampling_nets()
+    def sample(self, latents: torch.Tensor, weights: str = "ema") -> torch.Tensor:
+        """Samples of `latents` (`recipe.latents(n, rng)`) from the sampling weights (EMA when on;
+        `weights="raw"`: the networks as trained) in eval mode, in chunks, back on the CPU as
+        floats: what the grids and evaluations show."""
+        nets = self.sampling_nets() if weights == "ema" else dict(self.nets)
         modes = {n: m.training for n, m in nets.items()}
         for m in nets.values():
             m.eval()

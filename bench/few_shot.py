@@ -151,7 +151,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         finals = {w: extract(trainer.sample(latents, w))[0] for w in weights}
     finally:
         trainer.close()
-    finals.setdefault("raw", finals["ema"])
     radii = knn_radii(real, PR_K)
     final = {}
     for w, feats in finals.items():
@@ -159,6 +158,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         suffix = "" if w == "ema" else "_raw"
         final |= {f"fid{suffix}": fid(real, feats), f"precision{suffix}": precision}
         final[f"recall{suffix}"] = recall
+    if "raw" not in finals:  # no EMA: the sampled G is G as trained
+        final |= {f"{k}_raw": final[k] for k in ("fid", "precision", "recall")}
     fired = first_firing(run_dir)
     return {
         "arm": arm,

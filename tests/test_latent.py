@@ -119,6 +119,41 @@ def test_export_keeps_the_average_w(runs, tmp_path):
     assert exported.nets["G"].state_dict().keys() == run.nets["G"].state_dict().keys() - {"pl_mean"}
 
 
+FEATURES = """
+import torch
+from torch import nn
+
+def make():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Tanh())
+"""
+
+
+def test_eval_scores_samples_drawn_at_the_truncation_asked(runs, tmp_path, capsys):
+    from gankit import cli
+
+    (tmp_path / "feats.py").write_text(FEATURES)
+    options = {"features": f"{tmp_path / 'feats.py'}:make", "metrics": "fid,pr", "n": 64}
+    options["cache_dir"] = tmp_path / "cache"
+    plain = gankit.evaluate(runs / "style", **options)
+    half = gankit.evaluate(runs / "style", truncation=0.5, **options)
+    average = gankit.evaluate(runs / "style", truncation=0.0, **options)
+    assert "truncation" not in plain and half["truncation"] == 0.5
+    assert half["fid"] != plain["fid"]
+    assert average["recall"] == 0.0  # 64 copies of the average image cover no real one
+    assert plain == gankit.evaluate(runs / "style", truncation=1.0, **options)
+    argv = ["eval", str(runs / "style"), "--features", options["features"], "-n", "64"]
+    argv += ["--metrics", "fid,pr", "--cache-dir", str(options["cache_dir"])]
+    capsys.readouterr()
+    assert cli.main([*argv, "--truncation", "0.5"]) == 0
+    assert "truncation       0.5000" in capsys.readouterr().out.splitlines()
+    assert cli.main([*argv[:1], str(runs / "dcgan"), *argv[2:], "--truncation", "0.7"]) == 2
+    assert "has no w space" in capsys.readouterr().err
+    refused = ["eval", "--samples", str(tmp_path), "--data", "digits", "--truncation", "0.7"]
+    assert cli.main(refused) == 2
+    assert "--samples are images already" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("run", "argv", "fragment"),
     [

@@ -305,6 +305,7 @@ def evaluate(
     progress: bool | None = None,
     reference: str = "train",
     weights: str = "ema",
+    truncation: float = 1.0,
 ) -> dict[str, Any]:
     """Measure a trained model, or a set of images, against real data, as `gankit eval` does,
     and return the figures after a header (checkpoint, step, n; or samples, n).
@@ -324,7 +325,9 @@ def evaluate(
     another reference than the run's own source, `cache_dir` where the reference features are
     kept. `reference` "full" compares with every image of the source's `data.classes`, before
     `data.holdout` and `data.limit` (a few-shot run against the set its images came from).
-    `weights` "raw" scores the networks as trained instead of their EMA (see `load`).
+    `weights` "raw" scores the networks as trained instead of their EMA (see `load`);
+    `truncation` (psi) scores a style-based G's samples drawn as `Generator.sample` draws them,
+    so a sweep of psi measures the truncation trick's quality/diversity trade.
 
     `samples` (a folder of images or an .npz, instead of `model`) scores those images against
     `data` read at their size and channels.
@@ -333,6 +336,7 @@ def evaluate(
     >>> gankit.evaluate(samples="fakes.npz", data="cifar10", data_dir="DATA")["fid"]
     """
     from .data.toy2d import mixture
+    from .latent import check_truncation, style_generator
     from .metrics.evaluate import parse_metrics
     from .metrics.modes import mode_coverage_2d
 
@@ -343,6 +347,8 @@ def evaluate(
             raise ConfigError("--reference chooses among a run's images; --samples takes --data")
         if weights != "ema":
             raise ConfigError("--weights chooses a run's networks; --samples are images already")
+        if truncation != 1:
+            raise ConfigError("--truncation draws a run's samples; --samples are images already")
         return _evaluate_samples(
             samples,
             features,
@@ -375,6 +381,10 @@ def evaluate(
     data_cfg = dataclasses.replace(model.config.data)
     data_cfg.source, data_cfg.dir = data or data_cfg.source, data_dir or data_cfg.dir
     header = {"checkpoint": str(model.path), "step": model.step, "n": n}
+    psi = check_truncation(truncation)
+    if psi != 1:
+        style_generator(model)  # refused, in one line, for a model without a w space
+        header["truncation"] = psi
     # a likelihood model's (an export holds the decoder alone: no bound without the encoder)
     bound = None if model.exported else getattr(model.recipe, "heldout_elbo", None)
     if data_cfg.source == "toy2d":
@@ -384,7 +394,7 @@ def evaluate(
     if features or bound is None:
         real = _reference(data_cfg, model.sample_shape, "this run's samples are", reference)
         labels = model.recipe.labels(n)  # each class in turn; None for an unconditional model
-        fake = model.sample(n, labels=labels, seed=seed, progress=progress)
+        fake = model.sample(n, labels=labels, seed=seed, progress=progress, truncation=psi)
         header = _feature_figures(
             header,
             fake,

@@ -368,6 +368,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "--features also their FID against the target domain's training images",
     )
     _add_weights(p)
+    _add_truncation(p)
     add_progress_flags(p)
     _add_sampler_options(p)
 
@@ -1067,6 +1068,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=args.progress,
         reference=args.reference,
         weights=args.weights,
+        truncation=args.truncation,
     )
     warning = results.get("features_warning")
     for key, value in results.items():
@@ -1096,6 +1098,8 @@ def cmd_eval_pairs(args: argparse.Namespace) -> int:
         raise ConfigError("--pairs scores a translation run: gankit eval RUN --pairs [DIR]")
     if args.weights != "ema":
         raise ConfigError("--weights does not apply to --pairs: it scores a translation run")
+    if args.truncation != 1:
+        raise ConfigError("--truncation does not apply to --pairs: it scores a translation run")
     if args.features == "default":
         raise ConfigError(
             "translation runs have no default feature network: --features names one for the FID"

@@ -503,15 +503,16 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "protocol",
-        help="toy2d (ring and grid), stacked-mnist; mnist, fashion-mnist, cifar10 (presets "
-        "against the PyTorch-examples DCGAN loop at equal CPU time, in two feature spaces); "
+        help="toy2d (ring and grid), stacked-mnist; mnist, fashion-mnist, cifar10, folder "
+        "(presets against the PyTorch-examples DCGAN loop at equal CPU time, in two feature "
+        "spaces; folder: the images of --data-dir, read with the data.* options); "
         "speed or time-to-quality (gankit against a plain PyTorch loop)",
     )
     p.add_argument(
         "--preset",
         default=None,
         help=f"one of: {', '.join(train_presets())}; a comma list races several "
-        "(mnist, fashion-mnist, cifar10)",
+        "(mnist, fashion-mnist, cifar10, folder)",
     )
     p.add_argument(
         "--data-dir",
@@ -529,8 +530,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "--cpu-minutes",
         type=number_list,
         default=None,
-        help="mnist, fashion-mnist, cifar10: CPU minutes of training of each model at which all "
-        "are scored (default 5,10); time-to-quality: the reference loop's budget (default 4)",
+        help="mnist, fashion-mnist, cifar10, folder: CPU minutes of training of each model at "
+        "which all are scored (default 5,10); time-to-quality: the reference loop's budget "
+        "(default 4)",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -544,30 +546,30 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "--samples",
         type=int,
         default=10_000,
-        help="mnist, fashion-mnist, cifar10: samples scored per model (default 10,000)",
+        help="mnist, fashion-mnist, cifar10, folder: samples scored per model (default 10,000)",
     )
     p.add_argument(
         "--variant",
         action="append",
         default=[],
         metavar="'LABEL PRESET key=value ...'",
-        help="mnist, fashion-mnist, cifar10: also race PRESET with these options, as LABEL "
+        help="mnist, fashion-mnist, cifar10, folder: also race PRESET with these options, as LABEL "
         "(repeatable), e.g. --variant 'dcgan-no-bn-d dcgan model.d_norm=none'",
     )
     p.add_argument(
         "--jobs",
         type=int,
         default=1,
-        help="mnist, fashion-mnist, cifar10: processes the models are split among, each training "
-        "and scoring its share (CPU time is counted per process; default 1)",
+        help="mnist, fashion-mnist, cifar10, folder: processes the models are split among, each "
+        "training and scoring its share (CPU time is counted per process; default 1)",
     )
     p.add_argument(
         "--classifier",
         default=None,
         help="stacked-mnist: digit classifier .safetensors (default: the MNIST files' feature "
         "network, as eval's: cached, or trained on --data-dir once); mnist, fashion-mnist, "
-        "cifar10: VGG,STRIDED, the two feature networks "
-        "(default: trained once per data set and cached)",
+        "cifar10, folder: VGG,STRIDED, the two feature networks (default: trained once per data "
+        "set and cached; an unlabelled folder's on its categories.json)",
     )
     p.add_argument(
         "--out", default=None, help="folder for the runs (default runs/bench-PROTOCOL-PRESET)"
@@ -1268,8 +1270,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return cmd_bench_quality(args)
     if args.jobs != 1 or args.variant:
         raise ConfigError(
-            f"--jobs and --variant are options of the mnist, fashion-mnist and cifar10 benches, "
-            f"not of {args.protocol}"
+            "--jobs and --variant are options of the mnist, fashion-mnist, cifar10 and folder "
+            f"benches, not of {args.protocol}"
         )
     if args.protocol in ("speed", "time-to-quality"):
         return cmd_bench_speed(args)
@@ -1308,7 +1310,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 #: `gankit bench` protocols that race presets against the reference DCGAN loop
-QUALITY_SOURCES = ("mnist", "fashion-mnist", "cifar10")  # experiments.quality.SOURCES
+QUALITY_SOURCES = ("mnist", "fashion-mnist", "cifar10", "folder")  # experiments.quality.SOURCES
 
 
 def _variant(text: str) -> tuple[str, str, list[str]]:

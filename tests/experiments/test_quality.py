@@ -2,6 +2,7 @@
 loop, scored alike in two feature spaces, on tiny runs of the real MNIST files."""
 
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from gankit import cli
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, DataError
 from gankit.experiments.quality import (
     REFERENCE,
     format_quality,
@@ -22,9 +23,10 @@ from gankit.experiments.quality import (
     run_time_to_quality,
     verdicts,
 )
-from gankit.metrics.classifier import save_classifier, train_classifier
+from gankit.metrics.classifier import load_classifier, save_classifier, train_classifier
 
 TINY_IMAGES = ["model.width=8", "train.log_every=5"]
+EMOJI_DIR = MNIST_DIR.parent / "emoji"
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
@@ -234,3 +236,46 @@ def test_time_to_quality_checks_its_options_before_any_network_trains(
     with pytest.raises(ConfigError, match=message):
         run_time_to_quality(preset, tmp_path / "ttq", data_dir=str(mnist_dir), overrides=overrides)
     assert not (tmp_path / "ttq").exists()
+
+
+@pytest.fixture(scope="module")
+def emoji_folder(tmp_path_factory):
+    """A user's folder as the shared emoji are laid out: 200 real 64 px RGBA emoji of two
+    categories, no class sub-folders, their categories in a categories.json beside them."""
+    if not (EMOJI_DIR / "categories.json").exists():
+        pytest.skip("shared emoji files not found")
+    categories = json.loads((EMOJI_DIR / "categories.json").read_text())
+    folder, kept = tmp_path_factory.mktemp("emoji"), {}
+    for wanted in ("Flags", "Smileys & Emotion"):
+        names = sorted(n for n, c in categories.items() if c == wanted)
+        for name in [n for n in names if (EMOJI_DIR / "google" / n).exists()][:100]:
+            shutil.copy(EMOJI_DIR / "google" / name, folder / name)
+            kept[name] = wanted
+    (folder / "categories.json").write_text(json.dumps(kept))
+    return folder
+
+
+def test_a_users_folder_races_in_networks_trained_on_its_categories(
+    tmp_path, emoji_folder, monkeypatch
+):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    options = {"steps": 2, "samples": 40, "overrides": [*TINY_IMAGES, "data.resolution=16"]}
+    result = run_quality(
+        "folder", ["dcgan"], tmp_path / "race", data_dir=str(emoji_folder), **options
+    )
+    assert [r["method"] for r in result["rows"]] == ["gankit dcgan", REFERENCE]
+    assert len(list((tmp_path / "cache" / "classifiers").glob("*.safetensors"))) == 2
+    for space in ("vgg", "strided"):
+        trained_on = load_classifier(result["spaces"][space]["network"]).trained_on
+        assert trained_on.classes == ("Flags", "Smileys & Emotion")
+        assert (trained_on.source, trained_on.shape) == ("folder", (3, 16, 16))
+        floor = result["spaces"][space]["floor"]
+        assert floor["method"] == "real data (half vs half of the one split)"
+        for row in result["rows"]:  # two steps from random weights: far from the real halves
+            assert row[space]["fid"] > floor["fid"] >= 0
+            assert sum(row[space]["class_counts"]) == 40
+    bare = tmp_path / "bare"
+    shutil.copytree(emoji_folder, bare)
+    (bare / "categories.json").unlink()
+    with pytest.raises(DataError, match="no class labels.*--classifier VGG,STRIDED"):
+        run_quality("folder", ["dcgan"], tmp_path / "bare-race", data_dir=str(bare), **options)

@@ -8,8 +8,8 @@ the papers' own rows printed beside ours.
 - stacked-mnist: 1,000 modes; 26,000 samples read channel by channel by the project's digit
   classifier (modes captured, KL to uniform), as PacGAN evaluates.
 
-The image-quality protocols (mnist, fashion-mnist, cifar10: presets against the plain DCGAN loop in
-two feature spaces) are `quality.py`'s.
+The image-quality protocols (mnist, fashion-mnist, cifar10, folder: presets against the plain
+DCGAN loop in two feature spaces) are `quality.py`'s.
 """
 
 from __future__ import annotations

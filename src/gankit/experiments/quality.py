@@ -1,13 +1,15 @@
-"""`gankit bench mnist|fashion-mnist|cifar10`: gankit presets against the plain PyTorch-examples
-DCGAN loop (`reference.py`), trained for the same CPU time in one process and scored alike in two
-feature spaces, so a table says whether a preset beats what a user would write in an afternoon.
+"""`gankit bench mnist|fashion-mnist|cifar10|folder`: gankit presets against the plain
+PyTorch-examples DCGAN loop (`reference.py`), trained for the same CPU time in one process and
+scored alike in two feature spaces, so a table says whether a preset beats what a user would write
+in an afternoon.
 
 The contestants train in turns, about `CHUNK_CPU_SECONDS` of process CPU time each, until each has
 spent the next checkpoint's CPU minutes; then each is scored on `SAMPLES` samples against the
 training images: FID, precision/recall and the class histogram, in the features of the project's
 default network (`vgg`) and of a second network of another architecture and seed (`strided`).
 The real-data floor is the test split against the training split (half against half where the
-source has one split). A preset wins only where its FID is lower in both spaces.
+source has one split). A preset wins only where its FID is lower in both spaces. `folder` races
+on the user's own image folder (`--data-dir`, read with the `data.*` options).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .. import config as config_mod
 from ..errors import ConfigError
 from ..metrics.evaluate import PR_K
 
-SOURCES = ("mnist", "fashion-mnist", "cifar10")
+SOURCES = ("mnist", "fashion-mnist", "cifar10", "folder")
 SAMPLES = 10_000
 CHUNK_CPU_SECONDS = 20.0
 #: the two feature spaces: (name, classifier architecture, seed)
@@ -78,7 +80,7 @@ class Contestant:
         return max(1, round(rate * min(chunk, cpu_target - self.cpu)))
 
 
-def _feature_networks(source: str, data, classes, paths, progress):
+def _feature_networks(source: str, data, classes, paths, progress, data_cfg):
     """The two classifiers (given files, checked against the data, or the cached defaults)."""
     from ..metrics.classifier import check_trained_on, default_classifier, load_classifier
 
@@ -90,9 +92,9 @@ def _feature_networks(source: str, data, classes, paths, progress):
     models = []
     for i, (name, arch, seed) in enumerate(SPACES):
         path = paths[i] if paths else None
-        path = path or default_classifier(
-            source, data, classes, arch=arch, seed=seed, progress=progress
-        )
+        if not path:
+            known, names = _labelled(data, classes, data_cfg)
+            path = default_classifier(source, known, names, arch=arch, seed=seed, progress=progress)
         model = load_classifier(path)
         check_trained_on(model.trained_on, source, data, classes, f"feature network {path}")
         models.append((name, path, model))
@@ -102,6 +104,20 @@ def _feature_networks(source: str, data, classes, paths, progress):
             "another network (train one with `gankit train-classifier --arch strided`)"
         )
     return models
+
+
+def _labelled(data, classes, data_cfg):
+    """The images a default feature network learns from, and their class names: an unlabelled
+    folder's labelled by its categories.json, as `gankit eval`'s default network is."""
+    from ..data.subset import labelled
+    from ..errors import DataError
+
+    if data.y is not None:
+        return data, classes
+    try:
+        return labelled(data, data_cfg)
+    except DataError as e:
+        raise DataError(f"{e}; or give --classifier VGG,STRIDED, two feature networks") from None
 
 
 def _real_floor(source: str, data_dir: str, train_data, extract, seed: int):
@@ -414,10 +430,12 @@ def _prepare(
             )
     set_threads(next(iter(configs.values())).train.threads)
     Path(out).mkdir(parents=True, exist_ok=True)
-    data = load_dataset(next(iter(configs.values())).data)
+    configs_data = next(iter(configs.values())).data
+    data = load_dataset(configs_data)
     classes = class_names(source, data, data_dir)
     spaces = {}
-    for name, path, model in _feature_networks(source, data, classes, classifiers, progress):
+    networks = _feature_networks(source, data, classes, classifiers, progress, configs_data)
+    for name, path, model in networks:
         extract = classifier_extractor(model)
         real, radii, floor = _real_floor(source, data_dir, data, extract, seed)
         spaces[name] = {

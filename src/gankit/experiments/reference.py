@@ -1,5 +1,5 @@
 """The PyTorch-examples DCGAN (examples/dcgan/main.py) as a user would adapt it to their image
-size: what `gankit bench mnist|fashion-mnist|cifar10` races gankit's presets against.
+size: what `gankit bench mnist|fashion-mnist|cifar10|folder` races gankit's presets against.
 
 G: a transposed convolution from z to a 4x4 (7x7 for 28 px) map, then stride-2 transposed
 convolutions with batch norm and ReLU up to the image, Tanh. D mirrors it: stride-2 convolutions

@@ -17,7 +17,10 @@ TINY_STYLE = ["model.width=8", "model.channel_max=16", "model.z_dim=16", "optim.
 def runs(tmp_path_factory):
     """A few steps of a tiny style-based model and of a dcgan, on the 8 x 8 digits."""
     root = tmp_path_factory.mktemp("runs")
-    style = gankit.config.update(tiny_config("stylegan", steps=6), TINY_STYLE)
+    # the EMA averages from the first step, so the raw and averaged weights differ
+    style = gankit.config.update(
+        tiny_config("stylegan", steps=6), [*TINY_STYLE, "train.ema_start=0"]
+    )
     Trainer(style, root / "style", progress=False).run()
     Trainer(tiny_config("dcgan", steps=2), root / "dcgan", progress=False).run()
     return root
@@ -198,3 +201,23 @@ def test_cli_writes_the_walk_and_the_grid(runs, tmp_path, capsys):
         assert gif.n_frames == 5 and gif.size == (tile + 2, tile + 2)
     assert Image.open(tmp_path / "walk.png").size == (5 * tile + 2, tile + 2)
     assert Image.open(tmp_path / "mix.png").size == (6 * tile + 2, 3 * tile + 2)
+
+
+def test_mix_and_interpolate_draw_the_weights_asked(runs, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from gankit import cli
+
+    def drawn(*argv: str) -> np.ndarray:
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.png"
+        assert cli.main([*argv[:1], str(runs / "style"), "-o", str(out), *argv[1:]]) == 0
+        return np.asarray(Image.open(out))
+
+    for command in ("mix", "interpolate"):
+        default, ema, raw = (
+            drawn(command),
+            drawn(command, "--weights", "ema"),
+            drawn(command, "--weights", "raw"),
+        )
+        assert np.array_equal(default, ema) and not np.array_equal(ema, raw)

@@ -183,6 +183,7 @@ def _add_mix(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=seed, default=0)
     _add_device(p)
+    _add_weights(p)
     _add_truncation(p)
     add_progress_flags(p)
 
@@ -208,6 +209,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--label", type=int, default=None, help="conditional models: the class walked")
     _add_device(p)
+    _add_weights(p)
     _add_truncation(p)
     add_progress_flags(p)
 
@@ -854,7 +856,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
     from .export import save_png
 
     _check_suffix(args.output, (".png",))
-    model = load(args.run, device=args.device)
+    model = load(args.run, device=args.device, weights=args.weights)
     tiles, per_row = model.mix(
         args.rows,
         args.columns,
@@ -872,7 +874,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from .export import save_gif, save_png
 
     gif = _check_suffix(args.output, (".gif", ".png")) == ".gif"
-    model = load(args.run, device=args.device)
+    model = load(args.run, device=args.device, weights=args.weights)
     frames = model.interpolate(
         args.frames,
         args.seed,

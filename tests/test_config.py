@@ -57,6 +57,8 @@ def test_unknown_preset_and_invalid_values():
         ("data.resolution=-8", "data.resolution must be at least 1"),
         ("data.toy_samples=-5", "data.toy_samples must be at least 1"),
         ("ddpm:model.width=3", "model.width must be even for the U-Net"),
+        ("dcgan:train.ema_rampup=0", "train.ema_rampup must be a positive share"),
+        ("dcgan:train.ema_rampup=inf", "train.ema_rampup must be a"),
     ],
 )
 def test_numbers_torch_would_refuse_mid_run_are_refused_up_front(override, message):

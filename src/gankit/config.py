@@ -163,6 +163,7 @@ class TrainConfig:
     seed: int = 0  # seeds the networks' weights, the data order and every draw of the run
     ema: float | None = None  # EMA decay of G's weights (e.g. 0.999); None disables
     ema_start: int = 0  # steps before EMA starts averaging (copies G until then)
+    ema_rampup: float | None = None  # EMA half-life: this share of the steps, up to train.ema's
     log_every: int = 100  # steps between lines of RUN/metrics.jsonl
     sample_every: int = 500  # steps between sample grids in RUN/samples
     checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
@@ -785,6 +786,8 @@ def _validate_common(cfg: Config) -> None:
         raise ConfigError("learning rates must be positive")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError("train.ema must be a decay in (0, 1), or null to disable")
+    if t.ema_rampup is not None and not 0.0 < t.ema_rampup < math.inf:
+        raise ConfigError("train.ema_rampup must be a positive share (e.g. 0.05), or null")
     if cfg.model.d_norm not in ("batch", "none"):
         raise ConfigError(f"unknown model.d_norm '{cfg.model.d_norm}' (choose from: batch, none)")
     if cfg.model.pack < 1 or o.batch_size % cfg.model.pack:

@@ -1,4 +1,5 @@
 import copy
+import math
 
 import pytest
 import torch
@@ -68,3 +69,38 @@ def test_tensors_loaded_in_place_after_creation_are_followed(sn):
         src, old = net.state_dict()[name], other.state_dict()[name]
         expected = src if name.endswith(("_u", "_v", "num_batches_tracked")) else old.lerp(src, 0.5)
         torch.testing.assert_close(value, expected, rtol=0, atol=1e-6, msg=name)
+
+
+def test_the_rampup_grows_the_half_life_with_the_steps_up_to_the_decays():
+    net = nn.Linear(1, 1, bias=False)
+    ema = EMA({"G": net}, ("G",), decay=0.999, rampup=0.05)
+    assert ema.at(99) == pytest.approx(0.5 ** (1 / 5))  # half-life 0.05 x 100 steps
+    assert ema.at(1999) == pytest.approx(0.5 ** (1 / 100))
+    full = math.log(0.5) / math.log(0.999)  # 692.8 steps: reached at step 13,856
+    assert ema.at(13_856) == pytest.approx(0.999) and ema.at(10**6) == pytest.approx(0.999)
+    assert EMA({"G": net}, ("G",), decay=0.999).at(99) == 0.999  # no rampup: the decay
+    assert all(ema.at(s) < ema.at(s + 1) for s in range(0, int(full / 0.05), 97))
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        ema.nets["G"].weight.zero_()
+    ema.update(99)
+    assert ema.nets["G"].weight.item() == pytest.approx(1 - 0.5 ** (1 / 5))
+
+
+def test_a_run_with_the_rampup_keeps_an_average_nearer_g_as_trained(tmp_path):
+    """After 30 steps a 0.999 average still holds most of the initial G; with the rampup's
+    half-life of 1.5 steps it follows G as trained."""
+    from conftest import tiny_config
+
+    from gankit import config
+    from gankit.train import Trainer
+
+    def distance(rampup: str) -> float:
+        overrides = ["train.ema=0.999", "train.ema_start=0", f"train.ema_rampup={rampup}"]
+        cfg = config.update(tiny_config("dcgan", steps=30), overrides)
+        trainer = Trainer(cfg, tmp_path / rampup, progress=False)
+        trainer.run()
+        averaged, trained = trainer.ema.nets["G"].state_dict(), trainer.nets["G"].state_dict()
+        return sum((averaged[k].float() - trained[k].float()).norm().item() for k in trained)
+
+    assert distance("0.05") < 0.2 * distance("null")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -16,9 +17,14 @@ class EMA:
     average w: the averaged G truncates towards G's own, as StyleGAN2 does)."""
 
     def __init__(
-        self, nets: dict[str, nn.Module], names: tuple[str, ...], decay: float, start: int = 0
+        self,
+        nets: dict[str, nn.Module],
+        names: tuple[str, ...],
+        decay: float,
+        start: int = 0,
+        rampup: float | None = None,
     ):
-        self.decay, self.start = decay, start
+        self.decay, self.start, self.rampup = decay, start, rampup
         self.nets = {n: copy.deepcopy(nets[n]).requires_grad_(False).eval() for n in names}
         self._sources = {n: nets[n] for n in names}
         # parameters are paired once (updated in place from here on: optimizer steps,
@@ -54,7 +60,16 @@ class EMA:
                 sources.append(s[name])
             else:
                 a[name].copy_(s[name])
-        torch._foreach_lerp_(averaged, sources, 1.0 if step < self.start else 1.0 - self.decay)
+        torch._foreach_lerp_(averaged, sources, 1.0 if step < self.start else 1.0 - self.at(step))
+
+    def at(self, step: int) -> float:
+        """The decay of step `step`. With `rampup` (StyleGAN2's ema_rampup), the average's
+        half-life is `rampup` times the steps trained, up to the half-life of `decay`: an early
+        average forgets the first steps' noise, a long run averages as without it."""
+        if self.rampup is None:
+            return self.decay
+        full = math.log(0.5) / math.log(self.decay)
+        return 0.5 ** (1.0 / min(full, self.rampup * (step + 1)))
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         return {n: m.state_dict() for n, m in self.nets.items()}

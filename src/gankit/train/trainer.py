@@ -222,7 +222,11 @@ class Trainer:
                 self.device,
                 memory_format=torch.channels_last if self.channels_last else torch.preserve_format,
             )
-        self.ema = EMA(self.nets, self.recipe.ema_nets, t.ema, t.ema_start) if t.ema else None
+        self.ema = (
+            EMA(self.nets, self.recipe.ema_nets, t.ema, t.ema_start, t.ema_rampup)
+            if t.ema
+            else None
+        )
         #: a recipe may choose each step's batch size (progressive growing: one per stage)
         schedule = getattr(self.recipe, "batch_schedule", None)
         batch_size = cfg.optim.batch_size if schedule is None else schedule.largest

@@ -59,6 +59,7 @@ def test_unknown_preset_and_invalid_values():
         ("ddpm:model.width=3", "model.width must be even for the U-Net"),
         ("dcgan:train.ema_rampup=0", "train.ema_rampup must be a positive share"),
         ("dcgan:train.ema_rampup=inf", "train.ema_rampup must be a"),
+        ("train.ema_rampup=0.05", "train.ema_rampup ramps up an EMA: set train.ema"),
     ],
 )
 def test_numbers_torch_would_refuse_mid_run_are_refused_up_front(override, message):

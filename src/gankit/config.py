@@ -788,6 +788,8 @@ def _validate_common(cfg: Config) -> None:
         raise ConfigError("train.ema must be a decay in (0, 1), or null to disable")
     if t.ema_rampup is not None and not 0.0 < t.ema_rampup < math.inf:
         raise ConfigError("train.ema_rampup must be a positive share (e.g. 0.05), or null")
+    if t.ema_rampup is not None and t.ema is None:
+        raise ConfigError("train.ema_rampup ramps up an EMA: set train.ema too (e.g. 0.999)")
     if cfg.model.d_norm not in ("batch", "none"):
         raise ConfigError(f"unknown model.d_norm '{cfg.model.d_norm}' (choose from: batch, none)")
     if cfg.model.pack < 1 or o.batch_size % cfg.model.pack:

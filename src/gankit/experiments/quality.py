@@ -430,11 +430,11 @@ def _prepare(
             )
     set_threads(next(iter(configs.values())).train.threads)
     Path(out).mkdir(parents=True, exist_ok=True)
-    configs_data = next(iter(configs.values())).data
-    data = load_dataset(configs_data)
+    data_cfg = next(iter(configs.values())).data
+    data = load_dataset(data_cfg)
     classes = class_names(source, data, data_dir)
     spaces = {}
-    networks = _feature_networks(source, data, classes, classifiers, progress, configs_data)
+    networks = _feature_networks(source, data, classes, classifiers, progress, data_cfg)
     for name, path, model in networks:
         extract = classifier_extractor(model)
         real, radii, floor = _real_floor(source, data_dir, data, extract, seed)

@@ -25,6 +25,7 @@ class EMA:
         rampup: float | None = None,
     ):
         self.decay, self.start, self.rampup = decay, start, rampup
+        self._half_life = math.log(0.5) / math.log(decay)  # in steps: 693 for 0.999
         self.nets = {n: copy.deepcopy(nets[n]).requires_grad_(False).eval() for n in names}
         self._sources = {n: nets[n] for n in names}
         # parameters are paired once (updated in place from here on: optimizer steps,
@@ -68,8 +69,7 @@ class EMA:
         average forgets the first steps' noise, a long run averages as without it."""
         if self.rampup is None:
             return self.decay
-        full = math.log(0.5) / math.log(self.decay)
-        return 0.5 ** (1.0 / min(full, self.rampup * (step + 1)))
+        return 0.5 ** (1.0 / min(self._half_life, self.rampup * (step + 1)))
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         return {n: m.state_dict() for n, m in self.nets.items()}

@@ -744,7 +744,6 @@ def train_config(args: argparse.Namespace) -> config_mod.Config:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import Trainer
-    from .train.health import summary_line
 
     cfg = train_config(args)
     out = args.out or f"runs/{cfg.preset}-{cfg.data.source}"
@@ -768,7 +767,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         trainer.close()
     if not trainer.group.is_main:  # under torchrun, rank 0 reports for the run
-        return EXIT_DIVERGED if result.status == "diverged" else 0
+        return _leave_group(EXIT_DIVERGED if result.status == "diverged" else 0)
+    code = _report_run(result, out, refresher)
+    return _leave_group(code) if trainer.group.active else code
+
+
+def _leave_group(code: int) -> int:
+    """End a torchrun rank whose run is written without the interpreter's teardown: gloo's
+    teardown at exit now and then aborts a rank that has finished (SIGABRT), and torchrun then
+    reports the whole run as failed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _report_run(result: Any, out: str, refresher: Any) -> int:
+    """Print what the run left (status, health, checkpoint, grid, report) and its exit code."""
+    from .train.health import summary_line
+
     s = result.summary
     grid = sorted((result.run_dir / "samples").glob("*.png"))
     print(

@@ -10,7 +10,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import config as config_mod
 from .errors import CheckpointError, ConfigError, DivergedError, GankitError
@@ -772,7 +772,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _leave_group(code) if trainer.group.active else code
 
 
-def _leave_group(code: int) -> int:
+def _leave_group(code: int) -> NoReturn:
     """End a torchrun rank whose run is written without the interpreter's teardown: gloo's
     teardown at exit now and then aborts a rank that has finished (SIGABRT), and torchrun then
     reports the whole run as failed."""

@@ -89,7 +89,9 @@ def test_truncation_at_psi_0_gives_the_average_ws_image_and_psi_1_changes_nothin
     z = torch.randn(5, 16, generator=_gen(4))
     average = G.synthesis(G.styles(G.w_avg[None]))
     truncated = G(z, truncation=0.0)
-    assert all(torch.allclose(image, average[0], atol=1e-6) for image in truncated)
+    # a batch of 5 and a batch of 1 may take different float32 kernels: 2e-6 apart here
+    assert all(torch.allclose(image, average[0], atol=1e-5) for image in truncated)
+    assert (G(z) - average).abs().amax() > 0.1  # without truncation the images are not that one
     assert torch.equal(G(z, truncation=1.0), G(z))
     half = G.truncate(G.mapping(z), 0.5)
     assert torch.allclose(half, (G.mapping(z) + G.w_avg) / 2, atol=1e-6)

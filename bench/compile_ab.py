@@ -3,6 +3,8 @@ timed runs of the same length in one process (so a contended machine slows both 
 
     python bench/compile_ab.py --data-dir ../shared/data/mnist --preset dcgan --steps 30 --repeats 4
 
+Trailing `key=value` options apply to both sides (e.g. `model.width=32`).
+
 Prints the compile warm-up time and the median images/s of each side (the trainer's own figure).
 `--memory-formats` runs each side with channels_last and contiguous tensors (four sides).
 `--mode step` compiles the whole training step (train.compile=step) instead of the networks.
@@ -43,14 +45,16 @@ def main() -> None:
         action="store_true",
         help="also the contiguous memory format (train.channels_last=false) for each side",
     )
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="options of both sides")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data_cfg = {"source": "mnist", "dir": args.data_dir}
-    data = load_dataset(gankit.make_config(args.preset, data=data_cfg).data)
+    data = load_dataset(gankit.make_config(args.preset, args.overrides, data=data_cfg).data)
 
     def trainer(compiled: bool, channels_last: bool = True) -> Trainer:
         cfg = gankit.make_config(
             args.preset,
+            args.overrides,
             data=data_cfg,
             train={
                 "steps": 1,
@@ -94,6 +98,7 @@ def main() -> None:
         json.dumps(
             {
                 "preset": args.preset,
+                "overrides": args.overrides,
                 "mode": args.mode,
                 "threads": args.threads,
                 **{f"{k}_img_s": v for k, v in medians.items()},

@@ -4,6 +4,7 @@ kernel launches leaves it idle) and, on CUDA, what deterministic cuDNN kernels c
     python bench/step_profile.py --data-dir ../shared/data/mnist --device cuda
     python bench/step_profile.py --data-dir ../shared/data/mnist --device cpu \
         --presets dcgan --amp none
+    python bench/step_profile.py --data-dir ../shared/data/mnist --device cuda model.width=32
 
 For each preset and AMP setting: on CUDA, gankit's own images/s (median of 3 intervals of --steps
 steps) with the deterministic cuDNN kernels the trainer runs by default (exact resume needs them)
@@ -29,15 +30,15 @@ from gankit.train.runtime import run_settings
 PROFILED_STEPS = 20
 
 
-def make_trainer(preset: str, data_dir: str, device: str, amp: str, steps: int) -> Trainer:
-    cfg = speed_config(preset, data_dir, steps, device, amp, [])
+def make_trainer(preset: str, args, amp: str, steps: int) -> Trainer:
+    cfg = speed_config(preset, args.data_dir, steps, args.device, amp, args.overrides)
     return Trainer(
         cfg, tempfile.mkdtemp(prefix="gankit-profile-"), progress=False, echo=lambda line: None
     )
 
 
 def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
-    trainer = make_trainer(preset, args.data_dir, args.device, amp, args.steps)
+    trainer = make_trainer(preset, args, amp, args.steps)
     trainer.deterministic_cudnn = deterministic
     # warm-up (allocator, cuDNN's choices); one log interval each
     interval_rate(trainer, args.steps)
@@ -45,7 +46,7 @@ def median_rate(preset: str, args, amp: str, deterministic: bool) -> float:
 
 
 def profile_steps(preset: str, args, amp: str) -> tuple[dict[str, float], str]:
-    trainer = make_trainer(preset, args.data_dir, args.device, amp, 10)
+    trainer = make_trainer(preset, args, amp, 10)
     interval_rate(trainer, 10)
     x, y = trainer.batch(0)
     cuda = trainer.device.type == "cuda"
@@ -84,6 +85,7 @@ def main() -> None:
     p.add_argument("--amp", default="none,bf16", help="comma list of none|bf16|fp16")
     p.add_argument("--steps", type=int, default=200, help="steps of each timed interval")
     p.add_argument("--rows", type=int, default=15, help="operators listed per profile")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="options of every preset")
     args = p.parse_args()
     for preset in args.presets.split(","):
         for amp in args.amp.split(","):

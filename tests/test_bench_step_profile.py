@@ -39,3 +39,13 @@ def test_profiles_the_steps_of_each_preset(monkeypatch, capsys, mnist_dir):
     )
     assert "cuDNN" not in out and "device busy" not in out
     assert out.count("aten::") >= 2  # the profiler's operator tables
+
+
+def test_key_value_options_reach_every_presets_config(mnist_dir):
+    """The documented rows of a preset whose default changed are reproduced with its old value."""
+    args = bench.argparse.Namespace(
+        data_dir=str(mnist_dir), device="cpu", overrides=["model.width=8"]
+    )
+    trainer = bench.make_trainer("hinge-resnet", args, "none", 2)
+    assert trainer.cfg.model.width == 8
+    assert trainer.cfg.model.arch == "resnet"

@@ -109,20 +109,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"d_spectral_norm": True, "d_norm": "batch"},
         "loss": {"kind": "hinge"},
     },
-    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam 2e-4 betas (0, 0.9).
-    # One D step per G step (SNGAN's ResNet used 5): on a CPU budget 5x the G steps matter more.
+    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D (no batch norm), Adam
+    # betas (0, 0.9). Sized for a CPU budget: one D step per G step (SNGAN's ResNet used 5), width
+    # 16 (a fifth of width 32's step time) and learning rates 4e-4 (SNGAN's 2e-4 was behind the
+    # plain DCGAN loop after 5 CPU minutes on MNIST, docs/results/image_quality.md); a GPU's
+    # budget affords model.width=64 or more.
     "hinge-resnet": {
         "base": "dcgan",
-        "model": {"arch": "resnet", "width": 32, "d_spectral_norm": True},
+        "model": {"arch": "resnet", "width": 16, "d_spectral_norm": True, "d_norm": "none"},
         "loss": {"kind": "hinge"},
-        "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
+        "optim": {"lr_g": 4e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
     },
     # Zhang et al. 2019: the ResNet with self-attention at half the image size (14x14 of 28x28,
-    # 16x16 of 32x32), spectral norm in G
-    # and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4), betas (0, 0.9).
+    # 16x16 of 32x32), spectral norm in G and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4),
+    # betas (0, 0.9); width 32, as its rows in docs/results/mnist_presets.md were measured.
     "sagan": {
         "base": "hinge-resnet",
-        "model": {"attention_res": "half", "g_spectral_norm": True},
+        "model": {"width": 32, "attention_res": "half", "g_spectral_norm": True},
         "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
     },
     # StyleGAN2 (Karras et al. 2020) at CPU size: mapping network, modulated convolutions with
@@ -216,7 +219,7 @@ def check_gan_options(cfg: Config) -> None:
     # StyleGAN2 takes R1, ProGAN the gradient penalty, through their minibatch stddev, as the
     # papers do (its groups' mixing is small)
     batch_statistics = (m.minibatch_std and m.arch not in ("stylegan", "progan")) or (
-        m.arch == "dcgan" and m.d_norm == "batch"
+        m.arch in ("dcgan", "resnet") and m.d_norm == "batch"
     )
     if (loss.gp or loss.r1 or loss.r2) and batch_statistics:
         raise ConfigError(
@@ -445,6 +448,7 @@ def build_nets(
             _attention(m, sample_shape[1]),
             spectral_norm=m.d_spectral_norm,
             minibatch_std=m.minibatch_std,
+            batch_norm=m.d_norm == "batch",
         )
     if m.d_spectral_norm:
         apply_spectral_norm(nets["D"])  # a no-op on layers already wrapped (resnet)
@@ -533,7 +537,7 @@ class GANRecipe(ShardedRecipe):
         #: statistics (batch norm, minibatch stddev), no dropout or spectral-norm power iteration
         #: (per call), so the losses are those of two calls
         self.joint_d = (
-            not (m.arch == "dcgan" and m.d_norm == "batch")
+            not (m.arch in ("dcgan", "resnet") and m.d_norm == "batch")
             and not m.minibatch_std
             and not m.d_dropout
             and not m.d_spectral_norm

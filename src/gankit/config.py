@@ -75,7 +75,7 @@ class ModelConfig:
     d_hidden: list[int] | None = None  # mlp: D hidden sizes, when not G's reversed
     g_norm: str = "none"  # mlp G: none | batch (batch norm before each hidden ReLU)
     minibatch_std: int = 0  # dcgan, progan D: group size of a minibatch-stddev channel; 0: none
-    d_norm: str = "batch"  # dcgan, resnet D: batch | none (batch norm after its convolutions)
+    d_norm: str = "batch"  # dcgan D: batch | none
     d_width: int | None = None  # dcgan D: channels of its widest-resolution layer, when not
     # model.width (PacGAN's hard Stacked MNIST setting: a quarter or half of G's)
     d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)

@@ -247,21 +247,3 @@ def test_discriminator_supports_gradient_penalties():
         d.attn.gamma.grad.abs() > 0
         and d.blocks[0].conv1.parametrizations.weight.original.grad.abs().sum() > 0
     )
-
-
-def test_discriminator_batch_norm_follows_every_3x3_conv_and_mixes_the_batch():
-    """model.d_norm=batch for the ResNet D: a sample's logit in training mode depends on the other
-    samples of its batch; without it (SNGAN's D) it does not. (Spectral norm off: its power
-    iteration moves with every training-mode call.)"""
-    torch.manual_seed(0)
-    x = torch.randn(8, 1, 28, 28, generator=_gen(1))
-    with_bn = ResNetDiscriminator(8, 28, 1, spectral_norm=False, batch_norm=True).train()
-    without = ResNetDiscriminator(8, 28, 1, spectral_norm=False).train()
-    convs3 = [m for m in with_bn.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-    norms = [m for m in with_bn.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert len(norms) == len(convs3) == 2 * len(list(with_bn.children())[0]) + 2
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in without.modules())
-    for d, mixes in ((with_bn, True), (without, False)):
-        alone = d(x[:4])
-        beside_others = d(x)[:4]
-        assert torch.allclose(alone, beside_others, atol=1e-5) is not mixes

@@ -70,28 +70,21 @@ class GBlock(nn.Module):
 class DBlock(nn.Module):
     """(ReLU)-conv3x3-ReLU-conv3x3-(avgpool) with a 1x1-conv shortcut when the shape changes. The
     "optimized" first block of SNGAN has no leading ReLU: it sees raw pixels. The shortcut pools
-    before its 1x1 conv: both are linear, so the order changes nothing but the cost (4x less).
-    With batch_norm, a batch norm follows each 3x3 conv (SNGAN's D has none; the dcgan D's
-    batch statistics keep G from dropping part of the data's variety)."""
+    before its 1x1 conv: both are linear, so the order changes nothing but the cost (4x less)."""
 
-    def __init__(
-        self, c_in: int, c_out: int, down: bool, first: bool = False, batch_norm: bool = False
-    ):
+    def __init__(self, c_in: int, c_out: int, down: bool, first: bool = False):
         super().__init__()
         self.down, self.first = down, first
         # the first block widens at once: in -> out -> out (SNGAN)
         hidden = c_out if first else c_in
         self.conv1, self.conv2 = nn.Conv2d(c_in, hidden, 3, 1, 1), nn.Conv2d(hidden, c_out, 3, 1, 1)
-        norm = nn.BatchNorm2d if batch_norm else (lambda c: nn.Identity())
-        self.norm1, self.norm2 = norm(hidden), norm(c_out)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out or down else nn.Identity()
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, 2) if self.down else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.norm1(self.conv1(x if self.first else F.relu(x))))
-        h = self.norm2(self.conv2(h))
+        h = self.conv2(F.relu(self.conv1(x if self.first else F.relu(x))))
         return self._pool(h) + self.skip(self._pool(x))
 
 
@@ -156,26 +149,19 @@ class ResNetDiscriminator(nn.Module):
         attention_res: int | None = None,
         spectral_norm: bool = True,
         minibatch_std: int = 0,
-        batch_norm: bool = False,
     ):
         super().__init__()
         base, k = plan(resolution)
         widths = _widths(width, k)[::-1]  # width ... width * 2^(k-1)
         self.num_classes = num_classes
-        self.blocks = nn.ModuleList(
-            [DBlock(channels, widths[0], down=True, first=True, batch_norm=batch_norm)]
-        )
-        self.blocks.extend(
-            DBlock(a, b, down=True, batch_norm=batch_norm) for a, b in pairwise(widths)
-        )
+        self.blocks = nn.ModuleList([DBlock(channels, widths[0], down=True, first=True)])
+        self.blocks.extend(DBlock(a, b, down=True) for a, b in pairwise(widths))
         self.attn_at = _attention_at(
             attention_res, [base * 2 ** (k - 1 - i) for i in range(k)], "ResNetDiscriminator"
         )
         self.attn = SelfAttention(widths[self.attn_at]) if self.attn_at is not None else None
         self.mbstd = MinibatchStd(minibatch_std) if minibatch_std else None
-        self.last = DBlock(
-            widths[-1] + (1 if minibatch_std else 0), widths[-1], down=False, batch_norm=batch_norm
-        )
+        self.last = DBlock(widths[-1] + (1 if minibatch_std else 0), widths[-1], down=False)
         self.linear = nn.Linear(widths[-1], 1)
         self.embed = nn.Embedding(num_classes, widths[-1]) if num_classes else None
         self.apply(_init)

@@ -109,14 +109,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"d_spectral_norm": True, "d_norm": "batch"},
         "loss": {"kind": "hinge"},
     },
-    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D (no batch norm), Adam
-    # betas (0, 0.9). Sized for a CPU budget: one D step per G step (SNGAN's ResNet used 5), width
-    # 16 (a fifth of width 32's step time) and learning rates 4e-4 (SNGAN's 2e-4 was behind the
-    # plain DCGAN loop after 5 CPU minutes on MNIST, docs/results/image_quality.md); a GPU's
-    # budget affords model.width=64 or more.
+    # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam betas (0, 0.9).
+    # Sized for a CPU budget: one D step per G step (SNGAN's ResNet used 5), width 16 (a fifth of
+    # width 32's step time) and learning rates 4e-4 (SNGAN's 2e-4 was behind the plain DCGAN loop
+    # after 5 CPU minutes on MNIST, docs/results/image_quality.md); a GPU's budget affords
+    # model.width=64 or more.
     "hinge-resnet": {
         "base": "dcgan",
-        "model": {"arch": "resnet", "width": 16, "d_spectral_norm": True, "d_norm": "none"},
+        "model": {"arch": "resnet", "width": 16, "d_spectral_norm": True},
         "loss": {"kind": "hinge"},
         "optim": {"lr_g": 4e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
     },
@@ -219,7 +219,7 @@ def check_gan_options(cfg: Config) -> None:
     # StyleGAN2 takes R1, ProGAN the gradient penalty, through their minibatch stddev, as the
     # papers do (its groups' mixing is small)
     batch_statistics = (m.minibatch_std and m.arch not in ("stylegan", "progan")) or (
-        m.arch in ("dcgan", "resnet") and m.d_norm == "batch"
+        m.arch == "dcgan" and m.d_norm == "batch"
     )
     if (loss.gp or loss.r1 or loss.r2) and batch_statistics:
         raise ConfigError(
@@ -448,7 +448,6 @@ def build_nets(
             _attention(m, sample_shape[1]),
             spectral_norm=m.d_spectral_norm,
             minibatch_std=m.minibatch_std,
-            batch_norm=m.d_norm == "batch",
         )
     if m.d_spectral_norm:
         apply_spectral_norm(nets["D"])  # a no-op on layers already wrapped (resnet)
@@ -537,7 +536,7 @@ class GANRecipe(ShardedRecipe):
         #: statistics (batch norm, minibatch stddev), no dropout or spectral-norm power iteration
         #: (per call), so the losses are those of two calls
         self.joint_d = (
-            not (m.arch in ("dcgan", "resnet") and m.d_norm == "batch")
+            not (m.arch == "dcgan" and m.d_norm == "batch")
             and not m.minibatch_std
             and not m.d_dropout
             and not m.d_spectral_norm

@@ -426,3 +426,13 @@ def test_cli_process_reuses_freed_memory(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1))
     assert cli.main(["info", str(tmp_path / "no-run")]) == 2 and calls == [1]
+
+
+def test_eval_prints_stacked_digit_shares_as_percentages_a_channel_at_a_time():
+    from gankit.cli import _eval_value
+
+    shares = [[0.1] * 10, [0.2, 0.0] + [0.1] * 8, [0.05, 0.15] + [0.1] * 8]
+    line = _eval_value("digit_shares", shares)
+    assert line.startswith("channel 0: 10.0 10.0") and "channel 1: 20.0 0.0 10.0" in line
+    assert "channel 2: 5.0 15.0" in line and line.endswith("(% of 0-9)")
+    assert _eval_value("fid", 1.23456) == "1.2346" and _eval_value("n", 26000) == "26000"

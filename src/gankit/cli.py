@@ -1092,7 +1092,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     warning = results.get("features_warning")
     for key, value in results.items():
-        line = f"{key:<16} {value:.4f}" if isinstance(value, float) else f"{key:<16} {value}"
+        line = f"{key:<16} {_eval_value(key, value)}"
         flagged = warning and key in FEATURE_FIGURES
         print(f"{line}  (! low-accuracy features)" if flagged else line)
     if args.json:
@@ -1100,6 +1100,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         atomic_write(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
     return 0
+
+
+def _eval_value(key: str, value: Any) -> str:
+    """A figure as `gankit eval` prints it; Stacked MNIST's digit shares as percentages, a
+    channel at a time."""
+    if key == "digit_shares":
+        return (
+            " | ".join(
+                f"channel {c}: " + " ".join(f"{100 * v:.1f}" for v in shares)
+                for c, shares in enumerate(value)
+            )
+            + " (% of 0-9)"
+        )
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 #: `gankit eval --pairs`'s columns: figure, width, decimals

@@ -99,7 +99,12 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
     assert 1 <= row["modes"] <= 1000 and row["kl"] >= 0.0
     # KL to uniform is at most log(1000) (all mass on one mode)
     assert row["kl"] <= 6.908 + 1e-3
+    # the channels' digit balance is part of the joint KL, never more
+    assert 0.0 <= row["kl_channels"] <= row["kl"] + 1e-3
+    assert [len(s) for s in row["digit_shares"]] == [10, 10, 10]
+    assert all(abs(sum(s) - 1) < 1e-3 for s in row["digit_shares"])
     report = format_report(result)
+    assert "of its KL from the channels' digit balance" in report
     assert "PacGAN" in report and "VEEGAN" in report and "gankit dcgan" in report
     assert "PacDCGAN2" in report and "1000 ± 0" in report and "0.06 ± 0.003" in report
     assert "2,000 samples" in row["constants"] and "500 training images" in row["constants"]

@@ -15,6 +15,7 @@ from gankit.metrics.modes import (
     mode_coverage_2d,
     mode_histogram_stats,
     ring_centers,
+    stacked_channel_balance,
     stacked_mode_ids,
 )
 
@@ -102,6 +103,27 @@ def test_kl_of_skewed_histogram_matches_direct_sum():
     p = torch.tensor([3, 1, 2]) / 6
     expected = float((p * torch.log(p * 10)).sum())
     assert mode_histogram_stats(ids, n_modes=10)["kl_to_uniform"] == pytest.approx(expected)
+
+
+def test_channel_balance_explains_the_kl_of_independent_channels_and_not_of_tied_ones():
+    gen = torch.Generator().manual_seed(0)
+    # independent channels, each with too few 1s: every sample's digits drawn on their own
+    weights = torch.ones(10)
+    weights[1] = 0.2
+    digits = torch.multinomial(weights, 3 * 20_000, True, generator=gen).reshape(-1, 3)
+    joint = mode_histogram_stats(stacked_mode_ids(digits))["kl_to_uniform"]
+    balance = stacked_channel_balance(digits)
+    p = weights / weights.sum()
+    one_channel = float((p * torch.log(p * 10)).sum())
+    assert balance["kl_per_channel"] == pytest.approx([one_channel] * 3, abs=0.003)
+    assert balance["digit_shares"][0][1] == pytest.approx(float(p[1]), abs=0.005)
+    # the rest of the joint KL is the (small, sampling) dependence between channels
+    assert balance["kl_channels"] <= joint < balance["kl_channels"] + 0.03
+    # every channel balanced, the three tied (d, d, d): all of the KL is the channels' tie
+    tied = torch.arange(10).repeat(100)[:, None].expand(-1, 3)
+    assert stacked_channel_balance(tied)["kl_channels"] == pytest.approx(0.0, abs=1e-12)
+    tied_kl = mode_histogram_stats(stacked_mode_ids(tied))["kl_to_uniform"]
+    assert tied_kl == pytest.approx(math.log(100))
 
 
 def test_mode_histogram_rejects_out_of_range_and_empty():

@@ -158,6 +158,8 @@ def _stacked_mnist(
             "of": 1000,
             "high_quality": None,
             "kl": round(modes["kl_to_uniform"], 3),
+            "kl_channels": round(modes["kl_channels"], 3),
+            "digit_shares": modes["digit_shares"],
             "constants": f"{cfg.data.stacked_samples:,} training images, their digits drawn "
             f"from the MNIST files in --data-dir ({cfg.data.split} split); {n:,} samples; each "
             "channel's digit read by a classifier; KL(p_model || uniform); "
@@ -300,6 +302,7 @@ def format_report(result: dict[str, Any]) -> str:
                 f"{'gankit ' + result['preset']:<24} {_cell(row['modes'], None, 14)} "
                 f"{_cell(row['high_quality'], None, 11)} {_cell(row['kl'], None, 13)}  seed "
                 f"{row['seed']}: {row['steps']} steps, final verdict '{row['verdict']}'"
+                + _channel_note(row)
             )
         if summary["seeds"] > 1:
             cells = [
@@ -321,6 +324,17 @@ def format_report(result: dict[str, Any]) -> str:
         f"{result['cpus']} cores)"
     )
     return "\n".join(lines)
+
+
+def _channel_note(row: dict[str, Any]) -> str:
+    """The share of a Stacked MNIST KL that each channel's digit balance explains."""
+    if row.get("kl_channels") is None:
+        return ""
+    rarest = min(min(shares) for shares in row["digit_shares"])
+    return (
+        f"; {row['kl_channels']:g} of its KL from the channels' digit balance "
+        f"(rarest digit {100 * rarest:.1f}% of a channel)"
+    )
 
 
 def _cell(v, pm, width: int) -> str:

@@ -15,7 +15,12 @@ from ..errors import ConfigError, DataError
 from . import distribution as dist
 from .classifier import predict
 from .extractors import Extractor, classifier_extractor
-from .modes import class_histogram, mode_histogram_stats, stacked_mode_ids
+from .modes import (
+    class_histogram,
+    mode_histogram_stats,
+    stacked_channel_balance,
+    stacked_mode_ids,
+)
 from .reference import reference_features
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "labels")
@@ -39,6 +44,8 @@ FEATURE_FIGURES = frozenset(
         "label_agreement_per_class",
         "modes_captured",
         "kl_to_uniform",
+        "kl_channels",
+        "digit_shares",
     )
 )
 
@@ -160,13 +167,19 @@ def evaluate(
 @torch.no_grad()
 def stacked_mnist_modes(classifier: torch.nn.Module, images: torch.Tensor) -> dict[str, Any]:
     """Modes captured (of 1,000) and KL(p_model || uniform) in nats: each channel's digit read by
-    the digit classifier, as in the Unrolled-GAN / VEEGAN / PacGAN protocol."""
+    the digit classifier, as in the Unrolled-GAN / VEEGAN / PacGAN protocol; with the part of
+    that KL due to each channel's digit balance (`stacked_channel_balance`)."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise ConfigError(f"Stacked MNIST samples must be N x 3 x H x W, got {tuple(images.shape)}")
     digits = torch.stack(
         [predict(classifier, images[:, c : c + 1])[0].argmax(1) for c in range(3)], 1
     )
-    return mode_histogram_stats(stacked_mode_ids(digits), 1000)
+    balance = stacked_channel_balance(digits)
+    return {
+        **mode_histogram_stats(stacked_mode_ids(digits), 1000),
+        "kl_channels": balance["kl_channels"],
+        "digit_shares": balance["digit_shares"],
+    }
 
 
 def read_samples(path: str | Path) -> torch.Tensor:

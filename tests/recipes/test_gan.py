@@ -164,6 +164,10 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
         sagan.model.arch == "resnet" and sagan.model.d_spectral_norm and sagan.model.g_spectral_norm
     )
     assert (sagan.optim.lr_g, sagan.optim.lr_d, sagan.loss.kind) == (1e-4, 4e-4, "hinge")
+    # the ResNet's CPU sizing (width 16, batch 32) is hinge-resnet's; sagan keeps its measured 32/64
+    hinge = config_mod.from_preset("hinge-resnet")
+    assert (hinge.model.width, hinge.optim.batch_size, hinge.optim.lr_g) == (16, 32, 4e-4)
+    assert (sagan.model.width, sagan.optim.batch_size) == (32, 64)
     for name in config_mod.PRESETS:
         config_mod.validate(config_mod.from_preset(name))
 

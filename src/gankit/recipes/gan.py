@@ -111,22 +111,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The SNGAN/SAGAN ResNet with the hinge loss and spectral norm in D, Adam betas (0, 0.9).
     # Sized for a CPU budget: one D step per G step (SNGAN's ResNet used 5), width 16 (a fifth of
-    # width 32's step time) and learning rates 4e-4 (SNGAN's 2e-4 was behind the plain DCGAN loop
-    # after 5 CPU minutes on MNIST, docs/results/image_quality.md); a GPU's budget affords
-    # model.width=64 or more.
+    # width 32's step time), learning rates 4e-4 (SNGAN's 2e-4 was behind the plain DCGAN loop
+    # after 5 CPU minutes on MNIST) and batch 32 (twice the steps of batch 64 in a CPU budget:
+    # batch 64 lost to the loop on Fashion-MNIST at 5 CPU minutes; docs/results/image_quality.md);
+    # a GPU's budget affords model.width=64 and optim.batch_size=64 or more.
     "hinge-resnet": {
         "base": "dcgan",
         "model": {"arch": "resnet", "width": 16, "d_spectral_norm": True},
         "loss": {"kind": "hinge"},
-        "optim": {"lr_g": 4e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
+        "optim": {"batch_size": 32, "lr_g": 4e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
     },
     # Zhang et al. 2019: the ResNet with self-attention at half the image size (14x14 of 28x28,
     # 16x16 of 32x32), spectral norm in G and D, hinge loss and TTUR (lr_d 4e-4 > lr_g 1e-4),
-    # betas (0, 0.9); width 32, as its rows in docs/results/mnist_presets.md were measured.
+    # betas (0, 0.9); width 32 and batch 64, as its rows in docs/results/mnist_presets.md were
+    # measured.
     "sagan": {
         "base": "hinge-resnet",
         "model": {"width": 32, "attention_res": "half", "g_spectral_norm": True},
-        "optim": {"lr_g": 1e-4, "lr_d": 4e-4},
+        "optim": {"batch_size": 64, "lr_g": 1e-4, "lr_d": 4e-4},
     },
     # StyleGAN2 (Karras et al. 2020) at CPU size: mapping network, modulated convolutions with
     # demodulation, noise, style mixing 0.9, lazy R1 every 16 steps, EMA of G, the ResNet D with

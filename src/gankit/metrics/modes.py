@@ -149,11 +149,11 @@ def stacked_channel_balance(digit_preds: torch.Tensor) -> dict:
     over 10 digits. KL(p || uniform over 1,000) is exactly the channels' KLs plus the total
     correlation between the channels, so `kl_channels` near `kl_to_uniform` says G's digits are
     unbalanced channel by channel (too few 1s, say), not that it ties digits across channels."""
-    ids = stacked_mode_ids(digit_preds)
-    digits = torch.stack([ids // 100, ids // 10 % 10, ids % 10], 1)
+    stacked_mode_ids(digit_preds)  # the same checks of shape and range
+    digits = torch.as_tensor(digit_preds).long()
     shares, kls = [], []
     for c in range(3):
-        p = torch.bincount(digits[:, c], minlength=10).double() / len(ids)
+        p = torch.bincount(digits[:, c], minlength=10).double() / len(digits)
         shares.append([round(float(v), 4) for v in p])
         kls.append(float(torch.xlogy(p, p * 10).sum()))
     return {"kl_channels": sum(kls), "kl_per_channel": kls, "digit_shares": shares}

@@ -139,6 +139,27 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, refused):
     assert not out.exists()  # refused before anything is written
 
 
+def test_a_torchrun_rank_leaves_without_teardown_however_it_ends(monkeypatch, capsys):
+    """Under torchrun (WORLD_SIZE > 1) every command's end, a refusal included, goes through
+    os._exit with the command's code: gloo's teardown at interpreter exit can abort a finished
+    rank, and torchrun then reports a SIGABRT in place of the one-line error."""
+    left = []
+
+    def record_exit(code):
+        left.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli.os, "_exit", record_exit)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--preset", "no-such-preset"])
+    assert left == [2]
+    assert capsys.readouterr().err.count("gankit: error:") == 1
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert cli.main(["train", "--preset", "no-such-preset"]) == 2
+    assert left == [2]  # alone, the interpreter ends the process as usual
+
+
 def test_empty_image_folder_and_corrupt_images(tmp_path):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(

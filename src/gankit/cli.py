@@ -767,9 +767,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         trainer.close()
     if not trainer.group.is_main:  # under torchrun, rank 0 reports for the run
-        return _leave_group(EXIT_DIVERGED if result.status == "diverged" else 0)
-    code = _report_run(result, out, refresher)
-    return _leave_group(code) if trainer.group.active else code
+        return EXIT_DIVERGED if result.status == "diverged" else 0
+    return _report_run(result, out, refresher)
 
 
 def _leave_group(code: int) -> NoReturn:
@@ -1521,7 +1520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime.keep_freed_memory()  # the command owns its process
     # before the first parallel op, so every torch thread starts with it
     with runtime.flush_denormals():
-        return _run(argv)
+        code = _run(argv)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun rank, however its command ended
+        _leave_group(code)
+    return code
 
 
 def _run(argv: Sequence[str] | None) -> int:

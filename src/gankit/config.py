@@ -91,6 +91,8 @@ class ModelConfig:
     cycle: float = 10.0  # resblocks (cyclegan): lambda, weight of the L1 cycle losses
     identity: float = 0.5  # resblocks (cyclegan): weight of the L1 identity losses (G_AB(b) ~ b,
     # G_BA(a) ~ a), times lambda; 0 leaves them out
+    upsample: str = "transpose"  # resblocks (cyclegan) G: transpose (stride-2 transposed
+    # convolutions, the paper's) | resize (nearest 2x, then a 3x3 convolution: no checkerboard)
     pool: int = 50  # resblocks (cyclegan): generated images each D's history pool keeps; 0: D
     # sees only the newest batch
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated); 1 disables
@@ -804,6 +806,11 @@ def _validate_common(cfg: Config) -> None:
         raise ConfigError(f"train.threads must be in 1..{MAX_THREADS}, got {t.threads}")
     _validate_speed_options(cfg)
     _refuse_progressive_options(cfg)
+    if cfg.model.upsample != ModelConfig.upsample and cfg.model.arch != "resblocks":
+        raise ConfigError(
+            f"model.upsample applies to CycleGAN's G (--preset cyclegan), not to "
+            f"model.arch={cfg.model.arch}"
+        )
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):

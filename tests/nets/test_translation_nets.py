@@ -12,6 +12,7 @@ from gankit.nets.translation import (
     PatchDiscriminator,
     ResnetGenerator,
     UNetGenerator,
+    doubling_layers,
     patch_output_side,
     receptive_field,
     unet_depth,
@@ -95,13 +96,35 @@ def test_too_small_images_and_unknown_patches_are_refused():
         UNetGenerator(3, 3, 30)
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize("side", [16, 32, 64])
-def test_the_resnet_generator_keeps_the_size_and_spans_minus_one_to_one(side):
-    g = ResnetGenerator(3, 3, width=4, blocks=2)
+def test_the_resnet_generator_keeps_the_size_and_spans_minus_one_to_one(side, upsample):
+    g = ResnetGenerator(3, 3, width=4, blocks=2, upsample=upsample)
     y = g(torch.randn(2, 3, side, side) * 3)
     assert y.shape == (2, 3, side, side) and y.abs().max() <= 1
     blocks = [m for m in g.net if type(m).__name__ == "ResidualBlock"]
     assert len(blocks) == 2 and blocks[0].body[1].in_channels == 16  # 4 x width inside
+    transposed = [m for m in g.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(transposed) == (2 if upsample == "transpose" else 0)
+
+
+@pytest.mark.parametrize(("upsample", "uneven"), [("transpose", True), ("resize", False)])
+def test_only_the_transposed_doubling_turns_a_flat_map_into_a_checkerboard(upsample, uneven):
+    """Equal weights on a flat map: a stride-2 transposed 3x3 convolution sums 1, 2 or 4 taps
+    into alternate pixels (the checkerboard); a nearest doubling and a 3x3 convolution sums nine
+    everywhere, the reflection-padded border included."""
+    doubling = torch.nn.Sequential(*doubling_layers(2, 1, upsample))
+    for m in doubling:
+        if hasattr(m, "weight"):
+            torch.nn.init.ones_(m.weight)
+    y = doubling(torch.ones(1, 2, 8, 8))[0, 0]
+    assert y.shape == (16, 16)
+    inner = y[1:-1, 1:-1]
+    assert (inner.max() - inner.min() > 1) == uneven
+    if not uneven:
+        assert torch.equal(y, torch.full((16, 16), 18.0))  # 9 taps x 2 channels
+    with pytest.raises(ValueError, match="upsample must be one of transpose, resize"):
+        ResnetGenerator(3, 3, upsample="bilinear")
 
 
 def test_a_residual_block_with_silenced_convolutions_passes_its_input_through():

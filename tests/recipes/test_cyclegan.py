@@ -60,6 +60,7 @@ def test_the_preset_is_the_papers_recipe_sized_for_a_cpu():
         (["data.direction=BtoA"], "a CycleGAN learns both directions at once"),
         (["model.patch=50"], "model.patch is the PatchGAN's receptive field"),
         (["model.blocks=0"], "model.blocks must be at least 1"),
+        (["model.upsample=bilinear"], "unknown model.upsample 'bilinear'"),
         (["model.pool=-1"], "model.pool cannot be negative"),
         (["model.identity=-0.5"], "model.identity cannot be negative"),
         (["optim.decay_steps=-1"], "optim.decay_steps cannot be negative"),
@@ -85,6 +86,7 @@ def test_images_the_networks_cannot_read_are_refused():
 def test_gankit_options_lists_every_cyclegan_key_with_its_meaning():
     docs = {d.key: d for d in list_options("cyclegan")}
     keys = ["model.blocks", "model.cycle", "model.identity", "model.pool", "model.patch"]
+    keys += ["model.upsample"]
     for key in [*keys, "optim.decay_start", "optim.decay_steps"]:
         assert "cyclegan" in docs[key].meaning, key
     assert (docs["optim.decay_start"].default, docs["model.blocks"].default) == ("100", "6")

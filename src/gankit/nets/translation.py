@@ -173,14 +173,39 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+UPSAMPLERS = ("transpose", "resize")
+
+
+def doubling_layers(fan_in: int, fan_out: int, upsample: str) -> list[nn.Module]:
+    """The layers that double a map's side in CycleGAN's G decoder."""
+    if upsample == "resize":
+        return [
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(fan_in, fan_out, 3, bias=False),
+        ]
+    return [nn.ConvTranspose2d(fan_in, fan_out, 3, 2, 1, output_padding=1, bias=False)]
+
+
 class ResnetGenerator(nn.Module):
     """x -> G(x) (tanh) with Johnson et al.'s layout, as CycleGAN's G: a 7x7 convolution, two
     stride-2 halvings (widths 1, 2, 4 x `width`), `blocks` residual blocks at a quarter of the
-    side, two stride-2 transposed convolutions back, a 7x7 convolution out. Sides must divide
-    by 4."""
+    side, two doublings back, a 7x7 convolution out. Sides must divide by 4. `upsample`:
+    "transpose" doubles with stride-2 transposed convolutions (the paper's); "resize" with a
+    nearest-neighbour 2x and a 3x3 convolution, whose even overlap leaves no checkerboard
+    (Odena et al. 2016)."""
 
-    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        width: int = 64,
+        blocks: int = 9,
+        upsample: str = "transpose",
+    ):
         super().__init__()
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {upsample!r}")
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_channels, width, 7, bias=False),
@@ -198,7 +223,7 @@ class ResnetGenerator(nn.Module):
         for i in (2, 1):
             fan_in = width * 2**i
             layers += [
-                nn.ConvTranspose2d(fan_in, fan_in // 2, 3, 2, 1, output_padding=1, bias=False),
+                *doubling_layers(fan_in, fan_in // 2, upsample),
                 nn.InstanceNorm2d(fan_in // 2, affine=True),
                 nn.ReLU(),
             ]
@@ -213,10 +238,12 @@ class CycleGenerators(nn.Module):
     """CycleGAN's two generators as one network (trained by one optimizer, exported as one):
     `ab` turns domain A into B, `ba` B into A. Calling it translates A into B."""
 
-    def __init__(self, channels: int, width: int = 64, blocks: int = 9):
+    def __init__(
+        self, channels: int, width: int = 64, blocks: int = 9, upsample: str = "transpose"
+    ):
         super().__init__()
-        self.ab = ResnetGenerator(channels, channels, width, blocks)
-        self.ba = ResnetGenerator(channels, channels, width, blocks)
+        self.ab = ResnetGenerator(channels, channels, width, blocks, upsample)
+        self.ba = ResnetGenerator(channels, channels, width, blocks, upsample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ab(x)

@@ -21,7 +21,7 @@ from torch import nn
 
 from .. import losses
 from ..errors import ConfigError
-from ..nets.translation import CycleDiscriminators, CycleGenerators
+from ..nets.translation import UPSAMPLERS, CycleDiscriminators, CycleGenerators
 from .base import NetSpec, make_optimizer
 from .gan import grad_norm, output_stats
 from .pix2pix import (
@@ -83,6 +83,10 @@ def check_cyclegan_options(cfg: Config) -> None:
         )
     if m.blocks < 1:
         raise ConfigError(f"model.blocks must be at least 1, got {m.blocks}")
+    if m.upsample not in UPSAMPLERS:
+        raise ConfigError(
+            f"unknown model.upsample '{m.upsample}' (choose from: {', '.join(UPSAMPLERS)})"
+        )
     for key, value in {
         "model.cycle": m.cycle,
         "model.identity": m.identity,
@@ -183,7 +187,12 @@ class CycleGANRecipe(TranslationRecipe):
         self.sampling_spec = NetSpec(
             "G",
             CycleGenerators,
-            {"channels": self.channels, "width": m.width, "blocks": m.blocks},
+            {
+                "channels": self.channels,
+                "width": m.width,
+                "blocks": m.blocks,
+                "upsample": m.upsample,
+            },
             f"translations in [-1, 1] (tanh) of {height}x{height} images in [-1, 1]: `ab` A to "
             "B, `ba` B to A",
         )

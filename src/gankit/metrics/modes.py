@@ -112,14 +112,19 @@ def mode_coverage_2d(
     }
 
 
-def stacked_mode_ids(digit_preds: torch.Tensor) -> torch.Tensor:
-    """Stacked MNIST mode of each sample: 100*d0 + 10*d1 + d2 from the per-channel digits."""
+def _stacked_digits(digit_preds: torch.Tensor) -> torch.Tensor:
+    """The N x 3 per-channel digits of Stacked MNIST samples, checked, as longs."""
     d = torch.as_tensor(digit_preds)
     if d.dim() != 2 or d.shape[1] != 3:
         raise ConfigError(f"digit_preds must be N x 3, got {tuple(d.shape)}")
     if d.is_floating_point() or (d.numel() and (d.min() < 0 or d.max() > 9)):
         raise ConfigError("digit_preds must be integer digits in 0..9")
-    d = d.long()
+    return d.long()
+
+
+def stacked_mode_ids(digit_preds: torch.Tensor) -> torch.Tensor:
+    """Stacked MNIST mode of each sample: 100*d0 + 10*d1 + d2 from the per-channel digits."""
+    d = _stacked_digits(digit_preds)
     return 100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]
 
 
@@ -149,8 +154,7 @@ def stacked_channel_balance(digit_preds: torch.Tensor) -> dict:
     over 10 digits. KL(p || uniform over 1,000) is exactly the channels' KLs plus the total
     correlation between the channels, so `kl_channels` near `kl_to_uniform` says G's digits are
     unbalanced channel by channel (too few 1s, say), not that it ties digits across channels."""
-    stacked_mode_ids(digit_preds)  # the same checks of shape and range
-    digits = torch.as_tensor(digit_preds).long()
+    digits = _stacked_digits(digit_preds)
     shares, kls = [], []
     for c in range(3):
         p = torch.bincount(digits[:, c], minlength=10).double() / len(digits)

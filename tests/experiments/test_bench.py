@@ -105,6 +105,9 @@ def test_stacked_mnist_reports_modes_and_kl_beside_published_rows(
     assert all(abs(sum(s) - 1) < 1e-3 for s in row["digit_shares"])
     report = format_report(result)
     assert "of its KL from the channels' digit balance" in report
+    # ten training steps draw no digit the classifier is sure of
+    assert 0.0 <= row["clear_digits"] < 0.5
+    assert f"{100 * row['clear_digits']:.0f}% of its digits read with p >= 0.9" in report
     assert "PacGAN" in report and "VEEGAN" in report and "gankit dcgan" in report
     assert "PacDCGAN2" in report and "1000 ± 0" in report and "0.06 ± 0.003" in report
     assert "2,000 samples" in row["constants"] and "500 training images" in row["constants"]

@@ -160,6 +160,7 @@ def _stacked_mnist(
             "kl": round(modes["kl_to_uniform"], 3),
             "kl_channels": round(modes["kl_channels"], 3),
             "digit_shares": modes["digit_shares"],
+            "clear_digits": round(modes["clear_digits"], 3),
             "constants": f"{cfg.data.stacked_samples:,} training images, their digits drawn "
             f"from the MNIST files in --data-dir ({cfg.data.split} split); {n:,} samples; each "
             "channel's digit read by a classifier; KL(p_model || uniform); "
@@ -331,9 +332,11 @@ def _channel_note(row: dict[str, Any]) -> str:
     if row.get("kl_channels") is None:
         return ""
     rarest = min(min(shares) for shares in row["digit_shares"])
+    clear = row.get("clear_digits")
     return (
         f"; {row['kl_channels']:g} of its KL from the channels' digit balance "
         f"(rarest digit {100 * rarest:.1f}% of a channel)"
+        + ("" if clear is None else f"; {100 * clear:.0f}% of its digits read with p >= 0.9")
     )
 
 

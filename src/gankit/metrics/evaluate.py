@@ -46,8 +46,11 @@ FEATURE_FIGURES = frozenset(
         "kl_to_uniform",
         "kl_channels",
         "digit_shares",
+        "clear_digits",
     )
 )
+#: the classifier probability at which a Stacked MNIST channel's digit counts as clearly drawn
+CLEAR_DIGIT = 0.9
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -168,17 +171,21 @@ def evaluate(
 def stacked_mnist_modes(classifier: torch.nn.Module, images: torch.Tensor) -> dict[str, Any]:
     """Modes captured (of 1,000) and KL(p_model || uniform) in nats: each channel's digit read by
     the digit classifier, as in the Unrolled-GAN / VEEGAN / PacGAN protocol; with the part of
-    that KL due to each channel's digit balance (`stacked_channel_balance`)."""
+    that KL due to each channel's digit balance (`stacked_channel_balance`), and `clear_digits`,
+    the share of channel digits the classifier reads with probability at least `CLEAR_DIGIT`: a
+    G whose digits are unclear has its balance decided by the classifier's guesses."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise ConfigError(f"Stacked MNIST samples must be N x 3 x H x W, got {tuple(images.shape)}")
-    digits = torch.stack(
-        [predict(classifier, images[:, c : c + 1])[0].argmax(1) for c in range(3)], 1
+    probs = torch.stack(
+        [predict(classifier, images[:, c : c + 1])[0].softmax(1) for c in range(3)], 1
     )
+    confidence, digits = probs.max(2)
     balance = stacked_channel_balance(digits)
     return {
         **mode_histogram_stats(stacked_mode_ids(digits), 1000),
         "kl_channels": balance["kl_channels"],
         "digit_shares": balance["digit_shares"],
+        "clear_digits": float((confidence >= CLEAR_DIGIT).double().mean()),
     }
 
 

@@ -328,15 +328,17 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def _channel_note(row: dict[str, Any]) -> str:
-    """The share of a Stacked MNIST KL that each channel's digit balance explains."""
+    """The share of a Stacked MNIST KL that each channel's digit balance explains, and how
+    clearly G draws its digits."""
     if row.get("kl_channels") is None:
         return ""
+    from ..metrics.evaluate import CLEAR_DIGIT
+
     rarest = min(min(shares) for shares in row["digit_shares"])
-    clear = row.get("clear_digits")
     return (
         f"; {row['kl_channels']:g} of its KL from the channels' digit balance "
-        f"(rarest digit {100 * rarest:.1f}% of a channel)"
-        + ("" if clear is None else f"; {100 * clear:.0f}% of its digits read with p >= 0.9")
+        f"(rarest digit {100 * rarest:.1f}% of a channel); {100 * row['clear_digits']:.0f}% "
+        f"of its digits read with p >= {CLEAR_DIGIT:g}"
     )
 
 

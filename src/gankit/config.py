@@ -127,6 +127,8 @@ class LossConfig:
     r2: float = 0.0  # R2 weight on generated data: the zero-centred penalty of R1 at G's samples
     # (R3GAN, Huang et al. 2024: r1 = r2)
     r1_every: int = 1  # lazy R1 and R2: every k-th step, weighted k times (StyleGAN2: 16)
+    penalty_final: float = 1.0  # R1 and R2 weights at the last step as a share of loss.r1 and
+    # loss.r2, reached on a cosine from the first step (R3GAN's gamma schedule: 0.1); 1: constant
     pl_weight: float = 0.0  # stylegan: path length regularisation weight (StyleGAN2: 2)
     pl_every: int = 4  # stylegan: lazy path length regularisation every k-th step, weighted k times
     clip: float | None = None  # WGAN weight clipping of D to [-c, c] (paper: 0.01)

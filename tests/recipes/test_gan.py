@@ -194,6 +194,9 @@ def test_presets_inherit_their_base_and_change_only_what_their_paper_changed():
         (["model.arch=mlp", "model.d_width=8"], "needs model.arch=dcgan"),
         (["model.d_width=0"], "at least 1 channel"),
         (["model.arch=mlp", "model.d_maxout=1"], "at least 2 pieces"),
+        (["loss.r1=1", "loss.penalty_final=0"], r"a number in \(0, 1\]"),
+        (["loss.r1=1", "loss.penalty_final=1.5"], r"a number in \(0, 1\]"),
+        (["loss.penalty_final=0.1"], "set one of them"),
     ],
 )
 def test_bad_gan_options_are_config_errors(override, fragment):
@@ -293,6 +296,48 @@ def test_r1_and_r2_penalise_ds_gradient_at_real_and_generated_points():
     assert stats["r1"].item() != pytest.approx(stats["r2"].item(), rel=0.1)
 
 
+def test_penalty_share_falls_on_a_cosine_from_one_to_the_final_share():
+    from gankit.recipes.gan import penalty_share
+
+    assert penalty_share(0.1, 0, 1000) == 1.0
+    assert penalty_share(0.1, 500, 1000) == pytest.approx(0.55)
+    assert penalty_share(0.1, 250, 1000) == pytest.approx(0.1 + 0.9 * (1 + 0.5**0.5) / 2)
+    assert penalty_share(0.1, 1000, 1000) == pytest.approx(0.1)
+    assert penalty_share(1.0, 500, 1000) == 1.0
+
+
+def test_penalty_final_weighs_r1_and_r2_by_the_share_of_that_step():
+    """Late in a run with loss.penalty_final, D's update is the update of constant penalties at
+    the scheduled weight, and differs from the update at the full weight."""
+    x, fake = torch.randn(8, 2), torch.randn(8, 2) + 5
+
+    def d_after_step(options, step):
+        over = ["model.hidden=[]", "loss.kind=rpgan", *options]
+        cfg = gankit.make_config("seed-mlp", over, data={"source": "toy2d"})
+        cfg.train.steps = 100
+        recipe = GANRecipe(cfg, (2,))
+        recipe.nets["D"] = QuadraticD(torch.tensor([0.5, -1.0]), 3.0)
+        recipe.optimizers["D"] = torch.optim.SGD(recipe.nets["D"].parameters(), lr=0.1)
+        recipe._d_step(x, None, fake, torch.Generator().manual_seed(0), step, False)
+        return recipe.nets["D"].w.detach()
+
+    scheduled = d_after_step(["loss.r1=2", "loss.r2=4", "loss.penalty_final=0.25"], 100)
+    constant = d_after_step(["loss.r1=0.5", "loss.r2=1"], 100)
+    assert torch.allclose(scheduled, constant, atol=1e-6)
+    assert not torch.allclose(scheduled, d_after_step(["loss.r1=2", "loss.r2=4"], 100), atol=1e-3)
+    first = d_after_step(["loss.r1=2", "loss.r2=4", "loss.penalty_final=0.25"], 0)
+    assert torch.allclose(first, d_after_step(["loss.r1=2", "loss.r2=4"], 0), atol=1e-6)
+
+
+def test_penalty_final_needs_a_step_budget():
+    with pytest.raises(ConfigError, match="needs a step budget"):
+        config_mod.validate(
+            gankit.make_config(
+                "modes-2d", ["loss.penalty_final=0.1", "train.steps=null", "train.minutes=5"]
+            )
+        )
+
+
 def test_d_width_narrows_only_d():
     cfg = gankit.make_config("dcgan", ["model.width=8", "model.d_width=2"])
     nets = GANRecipe(cfg, (3, 28, 28)).nets
@@ -340,6 +385,15 @@ def test_resume_refuses_a_new_step_budget_under_lr_decay(tmp_path):
     cfg = tiny_config(steps=20)
     config_mod.update(cfg, optim={"lr_decay": "linear"})
     with pytest.raises(gankit.GankitError, match="lr_decay ends its schedule"):
+        Trainer(cfg, tmp_path / "run", resume=True, progress=False)
+
+
+def test_resume_refuses_a_new_step_budget_under_penalty_final(tmp_path):
+    penalties = {"d_norm": "none"}, {"r1": 0.1, "penalty_final": 0.1}
+    run(tmp_path, steps=10, model=penalties[0], loss=penalties[1])
+    cfg = tiny_config(steps=20)
+    config_mod.update(cfg, model=penalties[0], loss=penalties[1])
+    with pytest.raises(gankit.GankitError, match="penalty_final ends its schedule"):
         Trainer(cfg, tmp_path / "run", resume=True, progress=False)
 
 

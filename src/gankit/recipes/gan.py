@@ -207,6 +207,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def penalty_share(final: float, step: int, steps: int | None) -> float:
+    """The share of loss.r1 and loss.r2 that applies at `step`: a cosine from 1 at the first step
+    to `final` at the last, as R3GAN schedules its gamma (strong penalties while G spreads over
+    the modes, weak ones while it sharpens them); 1 when `final` is 1."""
+    if final == 1 or not steps:
+        return 1.0
+    done = min(step / steps, 1.0)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * done))
+
+
 def check_gan_options(cfg: Config) -> None:
     """The rules of a GAN's loss, penalties and D (the table GAN's too)."""
     m, loss = cfg.model, cfg.loss
@@ -216,6 +226,15 @@ def check_gan_options(cfg: Config) -> None:
         raise ConfigError("loss.gp, loss.r1 and loss.r2 are penalty weights and cannot be negative")
     if loss.r1_every < 1 or cfg.optim.n_critic < 1:
         raise ConfigError("loss.r1_every and optim.n_critic must be at least 1")
+    if not 0 < loss.penalty_final <= 1:
+        raise ConfigError(
+            f"loss.penalty_final is the share of loss.r1 and loss.r2 left at the last step: a "
+            f"number in (0, 1] (1: constant), got {loss.penalty_final}"
+        )
+    if loss.penalty_final != 1 and not (loss.r1 or loss.r2):
+        raise ConfigError("loss.penalty_final schedules loss.r1 and loss.r2: set one of them")
+    if loss.penalty_final != 1 and cfg.train.steps is None:
+        raise ConfigError("loss.penalty_final needs a step budget (--steps), not --minutes")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError("loss.clip must be positive, or null to disable weight clipping")
     # StyleGAN2 takes R1, ProGAN the gradient penalty, through their minibatch stddev, as the
@@ -724,13 +743,14 @@ class GANRecipe(ShardedRecipe):
             loss_d = loss_d + loss_cfg.gp * gp
             stats["gp"] = gp.detach()
         lazy = loss_cfg.r1_every  # lazy: k times the weight every k-th step
+        weight = lazy * penalty_share(loss_cfg.penalty_final, step, self.cfg.train.steps)
         if loss_cfg.r1 and step % lazy == 0:
             r1 = losses.r1_penalty(d_fn, pack(x, k))
-            loss_d = loss_d + 0.5 * loss_cfg.r1 * lazy * r1
+            loss_d = loss_d + 0.5 * loss_cfg.r1 * weight * r1
             stats["r1"] = r1.detach()
         if loss_cfg.r2 and step % lazy == 0:
             r2 = losses.r1_penalty(d_fn, pack(fake, k))
-            loss_d = loss_d + 0.5 * loss_cfg.r2 * lazy * r2
+            loss_d = loss_d + 0.5 * loss_cfg.r2 * weight * r2
             stats["r2"] = r2.detach()
         opt_d.zero_grad(set_to_none=True)
         self._backward(loss_d)

@@ -54,6 +54,8 @@ def check_config_unchanged(saved: Any, current: Any, run_dir: Any) -> None:
     changed = changed_keys(saved.to_dict(), current.to_dict())
     if current.optim.lr_decay != "none" and saved.train.steps != current.train.steps:
         changed.append("train.steps (optim.lr_decay ends its schedule at the step budget)")
+    elif current.loss.penalty_final != 1 and saved.train.steps != current.train.steps:
+        changed.append("train.steps (loss.penalty_final ends its schedule at the step budget)")
     if changed:
         raise GankitError(
             f"cannot change {', '.join(changed)} when resuming {run_dir}: "

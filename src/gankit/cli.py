@@ -50,6 +50,11 @@ def number_list(text: str) -> list[float]:
     return values
 
 
+def name_list(text: str) -> list[str]:
+    """A comma list of names, e.g. toy2d mixtures `ring,grid` (checked by the command)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def seed(text: str) -> int:
     """A seed in `config.SEED_RANGE` (negative allowed)."""
     try:
@@ -543,6 +548,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="toy2d, stacked-mnist: train this many seeds, --seed on, and print each row and "
         "their mean ± standard deviation (default 1)",
+    )
+    p.add_argument(
+        "--mixtures",
+        type=name_list,
+        default=None,
+        help="toy2d: the mixtures to train, a comma list of ring, ring-veegan, grid (default: all "
+        "three)",
     )
     p.add_argument(
         "--samples",
@@ -1297,6 +1309,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--seeds is an option of the toy2d and stacked-mnist benches, not of {args.protocol}"
         )
+    if args.mixtures is not None and args.protocol != "toy2d":
+        raise ConfigError(f"--mixtures is an option of the toy2d bench, not of {args.protocol}")
     if args.protocol in QUALITY_SOURCES:
         return cmd_bench_quality(args)
     if args.jobs != 1 or args.variant:
@@ -1332,6 +1346,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         classifier=args.classifier,
         overrides=overrides,
         progress=args.progress,
+        mixtures=args.mixtures,
     )
     print(format_report(result))
     write_json(result, out / "bench.json")

@@ -1,5 +1,6 @@
 """`gankit bench`: each protocol end to end on tiny runs; the report carries the papers' rows."""
 
+import json
 import math
 import subprocess
 import sys
@@ -139,6 +140,27 @@ def test_without_a_preset_toy2d_runs_the_recommended_one(tmp_path, capsys):
     assert report.count("gankit modes-2d") == 3 and "seed 0: 2 steps" in report
     assert cli.main(["bench", "mnist", "--seeds", "2", "--out", str(tmp_path / "m")]) == 2
     assert "--seeds is an option of the toy2d and stacked-mnist benches" in capsys.readouterr().err
+
+
+def test_mixtures_picks_the_toy2d_mixtures_the_bench_trains(tmp_path, capsys):
+    from gankit import cli
+
+    small = ["model.hidden=[8]", "model.d_hidden=[8]", "train.log_every=2"]
+    argv = ["bench", "toy2d", "--steps", "2", "--out", str(tmp_path), "--mixtures", "grid"]
+    assert cli.main([*argv, *small]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert [(r["protocol"], r["of"]) for r in result["rows"]] == [("grid", 25)]
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["modes-2d-grid-seed0"]
+    capsys.readouterr()
+    for bad, fragment in [
+        (["toy2d", "--mixtures", "ring,square"], "got 'ring,square'"),
+        (["toy2d", "--mixtures", "grid,grid"], "distinct names"),
+        (["stacked-mnist", "--mixtures", "grid"], "option of the toy2d bench"),
+    ]:
+        assert cli.main(["bench", *bad, "--out", str(tmp_path / "x")]) == 2
+        assert fragment in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="option of the toy2d bench"):
+        run_bench("stacked-mnist", "dcgan", tmp_path, data_dir="d", mixtures=["grid"])
 
 
 def test_bad_bench_input_is_a_typed_error(tmp_path):

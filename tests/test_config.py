@@ -1,6 +1,7 @@
 import pytest
 from conftest import tiny_config
 
+import gankit
 from gankit import config
 from gankit.errors import ConfigError
 from gankit.train import Trainer
@@ -118,3 +119,21 @@ def test_yaml_round_trip(tmp_path):
     )
     cfg.save(tmp_path / "c.yaml")
     assert config.load(tmp_path / "c.yaml") == cfg
+
+
+@pytest.mark.parametrize(
+    "preset, override, message",
+    [
+        ("dcgan", "model.blocks=4", "'model.blocks' is read by recipe cyclegan, not by gan"),
+        ("vae", "model.patch=34", "read by recipes pix2pix and cyclegan, not by vae"),
+        ("pix2pix", "model.cycle=5", "'model.cycle' is read by recipe cyclegan, not by pix2pix"),
+        ("cyclegan", "model.l1=50", "'model.l1' is read by recipe pix2pix, not by cyclegan"),
+    ],
+)
+def test_a_model_option_only_other_recipes_read_is_refused(preset, override, message):
+    with pytest.raises(ConfigError, match=message):
+        gankit.make_config(preset, [override])
+    own = {"pix2pix": ("l1", 50.0), "cyclegan": ("cycle", 5.0)}.get(preset)
+    if own:  # the recipe's own option passes
+        key, value = own
+        assert getattr(gankit.make_config(preset, [f"model.{key}={value}"]).model, key) == value

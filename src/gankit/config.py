@@ -715,6 +715,23 @@ def _refuse_progressive_options(cfg: Config) -> None:
             )
 
 
+def _refuse_unread_model_options(cfg: Config) -> None:
+    """Refuse a model option that only other recipes read (their `model_options`), set away from
+    its default: it would change nothing in this run."""
+    readers: dict[str, list[str]] = {}
+    for name, recipe in _registry().items():
+        for key in getattr(recipe, "model_options", ()):
+            readers.setdefault(key, []).append(name)
+    own = getattr(recipe_class(cfg.recipe), "model_options", ())
+    for key, names in readers.items():
+        if key not in own and getattr(cfg.model, key) != getattr(ModelConfig, key):
+            named = f"recipe {names[0]}" if len(names) == 1 else f"recipes {' and '.join(names)}"
+            raise ConfigError(
+                f"option 'model.{key}' is read by {named}, not by {cfg.recipe} "
+                f"(preset {_shown(str(cfg.preset))})"
+            )
+
+
 def validate(cfg: Config) -> Config:
     """Reject values no run can use, before any data is read or file written: the rules of every
     run here, then those of the config's recipe (its `check`, beside its code)."""
@@ -813,6 +830,7 @@ def _validate_common(cfg: Config) -> None:
             f"model.upsample applies to CycleGAN's G (--preset cyclegan), not to "
             f"model.arch={cfg.model.arch}"
         )
+    _refuse_unread_model_options(cfg)
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")
     if cfg.data.channels not in (None, 1, 3):

@@ -3,7 +3,8 @@
 `RECIPES` is the registry: a recipe's name (`cfg.recipe`) to its class. Each class declares, next
 to its code, what gankit.config reads of it: `archs` (the `model.arch` values it builds),
 `trains_on` ("images": `gankit train`; "tables": `gankit tabular fit`), `options` (the option
-sections it reads beyond data, model, optim and train, as dataclasses), `presets` (its `--preset`
+sections it reads beyond data, model, optim and train, as dataclasses), `model_options` (model
+options only some recipes read: those it reads; others' are refused), `presets` (its `--preset`
 entries) and `check(cfg)` (its rules, run after the generic validation). A new family is its
 recipe file, its nets and one line here.
 """

@@ -168,6 +168,8 @@ class CycleGANRecipe(TranslationRecipe):
     """G_AB and G_BA (one network, `G`), D_A and D_B (`D`), their history pools (`pool`)."""
 
     archs = ("resblocks",)
+    #: the model options only the translation recipes read, this one's (config refuses the rest)
+    model_options = ("patch", "blocks", "cycle", "identity", "upsample", "pool")
     presets = PRESETS
 
     @classmethod

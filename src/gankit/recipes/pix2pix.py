@@ -145,6 +145,8 @@ class Pix2PixRecipe(TranslationRecipe, ShardedRecipe):
     """G translates the first half of a pair's channels into the second; D judges pairs."""
 
     archs = ("unet",)
+    #: the model options only the translation recipes read, this one's (config refuses the rest)
+    model_options = ("patch", "l1", "g_dropout")
     presets = PRESETS
 
     @classmethod

@@ -196,8 +196,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # For every mode of a 2D mixture on a CPU budget: PacGAN's networks with the relativistic
     # pairing loss and zero-centred penalties on real and generated points (R3GAN's RpGAN + R1 +
-    # R2, gamma 0.001 for modes 0.05 wide), EMA of G and a linear decay of both learning rates to 0
-    # over its 20,000 steps (docs/results/mode_coverage.md measures each change).
+    # R2, gamma 0.001, as the rings need; the grid reaches all 25 modes with 0.1), EMA of G and a
+    # linear decay of both learning rates to 0 over its 20,000 steps
+    # (docs/results/mode_coverage.md measures each change).
     "modes-2d": {
         "base": "pacgan-2d",
         "loss": {"kind": "rpgan", "r1": 0.001, "r2": 0.001},

@@ -1303,14 +1303,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .experiments.bench import RECOMMENDED, format_report, run_bench, write_json
+    from .experiments.bench import (
+        RECOMMENDED,
+        check_mixtures,
+        format_report,
+        run_bench,
+        write_json,
+    )
 
     if args.seeds != 1 and args.protocol not in RECOMMENDED:
         raise ConfigError(
             f"--seeds is an option of the toy2d and stacked-mnist benches, not of {args.protocol}"
         )
-    if args.mixtures is not None and args.protocol != "toy2d":
-        raise ConfigError(f"--mixtures is an option of the toy2d bench, not of {args.protocol}")
+    check_mixtures(args.protocol, args.mixtures)  # before the benches that never read it
     if args.protocol in QUALITY_SOURCES:
         return cmd_bench_quality(args)
     if args.jobs != 1 or args.variant:

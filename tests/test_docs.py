@@ -73,8 +73,10 @@ def _runs_gankit(line: str) -> bool:
 
 def commands_in(text: str) -> list[tuple[int, str]]:
     """(line number, command line) of every gankit command in a Markdown text: in shell code blocks
-    (continuation lines joined) and in inline code spans outside code blocks."""
+    (continuation lines joined) and in inline code spans outside code blocks. A shell variable set
+    in a code block (`BN="key=value ..."`) is expanded in the commands after it."""
     found: list[tuple[int, str]] = []
+    variables: dict[str, str] = {}
     fence: str | None = None
     pending, start = "", 0
     for number, line in enumerate(text.splitlines(), 1):
@@ -83,19 +85,30 @@ def commands_in(text: str) -> list[tuple[int, str]]:
             fence = stripped[3:].strip().lower() if fence is None else None
             continue
         if fence is None:
-            found += [
-                (number, span) for span in re.findall(r"`([^`]+)`", line) if _runs_gankit(span)
-            ]
+            spans = [_expand(span, variables) for span in re.findall(r"`([^`]+)`", line)]
+            found += [(number, span) for span in spans if _runs_gankit(span)]
         elif fence in SHELL_FENCES:
+            if assignment := SHELL_ASSIGNMENT.match(stripped):
+                variables[assignment[1]] = assignment[2]
+                continue
             if not pending:
                 start = number
             if stripped.endswith("\\"):
                 pending += stripped[:-1] + " "
                 continue
-            if _runs_gankit(pending + stripped):
-                found.append((start, pending + stripped))
+            command = _expand(pending + stripped, variables)
+            if _runs_gankit(command):
+                found.append((start, command))
             pending = ""
     return found
+
+
+SHELL_ASSIGNMENT = re.compile(r'^([A-Z_][A-Z0-9_]*)="([^"$`]*)"$')
+
+
+def _expand(line: str, variables: dict[str, str]) -> str:
+    """`$NAME` replaced by a variable the document set; other names stay, for the CLI to refuse."""
+    return re.sub(r"\$([A-Z_][A-Z0-9_]*)", lambda m: variables.get(m[1], m[0]), line)
 
 
 NAMED_BY = {"--preset", "--model", "--models", "--data"}
@@ -259,6 +272,26 @@ def test_commands_are_found_in_code_blocks_continuations_and_inline_code():
         ["train", "--data", "digits", "--steps", "10", "--out", "runs/a"],
         ["tabular", "fit", "t.csv", "train.threads=1"],
     ]
+
+
+def test_shell_variables_set_in_a_doc_are_expanded_in_its_later_commands():
+    text = "\n".join(
+        [
+            "`gankit train $BN` before the block keeps the name.",
+            "```bash",
+            'BN="model.g_norm=batch loss.r1=0.001"',
+            "gankit train --preset modes-2d $BN loss.r1=0.1 $OTHER",
+            "```",
+            "Then `gankit bench toy2d $BN`.",
+        ]
+    )
+    assert commands_in(text) == [
+        (1, "gankit train $BN"),
+        (4, "gankit train --preset modes-2d model.g_norm=batch loss.r1=0.001 loss.r1=0.1 $OTHER"),
+        (6, "gankit bench toy2d model.g_norm=batch loss.r1=0.001"),
+    ]
+    with pytest.raises(GankitError):  # a name the document never set reaches the CLI as is
+        check_command(commands_in(text)[1][1])
 
 
 def _generated_cli_reference() -> str:

@@ -61,7 +61,7 @@ def test_unknown_preset_and_invalid_values():
         ("dcgan:train.ema_rampup=0", "train.ema_rampup must be a positive share"),
         ("dcgan:train.ema_rampup=inf", "train.ema_rampup must be a"),
         ("train.ema_rampup=0.05", "train.ema_rampup ramps up an EMA: set train.ema"),
-        ("dcgan:model.upsample=resize", "model.upsample applies to CycleGAN's G"),
+        ("dcgan:model.upsample=resize", "'model.upsample' is read by recipe cyclegan, not by gan"),
     ],
 )
 def test_numbers_torch_would_refuse_mid_run_are_refused_up_front(override, message):

@@ -825,11 +825,6 @@ def _validate_common(cfg: Config) -> None:
         raise ConfigError(f"train.threads must be in 1..{MAX_THREADS}, got {t.threads}")
     _validate_speed_options(cfg)
     _refuse_progressive_options(cfg)
-    if cfg.model.upsample != ModelConfig.upsample and cfg.model.arch != "resblocks":
-        raise ConfigError(
-            f"model.upsample applies to CycleGAN's G (--preset cyclegan), not to "
-            f"model.arch={cfg.model.arch}"
-        )
     _refuse_unread_model_options(cfg)
     if cfg.model.z_dim < 1:
         raise ConfigError("model.z_dim must be at least 1")

@@ -194,8 +194,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"ema": None},
         "data": {"toy_samples": 100_000},
     },
-    # For every mode of a 2D mixture on a CPU budget: PacGAN's networks, G without batch norm (it
-    # holds G's weights to a scale, which slows the steep folds between modes), the relativistic
+    # For every mode of a 2D mixture on a CPU budget: PacGAN's networks, G without batch norm (with
+    # it, G's folds between the modes, where off-mode samples lie, stay wide), the relativistic
     # pairing loss with zero-centred penalties on real and generated points (R3GAN's RpGAN + R1 +
     # R2) at gamma 0.1, R3GAN's Adam (betas 0 and 0.99) at 2e-4, EMA of G and a linear decay of
     # both learning rates to 0 over its 20,000 steps (docs/results/mode_coverage.md measures each

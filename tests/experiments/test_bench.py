@@ -134,6 +134,7 @@ def test_without_a_preset_toy2d_runs_the_recommended_one(tmp_path, capsys):
 
     preset, steps = RECOMMENDED["toy2d"]
     assert preset == "modes-2d" and steps == 20_000
+    assert RECOMMENDED["stacked-mnist"] == ("modes-dcgan", 32_000)
     small = ["model.hidden=[8]", "model.d_hidden=[8]", "train.log_every=2"]
     assert cli.main(["bench", "toy2d", "--steps", "2", "--out", str(tmp_path), *small]) == 0
     report = capsys.readouterr().out

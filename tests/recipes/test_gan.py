@@ -338,6 +338,21 @@ def test_penalty_final_needs_a_step_budget():
         )
 
 
+def test_modes_dcgan_is_dcgan_twice_as_wide_with_gs_rate_twice_ds():
+    dcgan, modes = (config_mod.from_preset(p) for p in ("dcgan", "modes-dcgan"))
+    assert (modes.model.width, modes.optim.lr_g, modes.optim.lr_d) == (64, 4e-4, 2e-4)
+    assert (modes.train.steps, modes.data.stacked_samples) == (32_000, 128_000)
+    modes.model.width, modes.optim.lr_g = dcgan.model.width, dcgan.optim.lr_g
+    modes.train.steps, modes.data.stacked_samples = dcgan.train.steps, dcgan.data.stacked_samples
+    assert (modes.model, modes.loss, modes.optim, modes.train, modes.data) == (
+        dcgan.model,
+        dcgan.loss,
+        dcgan.optim,
+        dcgan.train,
+        dcgan.data,
+    )
+
+
 def test_d_width_narrows_only_d():
     cfg = gankit.make_config("dcgan", ["model.width=8", "model.d_width=2"])
     nets = GANRecipe(cfg, (3, 28, 28)).nets

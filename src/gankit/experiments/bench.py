@@ -33,7 +33,7 @@ TOY_MIXTURES = ("ring", "ring-veegan", "grid")
 TOY_SAMPLES = 2500  # VEEGAN / PacGAN
 #: what `gankit bench PROTOCOL` trains without --preset: the preset and steps of the headline row
 #: of docs/results/mode_coverage.md
-RECOMMENDED = {"toy2d": ("modes-2d", 20_000), "stacked-mnist": ("dcgan", 8000)}
+RECOMMENDED = {"toy2d": ("modes-2d", 20_000), "stacked-mnist": ("modes-dcgan", 32_000)}
 STACKED_SAMPLES = 26_000  # PacGAN
 
 

@@ -207,6 +207,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.99, "lr_decay": "linear"},
         "train": {"ema": 0.999, "steps": 20_000},
     },
+    # For every Stacked MNIST mode on a CPU budget: the dcgan preset twice as wide (G 128/64
+    # channels, D 64/128), G's learning rate twice D's (4e-4 against 2e-4), the papers' 128,000
+    # training images, 32,000 steps (docs/results/mode_coverage.md measures each change).
+    "modes-dcgan": {
+        "base": "dcgan",
+        "model": {"width": 64},
+        "optim": {"lr_g": 4e-4},
+        "train": {"steps": 32_000},
+        "data": {"stacked_samples": 128_000},
+    },
 }
 
 
